@@ -1,0 +1,44 @@
+// The project's own HTTP request/response types: everything above the socket layer
+// (router, handlers) sees these, never Beast, so it compiles fast and reads plainly.
+#pragma once
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portal::api {
+
+// Header names are stored lower-case.
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct PeerCredentials {
+    pid_t pid = -1;
+    uid_t uid = static_cast<uid_t>(-1);
+    gid_t gid = static_cast<gid_t>(-1);
+};
+
+struct Request {
+    std::string method;                          // "GET", "POST", ...
+    std::string target;                          // raw request target, "/v1/x?page=2"
+    std::string path;                            // percent-decoded path, no query
+    std::multimap<std::string, std::string> query;  // percent-decoded query parameters
+    Headers headers;
+    std::string body;
+    PeerCredentials peer;                        // from SO_PEERCRED, taken at accept()
+
+    std::optional<std::string> header(const std::string& lower_name) const {
+        for (const auto& [k, v] : headers)
+            if (k == lower_name) return v;
+        return std::nullopt;
+    }
+};
+
+struct Response {
+    int status = 200;
+    Headers headers;  // Content-Type is added by the server when body is non-empty and none is set
+    std::string body;
+};
+
+}  // namespace portal::api

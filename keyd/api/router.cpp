@@ -1,0 +1,119 @@
+#include "keyd/api/router.h"
+
+#include <chrono>
+
+#include "keyd/iam/errors.h"
+#include "keyd/log/log.h"
+#include "shared/random.h"
+
+namespace portal::api {
+namespace {
+
+std::vector<std::string> split_path(const std::string& path) {
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    while (i < path.size()) {
+        if (path[i] == '/') {
+            ++i;
+            continue;
+        }
+        auto j = path.find('/', i);
+        if (j == std::string::npos) j = path.size();
+        out.push_back(path.substr(i, j - i));
+        i = j;
+    }
+    return out;
+}
+
+bool valid_correlation_id(const std::string& s) {
+    if (s.empty() || s.size() > 64) return false;
+    for (char c : s)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+    return true;
+}
+
+Response error_response(const iam::ApiError& e) {
+    nlohmann::json body{{"code", e.code}, {"message", e.what()}};
+    if (!e.errors.empty()) body["errors"] = e.errors;
+    Response r = json_response(e.status, body);
+    if (e.retry_after_seconds) r.headers.emplace_back("retry-after", std::to_string(*e.retry_after_seconds));
+    return r;
+}
+
+}  // namespace
+
+Response json_response(int status, const nlohmann::json& body) {
+    Response r;
+    r.status = status;
+    r.headers.emplace_back("content-type", "application/json");
+    r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return r;
+}
+
+Response no_content() {
+    Response r;
+    r.status = 204;
+    return r;
+}
+
+iam::Caller Context::caller() const { return service.caller_in(principal, req.header("x-account-id")); }
+
+Router::Router(iam::IamService& service) : service_(service) {}
+
+void Router::add(const std::string& method, const std::string& pattern, RouteHandler handler) {
+    routes_.push_back({method, split_path(pattern), std::move(handler)});
+}
+
+Response Router::dispatch(const Request& req) {
+    const auto started = std::chrono::steady_clock::now();
+    std::string cid = req.header("x-correlation-id").value_or("");
+    if (!valid_correlation_id(cid)) cid = random_id("req_");
+
+    Response resp;
+    std::string principal = "uid:" + std::to_string(req.peer.uid);
+    try {
+        const auto segs = split_path(req.path);
+        const Route* match = nullptr;
+        bool path_known = false;
+        std::map<std::string, std::string> params;
+        for (const auto& r : routes_) {
+            if (r.segments.size() != segs.size()) continue;
+            std::map<std::string, std::string> p;
+            bool ok = true;
+            for (std::size_t i = 0; i < segs.size() && ok; ++i) {
+                const auto& s = r.segments[i];
+                if (s.size() > 2 && s.front() == '{' && s.back() == '}') p[s.substr(1, s.size() - 2)] = segs[i];
+                else ok = s == segs[i];
+            }
+            if (!ok) continue;
+            path_known = true;
+            if (r.method == req.method) {
+                match = &r;
+                params = std::move(p);
+                break;
+            }
+        }
+        if (!match && path_known) throw iam::ApiError{405, "METHOD_NOT_ALLOWED", "method not allowed on this path"};
+        if (!match) throw iam::ApiError::not_found("no such endpoint");
+        Context ctx{req, std::move(params), service_, service_.principal_for_uid(req.peer.uid)};
+        if (ctx.principal.user) principal = ctx.principal.user->id;
+        resp = match->handler(ctx);
+    } catch (const iam::ApiError& e) {
+        resp = error_response(e);
+    } catch (const std::exception& e) {
+        log::error("request failed", {{"correlation_id", cid}, {"error", e.what()}});
+        resp = error_response(iam::ApiError{500, "INTERNAL_ERROR", "internal error"});
+    }
+    resp.headers.emplace_back("x-correlation-id", cid);
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+    log::info("request", {{"method", req.method},
+                          {"path", req.path},
+                          {"status", std::to_string(resp.status)},
+                          {"principal", principal},
+                          {"pid", std::to_string(req.peer.pid)},
+                          {"duration_us", std::to_string(us.count())},
+                          {"correlation_id", cid}});
+    return resp;
+}
+
+}  // namespace portal::api

@@ -1,0 +1,57 @@
+// Routes requests to handlers by method and path pattern ("/v1/ssh_keys/{fingerprint}"),
+// and is the one boundary where ApiError becomes the API's error object, the caller is
+// identified, the correlation id is set and the request's log line is written.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "keyd/api/http_types.h"
+#include "keyd/iam/caller.h"
+#include "keyd/iam/service.h"
+
+namespace portal::api {
+
+struct Context {
+    const Request& req;
+    std::map<std::string, std::string> params;  // path parameters
+    iam::IamService& service;
+    iam::Principal principal;
+
+    // The caller in the account chosen by X-Account-ID (or the default one).
+    iam::Caller caller() const;
+    const std::string& param(const std::string& name) const { return params.at(name); }
+};
+
+using RouteHandler = std::function<Response(Context&)>;
+
+class Router {
+public:
+    explicit Router(iam::IamService& service);
+    void add(const std::string& method, const std::string& pattern, RouteHandler handler);
+    Response dispatch(const Request& req);
+
+private:
+    struct Route {
+        std::string method;
+        std::vector<std::string> segments;  // "{name}" segments capture
+        RouteHandler handler;
+    };
+    iam::IamService& service_;
+    std::vector<Route> routes_;
+};
+
+// Registers every v1 endpoint (keyd/api/handlers/*.cpp).
+void register_account_routes(Router& r);
+void register_user_routes(Router& r);
+void register_profile_routes(Router& r);
+void register_ssh_key_routes(Router& r);
+
+// Helpers for handlers.
+Response json_response(int status, const nlohmann::json& body);
+Response no_content();
+
+}  // namespace portal::api

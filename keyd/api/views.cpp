@@ -1,0 +1,48 @@
+#include "keyd/api/views.h"
+
+namespace portal::api {
+
+nlohmann::json account_json(const Account& a) {
+    return {{"id", a.id}, {"name", a.name}, {"enforce_2fa", a.enforce_2fa}, {"created_at", a.created_at}};
+}
+
+nlohmann::json account_membership_json(const Account& a, Role r) {
+    return {{"id", a.id}, {"name", a.name}, {"role", to_string(r)}};
+}
+
+nlohmann::json user_json(const AccountUser& au) {
+    const User& u = au.user;
+    nlohmann::json last = nullptr;
+    if (u.last_login)
+        last = {{"at", u.last_login->at},
+                {"ip", u.last_login->ip},
+                {"host", u.last_login->host},
+                {"method", u.last_login->method},
+                {"status", u.last_login->status}};
+    return {{"id", u.id},
+            {"email", u.email},
+            {"name", u.name},
+            {"unix_name", u.unix_name},
+            {"uid", u.uid},
+            {"role", to_string(au.membership.role)},
+            {"status", to_string(au.membership.status)},
+            {"tfa_enabled", u.tfa_enabled},
+            {"last_login", last},
+            {"created_at", u.created_at},
+            {"updated_at", std::max(u.updated_at, au.membership.updated_at)}};
+}
+
+nlohmann::json ssh_key_json(const SshKey& k) {
+    return {{"name", k.name},
+            {"fingerprint", k.fingerprint},
+            {"fingerprint_sha256", k.fingerprint_sha256},
+            {"public_key", k.public_key},
+            {"type", k.type},
+            {"bits", k.bits},
+            {"user_id", k.user_id},
+            {"labels", k.labels},
+            {"created_at", k.created_at},
+            {"updated_at", k.updated_at}};
+}
+
+}  // namespace portal::api

@@ -1,0 +1,33 @@
+// Who is asking, in which account: resolved once per request from the socket peer.
+#pragma once
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "shared/model.h"
+
+namespace portal::iam {
+
+struct Principal {
+    enum class Kind { system, user };
+    Kind kind = Kind::user;
+    uid_t uid = static_cast<uid_t>(-1);
+    std::optional<User> user;  // set for Kind::user
+
+    bool is_system() const { return kind == Kind::system; }
+    const std::string& user_id() const { return user->id; }
+};
+
+// A principal acting in one account. `role` is the effective role (system: owner).
+struct Caller {
+    Principal principal;
+    Account account;
+    Role role = Role::manager;
+    std::optional<Membership> membership;  // empty for the system principal
+
+    bool is_system() const { return principal.is_system(); }
+    bool has_tfa() const { return principal.user && principal.user->tfa_enabled; }
+};
+
+}  // namespace portal::iam

@@ -1,0 +1,150 @@
+#include "keyd/tfa/tfa_service.h"
+
+#include <openssl/crypto.h>
+
+#include <ctime>
+
+#include "keyd/tfa/recovery_codes.h"
+#include "shared/base32.h"
+
+namespace portal::tfa {
+namespace {
+
+std::string rfc3339(std::int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::int64_t parse_rfc3339(const std::string& s) {
+    std::tm tm{};
+    if (!strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return 0;
+    return static_cast<std::int64_t>(timegm(&tm));
+}
+
+void wipe(std::vector<std::uint8_t>& v) { OPENSSL_cleanse(v.data(), v.size()); }
+
+// Binds each sealed secret to its user and purpose.
+std::string context(const std::string& user_id) { return "totp:" + user_id; }
+
+}  // namespace
+
+TfaService::TfaService(store::Store& store, SecretBox box, Settings settings, Clock clock)
+    : store_(store), box_(std::move(box)), settings_(std::move(settings)), clock_(clock),
+      limiter_(settings_.limits, clock) {
+    validate(settings_.params);
+}
+
+void TfaService::set_settings(const Settings& s) {
+    validate(s.params);
+    settings_ = s;
+    limiter_.set_policy(s.limits);
+}
+
+std::int64_t TfaService::now_seconds() const {
+    return std::chrono::duration_cast<std::chrono::seconds>(clock_().time_since_epoch()).count();
+}
+
+Enrolment TfaService::begin(const User& user) {
+    auto secret = totp_random_secret(20);  // 160 bits, RFC 4226's recommendation
+    Enrolment e;
+    e.secret_base32 = base32_encode(secret);
+    e.otpauth_uri = otpauth_uri(settings_.issuer, user.email, secret, settings_.params);
+    e.expires_at = rfc3339(now_seconds() + settings_.enrolment_ttl.count());
+    store_.transaction([&] {
+        auto rec = store_.tfa(user.id);
+        rec.pending_ciphertext = box_.seal(secret, context(user.id));
+        rec.pending_expires_at = e.expires_at;
+        store_.put_tfa(user.id, rec);
+    });
+    wipe(secret);
+    return e;
+}
+
+TfaService::ConfirmError TfaService::confirm(const User& user, std::string_view code,
+                                             std::vector<std::string>& recovery_codes,
+                                             std::chrono::seconds& retry_after) {
+    if (auto locked = limiter_.locked_for(user.id)) {
+        retry_after = *locked;
+        return ConfirmError::locked;
+    }
+    ConfirmError result = ConfirmError::none;
+    store_.transaction([&] {
+        auto rec = store_.tfa(user.id);
+        if (rec.pending_ciphertext.empty()) {
+            result = ConfirmError::no_pending;
+            return;
+        }
+        if (parse_rfc3339(rec.pending_expires_at) < now_seconds()) {
+            result = ConfirmError::expired;
+            return;
+        }
+        auto secret = box_.open(rec.pending_ciphertext, context(user.id));
+        if (!secret) throw std::runtime_error("pending TOTP secret cannot be decrypted (wrong key file?)");
+        auto check = totp_verify(*secret, code, now_seconds(), -1, settings_.params);
+        wipe(*secret);
+        if (!check.ok) {
+            result = ConfirmError::wrong_code;
+            return;
+        }
+        recovery_codes = generate_recovery_codes(10);
+        rec.enabled = true;
+        rec.secret_ciphertext = rec.pending_ciphertext;
+        rec.pending_ciphertext.clear();
+        rec.pending_expires_at.clear();
+        rec.last_accepted_step = check.step;
+        rec.recovery_code_hashes.clear();
+        for (const auto& rc : recovery_codes) rec.recovery_code_hashes.push_back(hash_recovery_code(rc));
+        store_.put_tfa(user.id, rec);
+    });
+    if (result == ConfirmError::wrong_code) limiter_.record_failure(user.id);
+    if (result == ConfirmError::none) limiter_.record_success(user.id);
+    return result;
+}
+
+VerifyResult TfaService::verify(const User& user, std::string_view code, bool allow_recovery) {
+    if (auto locked = limiter_.locked_for(user.id)) return {Verdict::locked, *locked};
+    Verdict verdict = Verdict::wrong_code;
+    store_.transaction([&] {
+        auto rec = store_.tfa(user.id);
+        if (!rec.enabled || rec.secret_ciphertext.empty()) {
+            verdict = Verdict::not_enrolled;
+            return;
+        }
+        auto secret = box_.open(rec.secret_ciphertext, context(user.id));
+        if (!secret) throw std::runtime_error("TOTP secret cannot be decrypted (wrong key file?)");
+        auto check = totp_verify(*secret, code, now_seconds(), rec.last_accepted_step, settings_.params);
+        wipe(*secret);
+        if (check.ok) {
+            rec.last_accepted_step = check.step;  // high-water mark: this code and older ones are spent
+            store_.put_tfa(user.id, rec);
+            verdict = Verdict::ok;
+            return;
+        }
+        if (!allow_recovery) return;
+        for (auto it = rec.recovery_code_hashes.begin(); it != rec.recovery_code_hashes.end(); ++it) {
+            if (verify_recovery_code(code, *it)) {
+                rec.recovery_code_hashes.erase(it);  // single use
+                store_.put_tfa(user.id, rec);
+                verdict = Verdict::ok;
+                return;
+            }
+        }
+    });
+    if (verdict == Verdict::wrong_code) {
+        limiter_.record_failure(user.id);
+        if (auto locked = limiter_.locked_for(user.id)) return {Verdict::wrong_code, *locked};
+    }
+    if (verdict == Verdict::ok) limiter_.record_success(user.id);
+    return {verdict, std::chrono::seconds(0)};
+}
+
+void TfaService::clear(const std::string& user_id) {
+    store_.transaction([&] { store_.put_tfa(user_id, store::TfaRecord{}); });
+    limiter_.record_success(user_id);
+}
+
+}  // namespace portal::tfa

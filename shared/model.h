@@ -1,0 +1,76 @@
+// The IAM model shared by the daemon, the PAM module and the keys helper.
+// Plain data only: no I/O, no library types, so the lean login path can include it.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portal {
+
+enum class Role { owner, manager, support };
+enum class MemberStatus { invited, active, deactivated };
+
+std::string_view to_string(Role r);
+std::string_view to_string(MemberStatus s);
+std::optional<Role> parse_role(std::string_view s);
+std::optional<MemberStatus> parse_member_status(std::string_view s);
+
+struct Account {
+    std::string id;
+    std::string name;
+    bool enforce_2fa = false;
+    std::string created_at;  // RFC 3339 UTC
+    std::string updated_at;
+};
+
+struct LastLogin {
+    std::string at, ip, host, method, status;
+};
+
+// A user of the portal; unix_name and uid are global (one identity on every server).
+struct User {
+    std::string id;
+    std::string email;
+    std::string name;
+    std::string unix_name;
+    std::uint32_t uid = 0;
+    bool tfa_enabled = false;
+    std::optional<LastLogin> last_login;
+    std::string created_at;
+    std::string updated_at;
+};
+
+// A user's membership of one account: role and status are per account.
+struct Membership {
+    std::string account_id;
+    std::string user_id;
+    Role role = Role::manager;
+    MemberStatus status = MemberStatus::active;
+    std::string created_at;
+    std::string updated_at;
+};
+
+// User as the account's /users resource shows it (user + membership joined).
+struct AccountUser {
+    User user;
+    Membership membership;
+};
+
+struct SshKey {
+    std::string account_id;
+    std::string user_id;
+    std::string name;
+    std::string fingerprint;         // MD5 colon hex, the provider API's key id
+    std::string fingerprint_sha256;  // "SHA256:..." exactly as ssh-keygen -l
+    std::string public_key;          // "<type> <base64>" normalised, no comment/options
+    std::string type;                // e.g. "ssh-ed25519"
+    int bits = 0;
+    std::map<std::string, std::string> labels;
+    std::string created_at;
+    std::string updated_at;
+};
+
+}  // namespace portal
