@@ -1,0 +1,63 @@
+#include "shared/ipc/login_rules.h"
+
+#include <algorithm>
+
+namespace portal::ipc {
+
+std::string_view message_for(std::string_view r) {
+    if (r == reason::not_member) return "Your portal account is not a member of this server's account.";
+    if (r == reason::invited) return "Your portal invitation has not been accepted yet.";
+    if (r == reason::deactivated) return "Your portal access to this server has been deactivated.";
+    if (r == reason::role_not_allowed) return "Your portal role does not allow logging in to this server.";
+    if (r == reason::tfa_enrolment_required)
+        return "This account requires two-factor authentication: enrol in the portal, then log in again.";
+    if (r == reason::state_expired)
+        return "portal-keyd has been unavailable for too long; portal logins are suspended.";
+    if (r == reason::tfa_unavailable)
+        return "Two-factor authentication is unavailable (portal-keyd is not running); try again later.";
+    return {};
+}
+
+namespace {
+
+LoginDecision deny(bool portal_user, std::string_view code) {
+    LoginDecision d;
+    d.portal_user = portal_user;
+    d.allow = false;
+    d.reason = code;
+    d.message = message_for(code);
+    return d;
+}
+
+}  // namespace
+
+LoginDecision check_account(const LoginState& state, std::string_view user, const LoginPolicy& policy,
+                            const StateSource& source) {
+    const LoginMember* m = state.find(user);
+    // Unknown names and names the daemon did not publish (they belong to a local or reserved
+    // account) are not ours: local users are never locked out by portal-keyd.
+    if (!m) return deny(false, reason::not_portal_user);
+    if (!m->published) return deny(false, reason::not_published);
+
+    if (source.expired) return deny(true, reason::state_expired);
+    switch (m->status) {
+        case MemberStatus::invited: return deny(true, reason::invited);
+        case MemberStatus::deactivated: return deny(true, reason::deactivated);
+        case MemberStatus::active: break;
+    }
+    const auto& roles = policy.login_roles;
+    if (std::find(roles.begin(), roles.end(), m->role) == roles.end()) return deny(true, reason::role_not_allowed);
+    if (state.enforce_2fa && !m->tfa_enabled) return deny(true, reason::tfa_enrolment_required);
+    // Without the daemon, the portal-2fa group (from its userdb provider) is gone too, so sshd
+    // would not even ask for a code: refuse instead of letting a key alone in.
+    if (m->tfa_enabled && source.fallback) return deny(true, reason::tfa_unavailable);
+
+    LoginDecision d;
+    d.portal_user = true;
+    d.allow = true;
+    d.reason = reason::allowed;
+    d.tfa_required = m->tfa_enabled;
+    return d;
+}
+
+}  // namespace portal::ipc

@@ -1,0 +1,57 @@
+// The single place that decides whether a user may log in (docs/LOGIN_PROTOCOL.md,
+// "Decisions"). The daemon calls it for CheckAccount/GetAuthorizedKeys; the helper and the
+// PAM module call it on the fallback file. Log lines and PAM messages are built from the
+// returned decision, never from checks of their own.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/ipc/login_state.h"
+#include "shared/model.h"
+
+namespace portal::ipc {
+
+// Reason codes (stable: they go over the wire and into logs).
+namespace reason {
+inline constexpr std::string_view allowed = "allowed";
+inline constexpr std::string_view not_portal_user = "not_portal_user";
+inline constexpr std::string_view not_published = "not_published";
+inline constexpr std::string_view not_member = "not_member";
+inline constexpr std::string_view invited = "invited";
+inline constexpr std::string_view deactivated = "deactivated";
+inline constexpr std::string_view role_not_allowed = "role_not_allowed";
+inline constexpr std::string_view tfa_enrolment_required = "tfa_enrolment_required";
+inline constexpr std::string_view state_expired = "state_expired";
+// Fallback only: the member must give a code, and codes are verified only by the daemon.
+inline constexpr std::string_view tfa_unavailable = "tfa_unavailable";
+}  // namespace reason
+
+struct LoginPolicy {
+    std::vector<Role> login_roles{Role::owner, Role::manager};
+};
+
+// Where the state came from. Online (the daemon's memory) is the default.
+struct StateSource {
+    bool fallback = false;       // read from the on-disk file because the daemon did not answer
+    bool expired = false;        // that file is older than its grace period
+};
+
+struct LoginDecision {
+    bool portal_user = false;   // false: not ours; the helper prints nothing, PAM_IGNORE
+    bool allow = false;
+    std::string reason;         // one of portal::ipc::reason
+    std::string message;        // for the user (PAM conversation); empty when allowed
+    bool tfa_required = false;  // allowed, and a verification code must be given
+};
+
+LoginDecision check_account(const LoginState& state, std::string_view user, const LoginPolicy& policy,
+                            const StateSource& source = {});
+
+// The policy the daemon recorded in the state (used by fallback readers).
+inline LoginPolicy policy_of(const LoginState& state) { return LoginPolicy{state.login_roles}; }
+
+// The user-facing text for a reason code (empty for allowed and unknown codes).
+std::string_view message_for(std::string_view reason_code);
+
+}  // namespace portal::ipc

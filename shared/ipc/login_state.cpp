@@ -1,0 +1,154 @@
+#include "shared/ipc/login_state.h"
+
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/ipc/json_fields.h"
+
+namespace portal::ipc {
+
+using nlohmann::json;
+
+namespace {
+
+std::string in_quotes(std::string_view s) {
+    std::string q = "\"";
+    q += s.substr(0, 32);
+    q += '"';
+    return q;
+}
+
+bool parse_key(const json& j, std::string path, LoginKey& key, std::string& error) {
+    FieldReader r(j, std::move(path), error);
+    r.get("line", key.line);
+    r.get("fingerprint_sha256", key.fingerprint_sha256);
+    if (r.ok() && key.line.empty()) r.fail("line", "empty");
+    if (r.ok() && key.line.find_first_of("\r\n") != std::string::npos) r.fail("line", "contains a newline");
+    return r.only({"line", "fingerprint_sha256"});
+}
+
+bool parse_member(const json& j, std::string path, LoginMember& m, std::string& error) {
+    FieldReader r(j, std::move(path), error);
+    std::string role, status;
+    r.get("unix_name", m.unix_name);
+    r.get("uid", m.uid);
+    r.get("user_id", m.user_id);
+    r.get("role", role);
+    r.get("status", status);
+    r.get("tfa_enabled", m.tfa_enabled);
+    r.get("published", m.published);
+    const json* keys = r.array("keys");
+    if (!r.ok()) return false;
+    if (m.unix_name.empty()) return r.fail("unix_name", "empty");
+    if (auto parsed = parse_role(role)) m.role = *parsed;
+    else return r.fail("role", "unknown role " + in_quotes(role));
+    if (auto parsed = parse_member_status(status)) m.status = *parsed;
+    else return r.fail("status", "unknown status " + in_quotes(status));
+    m.keys.reserve(keys->size());
+    for (std::size_t i = 0; i < keys->size(); ++i) {
+        LoginKey key;
+        if (!parse_key((*keys)[i], element_path(r, "keys", i), key, error)) return false;
+        m.keys.push_back(std::move(key));
+    }
+    return r.only({"unix_name", "uid", "user_id", "role", "status", "tfa_enabled", "published", "keys"});
+}
+
+}  // namespace
+
+const LoginMember* LoginState::find(std::string_view unix_name) const {
+    for (const auto& m : members)
+        if (m.unix_name == unix_name) return &m;
+    return nullptr;
+}
+
+std::string to_json(const LoginState& state) {
+    json members = json::array();
+    for (const auto& m : state.members) {
+        json keys = json::array();
+        for (const auto& k : m.keys) keys.push_back({{"line", k.line}, {"fingerprint_sha256", k.fingerprint_sha256}});
+        members.push_back({{"unix_name", m.unix_name},
+                           {"uid", m.uid},
+                           {"user_id", m.user_id},
+                           {"role", to_string(m.role)},
+                           {"status", to_string(m.status)},
+                           {"tfa_enabled", m.tfa_enabled},
+                           {"published", m.published},
+                           {"keys", std::move(keys)}});
+    }
+    json roles = json::array();
+    for (Role r : state.login_roles) roles.push_back(to_string(r));
+    const json j{{"version", state.version},
+                 {"revision", state.revision},
+                 {"generated_at", state.generated_at},
+                 {"grace_seconds", state.grace_seconds},
+                 {"account_id", state.account_id},
+                 {"enforce_2fa", state.enforce_2fa},
+                 {"login_roles", std::move(roles)},
+                 {"members", std::move(members)}};
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::optional<LoginState> login_state_from_json(std::string_view text, std::string& error) {
+    error.clear();
+    const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {
+        error = "not valid JSON";
+        return std::nullopt;
+    }
+    LoginState state;
+    FieldReader r(j, "", error);
+    std::int64_t version = 0;
+    if (!r.get("version", version)) return std::nullopt;
+    if (version != kLoginStateVersion) {
+        r.fail("version", "unsupported version " + std::to_string(version));
+        return std::nullopt;
+    }
+    state.version = kLoginStateVersion;
+    r.get("revision", state.revision);
+    r.get("generated_at", state.generated_at);
+    r.get("grace_seconds", state.grace_seconds);
+    r.get("account_id", state.account_id);
+    r.get("enforce_2fa", state.enforce_2fa);
+    const json* roles = r.array("login_roles", /*required=*/false);
+    const json* members = r.array("members");
+    if (!r.ok()) return std::nullopt;
+    if (state.grace_seconds < 0) {
+        r.fail("grace_seconds", "must not be negative");
+        return std::nullopt;
+    }
+    if (roles) {
+        state.login_roles.clear();
+        for (std::size_t i = 0; i < roles->size(); ++i) {
+            const json& v = (*roles)[i];
+            std::optional<Role> role;
+            if (v.is_string()) role = parse_role(v.get_ref<const std::string&>());
+            if (!role) {
+                error = element_path(r, "login_roles", i) + ": not a role";
+                return std::nullopt;
+            }
+            state.login_roles.push_back(*role);
+        }
+    }
+    state.members.reserve(members->size());
+    std::unordered_set<std::string_view> seen;
+    seen.reserve(members->size());
+    for (std::size_t i = 0; i < members->size(); ++i) {
+        LoginMember m;
+        if (!parse_member((*members)[i], element_path(r, "members", i), m, error)) return std::nullopt;
+        state.members.push_back(std::move(m));
+    }
+    // A name listed twice would make the decision depend on order: refuse the file.
+    for (std::size_t i = 0; i < state.members.size(); ++i) {
+        if (!seen.insert(state.members[i].unix_name).second) {
+            error = element_path(r, "members", i) + ".unix_name: duplicate " + in_quotes(state.members[i].unix_name);
+            return std::nullopt;
+        }
+    }
+    if (!r.only({"version", "revision", "generated_at", "grace_seconds", "account_id", "enforce_2fa",
+                 "login_roles", "members"}))
+        return std::nullopt;
+    return state;
+}
+
+}  // namespace portal::ipc

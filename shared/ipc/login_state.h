@@ -1,0 +1,58 @@
+// The login state: everything the login path (keys helper, pam_portal.so) needs to decide
+// about a user, as the daemon serves it and writes it to <runtime_directory>/login-state.json.
+// See docs/LOGIN_PROTOCOL.md ("On-disk state").
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/model.h"
+
+namespace portal::ipc {
+
+inline constexpr int kLoginStateVersion = 1;
+
+struct LoginKey {
+    std::string line;                // "type base64 comment", as printed to sshd
+    std::string fingerprint_sha256;  // "SHA256:..." as ssh-keygen -l / sshd's %f
+};
+
+struct LoginMember {
+    std::string unix_name;
+    std::uint32_t uid = 0;
+    std::string user_id;
+    Role role = Role::manager;
+    MemberStatus status = MemberStatus::active;
+    bool tfa_enabled = false;
+    bool published = true;  // false: the name collides with a local or reserved account
+    std::vector<LoginKey> keys;
+};
+
+struct LoginState {
+    int version = kLoginStateVersion;
+    std::uint64_t revision = 0;
+    std::int64_t generated_at = 0;  // unix seconds
+    std::int64_t grace_seconds = 3600;
+    std::string account_id;
+    bool enforce_2fa = false;
+    // Roles that may log in (the daemon's configuration), so that a reader of the fallback
+    // file decides as the daemon would. Optional in JSON; defaults to owner, manager.
+    std::vector<Role> login_roles{Role::owner, Role::manager};
+    std::vector<LoginMember> members;
+
+    // Linear scan: fine for the one lookup a login process makes. A long-lived reader that
+    // looks up many names (the daemon) should build its own index.
+    const LoginMember* find(std::string_view unix_name) const;
+};
+
+// Compact JSON (no trailing NUL). Never throws on odd bytes: invalid UTF-8 is replaced.
+std::string to_json(const LoginState& state);
+
+// Strict parser: every field must be present with the right type (login_roles is optional),
+// unknown fields and duplicate unix_names are refused; `error` names the offending field,
+// e.g. "members[3].role: unknown role \"admin\"".
+std::optional<LoginState> login_state_from_json(std::string_view text, std::string& error);
+
+}  // namespace portal::ipc
