@@ -1,0 +1,92 @@
+// sshd's AuthorizedKeysCommand helper: `authorized-keys USER [FINGERPRINT]` prints the keys
+// sshd may accept for a portal user (only the offered one when sshd passes %f). It asks
+// portal-keyd over the login socket and falls back to the on-disk login state when the
+// daemon does not answer. Non-portal and refused users get no output. Always exits 0: sshd
+// ignores the output of a failing command, and stderr is discarded by sshd (kept for tests).
+//
+// Environment (tests only; sshd runs the command with a clean environment):
+//   PORTAL_KEYD_LOGIN_SOCKET  default /run/portal-keyd/login.sock
+//   PORTAL_KEYD_STATE_FILE    default /run/portal-keyd/login-state.json
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <unistd.h>
+
+#include "shared/ipc/framing.h"
+#include "shared/ipc/login_client.h"
+#include "shared/ipc/state_file.h"
+
+namespace {
+
+using namespace portal::ipc;
+
+void warn(std::string_view what) {
+    std::string line = "authorized-keys: ";
+    line += what.substr(0, 400);
+    line += '\n';
+    // Best effort: stderr may be closed.
+    (void)!::write(STDERR_FILENO, line.data(), line.size());
+}
+
+const char* env_or(const char* name, const char* fallback) {
+    const char* v = secure_getenv(name);
+    return v && *v ? v : fallback;
+}
+
+// A key line goes verbatim into sshd's authorized_keys parser: one line each, never a
+// newline inside (that would let a value smuggle in options or extra keys).
+bool printable_line(const std::string& line) {
+    return !line.empty() && line.find_first_of(std::string_view("\n\r\0", 3)) == std::string::npos;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // sshd may close the pipe as soon as it found the key: no SIGPIPE, EPIPE is fine.
+    std::signal(SIGPIPE, SIG_IGN);
+    if (argc < 2 || argc > 3 || !*argv[1]) {
+        warn("usage: authorized-keys USER [FINGERPRINT]");
+        return 0;
+    }
+    const std::string_view user = argv[1];
+    std::optional<std::string> fingerprint;
+    if (argc == 3 && *argv[2]) fingerprint = argv[2];
+
+    try {
+        const LoginClient client(ClientOptions{env_or("PORTAL_KEYD_LOGIN_SOCKET", kDefaultLoginSocket)});
+        GetAuthorizedKeysReply reply;
+        auto online = client.get_authorized_keys(user, fingerprint ? std::optional<std::string_view>(*fingerprint)
+                                                                   : std::nullopt);
+        if (online.ok()) {
+            reply = std::move(online.value);
+        } else {
+            warn("portal-keyd did not answer (" + online.error + "); using the state file");
+            std::string error;
+            auto loaded = read_state_file(env_or("PORTAL_KEYD_STATE_FILE", kDefaultStateFile), error);
+            if (!loaded) {
+                warn(error);
+                return 0;
+            }
+            reply = authorized_keys_for(loaded->state, user, fingerprint, policy_of(loaded->state),
+                                        StateSource{true, loaded->expired});
+        }
+
+        std::string out;
+        for (const auto& line : reply.keys) {
+            if (!printable_line(line)) continue;
+            out += line;
+            out += '\n';
+        }
+        if (!out.empty()) {
+            const auto r = write_all(STDOUT_FILENO, out, Deadline::after(std::chrono::seconds(10)));
+            if (!r && r.status != IoStatus::closed) warn("write: " + std::string(to_string(r.status)));
+        }
+    } catch (const std::exception& e) {
+        warn(e.what());
+    }
+    return 0;
+}
