@@ -10,7 +10,7 @@ FieldReader::FieldReader(const json& object, std::string path, std::string& erro
     : object_(object), path_(std::move(path)), error_(error) {
     if (!object_.is_object()) {
         ok_ = false;
-        if (error_.empty()) error_ = (path_.empty() ? std::string("message") : path_) + ": not an object";
+        error_ = (path_.empty() ? std::string("message") : path_) + ": not an object";
     }
 }
 
@@ -23,7 +23,7 @@ std::string FieldReader::field_path(std::string_view name) const {
 }
 
 bool FieldReader::fail(std::string_view name, std::string_view what) {
-    if (ok_ && error_.empty()) {
+    if (ok_) {  // the first problem of this reader wins
         error_ = field_path(name);
         error_ += ": ";
         error_ += what;

@@ -13,8 +13,8 @@ namespace portal::ipc {
 
 class FieldReader {
 public:
-    // `path` prefixes field names in errors ("" for the top level). `error` receives the
-    // first problem; it must outlive the reader.
+    // `path` prefixes field names in errors ("" for the top level). `error` receives this
+    // reader's first problem (overwriting what it held); it must outlive the reader.
     FieldReader(const nlohmann::json& object, std::string path, std::string& error);
 
     bool ok() const { return ok_; }

@@ -162,6 +162,7 @@ json error_message(std::string_view error_name, std::string_view message) {
 }
 
 std::optional<GetAuthorizedKeysReply> parse_get_authorized_keys_reply(const json& params, std::string& error) {
+    error.clear();
     GetAuthorizedKeysReply out;
     FieldReader r(params, "parameters", error);
     r.get("portal_user", out.portal_user);
@@ -180,6 +181,7 @@ std::optional<GetAuthorizedKeysReply> parse_get_authorized_keys_reply(const json
 }
 
 std::optional<CheckAccountReply> parse_check_account_reply(const json& params, std::string& error) {
+    error.clear();
     CheckAccountReply d;
     FieldReader r(params, "parameters", error);
     r.get("portal_user", d.portal_user);
@@ -192,6 +194,7 @@ std::optional<CheckAccountReply> parse_check_account_reply(const json& params, s
 }
 
 std::optional<VerifyCodeReply> parse_verify_code_reply(const json& params, std::string& error) {
+    error.clear();
     VerifyCodeReply v;
     FieldReader r(params, "parameters", error);
     std::string result;
