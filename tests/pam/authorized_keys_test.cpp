@@ -1,0 +1,124 @@
+// The authorized-keys helper as sshd runs it: a child process, exit status and stdout.
+#include "tests/pam/support.h"
+
+#include <csignal>
+#include <sstream>
+
+using namespace portal;
+using namespace portal::ipc;
+using namespace portal::test;
+
+namespace {
+
+std::vector<std::string> helper_env() {
+    return {"PORTAL_KEYD_LOGIN_SOCKET=" + kSocket, "PORTAL_KEYD_STATE_FILE=" + kStateFile,
+            std::string(kTestAllowUidEnv) + "=" + std::to_string(::getuid())};
+}
+
+ProcessResult helper(std::vector<std::string> args, bool close_stdout_early = false) {
+    args.insert(args.begin(), AUTHORIZED_KEYS_BIN);
+    return run_process(args, helper_env(), close_stdout_early);
+}
+
+std::vector<std::string> lines(const std::string& s) {
+    std::vector<std::string> out;
+    std::istringstream in(s);
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+}
+
+std::vector<std::string> keys_of(const char* user) {
+    std::vector<std::string> out;
+    const LoginState s = sample_state();
+    for (const auto& k : s.find(user)->keys) out.push_back(k.line);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("authorized-keys: online answers", "[helper]") {
+    PortalFixture fx;
+    auto r = helper({"alice"});
+    CHECK(r.exit_code == 0);
+    CHECK(lines(r.out) == keys_of("alice"));  // 2FA members get keys online; the code follows
+
+    r = helper({"bob", "SHA256:bob-2"});
+    CHECK(r.exit_code == 0);
+    CHECK(lines(r.out) == std::vector<std::string>{keys_of("bob")[1]});
+
+    for (const char* user : {"carol", "dave", "root", "localuser"}) {
+        INFO(user);
+        r = helper({user});
+        CHECK(r.exit_code == 0);
+        CHECK(r.out.empty());
+    }
+    r = helper({"bob", "SHA256:not-a-key-of-bob"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.empty());
+
+    const auto reqs = fx.handler.requests();
+    REQUIRE_FALSE(reqs.empty());
+    const auto& q = std::get<GetAuthorizedKeysRequest>(reqs[1]);
+    CHECK(q.user == "bob");
+    CHECK(q.fingerprint == std::optional<std::string>("SHA256:bob-2"));
+}
+
+TEST_CASE("authorized-keys: daemon down, fallback to the state file", "[helper]") {
+    PortalFixture fx;
+    fx.stop_daemon();
+    auto r = helper({"bob"});
+    CHECK(r.exit_code == 0);
+    CHECK(lines(r.out) == keys_of("bob"));
+    CHECK(r.err.find("using the state file") != std::string::npos);
+
+    r = helper({"alice"});  // 2FA member: no keys without the daemon
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.empty());
+
+    fx.write_state(sample_state(), std::time(nullptr) - 7200);
+    r = helper({"bob"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.empty());
+
+    fx.remove_state();
+    r = helper({"bob"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.empty());
+}
+
+TEST_CASE("authorized-keys: misuse exits 0 with a message on stderr", "[helper]") {
+    for (const auto& args : std::vector<std::vector<std::string>>{{}, {""}, {"a", "b", "c"}}) {
+        auto r = helper(args);
+        CHECK(r.exit_code == 0);
+        CHECK(r.out.empty());
+        CHECK(r.err.find("usage") != std::string::npos);
+    }
+}
+
+TEST_CASE("authorized-keys: sshd closing the pipe early is not a crash", "[helper]") {
+    PortalFixture fx;
+    // Enough keys to overflow a pipe buffer, so the helper is still writing when it notices.
+    LoginState s = sample_state();
+    auto& bob = s.members[1];
+    for (int i = 0; i < 3000; ++i)
+        bob.keys.push_back({"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIbulk" + std::to_string(i) + " bulk", "SHA256:b" + std::to_string(i)});
+    fx.handler.set_state(s);
+    auto r = helper({"bob"}, /*close_stdout_early=*/true);
+    CHECK(r.signal == 0);
+    CHECK(r.exit_code == 0);
+    auto full = helper({"bob"});
+    CHECK(lines(full.out).size() == 3002);
+}
+
+TEST_CASE("authorized-keys: a key line with a newline is never printed", "[helper]") {
+    PortalFixture fx;
+    struct Evil : StateHandler {
+        GetAuthorizedKeysReply get_authorized_keys(const GetAuthorizedKeysRequest&) override {
+            return {true, {"ssh-ed25519 AAAA ok", "ssh-ed25519 AAAA x\ncommand=\"sh\" ssh-rsa BBBB", ""}};
+        }
+    } evil;
+    fx.stop_daemon();
+    FakeLoginServer server(kSocket, evil);
+    auto r = helper({"bob"});
+    CHECK(lines(r.out) == std::vector<std::string>{"ssh-ed25519 AAAA ok"});
+}

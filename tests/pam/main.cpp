@@ -1,0 +1,33 @@
+// pam_tests: re-executes itself under pam_wrapper, so the tests run the same from CTest, a
+// shell or a debugger: LD_PRELOAD=libpam_wrapper.so (after libasan in sanitizer builds: ASan
+// must come first), PAM_WRAPPER=1, PAM_WRAPPER_SERVICE_DIR=<build>/test-tmp/pam/services.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <unistd.h>
+
+#include "shared/ipc/trust.h"
+
+int main(int argc, char** argv) {
+    if (!std::getenv("PORTAL_PAM_TESTS_WRAPPED")) {
+        ::setenv("PORTAL_PAM_TESTS_WRAPPED", "1", 1);
+        ::setenv("LD_PRELOAD", PAM_TEST_PRELOAD, 1);
+        ::setenv("PAM_WRAPPER", "1", 1);
+        ::setenv("PAM_WRAPPER_SERVICE_DIR", PAM_TEST_DIR "/services", 1);
+#ifdef PORTAL_SANITIZE_BUILD
+        // Deep binding makes libpam's copy bypass ASan's interceptors.
+        ::setenv("PAM_WRAPPER_DISABLE_DEEPBIND", "1", 1);
+#endif
+        ::execv("/proc/self/exe", argv);
+        std::perror("pam_tests: re-exec under pam_wrapper");
+        return 1;
+    }
+    // The fake daemon and state file belong to the invoking user; let the client trust it
+    // (honoured only for the caller's own uid; root is trusted anyway).
+    ::setenv(portal::ipc::kTestAllowUidEnv, std::to_string(::getuid()).c_str(), 1);
+    return Catch::Session().run(argc, argv);
+}
