@@ -1,0 +1,60 @@
+// Rate limit of failed second-factor attempts per key (user id), in memory.
+// A restart forgets failures; that is acceptable because the TOTP high-water mark and the
+// lockout window are short compared with the time a brute force of 10^6 codes needs.
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace portal {
+
+class FailureLimiter {
+public:
+    using Clock = std::function<std::chrono::system_clock::time_point()>;
+    struct Policy {
+        int max_failures = 5;
+        std::chrono::seconds window{300};
+        std::chrono::seconds lockout{300};
+    };
+
+    // Throws std::invalid_argument for a null clock or a policy with max_failures < 1 or a
+    // negative window/lockout. Thread-safe.
+    FailureLimiter(Policy policy, Clock clock);
+
+    // nullopt when the key may try; otherwise whole seconds (>= 1, rounded up) until the lock
+    // lifts, for Retry-After.
+    std::optional<std::chrono::seconds> locked_for(const std::string& key);
+    // The max_failures-th failure within `window` locks the key for `lockout`. Failures while
+    // locked do not extend the lock.
+    void record_failure(const std::string& key);
+    // Clears the key's failures (not an active lock: callers check locked_for first).
+    void record_success(const std::string& key);
+    // For config reload; existing failures are kept and judged by the new policy, and an active
+    // lock is shortened to at most the new lockout.
+    void set_policy(Policy policy);
+
+private:
+    using TimePoint = std::chrono::system_clock::time_point;
+    struct Entry {
+        std::vector<TimePoint> failures;  // within window, oldest first, at most max_failures
+        std::optional<TimePoint> locked_until;
+    };
+
+    void prune(Entry& entry, TimePoint now) const;
+    void maybe_sweep(TimePoint now);
+    static void check(const Policy& policy);
+
+    std::mutex mutex_;
+    Policy policy_;
+    Clock clock_;
+    std::unordered_map<std::string, Entry> entries_;
+    std::size_t sweep_at_ = kMinSweep;
+    static constexpr std::size_t kMinSweep = 1024;
+};
+
+}  // namespace portal
