@@ -1,0 +1,46 @@
+// status: the account at a glance. Later features add lines here.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "keyd/portalctl/cli.h"
+#include "keyd/portalctl/table.h"
+
+namespace portal::ctl {
+namespace {
+
+// Total items of a list endpoint: X-Total of a one-item page, else counts every page.
+long count(Context& ctx, std::string_view path) {
+    ListOptions one;
+    one.per_page = 1;
+    Page p = ctx.list(path, {}, one);
+    if (p.total) return *p.total;
+    ListOptions all;
+    all.all = true;
+    return static_cast<long>(ctx.list(path, {}, all).items.size());
+}
+
+}  // namespace
+
+void register_status_command(CLI::App& app, Context& ctx) {
+    auto* status = app.add_subcommand("status", "The selected account at a glance");
+    on_run(status, ctx, [&ctx] {
+        const nlohmann::json account = ctx.get("/v1/account");
+        const long users = count(ctx, "/v1/account/users");
+        const long keys = count(ctx, "/v1/ssh_keys");
+        if (ctx.opts.json) {
+            return ctx.print_json({{"account", account},
+                                   {"users", {{"total", users}}},
+                                   {"ssh_keys", {{"total", keys}}}});
+        }
+        Details d;
+        d.add("Daemon", "reachable on " + ctx.opts.socket);
+        d.add("Account", text(account, "name") + " (" + text(account, "id") + ")");
+        d.add("Enforce 2FA", flag(account, "enforce_2fa") ? "on" : "off");
+        d.add("Users", std::to_string(users));
+        d.add("SSH keys", std::to_string(keys));
+        d.print(std::cout);
+    });
+}
+
+}  // namespace portal::ctl
