@@ -1,0 +1,155 @@
+#include "keyd/store/migrations.h"
+
+#include <string>
+
+#include "keyd/store/timestamp.h"
+
+namespace portal::store {
+
+namespace {
+
+// Version 1: the IAM core. Unique constraints are written so SQLite's message names
+// the columns ("UNIQUE constraint failed: ssh_keys.account_id, ssh_keys.name"); the
+// store maps those to API fields. ssh_keys reference their membership, so removing a
+// user from an account (or deleting the user) drops that user's keys in that account.
+constexpr std::string_view kV1 = R"sql(
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('revision', '0'), ('uid_high_water', '0');
+
+CREATE TABLE accounts (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    enforce_2fa INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+
+CREATE TABLE users (
+    id                TEXT PRIMARY KEY,
+    email             TEXT NOT NULL,
+    name              TEXT NOT NULL,
+    unix_name         TEXT NOT NULL UNIQUE,
+    uid               INTEGER NOT NULL,
+    tfa_enabled       INTEGER NOT NULL DEFAULT 0,
+    last_login_at     TEXT,
+    last_login_ip     TEXT,
+    last_login_host   TEXT,
+    last_login_method TEXT,
+    last_login_status TEXT,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL
+);
+CREATE UNIQUE INDEX users_email ON users (email COLLATE NOCASE);
+CREATE UNIQUE INDEX users_uid ON users (uid);
+
+CREATE TABLE memberships (
+    account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role       TEXT NOT NULL CHECK (role IN ('owner', 'manager', 'support')),
+    status     TEXT NOT NULL CHECK (status IN ('invited', 'active', 'deactivated')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX memberships_account ON memberships (account_id, created_at, user_id);
+CREATE INDEX memberships_user ON memberships (user_id);
+
+CREATE TABLE ssh_keys (
+    account_id         TEXT NOT NULL,
+    user_id            TEXT NOT NULL,
+    name               TEXT NOT NULL,
+    fingerprint        TEXT NOT NULL,
+    fingerprint_sha256 TEXT NOT NULL,
+    public_key         TEXT NOT NULL,
+    type               TEXT NOT NULL,
+    bits               INTEGER NOT NULL,
+    labels             TEXT NOT NULL DEFAULT '{}',
+    created_at         TEXT NOT NULL,
+    updated_at         TEXT NOT NULL,
+    UNIQUE (account_id, name),
+    UNIQUE (account_id, fingerprint),
+    FOREIGN KEY (account_id, user_id) REFERENCES memberships (account_id, user_id) ON DELETE CASCADE
+);
+CREATE INDEX ssh_keys_account_user ON ssh_keys (account_id, user_id);
+CREATE INDEX ssh_keys_account_order ON ssh_keys (account_id, created_at, fingerprint);
+
+CREATE TABLE tfa (
+    user_id            TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    enabled            INTEGER NOT NULL DEFAULT 0,
+    secret_ciphertext  BLOB NOT NULL,
+    pending_ciphertext BLOB NOT NULL,
+    pending_expires_at TEXT NOT NULL,
+    last_accepted_step INTEGER NOT NULL DEFAULT -1
+) WITHOUT ROWID;
+
+CREATE TABLE tfa_recovery_codes (
+    id        INTEGER PRIMARY KEY,  -- keeps the order the codes were issued in
+    user_id   TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL,
+    UNIQUE (user_id, code_hash)
+);
+)sql";
+
+const std::vector<Migration> kMigrations = {
+    {1, "iam core: accounts, users, memberships, ssh_keys, tfa", kV1},
+};
+
+constexpr std::string_view kBookkeeping = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+);
+)sql";
+
+}  // namespace
+
+const std::vector<Migration>& migrations() { return kMigrations; }
+
+int latest_schema_version() { return kMigrations.empty() ? 0 : kMigrations.back().version; }
+
+int migrate(sqlite::Db& db) {
+    const int latest = latest_schema_version();
+    auto too_new = [latest](int v) {
+        return StoreError("database schema version " + std::to_string(v) +
+                          " is newer than this build supports (" + std::to_string(latest) + ")");
+    };
+    int current = static_cast<int>(db.query_int("PRAGMA user_version"));
+    if (current > latest) throw too_new(current);
+    for (const Migration& m : kMigrations) {
+        if (m.version <= current) continue;
+        db.exec("BEGIN IMMEDIATE");
+        try {
+            // Re-read under the write lock: another process may have migrated meanwhile.
+            current = static_cast<int>(db.query_int("PRAGMA user_version"));
+            if (current > latest) throw too_new(current);
+            if (m.version <= current) {
+                db.exec("ROLLBACK");
+                continue;
+            }
+            if (m.version != current + 1) throw StoreError("schema migrations out of order");
+            db.exec(kBookkeeping);
+            db.exec(m.sql);
+            auto ins = db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+            ins.bind_all(m.version, m.name, now_rfc3339()).run();
+            // user_version lives in the database header: it commits with the step.
+            db.exec("PRAGMA user_version = " + std::to_string(m.version));
+            db.exec("COMMIT");
+            current = m.version;
+        } catch (...) {
+            if (db.in_transaction()) {
+                try {
+                    db.exec("ROLLBACK");
+                } catch (...) {  // the original error matters more
+                }
+            }
+            throw;
+        }
+    }
+    return current;
+}
+
+}  // namespace portal::store
