@@ -2,6 +2,7 @@
 #include "keyd/api/json_body.h"
 #include "keyd/api/router.h"
 #include "keyd/api/views.h"
+#include "keyd/iam/errors.h"
 
 namespace portal::api {
 
