@@ -1,0 +1,78 @@
+// e2e_tests: real portal-keyd, real sshd (PAM through pam_wrapper), real SSH clients. Needs
+// root: the binary enters a private mount namespace of its own (unshare(CLONE_NEWNS), mount
+// propagation private), where each test's World mounts tmpfs over /run/userdb,
+// /run/systemd/userdb and /home; nothing it publishes is seen outside. Exits 77 (CTest's
+// SKIP_RETURN_CODE) when it cannot run here.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <dlfcn.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <string_view>
+
+namespace {
+
+constexpr int kSkip = 77;
+
+int skip(const std::string& why) {
+    std::fprintf(stderr, "e2e_tests: SKIPPED: %s\n", why.c_str());
+    return kSkip;
+}
+
+bool listing_only(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if (a.starts_with("--list") || a == "-l" || a == "-t" || a == "-h" || a == "--help" || a == "-?") return true;
+    }
+    return false;
+}
+
+bool nsswitch_has_systemd() {
+    std::ifstream in("/etc/nsswitch.conf");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.starts_with("passwd:") && line.find("systemd") != std::string::npos) return true;
+    return false;
+}
+
+// Why this machine cannot run the tests, or "" when it can.
+std::string missing_prerequisite() {
+#ifdef PORTAL_SANITIZE_BUILD
+    return "not run under PORTAL_SANITIZE: sshd (not instrumented) cannot load an ASan-built pam_portal.so";
+#endif
+    if (::geteuid() != 0) return "needs root (real sshd, mount namespace, setuid clients)";
+    for (const char* f : {"/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/ssh-keygen", "/usr/bin/env"})
+        if (::access(f, X_OK) != 0) return std::string(f) + " is missing (openssh-server, openssh-client)";
+    if (void* h = ::dlopen("libpam_wrapper.so", RTLD_LAZY | RTLD_LOCAL)) ::dlclose(h);
+    else return "libpam_wrapper.so cannot be loaded (package libpam-wrapper)";
+    if (void* h = ::dlopen("libnss_systemd.so.2", RTLD_LAZY | RTLD_LOCAL)) ::dlclose(h);
+    else return "libnss_systemd.so.2 is missing (package libnss-systemd)";
+    if (!nsswitch_has_systemd()) return "/etc/nsswitch.conf: passwd does not use systemd";
+    return "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (listing_only(argc, argv)) return Catch::Session().run(argc, argv);  // test discovery
+    if (auto why = missing_prerequisite(); !why.empty()) return skip(why);
+
+    if (::unshare(CLONE_NEWNS) != 0) return skip(std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno));
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+        return skip(std::string("cannot make mounts private: ") + std::strerror(errno));
+    // sshd's session processes outlive their parents; as a subreaper we still find and reap them.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    ::signal(SIGPIPE, SIG_IGN);
+    return Catch::Session().run(argc, argv);
+}

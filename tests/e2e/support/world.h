@@ -1,0 +1,125 @@
+// One end-to-end world: inside the test binary's private mount namespace (main.cpp), fresh
+// tmpfs over /run/userdb, /run/systemd/userdb and /home; a temp dir holding every path; the
+// real portal-keyd on a temp config; a real sshd on 127.0.0.1:<free port> whose config mirrors
+// config/sshd_config.d/portal-keyd.conf and whose PAM stack (pam_wrapper) mirrors
+// config/pam.d/sshd.example; and the portal driven over the daemon's API socket.
+// Everything is torn down in the destructor, also when a REQUIRE threw.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/support/api.h"
+#include "tests/e2e/support/process.h"
+#include "tests/e2e/support/ssh_client.h"
+
+namespace portal::e2e {
+
+struct WorldOptions {
+    int tfa_max_failures = 5;
+    int tfa_failure_window = 300;
+    int tfa_lockout = 3;
+    int fallback_grace = 3600;
+    bool terminate_sessions = true;
+    // Local users added (inside the namespace only) to a bind-mounted copy of /etc/passwd and
+    // /etc/group, e.g. {"carol"}.
+    std::vector<std::string> extra_local_users;
+    bool start = true;  // start the daemon, create the account, start sshd
+};
+
+struct Member {
+    std::string id, email, role, unix_name;
+    uid_t uid = 0;
+    std::filesystem::path key;  // private key file (ed25519, no passphrase)
+    std::string key_md5;        // the API's key id
+    std::string tfa_secret;     // base32; empty without 2FA
+    std::int64_t last_step = -1;  // the last TOTP time step the daemon accepted (or spent)
+};
+
+class World {
+public:
+    explicit World(const std::string& name, WorldOptions options = {});
+    ~World();
+    World(const World&) = delete;
+    World& operator=(const World&) = delete;
+
+    // --- processes ---
+    void start_daemon();
+    int stop_daemon();  // SIGTERM; the exit code
+    bool daemon_running() { return daemon_.running(); }
+    void start_sshd();
+    void create_account();
+
+    // --- the portal ---
+    const Api& api() const { return api_; }
+    const std::string& account_id() const { return account_id_; }
+    Member add_member(const std::string& email, const std::string& role, bool with_key = true);
+    void add_key(Member& m);                         // a fresh key, as root
+    void remove_key(const Member& m);                // DELETE /v1/ssh_keys/{md5}
+    void enrol_tfa(Member& m);                       // enable + confirm as the member's uid
+    void set_status(const Member& m, const std::string& status);
+    void remove_member(const Member& m);
+    void set_enforce_2fa(bool on);
+    // A code the daemon will accept now and has not accepted before (waits for the next time
+    // step when needed); recorded as spent.
+    std::string next_code(Member& m);
+    // The code the daemon accepted last (a replay).
+    std::string spent_code(const Member& m) const;
+    // A code valid for no step near now.
+    std::string wrong_code(const Member& m) const;
+
+    // --- logins ---
+    std::unique_ptr<SshClient> client() const { return std::make_unique<SshClient>(sshd_port_, host_key_pub()); }
+    // libssh login; `code` answers the verification prompt (nullopt: no code known).
+    LoginResult login(const std::string& user, const std::filesystem::path& key,
+                      std::function<std::optional<std::string>()> code = {}) const;
+    LoginResult login(Member& m);  // with next_code(m) when the member has 2FA
+    // The publickey step alone: "success", "partial" (a code would be asked next), "denied"...
+    std::string probe_key(const std::string& user, const std::filesystem::path& key) const;
+    // OpenSSH's ssh: runs `command`; the verification code (if any) through SSH_ASKPASS.
+    CommandResult openssh(const std::string& user, const std::filesystem::path& key, const std::string& command,
+                          const std::optional<std::string>& code = std::nullopt) const;
+    // A key root logs in with: listed in <dir>/keys/root.keys (sshd's AuthorizedKeysFile).
+    const std::filesystem::path& root_key() const { return root_key_; }
+
+    // --- paths and diagnostics ---
+    const std::filesystem::path& dir() const { return dir_; }
+    std::filesystem::path runtime_dir() const { return dir_ / "run"; }
+    std::filesystem::path api_socket() const { return runtime_dir() / "api.sock"; }
+    std::filesystem::path login_socket() const { return runtime_dir() / "login.sock"; }
+    std::filesystem::path state_file() const { return runtime_dir() / "login-state.json"; }
+    std::filesystem::path userdb_socket() const { return "/run/systemd/userdb/io.portal.keyd"; }
+    std::filesystem::path host_key_pub() const { return dir_ / "ssh_host_ed25519_key.pub"; }
+    int sshd_port() const { return sshd_port_; }
+    std::string daemon_log() const { return read_file(dir_ / "daemon.log"); }
+    std::string sshd_log() const { return read_file(dir_ / "sshd.log"); }
+    // The tails of both logs, for INFO().
+    std::string diagnostics() const;
+    // A fresh ed25519 key pair in the world dir.
+    std::filesystem::path make_key(const std::string& name) const;
+
+private:
+    void mount_namespace_dirs();
+    void write_config();
+    void write_sshd_config();
+
+    std::string name_;
+    WorldOptions options_;
+    std::filesystem::path dir_;
+    std::vector<std::filesystem::path> mounts_;  // unmounted in reverse order
+    Api api_;
+    Process daemon_;
+    Process sshd_;
+    int sshd_port_ = 0;
+    std::uint32_t uid_min_ = 0;
+    std::string account_id_;
+    std::filesystem::path root_key_;
+    mutable int serial_ = 0;  // key file names
+};
+
+}  // namespace portal::e2e
