@@ -1,0 +1,66 @@
+#include "keyd/userdb/records.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace portal::userdb {
+
+using nlohmann::json;
+
+void ensure_userdb_bypass(const UserdbConfig& cfg) {
+    const char* current = std::getenv("SYSTEMD_BYPASS_USERDB");
+    std::string value = current ? current : "";
+    std::string_view rest = value;
+    while (!rest.empty()) {
+        const auto colon = rest.find(':');
+        if (rest.substr(0, colon) == cfg.service) return;
+        if (colon == std::string_view::npos) break;
+        rest.remove_prefix(colon + 1);
+    }
+    if (!value.empty()) value.push_back(':');
+    value += cfg.service;
+    ::setenv("SYSTEMD_BYPASS_USERDB", value.c_str(), 1);
+}
+
+std::string home_directory(const UserdbConfig& cfg, std::string_view name) {
+    return (std::filesystem::path(cfg.home_base) / std::string(name)).lexically_normal().string();
+}
+
+json user_record(const ipc::LoginMember& m, const UserdbConfig& cfg) {
+    json r = {
+        {"userName", m.unix_name},
+        {"uid", m.uid},
+        {"gid", m.uid},
+        {"homeDirectory", home_directory(cfg, m.unix_name)},
+        {"shell", cfg.shell},
+        {"disposition", "regular"},
+        {"service", cfg.service},
+    };
+    if (is_locked(m)) r["locked"] = true;
+    return r;
+}
+
+std::optional<json> privileged_section(const ipc::LoginMember& m) {
+    if (is_locked(m) || m.keys.empty()) return std::nullopt;
+    json keys = json::array();
+    for (const auto& k : m.keys) keys.push_back(k.line);
+    return json{{"sshAuthorizedKeys", std::move(keys)}};
+}
+
+json group_record(std::string_view name, std::uint32_t gid, const UserdbConfig& cfg) {
+    return json{{"groupName", name}, {"gid", gid}, {"service", cfg.service}};
+}
+
+std::vector<std::string> member_groups(const ipc::LoginMember& m, const UserdbConfig& cfg) {
+    std::vector<std::string> out;
+    if (is_locked(m) || m.status != MemberStatus::active) return out;
+    if (auto it = cfg.role_groups.find(m.role); it != cfg.role_groups.end()) out = it->second;
+    if (m.tfa_enabled && !cfg.tfa_group.empty()) out.push_back(cfg.tfa_group);
+    return out;
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+bool is_publishable_id(std::uint32_t id) { return id != 0 && id != 65535 && id <= 0x7fffffffu; }
+
+}  // namespace portal::userdb

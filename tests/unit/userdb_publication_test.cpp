@@ -1,0 +1,181 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include "keyd/userdb/publication.h"
+
+using namespace portal;
+using namespace portal::userdb;
+using portal::ipc::LoginMember;
+using portal::ipc::LoginState;
+
+namespace {
+
+LoginMember member(std::string name, std::uint32_t uid, Role role = Role::manager,
+                   MemberStatus status = MemberStatus::active, bool tfa = false) {
+    LoginMember m;
+    m.unix_name = std::move(name);
+    m.uid = uid;
+    m.user_id = "usr_" + m.unix_name;
+    m.role = role;
+    m.status = status;
+    m.tfa_enabled = tfa;
+    m.published = false;
+    m.keys = {{"ssh-ed25519 AAAA " + m.unix_name, "SHA256:x"}};
+    return m;
+}
+
+struct Locals {
+    std::set<std::string> names{"root", "sudo", "localbob"};
+    std::set<std::uint32_t> ids{0, 27, 1000};
+    auto name_check() const {
+        return [this](std::string_view n) { return names.count(std::string(n)) > 0; };
+    }
+    auto id_check() const {
+        return [this](std::uint32_t id) { return ids.count(id) > 0; };
+    }
+};
+
+const LoginMember& find(const PublishPlan& plan, const std::string& name) {
+    auto it = std::find_if(plan.state.members.begin(), plan.state.members.end(),
+                           [&](const LoginMember& m) { return m.unix_name == name; });
+    REQUIRE(it != plan.state.members.end());
+    return *it;
+}
+
+bool has_warning(const PublishPlan& plan, const std::string& text) {
+    return std::find(plan.warnings.begin(), plan.warnings.end(), text) != plan.warnings.end();
+}
+
+}  // namespace
+
+TEST_CASE("userdb plan: who is published by status and role", "[userdb]") {
+    LoginState s;
+    s.members = {member("alice", 200001, Role::owner, MemberStatus::active, true), member("bob", 200002),
+                 member("carol", 200003, Role::manager, MemberStatus::invited),
+                 member("dave", 200004, Role::owner, MemberStatus::deactivated),
+                 member("erin", 200005, Role::support)};
+    Locals locals;
+    const auto plan = plan_publication(s, UserdbConfig{}, locals.name_check(), locals.id_check());
+    CHECK(find(plan, "alice").published);
+    CHECK(find(plan, "bob").published);
+    CHECK_FALSE(find(plan, "carol").published);  // invited: not yet a user
+    CHECK(find(plan, "dave").published);         // deactivated: published locked until removed
+    CHECK_FALSE(find(plan, "erin").published);   // support may not log in by default
+    CHECK(plan.warnings.empty());
+    // The rest of the state is kept.
+    CHECK(plan.state.members.size() == 5);
+    CHECK(find(plan, "alice").keys.size() == 1);
+
+    s.login_roles = {Role::owner, Role::manager, Role::support};
+    CHECK(find(plan_publication(s, UserdbConfig{}, locals.name_check(), locals.id_check()), "erin").published);
+}
+
+TEST_CASE("userdb plan: enforce_2fa leaves members without 2FA unpublished", "[userdb]") {
+    LoginState s;
+    s.enforce_2fa = true;
+    s.members = {member("alice", 200001, Role::owner, MemberStatus::active, true), member("bob", 200002)};
+    Locals locals;
+    const auto plan = plan_publication(s, UserdbConfig{}, locals.name_check(), locals.id_check());
+    CHECK(find(plan, "alice").published);
+    CHECK_FALSE(find(plan, "bob").published);
+}
+
+TEST_CASE("userdb plan: local names and ids are never taken", "[userdb]") {
+    LoginState s;
+    s.members = {member("localbob", 200001), member("ann", 1000), member("ok", 200003)};
+    Locals locals;
+    const auto plan = plan_publication(s, UserdbConfig{}, locals.name_check(), locals.id_check());
+    CHECK_FALSE(find(plan, "localbob").published);
+    CHECK_FALSE(find(plan, "ann").published);
+    CHECK(find(plan, "ok").published);
+    CHECK(has_warning(plan, "localbob: name exists locally"));
+    CHECK(has_warning(plan, "ann: uid 1000 exists locally"));
+    CHECK(plan.warnings.size() == 2);
+}
+
+TEST_CASE("userdb plan: reserved or invalid or duplicate names and ids", "[userdb]") {
+    LoginState s;
+    s.members = {member("sshd", 200001),      member("portal-x", 200002), member("Bad/Name", 200003),
+                 member("zero", 0),           member("neg", 65535),       member("first", 200010),
+                 member("second", 200010),    member("first", 200011)};
+    Locals locals;
+    locals.names.clear();
+    locals.ids.clear();
+    const auto plan = plan_publication(s, UserdbConfig{}, locals.name_check(), locals.id_check());
+    CHECK(has_warning(plan, "sshd: name is reserved"));
+    CHECK(has_warning(plan, "portal-x: name is reserved"));
+    CHECK(has_warning(plan, "Bad/Name: not a valid user name"));
+    CHECK(has_warning(plan, "zero: uid 0 cannot be used"));
+    CHECK(has_warning(plan, "neg: uid 65535 cannot be used"));
+    CHECK(has_warning(plan, "second: uid 200010 is already used by another member"));
+    CHECK(has_warning(plan, "first: name is already used by another member"));
+    const auto published = std::count_if(plan.state.members.begin(), plan.state.members.end(),
+                                         [](const LoginMember& m) { return m.published; });
+    CHECK(published == 1);
+    CHECK(plan.state.members[5].published);   // the first holder keeps the uid and name
+    CHECK_FALSE(plan.state.members[7].published);
+}
+
+TEST_CASE("userdb plan: ineligible members are not checked and give no warning", "[userdb]") {
+    LoginState s;
+    s.members = {member("localbob", 1000, Role::manager, MemberStatus::invited)};
+    Locals locals;
+    int calls = 0;
+    auto names = [&](std::string_view n) { return ++calls, locals.names.count(std::string(n)) > 0; };
+    const auto plan = plan_publication(s, UserdbConfig{}, names, locals.id_check());
+    CHECK_FALSE(plan.state.members[0].published);
+    CHECK(plan.warnings.empty());
+    CHECK(calls == 2);  // the role group and the 2FA group only
+}
+
+TEST_CASE("userdb plan: groups", "[userdb]") {
+    LoginState s;
+    s.members = {member("alice", 200001, Role::owner, MemberStatus::active, true), member("bob", 200002),
+                 member("gid", 59990)};
+    Locals locals;
+    UserdbConfig cfg;
+    cfg.role_groups = {{Role::owner, {"sudo", "wheel"}}};
+
+    SECTION("a missing role group is a warning, nothing more") {
+        const auto plan = plan_publication(s, cfg, locals.name_check(), locals.id_check());
+        CHECK(has_warning(plan, "wheel: group does not exist locally; role owner gets no membership in it"));
+        CHECK(find(plan, "alice").published);
+    }
+    SECTION("the served 2FA group's gid is not given to a member") {
+        const auto plan = plan_publication(s, cfg, locals.name_check(), locals.id_check());
+        CHECK_FALSE(find(plan, "gid").published);
+        CHECK(has_warning(plan, "gid: uid 59990 is the gid of group portal-2fa"));
+    }
+    SECTION("a local 2FA group frees that gid") {
+        locals.names.insert("portal-2fa");
+        const auto plan = plan_publication(s, cfg, locals.name_check(), locals.id_check());
+        CHECK(find(plan, "gid").published);
+    }
+    SECTION("2FA group impossible: members with 2FA are not published (fail closed)") {
+        locals.ids.insert(59990);
+        const auto plan = plan_publication(s, cfg, locals.name_check(), locals.id_check());
+        CHECK_FALSE(find(plan, "alice").published);
+        CHECK(find(plan, "bob").published);
+        CHECK(has_warning(plan, "portal-2fa: gid 59990 exists locally under another name; members with 2FA are not published"));
+        CHECK(has_warning(plan, "alice: group portal-2fa cannot be published"));
+    }
+}
+
+TEST_CASE("userdb plan: the real local checks see the machine's own users", "[userdb]") {
+    UserdbConfig cfg;
+    auto names = local_name_check(cfg);
+    auto ids = local_id_check(cfg);
+    CHECK(names("root"));
+    CHECK(ids(0));
+    CHECK_FALSE(names("portalnouser9q"));
+    CHECK_FALSE(ids(3999999));
+    CHECK(local_group_exists(cfg, "root"));
+    CHECK_FALSE(local_group_exists(cfg, "portalnogroup9q"));
+    // Our own provider is bypassed for this process's lookups.
+    const char* bypass = std::getenv("SYSTEMD_BYPASS_USERDB");
+    REQUIRE(bypass);
+    CHECK(std::string(bypass).find(cfg.service) != std::string::npos);
+}
