@@ -1,0 +1,218 @@
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "keyd/userdb/dropin_writer.h"
+
+using namespace portal;
+using namespace portal::userdb;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        fs::create_directories(PORTAL_TEST_TMP);
+        std::string tmpl = std::string(PORTAL_TEST_TMP) + "/userdb-dropin-XXXXXX";
+        REQUIRE(::mkdtemp(tmpl.data()));
+        path = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+ipc::LoginMember member(std::string name, std::uint32_t uid, MemberStatus status = MemberStatus::active,
+                        bool keys = true) {
+    ipc::LoginMember m;
+    m.unix_name = std::move(name);
+    m.uid = uid;
+    m.status = status;
+    m.published = true;
+    if (keys) m.keys = {{"ssh-ed25519 AAAAC3 " + m.unix_name + "@laptop", "SHA256:x"}};
+    return m;
+}
+
+std::string read(const fs::path& p) {
+    std::ifstream in(p);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+std::set<std::string> listing(const fs::path& dir) {
+    std::set<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
+    return out;
+}
+
+mode_t mode_of(const fs::path& p) {
+    struct stat st {};
+    REQUIRE(::lstat(p.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+}
+ino_t inode_of(const fs::path& p) {
+    struct stat st {};
+    REQUIRE(::lstat(p.c_str(), &st) == 0);
+    return st.st_ino;
+}
+
+}  // namespace
+
+TEST_CASE("userdb drop-ins: files and modes and links and content", "[userdb]") {
+    TempDir tmp;
+    UserdbConfig cfg;
+    cfg.dropin_directory = tmp.path / "userdb";  // created by publish
+    cfg.service = "io.portal.test";
+    ipc::LoginState s;
+    s.members = {member("alice", 200001), member("bob", 200002, MemberStatus::active, false),
+                 member("dave", 200004, MemberStatus::deactivated), member("carol", 200003, MemberStatus::invited)};
+    s.members[3].published = false;
+
+    DropinWriter w(cfg);
+    w.publish(s);
+    const auto& dir = cfg.dropin_directory;
+    CHECK(mode_of(dir) == 0755);
+    CHECK(listing(dir) == std::set<std::string>{
+                              "alice.user", "200001.user", "alice.group", "200001.group", "alice.user-privileged",
+                              "200001.user-privileged", "bob.user", "200002.user", "bob.group", "200002.group",
+                              "dave.user", "200004.user", "dave.group", "200004.group"});
+    CHECK(mode_of(dir / "alice.user") == 0644);
+    CHECK(mode_of(dir / "alice.group") == 0644);
+    CHECK(mode_of(dir / "alice.user-privileged") == 0600);
+    CHECK(fs::is_symlink(dir / "200001.user"));
+    CHECK(fs::read_symlink(dir / "200001.user") == "alice.user");
+    CHECK(fs::read_symlink(dir / "200001.group") == "alice.group");
+    CHECK(fs::read_symlink(dir / "200001.user-privileged") == "alice.user-privileged");
+
+    const json alice = json::parse(read(dir / "alice.user"));
+    CHECK(alice == json{{"userName", "alice"}, {"uid", 200001}, {"gid", 200001}, {"homeDirectory", "/home/alice"},
+                        {"shell", "/bin/bash"}, {"disposition", "regular"}, {"service", "io.portal.test"}});
+    CHECK(json::parse(read(dir / "alice.group")) ==
+          json{{"groupName", "alice"}, {"gid", 200001}, {"service", "io.portal.test"}});
+    const json priv = json::parse(read(dir / "alice.user-privileged"));
+    CHECK(priv["privileged"]["sshAuthorizedKeys"] == json{"ssh-ed25519 AAAAC3 alice@laptop"});
+    CHECK(priv["service"] == "io.portal.test");
+    // Deactivated: locked, and its keys are not published.
+    CHECK(json::parse(read(dir / "dave.user"))["locked"] == true);
+    CHECK_FALSE(json::parse(read(dir / "alice.user")).contains("locked"));
+}
+
+TEST_CASE("userdb drop-ins: only changed files are rewritten and only stale files of ours removed",
+          "[userdb]") {
+    TempDir tmp;
+    UserdbConfig cfg;
+    cfg.dropin_directory = tmp.path;
+    cfg.service = "io.portal.test";
+    const auto& dir = cfg.dropin_directory;
+    // Someone else's files, and things that are not records at all.
+    write(dir / "zed.user", R"({"userName":"zed","uid":300000,"service":"io.other"})");
+    fs::create_symlink("zed.user", dir / "300000.user");
+    write(dir / "broken.group", "not json");
+    write(dir / "README", "hello");
+    write(dir / "nosvc.user", R"({"userName":"nosvc","uid":300001})");
+    fs::create_symlink("/etc/passwd", dir / "300002.user");
+    fs::create_directory(dir / "sub.group");
+    write(dir / ".io.portal.test.tmp.alice.user", "leftover of a crash");
+    const auto foreign = listing(dir);
+
+    ipc::LoginState s;
+    s.members = {member("alice", 200001), member("bob", 200002)};
+    DropinWriter w(cfg);
+    w.publish(s);
+    CHECK(w.last_changes() == 12);
+    CHECK_FALSE(fs::exists(dir / ".io.portal.test.tmp.alice.user"));
+    const ino_t alice_ino = inode_of(dir / "alice.user"), bob_ino = inode_of(dir / "bob.user");
+
+    SECTION("the same state again changes nothing") {
+        w.publish(s);
+        CHECK(w.last_changes() == 0);
+        CHECK(inode_of(dir / "alice.user") == alice_ino);
+        DropinWriter fresh(cfg);  // a restarted daemon reads the files instead of its cache
+        fresh.publish(s);
+        CHECK(fresh.last_changes() == 0);
+        CHECK(inode_of(dir / "alice.user") == alice_ino);
+    }
+    SECTION("only the changed member's file is rewritten") {
+        s.members[1].status = MemberStatus::deactivated;
+        w.publish(s);
+        CHECK(inode_of(dir / "alice.user") == alice_ino);
+        CHECK(inode_of(dir / "bob.user") != bob_ino);
+        CHECK(json::parse(read(dir / "bob.user"))["locked"] == true);
+        CHECK_FALSE(fs::exists(dir / "bob.user-privileged"));  // locked: keys withdrawn
+        CHECK_FALSE(fs::exists(dir / "200002.user-privileged"));
+        CHECK(w.last_changes() == 3);
+    }
+    SECTION("a removed or unpublished member's files go, foreign files stay") {
+        s.members.pop_back();
+        s.members[0].published = false;
+        w.publish(s);
+        auto now = listing(dir);
+        now.erase(".io.portal.test.tmp.alice.user");
+        auto expected = foreign;
+        expected.erase(".io.portal.test.tmp.alice.user");
+        CHECK(now == expected);
+        CHECK(read(dir / "zed.user") == R"({"userName":"zed","uid":300000,"service":"io.other"})");
+        CHECK(fs::read_symlink(dir / "300000.user") == "zed.user");
+    }
+    SECTION("a changed uid moves the links") {
+        s.members[0].uid = 200011;
+        w.publish(s);
+        CHECK_FALSE(fs::exists(fs::symlink_status(dir / "200001.user")));
+        CHECK_FALSE(fs::exists(fs::symlink_status(dir / "200001.group")));
+        CHECK_FALSE(fs::exists(fs::symlink_status(dir / "200001.user-privileged")));
+        CHECK(fs::read_symlink(dir / "200011.user") == "alice.user");
+        CHECK(json::parse(read(dir / "alice.group"))["gid"] == 200011);
+    }
+    SECTION("a file tampered with is restored: content and mode") {
+        write(dir / "alice.group", R"({"groupName":"alice","gid":1,"service":"io.portal.test"})");
+        ::chmod((dir / "bob.user").c_str(), 0666);
+        fs::remove(dir / "200001.user");
+        w.publish(s);
+        CHECK(json::parse(read(dir / "alice.group"))["gid"] == 200001);
+        CHECK(mode_of(dir / "bob.user") == 0644);
+        CHECK(fs::read_symlink(dir / "200001.user") == "alice.user");
+        CHECK(w.last_changes() == 3);
+    }
+}
+
+TEST_CASE("userdb drop-ins: a member whose file name is held by someone else is skipped", "[userdb]") {
+    TempDir tmp;
+    UserdbConfig cfg;
+    cfg.dropin_directory = tmp.path;
+    cfg.service = "io.portal.test";
+    const auto& dir = cfg.dropin_directory;
+    write(dir / "zed.user", R"({"userName":"zed","uid":300000,"service":"io.other"})");
+    write(dir / "200002.group", R"({"groupName":"other","gid":200002,"service":"io.other"})");
+    ipc::LoginState s;
+    s.members = {member("zed", 200001), member("bob", 200002), member("ok", 200003)};
+    DropinWriter w(cfg);
+    w.publish(s);
+    CHECK(read(dir / "zed.user") == R"({"userName":"zed","uid":300000,"service":"io.other"})");
+    CHECK_FALSE(fs::exists(dir / "200001.user"));
+    CHECK_FALSE(fs::exists(dir / "bob.user"));  // the whole member, not half of it
+    CHECK(fs::exists(dir / "ok.user"));
+    CHECK(fs::exists(dir / "ok.user-privileged"));
+}
+
+TEST_CASE("userdb drop-ins: an unusable directory throws", "[userdb]") {
+    TempDir tmp;
+    UserdbConfig cfg;
+    write(tmp.path / "file", "x");
+    cfg.dropin_directory = tmp.path / "file" / "userdb";
+    DropinWriter w(cfg);
+    CHECK_THROWS_AS(w.publish(ipc::LoginState{}), std::runtime_error);
+}
