@@ -1,0 +1,385 @@
+#include "keyd/userdb/user_database.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "keyd/userdb/records.h"
+#include "shared/ipc/framing.h"
+
+namespace portal::userdb {
+
+using nlohmann::json;
+
+// --- the snapshot ----------------------------------------------------------------------
+
+std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, const UserdbConfig& cfg,
+                                                const std::function<bool(std::string_view)>& group_exists_locally,
+                                                const std::function<bool(std::uint32_t)>& gid_exists_locally) {
+    auto db = std::make_shared<Database>();
+    db->service_ = cfg.service;
+
+    // Which group names resolve: local ones, and the 2FA group that we serve ourselves.
+    std::set<std::string> resolvable;
+    for (const auto& [role, groups] : cfg.role_groups)
+        for (const auto& g : groups)
+            if (group_exists_locally(g)) resolvable.insert(g);
+    if (!cfg.tfa_group.empty()) {
+        if (group_exists_locally(cfg.tfa_group)) {
+            resolvable.insert(cfg.tfa_group);
+        } else if (!gid_exists_locally(cfg.tfa_group_gid)) {
+            resolvable.insert(cfg.tfa_group);
+            db->groups_.push_back({cfg.tfa_group, static_cast<std::uint32_t>(cfg.tfa_group_gid),
+                                   dump(group_record(cfg.tfa_group, cfg.tfa_group_gid, cfg))});
+        }
+    }
+
+    for (const auto& m : planned.members) {
+        if (!m.published) continue;
+        if (db->user_by_name_.count(m.unix_name) || db->user_by_uid_.count(m.uid)) continue;  // plan refuses these
+        json record = user_record(m, cfg);
+        User u{m.unix_name, m.uid, dump(record), {}};
+        if (auto priv = privileged_section(m)) {
+            record["privileged"] = std::move(*priv);
+            u.privileged_json = dump(record);
+        }
+        db->user_by_name_.emplace(u.name, db->users_.size());
+        db->user_by_uid_.emplace(u.uid, db->users_.size());
+        db->users_.push_back(std::move(u));
+        if (!db->group_by_name_.count(m.unix_name) &&
+            std::none_of(db->groups_.begin(), db->groups_.end(), [&](const Group& g) { return g.gid == m.uid; }))
+            db->groups_.push_back({m.unix_name, m.uid, dump(group_record(m.unix_name, m.uid, cfg))});
+        for (const auto& g : member_groups(m, cfg)) {
+            if (!resolvable.count(g)) continue;
+            db->memberships_.push_back({m.unix_name, g, dump(json{{"userName", m.unix_name}, {"groupName", g}})});
+        }
+    }
+    for (std::size_t i = 0; i < db->groups_.size(); ++i) {
+        db->group_by_name_.emplace(db->groups_[i].name, i);
+        db->group_by_gid_.emplace(db->groups_[i].gid, i);
+    }
+    for (std::size_t i = 0; i < db->memberships_.size(); ++i) {
+        db->by_user_[db->memberships_[i].user].push_back(i);
+        db->by_group_[db->memberships_[i].group].push_back(i);
+    }
+    return db;
+}
+
+namespace {
+template <typename Map, typename Key, typename Vec>
+auto lookup(const Map& map, const Key& key, const Vec& vec) -> decltype(&vec[0]) {
+    auto it = map.find(key);
+    return it == map.end() ? nullptr : &vec[it->second];
+}
+}  // namespace
+
+const Database::User* Database::user_by_name(std::string_view n) const { return lookup(user_by_name_, std::string(n), users_); }
+const Database::User* Database::user_by_uid(std::uint32_t uid) const { return lookup(user_by_uid_, uid, users_); }
+const Database::Group* Database::group_by_name(std::string_view n) const { return lookup(group_by_name_, std::string(n), groups_); }
+const Database::Group* Database::group_by_gid(std::uint32_t gid) const { return lookup(group_by_gid_, gid, groups_); }
+const std::vector<std::size_t>* Database::memberships_of_user(std::string_view n) const {
+    auto it = by_user_.find(std::string(n));
+    return it == by_user_.end() ? nullptr : &it->second;
+}
+const std::vector<std::size_t>* Database::memberships_of_group(std::string_view n) const {
+    auto it = by_group_.find(std::string(n));
+    return it == by_group_.end() ? nullptr : &it->second;
+}
+
+// --- replies ---------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view kErrNoRecord = "io.systemd.UserDatabase.NoRecordFound";
+constexpr std::string_view kErrBadService = "io.systemd.UserDatabase.BadService";
+constexpr std::string_view kErrConflicting = "io.systemd.UserDatabase.ConflictingRecordFound";
+constexpr std::string_view kErrNonMatching = "io.systemd.UserDatabase.NonMatchingRecordFound";
+constexpr std::string_view kErrMethodNotFound = "org.varlink.service.MethodNotFound";
+constexpr std::string_view kErrInvalidParameter = "org.varlink.service.InvalidParameter";
+constexpr std::string_view kErrExpectedMore = "org.varlink.service.ExpectedMore";
+constexpr std::string_view kErrInterfaceNotFound = "org.varlink.service.InterfaceNotFound";
+constexpr std::string_view kErrSystem = "io.systemd.System";
+
+constexpr std::string_view kInterfaceDescription = R"(interface io.systemd.UserDatabase
+
+method GetUserRecord(uid : ?int, userName : ?string, fuzzyNames : ?[]string, dispositionMask : ?[]string, uidMin : ?int, uidMax : ?int, service : string) -> (record : object, incomplete : ?bool)
+method GetGroupRecord(gid : ?int, groupName : ?string, fuzzyNames : ?[]string, dispositionMask : ?[]string, gidMin : ?int, gidMax : ?int, service : string) -> (record : object, incomplete : ?bool)
+method GetMemberships(userName : ?string, groupName : ?string, service : string) -> (userName : string, groupName : string)
+
+error NoRecordFound()
+error BadService()
+error ServiceNotAvailable()
+error ConflictingRecordFound()
+error NonMatchingRecordFound()
+error EnumerationNotSupported()
+)";
+
+std::string error_message(std::string_view error, json parameters = json::object()) {
+    return ipc::encode_message(json{{"error", error}, {"parameters", std::move(parameters)}});
+}
+std::string invalid_parameter(std::string_view name) { return error_message(kErrInvalidParameter, {{"parameter", name}}); }
+
+// Typed views of the request parameters; a wrong type yields InvalidParameter for that name.
+struct Params {
+    const json& p;
+    std::string bad;  // first ill-typed parameter
+
+    bool present(const char* key) const {
+        auto it = p.find(key);
+        return it != p.end() && !it->is_null();
+    }
+    std::optional<std::string> str(const char* key) {
+        if (!present(key)) return std::nullopt;
+        const auto& v = p.at(key);
+        if (!v.is_string()) return mark(key), std::nullopt;
+        return v.get<std::string>();
+    }
+    std::optional<std::uint32_t> id(const char* key) {
+        if (!present(key)) return std::nullopt;
+        const auto& v = p.at(key);
+        if (!v.is_number_unsigned() || v.get<std::uint64_t>() > UINT32_MAX) return mark(key), std::nullopt;
+        return static_cast<std::uint32_t>(v.get<std::uint64_t>());
+    }
+    std::optional<std::vector<std::string>> strings(const char* key) {
+        if (!present(key)) return std::nullopt;
+        const auto& v = p.at(key);
+        if (!v.is_array()) return mark(key), std::nullopt;
+        std::vector<std::string> out;
+        for (const auto& e : v) {
+            if (!e.is_string()) return mark(key), std::nullopt;
+            out.push_back(e.get<std::string>());
+        }
+        return out;
+    }
+    void mark(const char* key) {
+        if (bad.empty()) bad = key;
+    }
+    // The first key not in `allowed`.
+    std::string unknown(std::initializer_list<std::string_view> allowed) const {
+        for (const auto& [k, v] : p.items())
+            if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) return k;
+        return {};
+    }
+};
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// Secondary filters (optional per the API; supported here because they are cheap).
+struct Filters {
+    std::optional<std::vector<std::string>> fuzzy, dispositions;
+    std::optional<std::uint32_t> min, max;
+    bool matches(std::string_view name, std::uint32_t id) const {
+        if (min && id < *min) return false;
+        if (max && id > *max) return false;
+        if (dispositions && std::find(dispositions->begin(), dispositions->end(), "regular") == dispositions->end())
+            return false;
+        if (fuzzy) {
+            const std::string n = lower(name);
+            if (std::none_of(fuzzy->begin(), fuzzy->end(),
+                             [&](const std::string& f) { return n.find(lower(f)) != std::string::npos; }))
+                return false;
+        }
+        return true;
+    }
+};
+
+}  // namespace
+
+bool ReplyStream::done() const {
+    return kind_ == Kind::fixed ? fixed_.empty() : next_ >= items_.size();
+}
+
+bool ReplyStream::fill(std::string& out, std::size_t chunk) {
+    if (kind_ == Kind::fixed) {
+        out += fixed_;
+        fixed_.clear();
+        return false;
+    }
+    while (next_ < items_.size() && out.size() < chunk) {
+        const std::size_t i = items_[next_++];
+        const bool last = next_ == items_.size();
+        out += R"({"parameters":)";
+        switch (kind_) {
+            case Kind::users: {
+                const auto& u = db_->users()[i];
+                const bool has_priv = !u.privileged_json.empty();
+                const bool show = has_priv && (peer_uid_ == 0 || peer_uid_ == u.uid);
+                out += R"({"record":)";
+                out += show ? u.privileged_json : u.public_json;
+                out += has_priv && !show ? R"(,"incomplete":true})" : R"(,"incomplete":false})";
+                break;
+            }
+            case Kind::groups:
+                out += R"({"record":)";
+                out += db_->groups()[i].json;
+                out += R"(,"incomplete":false})";
+                break;
+            case Kind::memberships: out += db_->memberships()[i].json; break;
+            case Kind::fixed: break;
+        }
+        if (continues_ && !last) out += R"(,"continues":true)";
+        out += '}';
+        out += '\0';
+    }
+    return next_ < items_.size();
+}
+
+ReplyStream request_too_large() {
+    ReplyStream r;
+    r.fixed_ = error_message(kErrSystem, {{"errno", EMSGSIZE}});
+    r.close_after_ = true;
+    return r;
+}
+
+ReplyStream handle_request(std::shared_ptr<const Database> db, std::string_view message, std::uint32_t peer_uid) {
+    ReplyStream r;
+    auto fixed = [&r](std::string reply, bool close = false) {
+        r.kind_ = ReplyStream::Kind::fixed;
+        r.items_.clear();
+        r.fixed_ = std::move(reply);
+        r.close_after_ = close;
+        return std::move(r);
+    };
+    auto protocol_error = [&](int err) { return fixed(error_message(kErrSystem, {{"errno", err}}), true); };
+
+    std::string parse_error;
+    auto req = ipc::parse_message(message, parse_error);
+    if (!req) return protocol_error(EBADMSG);
+    auto method_it = req->find("method");
+    if (method_it == req->end() || !method_it->is_string()) return protocol_error(EBADMSG);
+    const std::string method = method_it->get<std::string>();
+    bool more = false, oneway = false, upgrade = false;
+    for (auto [key, flag] : {std::pair{"more", &more}, std::pair{"oneway", &oneway}, std::pair{"upgrade", &upgrade}}) {
+        auto it = req->find(key);
+        if (it == req->end() || it->is_null()) continue;
+        if (!it->is_boolean()) return protocol_error(EBADMSG);
+        *flag = it->get<bool>();
+    }
+    if (upgrade) return protocol_error(EOPNOTSUPP);  // no protocol upgrades here
+    static const json kNoParameters = json::object();
+    auto params_it = req->find("parameters");
+    if (params_it != req->end() && !params_it->is_null() && !params_it->is_object()) return protocol_error(EBADMSG);
+    const json& params = params_it != req->end() && params_it->is_object() ? *params_it : kNoParameters;
+
+    // One reply for a oneway call is none at all.
+    auto reply = [&](std::string encoded) { return fixed(oneway ? std::string() : std::move(encoded)); };
+
+    const std::string prefix = std::string(kInterface) + ".";
+    if (method == "org.varlink.service.GetInfo") {
+        return reply(ipc::encode_message(
+            json{{"parameters",
+                  {{"vendor", "portal-keyd"},
+                   {"product", "portal-keyd"},
+                   {"version", "1"},
+                   {"url", ""},
+                   {"interfaces", {"org.varlink.service", kInterface}}}}}));
+    }
+    if (method == "org.varlink.service.GetInterfaceDescription") {
+        Params p{params, {}};
+        auto iface = p.str("interface");
+        if (!p.bad.empty() || !iface) return reply(invalid_parameter("interface"));
+        if (*iface != kInterface) return reply(error_message(kErrInterfaceNotFound, {{"interface", *iface}}));
+        return reply(ipc::encode_message(json{{"parameters", {{"description", kInterfaceDescription}}}}));
+    }
+    if (method.rfind(prefix, 0) != 0) return reply(error_message(kErrMethodNotFound, {{"method", method}}));
+    const std::string name = method.substr(prefix.size());
+
+    if (!db) return reply(error_message("io.systemd.UserDatabase.ServiceNotAvailable"));
+    Params p{params, {}};
+    auto check_service = [&]() -> std::optional<std::string> {
+        auto service = p.str("service");
+        if (!p.bad.empty()) return invalid_parameter(p.bad);
+        if (!service || *service != db->service()) return error_message(kErrBadService);
+        return std::nullopt;
+    };
+
+    r.db_ = db;
+    r.peer_uid_ = peer_uid;
+    r.continues_ = more;
+
+    if (name == "GetUserRecord" || name == "GetGroupRecord") {
+        const bool users = name == "GetUserRecord";
+        const char* id_key = users ? "uid" : "gid";
+        const char* name_key = users ? "userName" : "groupName";
+        const char* min_key = users ? "uidMin" : "gidMin";
+        const char* max_key = users ? "uidMax" : "gidMax";
+        if (auto k = p.unknown({id_key, name_key, "service", "fuzzyNames", "dispositionMask", min_key, max_key});
+            !k.empty())
+            return reply(invalid_parameter(k));
+        const auto id = p.id(id_key);
+        const auto key_name = p.str(name_key);
+        Filters f{p.strings("fuzzyNames"), p.strings("dispositionMask"), p.id(min_key), p.id(max_key)};
+        if (auto err = check_service()) return reply(std::move(*err));
+
+        auto find_name = [&](const std::string& n) -> std::optional<std::size_t> {
+            if (users) {
+                const auto* u = db->user_by_name(n);
+                return u ? std::optional(static_cast<std::size_t>(u - db->users().data())) : std::nullopt;
+            }
+            const auto* g = db->group_by_name(n);
+            return g ? std::optional(static_cast<std::size_t>(g - db->groups().data())) : std::nullopt;
+        };
+        auto find_id = [&](std::uint32_t i) -> std::optional<std::size_t> {
+            if (users) {
+                const auto* u = db->user_by_uid(i);
+                return u ? std::optional(static_cast<std::size_t>(u - db->users().data())) : std::nullopt;
+            }
+            const auto* g = db->group_by_gid(i);
+            return g ? std::optional(static_cast<std::size_t>(g - db->groups().data())) : std::nullopt;
+        };
+        auto name_of = [&](std::size_t i) -> const std::string& {
+            return users ? db->users()[i].name : db->groups()[i].name;
+        };
+        auto id_of = [&](std::size_t i) { return users ? db->users()[i].uid : db->groups()[i].gid; };
+        r.kind_ = users ? ReplyStream::Kind::users : ReplyStream::Kind::groups;
+
+        if (id || key_name) {  // a look-up: one record
+            std::optional<std::size_t> by_id = id ? find_id(*id) : std::nullopt;
+            std::optional<std::size_t> by_name = key_name ? find_name(*key_name) : std::nullopt;
+            if (id && key_name && (by_id || by_name) && by_id != by_name) return reply(error_message(kErrConflicting));
+            const auto hit = by_id ? by_id : by_name;
+            if (!hit) return reply(error_message(kErrNoRecord));
+            if (!f.matches(name_of(*hit), id_of(*hit))) return reply(error_message(kErrNonMatching));
+            r.items_ = {*hit};
+        } else {  // an enumeration
+            if (!more) return reply(error_message(kErrExpectedMore));
+            const std::size_t n = users ? db->users().size() : db->groups().size();
+            for (std::size_t i = 0; i < n; ++i)
+                if (f.matches(name_of(i), id_of(i))) r.items_.push_back(i);
+            if (r.items_.empty()) return reply(error_message(kErrNoRecord));
+        }
+    } else if (name == "GetMemberships") {
+        if (auto k = p.unknown({"userName", "groupName", "service"}); !k.empty()) return reply(invalid_parameter(k));
+        const auto user = p.str("userName");
+        const auto group = p.str("groupName");
+        if (auto err = check_service()) return reply(std::move(*err));
+        if (!(user && group) && !more) return reply(error_message(kErrExpectedMore));
+        r.kind_ = ReplyStream::Kind::memberships;
+        const auto& all = db->memberships();
+        if (user) {
+            if (const auto* list = db->memberships_of_user(*user))
+                for (auto i : *list)
+                    if (!group || all[i].group == *group) r.items_.push_back(i);
+        } else if (group) {
+            if (const auto* list = db->memberships_of_group(*group)) r.items_ = *list;
+        } else {
+            for (std::size_t i = 0; i < all.size(); ++i) r.items_.push_back(i);
+        }
+        if (r.items_.empty()) return reply(error_message(kErrNoRecord));
+    } else {
+        return reply(error_message(kErrMethodNotFound, {{"method", method}}));
+    }
+    if (oneway) r.items_.clear();
+    return r;
+}
+
+}  // namespace portal::userdb
