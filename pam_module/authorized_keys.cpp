@@ -8,6 +8,7 @@
 //   PORTAL_KEYD_LOGIN_SOCKET  default /run/portal-keyd/login.sock
 //   PORTAL_KEYD_STATE_FILE    default /run/portal-keyd/login-state.json
 #include <csignal>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -66,7 +67,8 @@ int main(int argc, char** argv) {
         } else {
             warn("portal-keyd did not answer (" + online.error + "); using the state file");
             std::string error;
-            auto loaded = read_state_file(env_or("PORTAL_KEYD_STATE_FILE", kDefaultStateFile), error);
+            auto loaded = read_state_file(env_or("PORTAL_KEYD_STATE_FILE", kDefaultStateFile), error,
+                                          std::time(nullptr), user);
             if (!loaded) {
                 warn(error);
                 return 0;

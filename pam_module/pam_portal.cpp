@@ -23,6 +23,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <string_view>
 
@@ -123,7 +124,7 @@ std::optional<LoginDecision> decide(const Context& c, bool& from_fallback) {
                c.opt.state_file.c_str());
     from_fallback = true;
     std::string error;
-    auto loaded = read_state_file(c.opt.state_file, error);
+    auto loaded = read_state_file(c.opt.state_file, error, std::time(nullptr), c.user);
     if (!loaded) {
         pam_syslog(c.pamh, LOG_ERR, "no usable login state: %s", clean(error, 200).c_str());
         return std::nullopt;

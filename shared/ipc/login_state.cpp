@@ -89,9 +89,20 @@ std::string to_json(const LoginState& state) {
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::optional<LoginState> login_state_from_json(std::string_view text, std::string& error) {
+std::optional<LoginState> login_state_from_json(std::string_view text, std::string& error,
+                                                std::optional<std::string_view> only_member) {
     error.clear();
-    const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    json::parser_callback_t keep_only;
+    if (only_member) {
+        // Objects at depth 2 are the elements of "members" (the only array of objects at the
+        // top level); drop each one that is not the member asked for.
+        keep_only = [name = *only_member](int depth, json::parse_event_t event, json& parsed) {
+            if (event != json::parse_event_t::object_end || depth != 2) return true;
+            const auto it = parsed.find("unix_name");
+            return it == parsed.end() || !it->is_string() || it->get_ref<const std::string&>() == name;
+        };
+    }
+    const json j = json::parse(text, keep_only, /*allow_exceptions=*/false);
     if (j.is_discarded()) {
         error = "not valid JSON";
         return std::nullopt;

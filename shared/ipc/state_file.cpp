@@ -40,7 +40,8 @@ bool write_all_plain(int fd, const std::string& data) {
 
 }  // namespace
 
-std::optional<LoadedState> read_state_file(const std::string& path, std::string& error, std::time_t now) {
+std::optional<LoadedState> read_state_file(const std::string& path, std::string& error, std::time_t now,
+                                           std::optional<std::string_view> only_member) {
     error.clear();
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
     if (!fd) {
@@ -81,7 +82,7 @@ std::optional<LoadedState> read_state_file(const std::string& path, std::string&
     text.resize(got);
 
     std::string parse_error;
-    auto state = login_state_from_json(text, parse_error);
+    auto state = login_state_from_json(text, parse_error, only_member);
     if (!state) {
         error = path + ": " + parse_error;
         return std::nullopt;

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <sys/types.h>
 
@@ -25,8 +26,11 @@ struct LoadedState {
 // under kMaxStateFileBytes, and a version this code knows. An expired file is still returned
 // (with expired = true) so the caller can say "state_expired" to portal users; use it only
 // through check_account with StateSource{.fallback = true, .expired = ...}.
+// `only_member`: keep just that member (see login_state_from_json); the login path looks up
+// one user per process.
 std::optional<LoadedState> read_state_file(const std::string& path, std::string& error,
-                                           std::time_t now = std::time(nullptr));
+                                           std::time_t now = std::time(nullptr),
+                                           std::optional<std::string_view> only_member = std::nullopt);
 
 struct StateFileMode {
     mode_t mode = 0640;

@@ -181,3 +181,32 @@ TEST_CASE("login_state: explicit login_roles are read", "[login][state]") {
     REQUIRE(s);
     CHECK(s->login_roles == std::vector<Role>{Role::support});
 }
+
+TEST_CASE("login_state: only_member keeps one member and skips the rest", "[login][state]") {
+    json j = sample_json();
+    j["members"][1]["role"] = "admin";  // invalid, but not the member asked for
+    std::string error;
+    auto s = login_state_from_json(j.dump(), error, std::string_view("alice"));
+    REQUIRE(s);
+    REQUIRE(s->members.size() == 1);
+    CHECK(s->find("alice"));
+    CHECK(s->find("alice")->keys.size() == 1);
+
+    s = login_state_from_json(sample_json().dump(), error, std::string_view("nobody"));
+    REQUIRE(s);
+    CHECK(s->members.empty());
+
+    // The member asked for is still checked strictly, and so is the top level.
+    j = sample_json();
+    j["members"][0]["uid"] = "x";
+    CHECK_FALSE(login_state_from_json(j.dump(), error, std::string_view("alice")));
+    CHECK(error == "members[0].uid: must be an integer");
+    j = sample_json();
+    j["members"][1]["unix_name"] = "alice";
+    CHECK_FALSE(login_state_from_json(j.dump(), error, std::string_view("alice")));
+    CHECK(error == "members[1].unix_name: duplicate \"alice\"");
+    j = sample_json();
+    j.erase("enforce_2fa");
+    CHECK_FALSE(login_state_from_json(j.dump(), error, std::string_view("alice")));
+    CHECK(error == "enforce_2fa: missing");
+}
