@@ -21,9 +21,22 @@
 #include <string>
 #include <string_view>
 
+namespace portal::e2e {
+// Failed assertions so far (a World that sees this grow keeps its temp dir and prints its logs).
+int failed_assertions = 0;
+}  // namespace portal::e2e
+
 namespace {
 
 constexpr int kSkip = 77;
+
+struct FailureCounter : Catch::TestEventListenerBase {
+    using TestEventListenerBase::TestEventListenerBase;
+    bool assertionEnded(const Catch::AssertionStats& stats) override {
+        if (!stats.assertionResult.isOk()) ++portal::e2e::failed_assertions;
+        return true;
+    }
+};
 
 int skip(const std::string& why) {
     std::fprintf(stderr, "e2e_tests: SKIPPED: %s\n", why.c_str());
@@ -63,6 +76,8 @@ std::string missing_prerequisite() {
 }
 
 }  // namespace
+
+CATCH_REGISTER_LISTENER(FailureCounter)
 
 int main(int argc, char** argv) {
     if (listing_only(argc, argv)) return Catch::Session().run(argc, argv);  // test discovery

@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -151,7 +152,7 @@ std::string sshd_dropin_from_repo(const std::string& dropin, const std::string& 
 }  // namespace
 
 World::World(const std::string& name, WorldOptions options)
-    : name_(name), options_(std::move(options)), api_(fs::path()) {
+    : name_(name), options_(std::move(options)), api_(fs::path()), failures_at_start_(failed_assertions) {
     const fs::path base = E2E_TMP;
     mkdirs(base, 0755);
     std::string templ = (base / (name + "-XXXXXX")).string();
@@ -194,8 +195,11 @@ World::~World() {
     daemon_.stop(SIGTERM, 5000ms);
     kill_descendants();
     for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
-    const bool keep = std::getenv("PORTAL_KEEP_TEST_TMP") != nullptr || std::uncaught_exceptions() > 0;
-    if (!keep) {
+    // A failed case keeps its dir and shows the logs (a REQUIRE that failed is an exception).
+    const bool failed = failed_assertions != failures_at_start_ || std::uncaught_exceptions() > 0;
+    if (failed)
+        std::fprintf(stderr, "e2e: world %s failed; kept %s\n%s\n", name_.c_str(), dir_.c_str(), diagnostics().c_str());
+    if (!failed && std::getenv("PORTAL_KEEP_TEST_TMP") == nullptr) {
         std::error_code ec;
         fs::remove_all(dir_, ec);
     }

@@ -20,6 +20,8 @@
 
 namespace portal::e2e {
 
+extern int failed_assertions;  // main.cpp
+
 struct WorldOptions {
     int tfa_max_failures = 5;
     int tfa_failure_window = 300;
@@ -120,6 +122,7 @@ private:
     std::string account_id_;
     std::filesystem::path root_key_;
     mutable int serial_ = 0;  // key file names
+    int failures_at_start_ = 0;
 };
 
 }  // namespace portal::e2e
