@@ -1,0 +1,462 @@
+// HTTP/1.1 server on a Unix stream socket. All Boost.Beast code of the project lives in
+// this file: one slow translation unit, and everything above it sees only http_types.h.
+//
+// Threading: everything runs on the io_context's single thread. The HttpServer object must
+// be destroyed on that thread or while the io_context is not running.
+#include "keyd/api/http_server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+// Boost.Optional inside Beast's parser trips a false -Wmaybe-uninitialized at -O2 (g++ 12).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#pragma GCC diagnostic pop
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_set>
+#include <utility>
+
+namespace portal::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using local = asio::local::stream_protocol;
+using Stream = beast::basic_stream<local, asio::any_io_executor, beast::unlimited_rate_policy>;
+
+namespace {
+
+std::string json_escape(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    static constexpr char hex[] = "0123456789abcdef";
+                    out += "\\u00";
+                    out += hex[(c >> 4) & 0xf];
+                    out += hex[c & 0xf];
+                } else {
+                    out += c;
+                }
+        }
+    }
+    return out;
+}
+
+std::string json_error(std::string_view code, std::string_view message) {
+    return "{\"code\":\"" + json_escape(code) + "\",\"message\":\"" + json_escape(message) + "\"}";
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// Percent-decodes `in`; false on a malformed escape or a decoded NUL (which would truncate
+// the string in any C API it later reaches).
+bool percent_decode(std::string_view in, bool plus_is_space, std::string& out) {
+    out.clear();
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c == '%') {
+            if (i + 2 >= in.size()) return false;
+            int hi = hex_value(in[i + 1]);
+            int lo = hex_value(in[i + 2]);
+            if (hi < 0 || lo < 0) return false;
+            c = static_cast<char>(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        if (c == '\0') return false;
+        out += c;
+    }
+    return true;
+}
+
+// Splits an origin-form target into decoded path and query; false -> 400.
+bool parse_target(std::string_view target, std::string& path,
+                  std::multimap<std::string, std::string>& query) {
+    if (target.empty() || target.front() != '/') return false;
+    std::string_view raw_path = target;
+    std::string_view raw_query;
+    if (auto q = target.find('?'); q != std::string_view::npos) {
+        raw_path = target.substr(0, q);
+        raw_query = target.substr(q + 1);
+    }
+    if (auto h = raw_query.find('#'); h != std::string_view::npos) raw_query = raw_query.substr(0, h);
+    if (!percent_decode(raw_path, false, path)) return false;
+    while (!raw_query.empty()) {
+        auto amp = raw_query.find('&');
+        std::string_view pair = raw_query.substr(0, amp);
+        raw_query = amp == std::string_view::npos ? std::string_view{} : raw_query.substr(amp + 1);
+        if (pair.empty()) continue;
+        auto eq = pair.find('=');
+        std::string key;
+        std::string value;
+        if (!percent_decode(pair.substr(0, eq), true, key)) return false;
+        if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), true, value)) return false;
+        query.emplace(std::move(key), std::move(value));
+    }
+    return true;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+bool has_crlf_or_nul(std::string_view s) {
+    return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+class Session;
+
+// The server's state. Sessions share ownership, so it outlives the HttpServer object
+// until the last connection has ended.
+struct ServerState : std::enable_shared_from_this<ServerState> {
+    ServerState(asio::io_context& io, std::filesystem::path p, ServerLimits l, Handler h)
+        : path(std::move(p)), limits(l), handler(std::move(h)), acceptor(io), retry_timer(io) {}
+
+    void open(unsigned mode);
+    void do_accept();
+    void stop();
+
+    std::filesystem::path path;
+    ServerLimits limits;
+    Handler handler;
+    local::acceptor acceptor;
+    asio::steady_timer retry_timer;
+    dev_t sock_dev = 0;
+    ino_t sock_ino = 0;
+    bool stopped = false;
+    std::unordered_set<Session*> sessions;  // live sessions, for the limit and for stop()
+};
+
+// One connection. Keeps itself alive through the shared_ptr captured by its pending
+// operation; ends when no operation is pending.
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(std::shared_ptr<ServerState> srv, local::socket sock, PeerCredentials peer)
+        : srv_(std::move(srv)), stream_(std::move(sock)), peer_(peer) {
+        srv_->sessions.insert(this);
+    }
+    ~Session() { srv_->sessions.erase(this); }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    void start() { read_header(); }
+
+    void close() {
+        beast::error_code ec;
+        stream_.socket().shutdown(local::socket::shutdown_both, ec);
+        stream_.close();
+    }
+
+private:
+    // Waits for the first byte of the next keep-alive request under idle_timeout; the
+    // request then gets the whole of request_timeout.
+    void wait_idle() {
+        if (buffer_.size() > 0) return read_header();  // pipelined request already buffered
+        stream_.expires_after(srv_->limits.idle_timeout);
+        stream_.async_read_some(buffer_.prepare(4096),
+                                [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                    if (ec || self->srv_->stopped) return self->close();
+                                    self->buffer_.commit(n);
+                                    self->read_header();
+                                });
+    }
+
+    void read_header() {
+        parser_.emplace();
+        parser_->body_limit(static_cast<std::uint64_t>(srv_->limits.max_body_bytes));
+        parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
+            srv_->limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+        stream_.expires_after(srv_->limits.request_timeout);
+        http::async_read_header(stream_, buffer_, *parser_,
+                                [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                    self->on_header(ec);
+                                });
+    }
+
+    void on_header(beast::error_code ec) {
+        if (ec) return on_read_error(ec);
+        if (srv_->stopped) return close();
+        auto& req = parser_->get();
+        // Tell a client that waits for it (curl does for large bodies) to send the body.
+        if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue") &&
+            !parser_->is_done()) {
+            static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+            asio::async_write(stream_, asio::buffer(cont.data(), cont.size()),
+                              [self = shared_from_this()](beast::error_code wec, std::size_t) {
+                                  if (wec) return self->close();
+                                  self->read_body();
+                              });
+            return;
+        }
+        read_body();
+    }
+
+    void read_body() {
+        // Same deadline as the header: the whole request must arrive within request_timeout.
+        http::async_read(stream_, buffer_, *parser_,
+                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             if (ec) return self->on_read_error(ec);
+                             if (self->srv_->stopped) return self->close();
+                             self->on_request();
+                         });
+    }
+
+    void on_read_error(beast::error_code ec) {
+        if (ec == http::error::body_limit)
+            return send_error(413, "PAYLOAD_TOO_LARGE",
+                              "request body exceeds " + std::to_string(srv_->limits.max_body_bytes) +
+                                  " bytes");
+        if (ec == http::error::header_limit)
+            return send_error(431, "BAD_REQUEST",
+                              "request header exceeds " +
+                                  std::to_string(srv_->limits.max_header_bytes) + " bytes");
+        // end_of_stream: the client closed between requests; partial_message: it went away
+        // mid-request. Neither can read an answer.
+        if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+            ec != http::error::end_of_stream && ec != http::error::partial_message)
+            return send_error(400, "BAD_REQUEST", "malformed HTTP request: " + ec.message());
+        close();  // timeout, reset, EOF: drop the connection without an answer
+    }
+
+    void send_error(unsigned status, std::string_view code, const std::string& message) {
+        if (srv_->stopped) return close();
+        auto res = std::make_shared<http::response<http::string_body>>();
+        res->version(11);
+        res->result(status);
+        res->set(http::field::content_type, "application/json");
+        res->body() = json_error(code, message);
+        res->keep_alive(false);
+        res->prepare_payload();
+        write(std::move(res));
+    }
+
+    void on_request() {
+        auto& msg = parser_->get();
+        Request req;
+        req.method = std::string(msg.method_string());
+        req.target = std::string(msg.target());
+        req.peer = peer_;
+        const bool keep_alive = msg.keep_alive();
+        const unsigned version = msg.version();
+        const bool head = msg.method() == http::verb::head;
+
+        Response out;
+        if (!parse_target(req.target, req.path, req.query)) {
+            out.status = 400;
+            out.body = json_error("BAD_REQUEST", "invalid request target");
+        } else {
+            req.headers.reserve(static_cast<std::size_t>(std::distance(msg.begin(), msg.end())));
+            for (const auto& f : msg) req.headers.emplace_back(lower({f.name_string().data(), f.name_string().size()}), std::string(f.value().data(), f.value().size()));
+            req.body = std::move(msg.body());
+            try {
+                out = srv_->handler(req);
+            } catch (...) {
+                out = internal_error();
+            }
+        }
+        parser_.reset();
+
+        auto res = std::make_shared<http::response<http::string_body>>();
+        if (!build_response(out, *res, version, keep_alive, head)) {
+            *res = {};
+            build_response(internal_error(), *res, version, keep_alive, head);
+        }
+        write(std::move(res));
+    }
+
+    static Response internal_error() {
+        return Response{500, {}, json_error("INTERNAL_ERROR", "internal error")};
+    }
+
+    // False when the handler's response cannot be sent as given (bad status, header
+    // injection): the caller then sends a 500 instead.
+    static bool build_response(const Response& out, http::response<http::string_body>& res,
+                               unsigned version, bool keep_alive, bool head) {
+        if (out.status < 200 || out.status > 599) return false;
+        const bool no_body = out.status == 204 || out.status == 304;
+        if (no_body && !out.body.empty()) return false;
+        res.version(version);
+        res.result(static_cast<unsigned>(out.status));
+        bool has_type = false;
+        bool close_requested = false;
+        for (const auto& [name, value] : out.headers) {
+            if (name.empty() || has_crlf_or_nul(name) || has_crlf_or_nul(value) ||
+                name.find(':') != std::string::npos)
+                return false;
+            std::string lname = lower(name);
+            // Framing is the server's job.
+            if (lname == "content-length" || lname == "transfer-encoding") continue;
+            if (lname == "connection") {
+                if (beast::iequals(value, "close")) close_requested = true;
+                continue;
+            }
+            if (lname == "content-type") has_type = true;
+            res.insert(name, value);
+        }
+        if (!out.body.empty() && !has_type) res.set(http::field::content_type, "application/json");
+        res.keep_alive(keep_alive && !close_requested);
+        if (no_body) return true;
+        res.content_length(out.body.size());
+        if (!head) res.body() = out.body;
+        return true;
+    }
+
+    void write(std::shared_ptr<http::response<http::string_body>> res) {
+        stream_.expires_after(srv_->limits.request_timeout);  // a client that never reads is dropped
+        auto& ref = *res;
+        http::async_write(stream_, ref,
+                          [self = shared_from_this(), res = std::move(res)](beast::error_code ec,
+                                                                             std::size_t) {
+                              // EPIPE/ECONNRESET: the peer is gone, just end the session.
+                              if (ec || self->srv_->stopped || !res->keep_alive()) return self->close();
+                              self->wait_idle();
+                          });
+    }
+
+    std::shared_ptr<ServerState> srv_;
+    Stream stream_;
+    PeerCredentials peer_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+void ServerState::open(unsigned mode) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            throw std::system_error(EEXIST, std::generic_category(),
+                                    "refusing to replace non-socket " + path.string());
+        // Only a stale socket may go: if something answers there, another daemon is running.
+        // Non-blocking, so a live but stuck server with a full backlog cannot hang us.
+        local::socket probe(acceptor.get_executor());
+        beast::error_code ec;
+        probe.open(local(), ec);
+        if (!ec) probe.non_blocking(true, ec);
+        if (!ec) probe.connect(local::endpoint(path.string()), ec);
+        if (!ec || ec == asio::error::would_block || ec == asio::error::try_again)
+            throw std::system_error(EADDRINUSE, std::generic_category(),
+                                    "a server is already listening on " + path.string());
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+            throw std::system_error(errno, std::generic_category(), "unlink " + path.string());
+    } else if (errno != ENOENT) {
+        throw std::system_error(errno, std::generic_category(), "lstat " + path.string());
+    }
+
+    local::endpoint ep(path.string());
+    acceptor.open(ep.protocol());
+    acceptor.bind(ep);
+    // chmod before listen(): nobody can connect while the umask-derived mode is in place.
+    if (::chmod(path.c_str(), static_cast<mode_t>(mode & 07777)) != 0 ||
+        ::lstat(path.c_str(), &st) != 0) {
+        int err = errno;
+        beast::error_code ec;
+        acceptor.close(ec);
+        ::unlink(path.c_str());
+        throw std::system_error(err, std::generic_category(), "chmod " + path.string());
+    }
+    sock_dev = st.st_dev;
+    sock_ino = st.st_ino;
+    beast::error_code ec;
+    acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+        beast::error_code ignored;
+        acceptor.close(ignored);
+        ::unlink(path.c_str());
+        throw std::system_error(ec, "listen " + path.string());
+    }
+}
+
+void ServerState::do_accept() {
+    acceptor.async_accept([self = shared_from_this()](beast::error_code ec, local::socket sock) {
+        if (self->stopped || ec == asio::error::operation_aborted) return;
+        if (ec) {
+            // EMFILE and friends: back off instead of spinning on a failing accept.
+            self->retry_timer.expires_after(std::chrono::milliseconds(100));
+            self->retry_timer.async_wait([self](beast::error_code tec) {
+                if (!tec && !self->stopped) self->do_accept();
+            });
+            return;
+        }
+        beast::error_code ignored;
+        if (self->sessions.size() >= self->limits.max_connections) {
+            sock.close(ignored);
+        } else {
+            struct ucred cred {};
+            socklen_t len = sizeof cred;
+            if (::getsockopt(sock.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+                len != sizeof cred) {
+                sock.close(ignored);  // no identity, no service
+            } else {
+                PeerCredentials peer{cred.pid, cred.uid, cred.gid};
+                std::make_shared<Session>(self, std::move(sock), peer)->start();
+            }
+        }
+        self->do_accept();
+    });
+}
+
+void ServerState::stop() {
+    stopped = true;
+    beast::error_code ec;
+    acceptor.close(ec);
+    retry_timer.cancel();
+    // Copy: closing may not destroy a session now (its handlers still hold it), but be safe.
+    std::vector<Session*> live(sessions.begin(), sessions.end());
+    for (Session* s : live) s->close();
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && st.st_dev == sock_dev && st.st_ino == sock_ino)
+        ::unlink(path.c_str());  // only our own socket, not one a successor bound meanwhile
+    handler = nullptr;  // release what the handler captured; sessions check `stopped` first
+}
+
+}  // namespace
+
+struct HttpServer::Impl : ServerState {
+    using ServerState::ServerState;
+};
+
+HttpServer::HttpServer(asio::io_context& io, const std::filesystem::path& socket_path, unsigned mode,
+                       ServerLimits limits, Handler handler)
+    : impl_(std::make_shared<Impl>(io, socket_path, limits, std::move(handler))) {
+    impl_->open(mode);
+    impl_->do_accept();
+}
+
+HttpServer::~HttpServer() {
+    if (impl_) impl_->stop();
+}
+
+}  // namespace portal::api
