@@ -1,9 +1,14 @@
 #include "keyd/config/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
+
+#include "shared/unix_name.h"
 
 namespace portal::config {
 namespace {
@@ -62,6 +67,44 @@ public:
         integer(key, v, lo, hi);
         out = std::chrono::seconds(v);
     }
+    void boolean(const char* key, bool& out) {
+        if (auto* n = take(key)) {
+            auto v = n->value<bool>();
+            if (!n->is_boolean() || !v) fail(origin_, *n, full(key), "must be true or false");
+            out = *v;
+        }
+    }
+    // An array of strings, each checked by `valid` (which names what is wrong, or returns "").
+    // Duplicates are refused: they are always a typo or a merge mistake.
+    void strings(const char* key, std::vector<std::string>& out,
+                 const std::function<std::string(const std::string&)>& valid) {
+        if (auto* n = take(key)) strings_of(*n, full(key), out, valid);
+    }
+    void strings_of(const toml::node& n, const std::string& name, std::vector<std::string>& out,
+                    const std::function<std::string(const std::string&)>& valid) {
+        const auto* arr = n.as_array();
+        if (!arr) fail(origin_, n, name, "must be an array of strings");
+        std::vector<std::string> v;
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+            const toml::node& e = *arr->get(i);
+            const std::string at = name + "[" + std::to_string(i) + "]";
+            auto s = e.value<std::string>();
+            if (!e.is_string() || !s) fail(origin_, e, at, "must be a string");
+            if (std::string why = valid(*s); !why.empty()) fail(origin_, e, at, why);
+            if (std::find(v.begin(), v.end(), *s) != v.end()) fail(origin_, e, at, "duplicate \"" + *s + "\"");
+            v.push_back(*s);
+        }
+        out = std::move(v);
+    }
+    // A sub-table ([section.key]); nullptr when absent.
+    const toml::table* table(const char* key) {
+        if (auto* n = take(key)) {
+            if (!n->as_table()) fail(origin_, *n, full(key), "must be a table");
+            return n->as_table();
+        }
+        return nullptr;
+    }
+    const std::string& origin() const { return origin_; }
     // Any key left over is unknown: a typo must not silently become a default.
     void finish() {
         if (!table_) return;
@@ -86,6 +129,72 @@ private:
     std::set<std::string> seen_;
 };
 
+std::string role_name_error(const std::string& s) {
+    return parse_role(s) ? std::string() : "unknown role \"" + s + "\" (owner, manager, support)";
+}
+
+std::string unix_name_error(const std::string& s) {
+    return is_valid_unix_name(s) ? std::string() : "\"" + s + "\" is not a valid user or group name";
+}
+
+void parse_login(const toml::table& root, const std::string& origin, Config& c) {
+    Section l(root, "login", origin);
+    l.string("account_id", c.login_account_id);
+    std::vector<std::string> roles;
+    bool roles_given = root.at_path("login.roles").node() != nullptr;
+    l.strings("roles", roles, role_name_error);
+    if (roles_given) {
+        c.login_roles.clear();
+        for (const auto& r : roles) c.login_roles.push_back(*parse_role(r));
+    }
+    l.string("helper_user", c.login_helper_user);
+    l.path("state_file", c.login_state_file);
+    l.seconds("fallback_grace", c.login_fallback_grace, 0, 30 * 86400);
+    l.finish();
+    for (char ch : c.login_account_id)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-')
+            throw ConfigError(origin + ": login.account_id: must be an account id such as \"acc_...\"");
+    if (c.login_account_id.size() > 64) throw ConfigError(origin + ": login.account_id: too long");
+    if (!is_valid_unix_name(c.login_helper_user))
+        throw ConfigError(origin + ": login.helper_user: \"" + c.login_helper_user + "\" is not a valid user name");
+}
+
+void parse_userdb(const toml::table& root, const std::string& origin, Config& c) {
+    Section u(root, "userdb", origin);
+    if (!c.system_instance()) {
+        c.userdb_dropin_directory = c.runtime_directory / "userdb";
+        c.userdb_socket_directory = c.runtime_directory / "userdb-provider";
+    }
+    u.path("dropin_directory", c.userdb_dropin_directory);
+    u.path("socket_directory", c.userdb_socket_directory);
+    u.string("service", c.userdb_service);
+    u.string("tfa_group", c.userdb_tfa_group);
+    u.integer("tfa_group_gid", c.userdb_tfa_group_gid, 1000, 2147483646);
+    u.path("home_base", c.userdb_home_base);
+    u.path("shell", c.userdb_shell);
+    if (const toml::table* groups = u.table("role_groups")) {
+        for (auto&& [k, v] : *groups) {
+            const std::string key(k.str());
+            auto role = parse_role(key);
+            if (!role) fail(origin, v, "userdb.role_groups." + key, "unknown role (owner, manager, support)");
+            u.strings_of(v, "userdb.role_groups." + key, c.userdb_role_groups[*role], unix_name_error);
+        }
+    }
+    u.finish();
+    // The service names a socket file in socket_directory and goes into every record.
+    const auto& svc = c.userdb_service;
+    bool ok = !svc.empty() && svc.size() <= 64 && svc.front() != '.' && svc.find("..") == std::string::npos;
+    for (char ch : svc)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-') ok = false;
+    if (!ok) throw ConfigError(origin + ": userdb.service: must be a name such as \"io.portal.keyd\" (letters, digits, . _ -)");
+    if (!is_valid_unix_name(c.userdb_tfa_group))
+        throw ConfigError(origin + ": userdb.tfa_group: \"" + c.userdb_tfa_group + "\" is not a valid group name");
+    if (c.userdb_tfa_group_gid >= c.uid_min && c.userdb_tfa_group_gid <= c.uid_max)
+        throw ConfigError(origin + ": userdb.tfa_group_gid: must be outside users.uid_min..uid_max (those are the members' own ids)");
+    if (c.userdb_tfa_group_gid == 65534 || c.userdb_tfa_group_gid == 65535)
+        throw ConfigError(origin + ": userdb.tfa_group_gid: 65534 and 65535 are reserved");
+}
+
 }  // namespace
 
 Config parse_config(const std::string& text, const std::string& origin) {
@@ -97,7 +206,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
         o << where(origin, e.source()) << ": " << e.description();
         throw ConfigError(o.str());
     }
-    static const std::set<std::string> sections{"daemon", "portal", "users", "tfa", "api"};
+    static const std::set<std::string> sections{"daemon", "portal", "users", "tfa", "api", "login", "userdb", "revoke"};
     for (auto&& [k, v] : root)
         if (!sections.count(std::string(k.str())))
             fail(origin, v, std::string(k.str()), "unknown section");
@@ -142,10 +251,19 @@ Config parse_config(const std::string& text, const std::string& origin) {
     a.seconds("request_timeout", c.api_request_timeout, 1, 3600);
     a.finish();
 
+    parse_login(root, origin, c);
+    parse_userdb(root, origin, c);
+
+    Section r(root, "revoke", origin);
+    if (!c.system_instance()) c.revoke_terminate_sessions = false;
+    r.boolean("terminate_sessions", c.revoke_terminate_sessions);
+    r.finish();
+
     if (c.api_socket.empty()) c.api_socket = c.runtime_directory / "api.sock";
     if (c.login_socket.empty()) c.login_socket = c.runtime_directory / "login.sock";
     if (c.database.empty()) c.database = c.state_directory / "portal.db";
     if (c.secret_key.empty()) c.secret_key = c.state_directory / "tfa.key";
+    if (c.login_state_file.empty()) c.login_state_file = c.runtime_directory / "login-state.json";
     return c;
 }
 

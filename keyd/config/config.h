@@ -9,16 +9,20 @@
 #include <string>
 #include <vector>
 
+#include "shared/model.h"
+
 namespace portal::config {
 
 struct ConfigError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+inline constexpr const char* kSystemRuntimeDirectory = "/run/portal-keyd";
+
 struct Config {
     // [daemon]
     std::filesystem::path state_directory = "/var/lib/portal-keyd";
-    std::filesystem::path runtime_directory = "/run/portal-keyd";
+    std::filesystem::path runtime_directory = kSystemRuntimeDirectory;
     std::filesystem::path api_socket;    // default <runtime_directory>/api.sock
     std::filesystem::path login_socket;  // default <runtime_directory>/login.sock
     std::filesystem::path database;      // default <state_directory>/portal.db
@@ -38,7 +42,29 @@ struct Config {
     // [api]
     std::size_t api_max_body_bytes = 1024 * 1024;
     std::chrono::seconds api_request_timeout{10};
+    // [login] what this server lets in (docs/LOGIN_PROTOCOL.md)
+    std::string login_account_id;                           // empty: the oldest account
+    std::vector<Role> login_roles{Role::owner, Role::manager};  // roles that may log in
+    std::string login_helper_user = "portal-keyd-keys";     // AuthorizedKeysCommandUser, may use the login socket
+    std::filesystem::path login_state_file;                 // default <runtime_directory>/login-state.json
+    std::chrono::seconds login_fallback_grace{3600};        // how long the state file stays valid
+    // [userdb] identities for nss-systemd (keyd/userdb/). A private instance (runtime_directory
+    // moved, as tests and the demo run it) defaults to directories under its runtime_directory
+    // and to terminate_sessions = false: it must not publish users to the whole machine, nor
+    // signal processes of uids that other instances hand out too.
+    std::filesystem::path userdb_dropin_directory = "/run/userdb";
+    std::filesystem::path userdb_socket_directory = "/run/systemd/userdb";
+    std::string userdb_service = "io.portal.keyd";
+    std::string userdb_tfa_group = "portal-2fa";
+    std::uint32_t userdb_tfa_group_gid = 59990;  // used when the group does not exist locally
+    std::filesystem::path userdb_home_base = "/home";
+    std::filesystem::path userdb_shell = "/bin/bash";
+    std::map<Role, std::vector<std::string>> userdb_role_groups{
+        {Role::owner, {"sudo"}}, {Role::manager, {}}, {Role::support, {}}};
+    // [revoke]
+    bool revoke_terminate_sessions = true;  // end the sessions of members who lose access
 
+    bool system_instance() const { return runtime_directory == kSystemRuntimeDirectory; }
     bool authority_mode() const { return portal_url.empty(); }
 };
 

@@ -1,0 +1,175 @@
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "keyd/config/config.h"
+
+using namespace portal;
+using portal::config::ConfigError;
+using portal::config::parse_config;
+
+namespace {
+
+// The error text of parsing `toml`, or "" when it parses.
+std::string error_of(const std::string& toml) {
+    try {
+        parse_config(toml, "test.toml");
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("config: defaults of the login, userdb and revoke sections") {
+    auto c = parse_config("", "test.toml");
+    CHECK(c.login_account_id.empty());
+    CHECK(c.login_roles == std::vector<Role>{Role::owner, Role::manager});
+    CHECK(c.login_helper_user == "portal-keyd-keys");
+    CHECK(c.login_state_file == "/run/portal-keyd/login-state.json");
+    CHECK(c.login_fallback_grace == std::chrono::seconds(3600));
+    CHECK(c.userdb_dropin_directory == "/run/userdb");
+    CHECK(c.userdb_socket_directory == "/run/systemd/userdb");
+    CHECK(c.userdb_service == "io.portal.keyd");
+    CHECK(c.userdb_tfa_group == "portal-2fa");
+    CHECK(c.userdb_role_groups.at(Role::owner) == std::vector<std::string>{"sudo"});
+    CHECK(c.userdb_role_groups.at(Role::manager).empty());
+    CHECK(c.userdb_role_groups.at(Role::support).empty());
+    CHECK(c.userdb_tfa_group_gid == 59990);
+    CHECK(c.revoke_terminate_sessions);
+    CHECK(c.system_instance());
+}
+
+TEST_CASE("config: a private instance keeps userdb and revocation to itself by default") {
+    auto c = parse_config("[daemon]\nruntime_directory = \"/tmp/t/run\"\n", "test.toml");
+    CHECK_FALSE(c.system_instance());
+    CHECK(c.userdb_dropin_directory == "/tmp/t/run/userdb");
+    CHECK(c.userdb_socket_directory == "/tmp/t/run/userdb-provider");
+    CHECK_FALSE(c.revoke_terminate_sessions);
+    // Explicit values win (an e2e test in a mount namespace publishes to the real places).
+    c = parse_config(R"([daemon]
+runtime_directory = "/tmp/t/run"
+[userdb]
+dropin_directory = "/run/userdb"
+socket_directory = "/run/systemd/userdb"
+[revoke]
+terminate_sessions = true
+)",
+                     "test.toml");
+    CHECK(c.userdb_dropin_directory == "/run/userdb");
+    CHECK(c.userdb_socket_directory == "/run/systemd/userdb");
+    CHECK(c.revoke_terminate_sessions);
+}
+
+TEST_CASE("config: the state file follows the runtime directory") {
+    auto c = parse_config("[daemon]\nruntime_directory = \"/tmp/x/run\"\n", "test.toml");
+    CHECK(c.login_state_file == "/tmp/x/run/login-state.json");
+    c = parse_config("[daemon]\nruntime_directory = \"/tmp/x/run\"\n[login]\nstate_file = \"/srv/s.json\"\n", "t");
+    CHECK(c.login_state_file == "/srv/s.json");
+}
+
+TEST_CASE("config: login, userdb and revoke values are read") {
+    auto c = parse_config(R"(
+[login]
+account_id = "acc_0123abc"
+roles = ["owner", "support"]
+helper_user = "keyhelper"
+fallback_grace = 0
+
+[userdb]
+dropin_directory = "/tmp/u/dropins"
+socket_directory = "/tmp/u/sockets"
+service = "io.example.test"
+tfa_group = "twofa"
+tfa_group_gid = 4242
+home_base = "/srv/home"
+shell = "/bin/sh"
+
+[userdb.role_groups]
+owner = ["sudo", "adm"]
+support = ["users"]
+
+[revoke]
+terminate_sessions = false
+)",
+                          "test.toml");
+    CHECK(c.login_account_id == "acc_0123abc");
+    CHECK(c.login_roles == std::vector<Role>{Role::owner, Role::support});
+    CHECK(c.login_helper_user == "keyhelper");
+    CHECK(c.login_fallback_grace == std::chrono::seconds(0));
+    CHECK(c.userdb_dropin_directory == "/tmp/u/dropins");
+    CHECK(c.userdb_socket_directory == "/tmp/u/sockets");
+    CHECK(c.userdb_service == "io.example.test");
+    CHECK(c.userdb_tfa_group == "twofa");
+    CHECK(c.userdb_tfa_group_gid == 4242);
+    CHECK(c.userdb_home_base == "/srv/home");
+    CHECK(c.userdb_shell == "/bin/sh");
+    CHECK(c.userdb_role_groups.at(Role::owner) == std::vector<std::string>{"sudo", "adm"});
+    CHECK(c.userdb_role_groups.at(Role::manager).empty());  // untouched default
+    CHECK(c.userdb_role_groups.at(Role::support) == std::vector<std::string>{"users"});
+    CHECK_FALSE(c.revoke_terminate_sessions);
+
+    // An explicit empty list is honoured (nobody logs in), not replaced by the default.
+    CHECK(parse_config("[login]\nroles = []\n", "t").login_roles.empty());
+    CHECK(parse_config("[userdb.role_groups]\nowner = []\n", "t").userdb_role_groups.at(Role::owner).empty());
+}
+
+TEST_CASE("config: errors in the new sections name file, line and key") {
+    struct Case {
+        const char* toml;
+        const char* expect;  // substring of the error
+    };
+    const Case cases[] = {
+        {"[login]\nrole = [\"owner\"]\n", "test.toml:2:8: login.role: unknown key"},
+        {"[login]\nroles = [\"owner\", \"admin\"]\n", "test.toml:2:19: login.roles[1]: unknown role \"admin\""},
+        {"[login]\nroles = \"owner\"\n", "login.roles: must be an array of strings"},
+        {"[login]\nroles = [\"owner\", 1]\n", "login.roles[1]: must be a string"},
+        {"[login]\nroles = [\"owner\", \"owner\"]\n", "login.roles[1]: duplicate \"owner\""},
+        {"[login]\nhelper_user = \"Bad User\"\n", "login.helper_user: \"Bad User\" is not a valid user name"},
+        {"[login]\nhelper_user = 7\n", "test.toml:2:15: login.helper_user: must be a string"},
+        {"[login]\nstate_file = \"relative.json\"\n", "test.toml:2:14: login.state_file: must be an absolute path"},
+        {"[login]\nfallback_grace = -1\n", "login.fallback_grace: must be between 0 and 2592000"},
+        {"[login]\nfallback_grace = \"1h\"\n", "login.fallback_grace: must be an integer"},
+        {"[login]\naccount_id = \"acc/../x\"\n", "login.account_id: must be an account id"},
+        {"[login.extra]\nx = 1\n", "login.extra: unknown key"},
+        {"[userdb]\nservice = \"../evil\"\n", "userdb.service: must be a name"},
+        {"[userdb]\nservice = \"\"\n", "userdb.service: must be a name"},
+        {"[userdb]\ndropin_directory = \"run/userdb\"\n", "userdb.dropin_directory: must be an absolute path"},
+        {"[userdb]\ntfa_group = \"2fa group\"\n", "userdb.tfa_group: \"2fa group\" is not a valid group name"},
+        {"[userdb]\ntfa_group_gid = 12\n", "userdb.tfa_group_gid: must be between 1000 and 2147483646"},
+        {"[userdb]\ntfa_group_gid = 250000\n", "userdb.tfa_group_gid: must be outside users.uid_min..uid_max"},
+        {"[userdb]\ntfa_group_gid = 65534\n", "userdb.tfa_group_gid: 65534 and 65535 are reserved"},
+        {"[userdb]\nshel = \"/bin/sh\"\n", "test.toml:2:8: userdb.shel: unknown key"},
+        {"[userdb]\nrole_groups = 3\n", "userdb.role_groups: must be a table"},
+        {"[userdb.role_groups]\nadmin = [\"sudo\"]\n", "test.toml:2:9: userdb.role_groups.admin: unknown role"},
+        {"[userdb.role_groups]\nowner = \"sudo\"\n", "userdb.role_groups.owner: must be an array of strings"},
+        {"[userdb.role_groups]\nowner = [\"sudo\", \"Wheel!\"]\n", "userdb.role_groups.owner[1]: \"Wheel!\" is not a valid user or group name"},
+        {"[revoke]\nterminate_sessions = \"yes\"\n", "test.toml:2:22: revoke.terminate_sessions: must be true or false"},
+        {"[revoke]\nterminate_sessions = 1\n", "revoke.terminate_sessions: must be true or false"},
+        {"[revoke]\nterminate = true\n", "revoke.terminate: unknown key"},
+        {"[revocation]\n", "revocation: unknown section"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.toml);
+        const std::string err = error_of(c.toml);
+        CHECK_THAT(err, Catch::Contains(c.expect));
+    }
+}
+
+TEST_CASE("config: the shipped portal-keyd.toml parses to the defaults") {
+    // CMake compiles tests by absolute path: the repository is two levels up.
+    const auto repo = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+    std::ifstream in(repo / "config" / "portal-keyd.toml");
+    REQUIRE(in);
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto c = parse_config(text.str(), "portal-keyd.toml");
+    auto d = parse_config("", "defaults");
+    CHECK(c.login_roles == d.login_roles);
+    CHECK(c.login_state_file == d.login_state_file);
+    CHECK(c.userdb_role_groups == d.userdb_role_groups);
+    CHECK(c.revoke_terminate_sessions == d.revoke_terminate_sessions);
+}
