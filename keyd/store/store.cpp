@@ -713,6 +713,43 @@ void Store::delete_ssh_keys_of(const std::string& account_id, const std::string&
     });
 }
 
+// ---- login view ---------------------------------------------------------------------------
+
+std::vector<LoginMemberRow> Store::login_members(const std::string& account_id) {
+    return impl_->locked([&] {
+        Query q(impl_->stmts, "SELECT u.id, u.unix_name, u.uid, m.role, m.status, u.tfa_enabled"
+                              " FROM memberships m JOIN users u ON u.id = m.user_id"
+                              " WHERE m.account_id = ? ORDER BY u.unix_name");
+        q->bind(1, account_id);
+        std::vector<LoginMemberRow> out;
+        while (q->step()) {
+            LoginMemberRow r;
+            r.user_id = q->column_text(0);
+            r.unix_name = q->column_text(1);
+            r.uid = static_cast<std::uint32_t>(q->column_int(2));
+            r.role = read_role(*q, 3);
+            auto st = parse_member_status(q->column_text(4));
+            if (!st) throw StoreError("corrupt store: unknown membership status");
+            r.status = *st;
+            r.tfa_enabled = q->column_bool(5);
+            out.push_back(std::move(r));
+        }
+        return out;
+    });
+}
+
+std::vector<LoginKeyRow> Store::login_keys(const std::string& account_id) {
+    return impl_->locked([&] {
+        Query q(impl_->stmts, "SELECT k.user_id, k.name, k.public_key, k.fingerprint_sha256 FROM ssh_keys k"
+                              " WHERE k.account_id = ? ORDER BY k.created_at, k.rowid");
+        q->bind(1, account_id);
+        std::vector<LoginKeyRow> out;
+        while (q->step())
+            out.push_back(LoginKeyRow{q->column_text(0), q->column_text(1), q->column_text(2), q->column_text(3)});
+        return out;
+    });
+}
+
 // ---- TOTP ---------------------------------------------------------------------------------
 
 TfaRecord Store::tfa(const std::string& user_id) {

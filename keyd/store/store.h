@@ -50,6 +50,19 @@ struct AccountWithRole {
     Role role;
 };
 
+// The login path's view of an account (keyd/login/login_view.h): only the columns it needs,
+// one query per table, no per-row JSON, so 10,000 members x 3 keys load in milliseconds.
+struct LoginMemberRow {
+    std::string user_id, unix_name;
+    std::uint32_t uid = 0;
+    Role role = Role::manager;
+    MemberStatus status = MemberStatus::active;
+    bool tfa_enabled = false;
+};
+struct LoginKeyRow {
+    std::string user_id, name, public_key, fingerprint_sha256;
+};
+
 class Store {
 public:
     // Opens (creating if needed, mode 0600, parent 0700) and migrates to the newest schema.
@@ -100,6 +113,10 @@ public:
     void update_ssh_key(const SshKey& k);  // name, labels
     void delete_ssh_key(const std::string& account_id, const std::string& fingerprint);
     void delete_ssh_keys_of(const std::string& account_id, const std::string& user_id);
+
+    // Login view: members ordered by unix_name; keys in the order they were added.
+    std::vector<LoginMemberRow> login_members(const std::string& account_id);
+    std::vector<LoginKeyRow> login_keys(const std::string& account_id);
 
     // TOTP
     TfaRecord tfa(const std::string& user_id);
