@@ -1,0 +1,363 @@
+// Revocation: who loses access between two states, and SessionTerminator against a private
+// dbus-daemon with a fake logind, and with signals when logind is not there.
+#include <grp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "keyd/revoke/revocation.h"
+#include "keyd/revoke/session_terminator.h"
+
+namespace fs = std::filesystem;
+using namespace portal;
+using namespace std::chrono_literals;
+
+// ---- losing_access -------------------------------------------------------------------------
+
+namespace {
+
+ipc::LoginMember member(const std::string& name, std::uint32_t uid, Role role = Role::manager,
+                        MemberStatus status = MemberStatus::active) {
+    ipc::LoginMember m;
+    m.unix_name = name;
+    m.uid = uid;
+    m.user_id = "usr_" + name;
+    m.role = role;
+    m.status = status;
+    return m;
+}
+
+std::vector<std::uint32_t> uids(const std::vector<revoke::Revocation>& rs) {
+    std::vector<std::uint32_t> out;
+    for (const auto& r : rs) out.push_back(r.uid);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("revocation: removed, deactivated and role-lost members lose access") {
+    ipc::LoginState before;
+    before.members = {member("alice", 200001, Role::owner), member("bob", 200002), member("carol", 200003),
+                      member("dave", 200004), member("erin", 200005, Role::manager, MemberStatus::invited)};
+    ipc::LoginState after = before;
+    after.members.erase(after.members.begin());                    // alice removed
+    after.members[0].status = MemberStatus::deactivated;           // bob
+    after.members[1].role = Role::support;                         // carol
+    after.members[3].status = MemberStatus::active;                // erin accepted: gains access
+    auto r = revoke::losing_access(before, after);
+    CHECK(uids(r) == std::vector<std::uint32_t>{200001, 200002, 200003});
+    REQUIRE(r.size() == 3);
+    CHECK(r[0].reason == "not_portal_user");
+    CHECK(r[1].reason == "deactivated");
+    CHECK(r[2].reason == "role_not_allowed");
+    CHECK(r[1].unix_name == "bob");
+}
+
+TEST_CASE("revocation: who was not allowed before, 2FA enrolment and collisions revoke nothing") {
+    ipc::LoginState before;
+    before.members = {member("alice", 200001), member("bob", 200002, Role::manager, MemberStatus::deactivated),
+                      member("carol", 200003)};
+    before.members[2].published = false;  // collided already
+    ipc::LoginState after = before;
+    after.members.erase(after.members.begin() + 1);  // bob was deactivated anyway
+    after.enforce_2fa = true;                        // alice must enrol
+    after.members[1].published = true;
+    CHECK(revoke::losing_access(before, after).empty());
+
+    // A member whose name now collides with a local account is not ours to act on.
+    ipc::LoginState later = before;
+    later.members[0].published = false;
+    CHECK(revoke::losing_access(before, later).empty());
+}
+
+TEST_CASE("revocation: fewer login roles, and a re-created user with the same name") {
+    ipc::LoginState before;
+    before.members = {member("alice", 200001, Role::owner), member("bob", 200002)};
+    ipc::LoginState after = before;
+    after.login_roles = {Role::owner};
+    CHECK(uids(revoke::losing_access(before, after)) == std::vector<std::uint32_t>{200002});
+
+    after = before;
+    after.members[1].uid = 200009;  // removed and re-added: a new identity
+    after.members[1].user_id = "usr_bob2";
+    CHECK(uids(revoke::losing_access(before, after)) == std::vector<std::uint32_t>{200002});
+}
+
+// ---- SessionTerminator ---------------------------------------------------------------------
+
+namespace {
+
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = "/tmp/portal-revoke-XXXXXX";
+        if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+        path_ = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+// Sets an environment variable for a scope.
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const std::string& value) : name_(name) {
+        if (const char* old = std::getenv(name)) old_ = old;
+        ::setenv(name, value.c_str(), 1);
+    }
+    ~ScopedEnv() {
+        if (old_) ::setenv(name_, old_->c_str(), 1);
+        else ::unsetenv(name_);
+    }
+
+private:
+    const char* name_;
+    std::optional<std::string> old_;
+};
+
+// A private system bus: dbus-daemon --nofork with an allow-all policy.
+class PrivateBus {
+public:
+    PrivateBus() {
+        const fs::path cfg = dir_.path() / "bus.conf";
+        std::ofstream(cfg) << R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=)" << (dir_.path() / "bus").string()
+                           << R"(</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+)";
+        int out[2];
+        if (::pipe(out) != 0) throw std::runtime_error("pipe");
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::dup2(out[1], 1);
+            ::close(out[0]);
+            ::close(out[1]);
+            const std::string arg = "--config-file=" + cfg.string();
+            ::execlp("dbus-daemon", "dbus-daemon", arg.c_str(), "--nofork", "--print-address", nullptr);
+            ::_exit(127);
+        }
+        ::close(out[1]);
+        // The address line means it listens.
+        char c;
+        while (::read(out[0], &c, 1) == 1 && c != '\n') address_ += c;
+        ::close(out[0]);
+        if (address_.empty()) throw std::runtime_error("dbus-daemon did not start");
+    }
+    ~PrivateBus() {
+        ::kill(pid_, SIGTERM);
+        ::waitpid(pid_, nullptr, 0);
+    }
+    const std::string& address() const { return address_; }
+
+private:
+    TempDir dir_;
+    pid_t pid_ = -1;
+    std::string address_;
+};
+
+// org.freedesktop.login1 on its own connection and thread: records TerminateUser(u).
+class FakeLogind {
+public:
+    explicit FakeLogind(const std::string& address) {
+        sd_bus* b = nullptr;
+        REQUIRE(sd_bus_new(&b) >= 0);
+        bus_ = b;
+        REQUIRE(sd_bus_set_address(bus_, address.c_str()) >= 0);
+        REQUIRE(sd_bus_set_bus_client(bus_, 1) >= 0);
+        REQUIRE(sd_bus_start(bus_) >= 0);
+        REQUIRE(sd_bus_add_object_vtable(bus_, nullptr, "/org/freedesktop/login1", "org.freedesktop.login1.Manager",
+                                         kVtable, this) >= 0);
+        REQUIRE(sd_bus_request_name(bus_, "org.freedesktop.login1", 0) >= 0);
+        thread_ = std::thread([this] {
+            while (!stop_) {
+                int r = sd_bus_process(bus_, nullptr);
+                if (r < 0) break;
+                if (r > 0) continue;
+                sd_bus_wait(bus_, 50'000);
+            }
+        });
+    }
+    ~FakeLogind() {
+        stop_ = true;
+        thread_.join();
+        sd_bus_flush_close_unref(bus_);
+    }
+    std::vector<std::uint32_t> calls() {
+        std::lock_guard lock(mu_);
+        return calls_;
+    }
+
+private:
+    static int terminate_user(sd_bus_message* m, void* userdata, sd_bus_error*) {
+        auto* self = static_cast<FakeLogind*>(userdata);
+        std::uint32_t uid = 0;
+        int r = sd_bus_message_read(m, "u", &uid);
+        if (r < 0) return r;
+        {
+            std::lock_guard lock(self->mu_);
+            self->calls_.push_back(uid);
+        }
+        return sd_bus_reply_method_return(m, nullptr);
+    }
+    static constexpr sd_bus_vtable kVtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("TerminateUser", "u", nullptr, terminate_user, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+    };
+
+    sd_bus* bus_ = nullptr;
+    std::thread thread_;
+    std::atomic<bool> stop_{false};
+    std::mutex mu_;
+    std::vector<std::uint32_t> calls_;
+};
+
+// Runs `io` until `done()` or the deadline.
+template <class F>
+bool run_until(boost::asio::io_context& io, F done, std::chrono::milliseconds limit) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    io.restart();
+    for (;;) {
+        if (done()) return true;  // done() may have side effects (waitpid): call it once per turn
+        if (std::chrono::steady_clock::now() >= end) return false;
+        io.run_for(20ms);
+        io.restart();
+    }
+}
+
+// A child running as `uid` (after telling the parent it did setuid), sleeping. With
+// ignore_term it shrugs off SIGTERM.
+pid_t child_as(uid_t uid, bool ignore_term) {
+    int p[2];
+    REQUIRE(::pipe(p) == 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(p[0]);
+        // Catch2's handlers are inherited: restore the default (or ignore) so SIGTERM kills.
+        ::signal(SIGTERM, ignore_term ? SIG_IGN : SIG_DFL);
+        if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(10);
+        char ok = 'k';
+        (void)::write(p[1], &ok, 1);
+        ::close(p[1]);
+        for (;;) ::pause();
+    }
+    ::close(p[1]);
+    char c = 0;
+    REQUIRE(::read(p[0], &c, 1) == 1);
+    ::close(p[0]);
+    return pid;
+}
+
+// The signal that ended `pid` (0 if it did not end by a signal within the limit).
+int wait_signal(pid_t pid, boost::asio::io_context& io, std::chrono::milliseconds limit) {
+    int status = 0;
+    bool done = run_until(io, [&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, limit);
+    if (!done) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        return 0;
+    }
+    return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
+bool have_dbus_daemon() { return std::system("command -v dbus-daemon >/dev/null 2>&1") == 0; }
+
+}  // namespace
+
+TEST_CASE("session terminator: asks logind on the system bus") {
+    if (!have_dbus_daemon()) { WARN("dbus-daemon not installed"); return; }
+    PrivateBus bus;
+    ScopedEnv env("DBUS_SYSTEM_BUS_ADDRESS", bus.address());
+    FakeLogind logind(bus.address());
+
+    boost::asio::io_context io;
+    revoke::SessionTerminator t(io, {});
+    std::vector<std::pair<std::uint32_t, std::string>> seen;
+    t.set_observer([&](std::uint32_t uid, const std::string& how) { seen.emplace_back(uid, how); });
+    t.terminate_user(200042);
+    t.terminate_user(200043);  // a second call on the same connection
+    REQUIRE(run_until(io, [&] { return seen.size() == 2; }, 5000ms));
+    CHECK(logind.calls() == std::vector<std::uint32_t>{200042, 200043});
+    CHECK(seen[0] == std::make_pair(std::uint32_t{200042}, std::string("logind")));
+    CHECK(seen[1].second == "logind");
+}
+
+TEST_CASE("session terminator: signals the user's processes when logind is not on the bus") {
+    if (!have_dbus_daemon()) { WARN("dbus-daemon not installed"); return; }
+    if (::geteuid() != 0) { WARN("needs root (setuid children)"); return; }
+    PrivateBus bus;
+    ScopedEnv env("DBUS_SYSTEM_BUS_ADDRESS", bus.address());
+
+    boost::asio::io_context io;
+    revoke::SessionTerminator t(io, {200000, 299999, 300ms, "/proc"});
+    std::vector<std::string> how;
+    t.set_observer([&](std::uint32_t, const std::string& h) { how.push_back(h); });
+    const uid_t uid = 299990;
+    pid_t polite = child_as(uid, false);
+    pid_t stubborn = child_as(uid, true);
+    pid_t bystander = child_as(299989, false);
+    CHECK(revoke::processes_of_uid("/proc", uid).size() == 2);
+
+    t.terminate_user(uid);
+    CHECK(wait_signal(polite, io, 5000ms) == SIGTERM);
+    CHECK(wait_signal(stubborn, io, 5000ms) == SIGKILL);  // after the grace period
+    CHECK(how == std::vector<std::string>{"signals"});
+    CHECK(::kill(bystander, 0) == 0);  // other uids untouched
+    ::kill(bystander, SIGKILL);
+    ::waitpid(bystander, nullptr, 0);
+}
+
+TEST_CASE("session terminator: signals when there is no system bus at all") {
+    if (::geteuid() != 0) { WARN("needs root (setuid children)"); return; }
+    TempDir dir;
+    ScopedEnv env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + (dir.path() / "no-bus").string());
+    boost::asio::io_context io;
+    revoke::SessionTerminator t(io, {200000, 299999, 300ms, "/proc"});
+    pid_t child = child_as(299990, false);
+    t.terminate_user(299990);
+    CHECK(wait_signal(child, io, 5000ms) == SIGTERM);
+}
+
+TEST_CASE("session terminator: never touches uids below 1000 or outside the range") {
+    TempDir dir;
+    ScopedEnv env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + (dir.path() / "no-bus").string());
+    boost::asio::io_context io;
+    revoke::SessionTerminator t(io, {500, 299999, 300ms, "/proc"});
+    std::vector<std::string> how;
+    t.set_observer([&](std::uint32_t, const std::string& h) { how.push_back(h); });
+    t.terminate_user(0);
+    t.terminate_user(999);
+    t.terminate_user(300000);
+    CHECK(how == std::vector<std::string>{"refused", "refused", "refused"});
+}
