@@ -1,0 +1,148 @@
+#include "keyd/login/login_service.h"
+
+#include <exception>
+#include <utility>
+
+#include "keyd/log/log.h"
+#include "keyd/store/timestamp.h"
+#include "shared/ipc/login_rules.h"
+
+namespace portal::login {
+namespace {
+
+std::string rhost_or_local(const std::string& rhost) { return rhost.empty() ? std::string("local") : rhost; }
+
+}  // namespace
+
+LoginService::LoginService(store::Store& store, tfa::TfaService& tfa, std::string hostname, Clock clock)
+    : store_(store), tfa_(tfa), hostname_(std::move(hostname)), clock_(std::move(clock)) {
+    update(std::make_shared<const ipc::LoginState>());
+}
+
+void LoginService::update(std::shared_ptr<const ipc::LoginState> state) {
+    auto snap = std::make_shared<Snapshot>();
+    snap->state = std::move(state);
+    snap->by_name.reserve(snap->state->members.size());
+    for (const auto& m : snap->state->members) snap->by_name.emplace(m.unix_name, &m);
+    std::lock_guard lock(mu_);
+    current_ = std::move(snap);
+}
+
+std::shared_ptr<const ipc::LoginState> LoginService::state() const { return snapshot()->state; }
+
+std::shared_ptr<const LoginService::Snapshot> LoginService::snapshot() const {
+    std::lock_guard lock(mu_);
+    return current_;
+}
+
+ipc::LoginState LoginService::view_for(const Snapshot& s, std::string_view user) {
+    const ipc::LoginState& full = *s.state;
+    ipc::LoginState v;
+    v.version = full.version;
+    v.revision = full.revision;
+    v.generated_at = full.generated_at;
+    v.grace_seconds = full.grace_seconds;
+    v.account_id = full.account_id;
+    v.enforce_2fa = full.enforce_2fa;
+    v.login_roles = full.login_roles;
+    if (auto it = s.by_name.find(user); it != s.by_name.end()) v.members.push_back(*it->second);
+    return v;
+}
+
+ipc::GetAuthorizedKeysReply LoginService::get_authorized_keys(const ipc::GetAuthorizedKeysRequest& r) {
+    const auto snap = snapshot();
+    const ipc::LoginState v = view_for(*snap, r.user);
+    const ipc::LoginDecision d = ipc::check_account(v, r.user, ipc::policy_of(v));
+    ipc::GetAuthorizedKeysReply reply = ipc::authorized_keys_for(v, r.user, r.fingerprint, ipc::policy_of(v));
+    log::write(d.portal_user ? log::Level::info : log::Level::debug, "login: authorized keys",
+               {{"user", r.user},
+                {"fingerprint", r.fingerprint.value_or("")},
+                {"decision", d.allow ? "allow" : "deny"},
+                {"reason", d.reason},
+                {"keys", std::to_string(reply.keys.size())}});
+    return reply;
+}
+
+ipc::CheckAccountReply LoginService::check_account(const ipc::CheckAccountRequest& r) {
+    const auto snap = snapshot();
+    const ipc::LoginState v = view_for(*snap, r.user);
+    ipc::LoginDecision d = ipc::check_account(v, r.user, ipc::policy_of(v));
+    log::write(d.portal_user ? log::Level::info : log::Level::debug, "login: account check",
+               {{"user", r.user},
+                {"rhost", rhost_or_local(r.rhost)},
+                {"service", r.service},
+                {"decision", d.allow ? "allow" : "deny"},
+                {"reason", d.reason},
+                {"tfa_required", d.tfa_required ? "yes" : "no"}});
+    return d;
+}
+
+namespace {
+
+ipc::VerifyResult to_reply(tfa::Verdict v) {
+    switch (v) {
+        case tfa::Verdict::ok: return ipc::VerifyResult::ok;
+        case tfa::Verdict::wrong_code: return ipc::VerifyResult::wrong_code;
+        case tfa::Verdict::locked: return ipc::VerifyResult::locked;
+        case tfa::Verdict::not_enrolled: return ipc::VerifyResult::not_enrolled;
+    }
+    return ipc::VerifyResult::wrong_code;
+}
+
+}  // namespace
+
+ipc::VerifyCodeReply LoginService::verify_code(const ipc::VerifyCodeRequest& r) {
+    const auto snap = snapshot();
+    const ipc::LoginState v = view_for(*snap, r.user);
+    const ipc::LoginDecision d = ipc::check_account(v, r.user, ipc::policy_of(v));
+    ipc::VerifyCodeReply reply;
+    reply.portal_user = d.portal_user;
+    reply.result = ipc::VerifyResult::wrong_code;  // never ok unless TfaService says so
+    std::string reason = d.reason;
+    if (d.allow) {
+        auto user = store_.user(v.members.front().user_id);
+        if (!user) {
+            reason = "user_vanished";  // removed since the last refresh
+        } else {
+            const tfa::VerifyResult t = tfa_.verify(*user, r.code, /*allow_recovery=*/false);
+            reply.result = to_reply(t.verdict);
+            reply.retry_after = t.retry_after.count();
+            reason = ipc::to_string(reply.result);
+        }
+    }
+    log::write(d.portal_user ? log::Level::info : log::Level::debug, "login: verification code",
+               {{"user", r.user},
+                {"rhost", rhost_or_local(r.rhost)},
+                {"service", r.service},
+                {"decision", reply.result == ipc::VerifyResult::ok ? "allow" : "deny"},
+                {"reason", reason},
+                {"retry_after", std::to_string(reply.retry_after)}});
+    return reply;
+}
+
+ipc::SessionEventReply LoginService::session_event(const ipc::SessionEventRequest& r) {
+    const auto snap = snapshot();
+    auto it = snap->by_name.find(r.user);
+    const ipc::LoginMember* m = it == snap->by_name.end() ? nullptr : it->second;
+    const bool portal_user = m && m->published;
+    log::write(portal_user ? log::Level::info : log::Level::debug, "login: session",
+               {{"user", r.user},
+                {"event", std::string(ipc::to_string(r.event))},
+                {"rhost", rhost_or_local(r.rhost)},
+                {"service", r.service},
+                {"tty", r.tty}});
+    if (!portal_user || r.event != ipc::SessionEventKind::open) return {};
+    try {
+        auto user = store_.user(m->user_id);
+        if (!user) return {};
+        const auto now = std::chrono::system_clock::to_time_t(clock_());
+        user->last_login = LastLogin{store::format_rfc3339(now), r.rhost, hostname_, "ssh", "success"};
+        store_.update_user(*user);
+    } catch (const std::exception& e) {
+        // The session is open either way; a store hiccup must not fail the login.
+        log::warning("login: cannot record last login", {{"user", r.user}, {"error", e.what()}});
+    }
+    return {};
+}
+
+}  // namespace portal::login

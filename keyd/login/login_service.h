@@ -1,0 +1,59 @@
+// The daemon's answers on the login socket (ipc::LoginHandler), from the current in-memory
+// login state. Decisions come only from ipc::check_account / ipc::authorized_keys_for; this
+// class looks the user up, asks them, verifies codes through TfaService, and logs each
+// decision once (user, rhost, fingerprint, decision, reason: never a code or a secret).
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "keyd/store/store.h"
+#include "keyd/tfa/tfa_service.h"
+#include "shared/ipc/login_server.h"
+#include "shared/ipc/login_state.h"
+
+namespace portal::login {
+
+class LoginService final : public ipc::LoginHandler {
+public:
+    using Clock = std::function<std::chrono::system_clock::time_point()>;
+    // `hostname` goes into users' last_login.host.
+    LoginService(store::Store& store, tfa::TfaService& tfa, std::string hostname, Clock clock);
+
+    // Swaps in a new state (after a refresh). Until the first update, nobody is a portal user.
+    void update(std::shared_ptr<const ipc::LoginState> state);
+    std::shared_ptr<const ipc::LoginState> state() const;
+
+    ipc::GetAuthorizedKeysReply get_authorized_keys(const ipc::GetAuthorizedKeysRequest& r) override;
+    ipc::CheckAccountReply check_account(const ipc::CheckAccountRequest& r) override;
+    // A member the rules refuse gets wrong_code without their code being looked at: no
+    // oracle for a code's validity, no step of their 2FA spent, no lockout counted. The PAM
+    // module asks CheckAccount first, so this only happens when access changed in between.
+    ipc::VerifyCodeReply verify_code(const ipc::VerifyCodeRequest& r) override;
+    // Logged; "open" of a portal member records last_login (at, rhost, this host, "ssh", "success").
+    ipc::SessionEventReply session_event(const ipc::SessionEventRequest& r) override;
+
+private:
+    // A state plus its name index: the login path looks up one name among thousands.
+    struct Snapshot {
+        std::shared_ptr<const ipc::LoginState> state;
+        std::unordered_map<std::string_view, const ipc::LoginMember*> by_name;
+    };
+    // The state reduced to `user` (header fields and that member, if any), so that the
+    // shared rules (linear lookups) cost O(1) here.
+    static ipc::LoginState view_for(const Snapshot& s, std::string_view user);
+    std::shared_ptr<const Snapshot> snapshot() const;
+
+    store::Store& store_;
+    tfa::TfaService& tfa_;
+    std::string hostname_;
+    Clock clock_;
+    mutable std::mutex mu_;
+    std::shared_ptr<const Snapshot> current_;
+};
+
+}  // namespace portal::login

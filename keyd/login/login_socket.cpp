@@ -1,0 +1,267 @@
+// Threading: everything runs on the io_context's single thread; the LoginSocket object must
+// be destroyed on that thread or while the io_context is not running.
+#include "keyd/login/login_socket.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <unordered_set>
+#include <utility>
+
+#include "keyd/log/log.h"
+#include "shared/ipc/framing.h"
+
+namespace portal::login {
+
+namespace asio = boost::asio;
+using local = asio::local::stream_protocol;
+using error_code = boost::system::error_code;
+
+namespace {
+class Connection;
+}
+
+struct LoginSocket::Server : std::enable_shared_from_this<LoginSocket::Server> {
+    Server(asio::io_context& io, std::filesystem::path p, ipc::LoginHandler& h, LoginSocketLimits l)
+        : path(std::move(p)), handler(h), limits(l), acceptor(io), retry_timer(io) {}
+
+    std::filesystem::path path;
+    ipc::LoginHandler& handler;
+    LoginSocketLimits limits;
+    local::acceptor acceptor;
+    asio::steady_timer retry_timer;
+    std::vector<uid_t> allowed;  // besides root
+    std::unordered_set<Connection*> connections;
+    bool stopped = false;
+    dev_t sock_dev = 0;
+    ino_t sock_ino = 0;
+    // Refused peers are logged, but a local user looping on connect() must not flood the log.
+    std::chrono::steady_clock::time_point refused_logged_at{};
+    std::size_t refused_unlogged = 0;
+
+    void open();
+    void do_accept();
+    void refuse(const ucred& cred);
+    void stop();
+};
+
+namespace {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    Connection(std::shared_ptr<LoginSocket::Server> srv, local::socket sock, ucred peer)
+        : srv_(std::move(srv)), sock_(std::move(sock)), timer_(sock_.get_executor()), buffer_(ipc::kMaxRequestBytes),
+          peer_(peer) {
+        srv_->connections.insert(this);
+    }
+    ~Connection() { srv_->connections.erase(this); }
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    void start() {
+        arm_idle_timer();
+        next();
+    }
+
+    void close() {
+        error_code ignored;
+        timer_.cancel();
+        sock_.shutdown(local::socket::shutdown_both, ignored);
+        sock_.close(ignored);
+    }
+
+private:
+    void arm_idle_timer() {
+        timer_.expires_after(srv_->limits.idle_timeout);
+        timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+            if (ec) return;  // re-armed or closed
+            log::debug("login socket: idle connection closed", {{"pid", std::to_string(self->peer_.pid)}});
+            self->close();
+        });
+    }
+
+    // Serves every complete request already buffered (clients may pipeline), then reads.
+    void next() {
+        if (srv_->stopped) return close();
+        std::string message;
+        switch (buffer_.next(message)) {
+            case ipc::MessageBuffer::Status::message: return reply(ipc::dispatch(message, srv_->handler));
+            case ipc::MessageBuffer::Status::too_large: return reply(ipc::request_too_large());
+            case ipc::MessageBuffer::Status::need_more: break;
+        }
+        sock_.async_read_some(asio::buffer(in_), [self = shared_from_this()](const error_code& ec, std::size_t n) {
+            // EOF, ECONNRESET, a closed socket: the peer is gone, nothing to answer.
+            if (ec) return self->close();
+            self->buffer_.append(std::string_view(self->in_.data(), n));
+            self->next();
+        });
+    }
+
+    void reply(ipc::DispatchResult result) {
+        if (!result.log.empty())
+            log::warning("login socket: request refused",
+                         {{"uid", std::to_string(peer_.uid)}, {"pid", std::to_string(peer_.pid)}, {"error", result.log}});
+        out_ = std::move(result.reply);
+        const bool close_after = result.close;
+        // asio sends with MSG_NOSIGNAL: a client that went away is EPIPE here, not SIGPIPE.
+        asio::async_write(sock_, asio::buffer(out_),
+                          [self = shared_from_this(), close_after](const error_code& ec, std::size_t) {
+                              if (ec || close_after) return self->close();
+                              self->arm_idle_timer();
+                              self->next();
+                          });
+    }
+
+    std::shared_ptr<LoginSocket::Server> srv_;
+    local::socket sock_;
+    asio::steady_timer timer_;
+    ipc::MessageBuffer buffer_;
+    std::array<char, 8192> in_{};
+    std::string out_;
+    ucred peer_;
+};
+
+}  // namespace
+
+void LoginSocket::Server::open() {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            throw std::system_error(EEXIST, std::generic_category(), "refusing to replace non-socket " + path.string());
+        // Only a stale socket may go: if something answers there, another daemon is running.
+        local::socket probe(acceptor.get_executor());
+        error_code ec;
+        probe.open(local(), ec);
+        if (!ec) probe.non_blocking(true, ec);
+        if (!ec) probe.connect(local::endpoint(path.string()), ec);
+        if (!ec || ec == asio::error::would_block || ec == asio::error::try_again)
+            throw std::system_error(EADDRINUSE, std::generic_category(),
+                                    "a server is already listening on " + path.string());
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+            throw std::system_error(errno, std::generic_category(), "unlink " + path.string());
+    } else if (errno != ENOENT) {
+        throw std::system_error(errno, std::generic_category(), "lstat " + path.string());
+    }
+    local::endpoint ep(path.string());
+    acceptor.open(ep.protocol());
+    acceptor.bind(ep);
+    // 0600 until set_access() opens it to the helper's group; chmod before listen(): nobody
+    // connects while the umask-derived mode is in place.
+    if (::chmod(path.c_str(), 0600) != 0 || ::lstat(path.c_str(), &st) != 0) {
+        const int err = errno;
+        error_code ignored;
+        acceptor.close(ignored);
+        ::unlink(path.c_str());
+        throw std::system_error(err, std::generic_category(), "chmod " + path.string());
+    }
+    sock_dev = st.st_dev;
+    sock_ino = st.st_ino;
+    error_code ec;
+    acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+        error_code ignored;
+        acceptor.close(ignored);
+        ::unlink(path.c_str());
+        throw std::system_error(ec, "listen " + path.string());
+    }
+}
+
+void LoginSocket::Server::refuse(const ucred& cred) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - refused_logged_at < std::chrono::seconds(10)) {
+        ++refused_unlogged;
+        return;
+    }
+    log::warning("login socket: connection refused: uid not allowed",
+                 {{"uid", std::to_string(cred.uid)},
+                  {"pid", std::to_string(cred.pid)},
+                  {"refused_since_last_report", std::to_string(refused_unlogged)}});
+    refused_logged_at = now;
+    refused_unlogged = 0;
+}
+
+void LoginSocket::Server::do_accept() {
+    acceptor.async_accept([self = shared_from_this()](const error_code& ec, local::socket sock) {
+        if (self->stopped || ec == asio::error::operation_aborted) return;
+        if (ec) {
+            // EMFILE and friends: back off instead of spinning on a failing accept.
+            self->retry_timer.expires_after(std::chrono::milliseconds(100));
+            self->retry_timer.async_wait([self](const error_code& tec) {
+                if (!tec && !self->stopped) self->do_accept();
+            });
+            return;
+        }
+        error_code ignored;
+        const auto cred = ipc::peer_credentials(sock.native_handle());
+        if (!cred) {
+            sock.close(ignored);  // no identity, no service
+        } else if (cred->uid != 0 &&
+                   std::find(self->allowed.begin(), self->allowed.end(), cred->uid) == self->allowed.end()) {
+            self->refuse(*cred);
+            sock.close(ignored);
+        } else if (self->connections.size() >= self->limits.max_connections) {
+            log::warning("login socket: too many connections, closing a new one",
+                         {{"uid", std::to_string(cred->uid)}, {"limit", std::to_string(self->limits.max_connections)}});
+            sock.close(ignored);
+        } else {
+            std::make_shared<Connection>(self, std::move(sock), *cred)->start();
+        }
+        self->do_accept();
+    });
+}
+
+void LoginSocket::Server::stop() {
+    stopped = true;
+    error_code ec;
+    acceptor.close(ec);
+    retry_timer.cancel();
+    std::vector<Connection*> live(connections.begin(), connections.end());
+    for (Connection* c : live) c->close();
+    // Remove the file only if it is still ours (a new daemon may have replaced it).
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && st.st_dev == sock_dev && st.st_ino == sock_ino) ::unlink(path.c_str());
+}
+
+LoginSocket::LoginSocket(asio::io_context& io, const std::filesystem::path& path, ipc::LoginHandler& handler,
+                         LoginSocketLimits limits)
+    : server_(std::make_shared<Server>(io, path, handler, limits)) {
+    server_->open();
+    server_->do_accept();
+}
+
+LoginSocket::~LoginSocket() { server_->stop(); }
+
+bool LoginSocket::set_access(std::vector<uid_t> uids, std::optional<gid_t> group) {
+    server_->allowed = std::move(uids);
+    const char* p = server_->path.c_str();
+    mode_t mode = 0600;
+    if (group) {
+        // chown first: for a moment the file is 0600 with the new group, never 0660 with the old.
+        if (::chown(p, static_cast<uid_t>(-1), *group) == 0) {
+            mode = 0660;
+        } else {
+            log::warning("login socket: cannot hand the socket to the helper's group; only root can connect",
+                         {{"path", server_->path.string()}, {"gid", std::to_string(*group)}, {"error", std::strerror(errno)}});
+        }
+    }
+    if (::chmod(p, mode) != 0) {
+        log::error("login socket: cannot set the socket's mode", {{"path", server_->path.string()}, {"error", std::strerror(errno)}});
+        return false;
+    }
+    return mode == 0660 || !group;
+}
+
+std::size_t LoginSocket::connections() const { return server_->connections.size(); }
+
+}  // namespace portal::login

@@ -1,0 +1,133 @@
+#include "keyd/login/refresher.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <exception>
+#include <set>
+#include <utility>
+
+#include "keyd/log/log.h"
+#include "keyd/revoke/revocation.h"
+#include "shared/ipc/state_file.h"
+
+namespace portal::login {
+
+namespace asio = boost::asio;
+
+struct Refresher::Timers {
+    explicit Timers(asio::io_context& io) : touch(io) {}
+    asio::steady_timer touch;
+};
+
+Refresher::Refresher(asio::io_context& io, LoginStateSource& source, LoginService& service, Publisher* publisher,
+                     Terminate terminate, RefresherSettings settings)
+    : io_(io), source_(source), service_(service), publisher_(publisher), terminate_(std::move(terminate)),
+      settings_(std::move(settings)), timers_(std::make_unique<Timers>(io)) {}
+
+Refresher::~Refresher() = default;
+
+void Refresher::set_settings(RefresherSettings settings) { settings_ = std::move(settings); }
+
+void Refresher::request_refresh() {
+    if (pending_) return;
+    pending_ = true;
+    asio::post(io_, [this] {
+        pending_ = false;
+        refresh();
+    });
+}
+
+bool Refresher::refresh() {
+    const auto started = std::chrono::steady_clock::now();
+    ipc::LoginState built;
+    try {
+        built = source_.load();
+    } catch (const std::exception& e) {
+        log::error("login refresh: cannot build the login state, keeping the last good one", {{"error", e.what()}});
+        return false;
+    }
+
+    std::vector<std::string> warnings;
+    if (publisher_) {
+        try {
+            warnings = publisher_->plan(built);
+        } catch (const std::exception& e) {
+            // Without the collision check a member could shadow a local account: publish nothing new.
+            log::error("login refresh: cannot check names against local accounts, keeping the last good state",
+                       {{"error", e.what()}});
+            return false;
+        }
+    }
+    const std::set<std::string> known(warnings_.begin(), warnings_.end());
+    for (const auto& w : warnings)
+        if (!known.count(w)) log::warning("login refresh: member not published", {{"warning", w}});
+    warnings_ = std::move(warnings);
+
+    auto state = std::make_shared<const ipc::LoginState>(std::move(built));
+    if (publisher_) {
+        try {
+            publisher_->publish(state);
+        } catch (const std::exception& e) {
+            log::error("login refresh: userdb publication failed", {{"error", e.what()}});
+        }
+    }
+    service_.update(state);
+    write_state_file(*state);
+
+    const auto previous = std::exchange(last_, state);
+    if (previous) {
+        for (const auto& r : revoke::losing_access(*previous, *state)) {
+            log::info("revoke: member lost access",
+                      {{"user", r.unix_name}, {"uid", std::to_string(r.uid)}, {"reason", r.reason},
+                       {"terminate_sessions", settings_.terminate_sessions ? "yes" : "no"}});
+            if (settings_.terminate_sessions && terminate_) terminate_(r.uid);
+        }
+    }
+    ++refreshes_;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    log::debug("login refresh: done", {{"revision", std::to_string(state->revision)},
+                                       {"members", std::to_string(state->members.size())},
+                                       {"account", state->account_id},
+                                       {"ms", std::to_string(ms.count())}});
+    return true;
+}
+
+bool Refresher::write_state_file(const ipc::LoginState& state) {
+    ipc::StateFileMode mode;
+    if (::geteuid() == 0) {
+        mode.owner = 0;
+        mode.group = settings_.state_file_group;
+        mode.mode = settings_.state_file_group ? 0640 : 0600;
+    } else {
+        mode.mode = 0600;  // not root: no group to hand it to
+    }
+    std::string error;
+    if (!ipc::write_state_file(settings_.state_file.string(), state, mode, error)) {
+        log::error("login refresh: cannot write the state file", {{"path", settings_.state_file.string()}, {"error", error}});
+        return false;
+    }
+    return true;
+}
+
+void Refresher::start_touch_timer() {
+    timers_->touch.expires_after(settings_.touch_interval);
+    timers_->touch.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        touch();
+        start_touch_timer();
+    });
+}
+
+void Refresher::touch() {
+    std::string error;
+    if (ipc::touch_state_file(settings_.state_file.string(), error)) return;
+    // Removed or never written: write it again from the current state.
+    log::warning("login refresh: cannot re-stamp the state file, rewriting it", {{"error", error}});
+    if (last_) write_state_file(*last_);
+}
+
+}  // namespace portal::login

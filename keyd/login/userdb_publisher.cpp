@@ -1,0 +1,42 @@
+#include "keyd/login/userdb_publisher.h"
+
+#include <exception>
+#include <stdexcept>
+#include <utility>
+
+#include "keyd/log/log.h"
+
+namespace portal::login {
+
+namespace {
+userdb::UserdbConfig with_bypass(userdb::UserdbConfig cfg) {
+    userdb::ensure_userdb_bypass(cfg);  // before any NSS call of ours
+    return cfg;
+}
+}  // namespace
+
+UserdbPublisher::UserdbPublisher(boost::asio::io_context& io, userdb::UserdbConfig cfg)
+    : cfg_(with_bypass(std::move(cfg))),
+      writer_(cfg_),
+      provider_(io, cfg_),
+      name_taken_(userdb::local_name_check(cfg_)),
+      id_taken_(userdb::local_id_check(cfg_)) {}
+
+std::vector<std::string> UserdbPublisher::plan(ipc::LoginState& state) {
+    auto p = userdb::plan_publication(std::move(state), cfg_, name_taken_, id_taken_);
+    state = std::move(p.state);
+    return std::move(p.warnings);
+}
+
+void UserdbPublisher::publish(const std::shared_ptr<const ipc::LoginState>& state) {
+    std::string failed;
+    try {
+        writer_.publish(*state);
+    } catch (const std::exception& e) {
+        failed = std::string("drop-ins: ") + e.what();
+    }
+    provider_.update(state);
+    if (!failed.empty()) throw std::runtime_error(failed);
+}
+
+}  // namespace portal::login

@@ -1,0 +1,34 @@
+// The refresher's Publisher backed by keyd/userdb/: collision planning, drop-in files and
+// the Varlink provider (roles -> groups, the 2FA group).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "keyd/login/refresher.h"
+#include "keyd/userdb/userdb.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace portal::login {
+
+class UserdbPublisher final : public Publisher {
+public:
+    // Sets SYSTEMD_BYPASS_USERDB, binds the provider socket (throws when that fails).
+    UserdbPublisher(boost::asio::io_context& io, userdb::UserdbConfig cfg);
+    std::vector<std::string> plan(ipc::LoginState& state) override;
+    // Drop-ins, then the provider: a failure of one does not keep the other from updating.
+    void publish(const std::shared_ptr<const ipc::LoginState>& state) override;
+
+private:
+    userdb::UserdbConfig cfg_;
+    userdb::DropinWriter writer_;
+    userdb::Provider provider_;
+    std::function<bool(std::string_view)> name_taken_;
+    std::function<bool(std::uint32_t)> id_taken_;
+};
+
+}  // namespace portal::login
