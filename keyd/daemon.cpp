@@ -1,22 +1,33 @@
 #include "keyd/daemon.h"
 
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdlib>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "keyd/api/http_server.h"
 #include "keyd/api/router.h"
 #include "keyd/config/config.h"
 #include "keyd/iam/authority_service.h"
 #include "keyd/log/log.h"
+#include "keyd/login/login_service.h"
+#include "keyd/login/login_socket.h"
+#include "keyd/login/login_view.h"
+#include "keyd/login/refresher.h"
+#include "keyd/login/userdb_publisher.h"
+#include "keyd/revoke/session_terminator.h"
 #include "keyd/store/store.h"
 #include "keyd/tfa/tfa_service.h"
+#include "keyd/userdb/userdb.h"
 
 namespace portal {
 namespace {
@@ -45,6 +56,92 @@ log::Level level_of(const config::Config& c) {
     return l;
 }
 
+login::ViewSettings view_settings(const config::Config& c) {
+    return login::ViewSettings{c.login_account_id, c.login_roles, c.login_fallback_grace};
+}
+
+userdb::UserdbConfig userdb_config(const config::Config& c) {
+    userdb::UserdbConfig u;
+    u.dropin_directory = c.userdb_dropin_directory;
+    u.socket_directory = c.userdb_socket_directory;
+    u.service = c.userdb_service;
+    u.role_groups = c.userdb_role_groups;
+    u.tfa_group = c.userdb_tfa_group;
+    u.tfa_group_gid = static_cast<gid_t>(c.userdb_tfa_group_gid);
+    u.home_base = c.userdb_home_base.string();
+    u.shell = c.userdb_shell.string();
+    return u;
+}
+
+// The keys helper's account (sshd's AuthorizedKeysCommandUser), looked up at start and reload.
+struct HelperUser {
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+};
+
+HelperUser lookup_helper(const std::string& name) {
+    HelperUser h;
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found) {
+        h.uid = found->pw_uid;
+        h.gid = found->pw_gid;
+    } else {
+        log::info("login: helper user does not exist: only root may use the login socket, state file mode 0600",
+                  {{"helper_user", name}});
+    }
+    return h;
+}
+
+std::vector<uid_t> allowed_uids(const HelperUser& h) {
+    if (h.uid && *h.uid != 0) return {*h.uid};
+    return {};
+}
+
+login::RefresherSettings refresher_settings(const config::Config& c, const HelperUser& h) {
+    login::RefresherSettings s;
+    s.state_file = c.login_state_file;
+    s.state_file_group = h.gid;
+    s.terminate_sessions = c.revoke_terminate_sessions;
+    return s;
+}
+
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+    return buf;
+}
+
+// Settings that only a restart applies: say so instead of half-applying them.
+void log_restart_needed(const config::Config& running, const config::Config& fresh) {
+    std::vector<std::string> changed;
+    auto cmp = [&](const char* key, const auto& a, const auto& b) {
+        if (a != b) changed.emplace_back(key);
+    };
+    cmp("daemon.state_directory", running.state_directory, fresh.state_directory);
+    cmp("daemon.runtime_directory", running.runtime_directory, fresh.runtime_directory);
+    cmp("daemon.api_socket", running.api_socket, fresh.api_socket);
+    cmp("daemon.login_socket", running.login_socket, fresh.login_socket);
+    cmp("daemon.database", running.database, fresh.database);
+    cmp("daemon.secret_key", running.secret_key, fresh.secret_key);
+    cmp("users.uid_min", running.uid_min, fresh.uid_min);
+    cmp("users.uid_max", running.uid_max, fresh.uid_max);
+    cmp("api.max_body_bytes", running.api_max_body_bytes, fresh.api_max_body_bytes);
+    cmp("api.request_timeout", running.api_request_timeout, fresh.api_request_timeout);
+    cmp("login.state_file", running.login_state_file, fresh.login_state_file);
+    cmp("userdb.dropin_directory", running.userdb_dropin_directory, fresh.userdb_dropin_directory);
+    cmp("userdb.socket_directory", running.userdb_socket_directory, fresh.userdb_socket_directory);
+    cmp("userdb.service", running.userdb_service, fresh.userdb_service);
+    cmp("userdb.tfa_group", running.userdb_tfa_group, fresh.userdb_tfa_group);
+    cmp("userdb.tfa_group_gid", running.userdb_tfa_group_gid, fresh.userdb_tfa_group_gid);
+    cmp("userdb.home_base", running.userdb_home_base, fresh.userdb_home_base);
+    cmp("userdb.shell", running.userdb_shell, fresh.userdb_shell);
+    cmp("userdb.role_groups", running.userdb_role_groups, fresh.userdb_role_groups);
+    for (const auto& key : changed)
+        log::warning("configuration reload: this setting needs a restart; keeping the running value", {{"key", key}});
+}
+
 // Sends WATCHDOG=1 at half the interval systemd asked for.
 void arm_watchdog(asio::steady_timer& t, std::chrono::microseconds interval) {
     t.expires_after(interval / 2);
@@ -69,6 +166,9 @@ int run_daemon(const DaemonOptions& opts) {
     log::init(level_of(cfg));
     ::signal(SIGPIPE, SIG_IGN);
     ::umask(077);
+    // Before any NSS call of ours: our own getpwnam() must never ask our userdb provider,
+    // which runs on this very thread.
+    userdb::ensure_userdb_bypass(userdb_config(cfg));
 
     try {
         make_dir(cfg.state_directory, 0700);
@@ -77,7 +177,21 @@ int run_daemon(const DaemonOptions& opts) {
         auto store = store::Store::open(cfg.database, {cfg.uid_min, cfg.uid_max});
         auto clock = [] { return std::chrono::system_clock::now(); };
         tfa::TfaService tfa(*store, SecretBox::load_or_create(cfg.secret_key), tfa_settings(cfg), clock);
-        iam::AuthorityService service(*store, tfa);
+
+        // Everything holding Asio objects is declared after io, so it goes before io does.
+        asio::io_context io(1);
+
+        // The login path: state from the store -> userdb, login socket, state file, revocations.
+        login::StoreLoginStateSource login_source(*store, view_settings(cfg), clock);
+        login::LoginService login_service(*store, tfa, host_name(), clock);
+        revoke::SessionTerminator terminator(io, {cfg.uid_min, cfg.uid_max, std::chrono::milliseconds(2000), "/proc"});
+        login::UserdbPublisher publisher(io, userdb_config(cfg));
+        HelperUser helper = lookup_helper(cfg.login_helper_user);
+        login::Refresher refresher(
+            io, login_source, login_service, &publisher,
+            [&terminator](std::uint32_t uid) { terminator.terminate_user(uid); }, refresher_settings(cfg, helper));
+
+        iam::AuthorityService service(*store, tfa, [&refresher] { refresher.request_refresh(); });
 
         api::Router router(service);
         api::register_account_routes(router);
@@ -85,13 +199,19 @@ int run_daemon(const DaemonOptions& opts) {
         api::register_profile_routes(router);
         api::register_ssh_key_routes(router);
 
-        asio::io_context io(1);
         api::ServerLimits limits;
         limits.max_body_bytes = cfg.api_max_body_bytes;
         limits.request_timeout = cfg.api_request_timeout;
         // 0666: every local user may connect; who they are comes from SO_PEERCRED.
         api::HttpServer api_server(io, cfg.api_socket, 0666, limits,
                                    [&router](const api::Request& r) { return router.dispatch(r); });
+
+        login::LoginSocket login_socket(io, cfg.login_socket, login_service);
+        login_socket.set_access(allowed_uids(helper), helper.gid);
+
+        // The login state exists before we say READY: sshd may ask right after.
+        refresher.refresh();
+        refresher.start_touch_timer();
 
         asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
         std::function<void(const boost::system::error_code&, int)> on_signal;
@@ -101,8 +221,21 @@ int run_daemon(const DaemonOptions& opts) {
                 sd_notify(0, "RELOADING=1");
                 try {
                     auto fresh = config::load_config(opts.config_path, opts.config_given);
+                    log_restart_needed(cfg, fresh);
                     log::set_level(level_of(fresh));
                     tfa.set_settings(tfa_settings(fresh));
+                    // Login rules: account, roles, grace, revocation, the helper user.
+                    cfg.log_level = fresh.log_level;
+                    cfg.login_account_id = fresh.login_account_id;
+                    cfg.login_roles = fresh.login_roles;
+                    cfg.login_fallback_grace = fresh.login_fallback_grace;
+                    cfg.login_helper_user = fresh.login_helper_user;
+                    cfg.revoke_terminate_sessions = fresh.revoke_terminate_sessions;
+                    helper = lookup_helper(cfg.login_helper_user);
+                    login_socket.set_access(allowed_uids(helper), helper.gid);
+                    login_source.set_settings(view_settings(cfg));
+                    refresher.set_settings(refresher_settings(cfg, helper));
+                    refresher.refresh();
                     log::info("configuration reloaded", {{"path", opts.config_path.string()}});
                 } catch (const std::exception& e) {
                     log::error("configuration reload failed, keeping the running one", {{"error", e.what()}});
@@ -123,6 +256,9 @@ int run_daemon(const DaemonOptions& opts) {
 
         log::info("ready", {{"mode", "authority"},
                             {"api_socket", cfg.api_socket.string()},
+                            {"login_socket", cfg.login_socket.string()},
+                            {"state_file", cfg.login_state_file.string()},
+                            {"userdb", cfg.userdb_dropin_directory.string()},
                             {"database", cfg.database.string()},
                             {"revision", std::to_string(store->revision())}});
         sd_notify(0, "READY=1");
