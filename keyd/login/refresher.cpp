@@ -51,6 +51,12 @@ bool Refresher::refresh() {
         return false;
     }
 
+    // Who loses access is judged on the state before publication planning: the plan also
+    // unpublishes members the rules refuse (a role that may not log in), and "not published"
+    // must not hide that. Collisions are not revocations (see revoke::losing_access).
+    std::vector<revoke::Revocation> revoked;
+    if (last_) revoked = revoke::losing_access(*last_, built);
+
     std::vector<std::string> warnings;
     if (publisher_) {
         try {
@@ -78,14 +84,13 @@ bool Refresher::refresh() {
     service_.update(state);
     write_state_file(*state);
 
-    const auto previous = std::exchange(last_, state);
-    if (previous) {
-        for (const auto& r : revoke::losing_access(*previous, *state)) {
-            log::info("revoke: member lost access",
-                      {{"user", r.unix_name}, {"uid", std::to_string(r.uid)}, {"reason", r.reason},
-                       {"terminate_sessions", settings_.terminate_sessions ? "yes" : "no"}});
-            if (settings_.terminate_sessions && terminate_) terminate_(r.uid);
-        }
+    last_ = state;
+    // After the swap: a revoked member's new logins are refused before the old sessions end.
+    for (const auto& r : revoked) {
+        log::info("revoke: member lost access",
+                  {{"user", r.unix_name}, {"uid", std::to_string(r.uid)}, {"reason", r.reason},
+                   {"terminate_sessions", settings_.terminate_sessions ? "yes" : "no"}});
+        if (settings_.terminate_sessions && terminate_) terminate_(r.uid);
     }
     ++refreshes_;
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);

@@ -341,18 +341,23 @@ TEST_CASE("login service: a session opening records the last login") {
 
 namespace {
 
-// Marks one name as colliding, counts publications.
+// Plans like userdb::plan_publication (invited members and roles that may not log in are
+// not published; one name collides), counts publications.
 struct FakePublisher final : login::Publisher {
     std::string colliding;
     int published = 0;
     std::shared_ptr<const ipc::LoginState> last;
     std::vector<std::string> plan(ipc::LoginState& state) override {
         std::vector<std::string> w;
-        for (auto& m : state.members)
+        for (auto& m : state.members) {
+            const auto& roles = state.login_roles;
+            if (m.status == MemberStatus::invited || std::find(roles.begin(), roles.end(), m.role) == roles.end())
+                m.published = false;
             if (m.unix_name == colliding) {
                 m.published = false;
                 w.push_back(m.unix_name + ": name exists locally");
             }
+        }
         return w;
     }
     void publish(const std::shared_ptr<const ipc::LoginState>& state) override {
@@ -451,7 +456,17 @@ TEST_CASE("refresher: members who lose access get their sessions ended") {
     w.refresher.request_refresh();
     w.run();
     CHECK(w.terminated.empty());
-    CHECK(w.check(w.dave.unix_name).reason == "role_not_allowed");
+    CHECK(w.check(w.dave.unix_name).reason == "not_published");  // the plan hides other roles
+}
+
+TEST_CASE("refresher: a name that starts colliding is not a revocation") {
+    RefresherWorld w;
+    REQUIRE(w.refresher.refresh());
+    w.publisher.colliding = w.bob.unix_name;
+    w.refresher.request_refresh();
+    w.run();
+    CHECK(w.terminated.empty());
+    CHECK_FALSE(w.check(w.bob.unix_name).portal_user);
 }
 
 TEST_CASE("refresher: terminate_sessions = false only logs") {
