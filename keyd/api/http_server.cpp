@@ -4,6 +4,8 @@
 // Threading: everything runs on the io_context's single thread. The HttpServer object must
 // be destroyed on that thread or while the io_context is not running.
 #include "keyd/api/http_server.h"
+#include "keyd/log/log.h"
+#include "shared/random.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -258,6 +260,13 @@ private:
         res->result(status);
         res->set(http::field::content_type, "application/json");
         res->body() = json_error(code, message);
+        // Refused before the router saw it: still give the caller an id to quote, and log it.
+        const std::string cid = random_id("req_");
+        res->set("X-Correlation-ID", cid);
+        log::info("request refused", {{"status", std::to_string(status)},
+                                      {"reason", std::string(code)},
+                                      {"uid", std::to_string(peer_.uid)},
+                                      {"correlation_id", cid}});
         res->keep_alive(false);
         res->prepare_payload();
         write(std::move(res));
