@@ -199,19 +199,20 @@ int run_daemon(const DaemonOptions& opts) {
         api::register_profile_routes(router);
         api::register_ssh_key_routes(router);
 
+        login::LoginSocket login_socket(io, cfg.login_socket, login_service);
+        login_socket.set_access(allowed_uids(helper), helper.gid);
+        // The login state exists before we say READY: sshd may ask right after. The API socket
+        // comes last, so its appearance also means the login socket, state file and userdb
+        // records are in place (tests and scripts wait for it).
+        refresher.refresh();
+        refresher.start_touch_timer();
+
         api::ServerLimits limits;
         limits.max_body_bytes = cfg.api_max_body_bytes;
         limits.request_timeout = cfg.api_request_timeout;
         // 0666: every local user may connect; who they are comes from SO_PEERCRED.
         api::HttpServer api_server(io, cfg.api_socket, 0666, limits,
                                    [&router](const api::Request& r) { return router.dispatch(r); });
-
-        login::LoginSocket login_socket(io, cfg.login_socket, login_service);
-        login_socket.set_access(allowed_uids(helper), helper.gid);
-
-        // The login state exists before we say READY: sshd may ask right after.
-        refresher.refresh();
-        refresher.start_touch_timer();
 
         asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
         std::function<void(const boost::system::error_code&, int)> on_signal;
