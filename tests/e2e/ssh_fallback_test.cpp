@@ -24,7 +24,7 @@ std::chrono::system_clock::time_point mtime_of(const std::filesystem::path& p) {
 
 }  // namespace
 
-TEST_CASE("daemon stopped: logins go on from the state file within the grace, then stop", "[e2e][fallback]") {
+TEST_CASE("daemon stopped: logins go on from the state file within the grace and then stop", "[e2e][fallback]") {
     WorldOptions opts;
     opts.fallback_grace = 4;
     World w("fallback", opts);

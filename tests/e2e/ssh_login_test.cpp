@@ -18,7 +18,7 @@ bool contains(const std::string& haystack, const std::string& needle) {
 
 }  // namespace
 
-TEST_CASE("owner with key and TOTP logs in with sudo; manager with key logs in without", "[e2e][login]") {
+TEST_CASE("owner with key and TOTP logs in with sudo and a manager with key logs in without", "[e2e][login]") {
     World w("login");
     Member owner = w.add_member("olivia@example.com", "owner");
     w.enrol_tfa(owner);
@@ -69,7 +69,7 @@ TEST_CASE("owner with key and TOTP logs in with sudo; manager with key logs in w
     }
 }
 
-TEST_CASE("OpenSSH client: key, then the code through SSH_ASKPASS", "[e2e][login][openssh]") {
+TEST_CASE("OpenSSH client: key then the code through SSH_ASKPASS", "[e2e][login][openssh]") {
     World w("openssh");
     Member owner = w.add_member("oscar@example.com", "owner");
     w.enrol_tfa(owner);
@@ -96,7 +96,7 @@ TEST_CASE("OpenSSH client: key, then the code through SSH_ASKPASS", "[e2e][login
     CHECK_FALSE(contains(plain.out, "sudo"));
 }
 
-TEST_CASE("root logs in with its own authorized_keys, also while portal-keyd is stopped", "[e2e][login][local]") {
+TEST_CASE("root logs in with its own authorized_keys also while portal-keyd is stopped", "[e2e][login][local]") {
     World w("root");
     // A portal user whose email says root gets another name, and its key does not open root.
     Member fake_root = w.add_member("root@example.com", "owner");

@@ -54,7 +54,7 @@ void login_socket_serves(World& w, const Member& m) {
 
 }  // namespace
 
-TEST_CASE("login socket: malformed and oversized requests get an error; the daemon keeps serving",
+TEST_CASE("login socket: malformed and oversized requests get an error and the daemon keeps serving",
           "[e2e][sockets]") {
     World w("login-socket");
     Member m = w.add_member("lola@example.com", "manager");
@@ -135,7 +135,7 @@ TEST_CASE("login socket: only root and the keys helper's user may connect", "[e2
     login_socket_serves(w, m);
 }
 
-TEST_CASE("userdb Varlink socket: malformed and oversized requests get an error; NSS keeps working",
+TEST_CASE("userdb Varlink socket: malformed and oversized requests get an error and NSS keeps working",
           "[e2e][sockets][userdb]") {
     World w("varlink");
     Member owner = w.add_member("vera@example.com", "owner");

@@ -50,7 +50,7 @@ TEST_CASE("a wrong code and a replayed code are refused", "[e2e][tfa]") {
     CHECK(replay.code_prompts == 1);
 }
 
-TEST_CASE("five wrong codes lock the member; the sixth attempt is refused; the lock lifts", "[e2e][tfa]") {
+TEST_CASE("five wrong codes lock the member and the lock lifts after the lockout", "[e2e][tfa]") {
     WorldOptions opts;
     opts.tfa_max_failures = 5;
     opts.tfa_failure_window = 300;

@@ -180,24 +180,23 @@ ExecResult SshClient::exec(const std::string& command, std::chrono::milliseconds
     ssh_channel ch = ssh_channel_new(s);
     if (!ch) return r;
     if (ssh_channel_open_session(ch) != SSH_OK || ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) {
-        r.out = std::string("exec failed: ") + ssh_get_error(s);
+        r.err = std::string("exec failed: ") + ssh_get_error(s);
         ssh_channel_free(ch);
         return r;
     }
     const auto deadline = Clock::now() + timeout;
     char buf[4096];
-    std::string err;
     while (Clock::now() < deadline) {
         const int n = ssh_channel_read_timeout(ch, buf, sizeof buf, 0, 100);
         if (n > 0) r.out.append(buf, static_cast<std::size_t>(n));
         const int e = ssh_channel_read_nonblocking(ch, buf, sizeof buf, 1);
-        if (e > 0) err.append(buf, static_cast<std::size_t>(e));
+        if (e > 0) r.err.append(buf, static_cast<std::size_t>(e));
         if (n == SSH_ERROR) break;
         if (ssh_channel_is_eof(ch) && n == 0) break;
     }
+    for (int e; (e = ssh_channel_read_nonblocking(ch, buf, sizeof buf, 1)) > 0;) r.err.append(buf, static_cast<std::size_t>(e));
     ssh_channel_send_eof(ch);
     r.exit_status = ssh_channel_get_exit_status(ch);
-    r.out += err;
     ssh_channel_close(ch);
     ssh_channel_free(ch);
     return r;

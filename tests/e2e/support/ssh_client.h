@@ -42,7 +42,8 @@ struct LoginOptions {
 
 struct ExecResult {
     int exit_status = -1;
-    std::string out;  // stdout then stderr
+    std::string out;  // stdout
+    std::string err;  // stderr (sshd: "Could not chdir to home directory ..." and the like)
 };
 
 class SshClient {
