@@ -1,0 +1,240 @@
+// helper_bench: wall time of one call of sshd's AuthorizedKeysCommand helper
+// (`authorized-keys USER [FINGERPRINT]`) against `cat` of an authorized_keys file holding the
+// same user's keys, both fork+exec+wait with stdout read through a pipe as sshd does.
+// The two run alternately in every iteration (which goes first alternates too), so load from
+// other processes on the machine hits both alike; counters give medians and the ratio.
+//
+//   helper_bench [--users=N] [--keys=K] [google benchmark flags]
+//
+// Modes: online (the real portal-keyd answers on its login socket; store seeded as in
+// api_bench) and fallback (no daemon: the helper parses a login-state file with N members,
+// written with shared/ipc/state_file.h). The user looked up is the last member, the worst
+// case for a scan.
+#include <benchmark/benchmark.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "bench/support.h"
+#include "shared/ipc/state_file.h"
+
+namespace {
+
+using namespace portal::bench;
+
+int g_users = 10000;
+int g_keys = 3;
+bool g_failed = false;
+
+const char* const kCat = "/bin/cat";
+
+struct Env {
+    TempDir dir;
+    TempDir run;  // the runtime directory: on tmpfs when there is one, as /run is
+    Seeded seed;
+    Daemon daemon;
+    const BenchUser* user = nullptr;
+    fs::path authorized_keys;  // the user's keys, for cat
+    fs::path fallback_state;   // a state file no daemon touches
+    bool online = false;       // the daemon serves the login socket
+    std::string online_problem;
+
+    Env()
+        : dir(std::getenv("PORTAL_BENCH_TMP") ? std::getenv("PORTAL_BENCH_TMP") : PORTAL_BENCH_TMP, "helper"),
+          run(runtime_base().empty() ? dir.path() : runtime_base(), "helper-run"),
+          daemon(PORTAL_KEYD_BIN, dir.path(), run.path()) {
+        std::fprintf(stderr, "helper_bench: seeding %d users x %d keys in %s\n", g_users, g_keys, dir.path().c_str());
+        seed = seed_store(daemon.database(), g_users, g_keys);
+        user = &seed.users.back();
+
+        authorized_keys = dir.path() / "authorized_keys";
+        {
+            std::ofstream out(authorized_keys);
+            for (const auto& k : user->keys) out << k.line << "\n";
+        }
+        ::chmod(authorized_keys.c_str(), 0600);
+
+        fs::create_directories(dir.path() / "fallback");
+        fallback_state = dir.path() / "fallback" / "login-state.json";
+        std::string error;
+        portal::ipc::StateFileMode mode;
+        mode.mode = 0600;
+        if (!portal::ipc::write_state_file(fallback_state, login_state_of(seed), mode, error))
+            throw std::runtime_error("write_state_file: " + error);
+
+        const auto t = daemon.start();
+        std::fprintf(stderr, "helper_bench: daemon answered after %.3f s\n", t.wall_s);
+        online = fs::exists(daemon.login_socket());
+        if (!online) online_problem = "the daemon does not serve " + daemon.login_socket().string();
+    }
+
+    std::vector<std::string> helper_env(bool use_daemon) const {
+        // sshd runs the command with a clean environment; these two are for tests only.
+        return {"PORTAL_KEYD_LOGIN_SOCKET=" +
+                    (use_daemon ? daemon.login_socket() : dir.path() / "fallback" / "no-daemon.sock").string(),
+                "PORTAL_KEYD_STATE_FILE=" + (use_daemon ? daemon.state_file() : fallback_state).string()};
+    }
+};
+
+std::unique_ptr<Env> g_env;
+std::once_flag g_env_once;
+std::string g_env_error;
+
+void skip(benchmark::State& st, const std::string& why) {
+    g_failed = true;
+    st.SkipWithError(why.c_str());
+}
+
+Env* env(benchmark::State& st) {
+    std::call_once(g_env_once, [] {
+        try {
+            g_env = std::make_unique<Env>();
+        } catch (const std::exception& e) {
+            g_env_error = e.what();
+        }
+    });
+    if (!g_env) skip(st, "set-up failed: " + g_env_error);
+    return g_env.get();
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double mean(const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0 : s / static_cast<double>(v.size());
+}
+
+std::size_t count_lines(const std::string& s) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+enum class Mode { online, online_fingerprint, fallback, fallback_fingerprint, online_not_portal };
+
+// Reported time per iteration is the helper's; the counters hold both and the ratio.
+void BM_HelperVsCat(benchmark::State& st, Mode mode) {
+    Env* e = env(st);
+    if (!e) return;
+    const bool use_daemon = mode == Mode::online || mode == Mode::online_fingerprint || mode == Mode::online_not_portal;
+    if (use_daemon && !e->online) {
+        skip(st, e->online_problem);
+        return;
+    }
+    std::vector<std::string> helper{AUTHORIZED_KEYS_BIN, mode == Mode::online_not_portal ? "root" : e->user->unix_name};
+    std::size_t want_lines = mode == Mode::online_not_portal ? 0 : e->user->keys.size();
+    if (mode == Mode::online_fingerprint || mode == Mode::fallback_fingerprint) {
+        helper.push_back(e->user->keys.back().sha256);  // as sshd's %f: only the offered key
+        want_lines = 1;
+    }
+    const auto henv = e->helper_env(use_daemon);
+    const std::vector<std::string> cat{kCat, e->authorized_keys.string()};
+
+    // Once, untimed: both print what sshd should see.
+    std::string out;
+    auto r = run_program(helper, henv, &out);
+    if (r.status != 0 || count_lines(out) != want_lines || (want_lines && out.rfind("ssh-ed25519 ", 0) != 0)) {
+        skip(st, "helper printed " + std::to_string(count_lines(out)) + " lines (want " + std::to_string(want_lines) +
+                     "), exit " + std::to_string(r.status));
+        return;
+    }
+    std::string cat_out;
+    run_program(cat, {}, &cat_out);
+    if (count_lines(cat_out) != e->user->keys.size()) {
+        skip(st, "cat printed an unexpected file");
+        return;
+    }
+
+    std::vector<double> h, c;
+    try {
+        bool helper_first = false;
+        for (auto _ : st) {
+            helper_first = !helper_first;
+            RunResult rh, rc;
+            if (helper_first) {
+                rh = run_program(helper, henv);
+                rc = run_program(cat, {});
+            } else {
+                rc = run_program(cat, {});
+                rh = run_program(helper, henv);
+            }
+            if (rh.status != 0 || rc.status != 0) {
+                skip(st, "a program failed");
+                break;
+            }
+            h.push_back(rh.seconds);
+            c.push_back(rc.seconds);
+            st.SetIterationTime(rh.seconds);
+        }
+    } catch (const std::exception& ex) {
+        skip(st, ex.what());
+        return;
+    }
+    const double hm = median(h), cm = median(c);
+    st.counters["helper_ms"] = hm * 1e3;
+    st.counters["cat_ms"] = cm * 1e3;
+    st.counters["helper_mean_ms"] = mean(h) * 1e3;
+    st.counters["cat_mean_ms"] = mean(c) * 1e3;
+    st.counters["ratio"] = cm > 0 ? hm / cm : 0;  // helper/cat, medians
+}
+
+// The floor: fork+exec+wait of a program that does nothing.
+void BM_Exec(benchmark::State& st, const char* program) {
+    for (auto _ : st) {
+        auto r = run_program({program}, {});
+        if (r.status != 0) {
+            skip(st, std::string(program) + " failed");
+            break;
+        }
+        st.SetIterationTime(r.seconds);
+    }
+}
+
+bool take_int_flag(const char* arg, const char* name, int& out) {
+    const std::size_t n = std::strlen(name);
+    if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
+    out = std::atoi(arg + n + 1);
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int kept = 1;
+    for (int i = 1; i < argc; ++i) {
+        if (take_int_flag(argv[i], "--users", g_users) || take_int_flag(argv[i], "--keys", g_keys)) continue;
+        argv[kept++] = argv[i];
+    }
+    argc = kept;
+    if (g_users < 1 || g_keys < 1) {
+        std::fprintf(stderr, "helper_bench: --users and --keys must be >= 1\n");
+        return 2;
+    }
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+
+    auto reg = [](const char* name, Mode m) {
+        benchmark::RegisterBenchmark(name, BM_HelperVsCat, m)->UseManualTime()->Unit(benchmark::kMillisecond);
+    };
+    benchmark::RegisterBenchmark("Exec/true", BM_Exec, "/bin/true")->UseManualTime()->Unit(benchmark::kMillisecond);
+    reg("HelperVsCat/online", Mode::online);
+    reg("HelperVsCat/online_fingerprint", Mode::online_fingerprint);
+    reg("HelperVsCat/online_not_portal_user", Mode::online_not_portal);
+    reg("HelperVsCat/fallback", Mode::fallback);
+    reg("HelperVsCat/fallback_fingerprint", Mode::fallback_fingerprint);
+
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    g_env.reset();
+    return g_failed ? 1 : 0;
+}
