@@ -155,7 +155,7 @@ void BM_HelperVsCat(benchmark::State& st, Mode mode) {
         return;
     }
 
-    std::vector<double> h, c;
+    std::vector<double> h, c, hcpu, ccpu;
     try {
         bool helper_first = false;
         for (auto _ : st) {
@@ -174,6 +174,8 @@ void BM_HelperVsCat(benchmark::State& st, Mode mode) {
             }
             h.push_back(rh.seconds);
             c.push_back(rc.seconds);
+            hcpu.push_back(rh.cpu_seconds);
+            ccpu.push_back(rc.cpu_seconds);
             st.SetIterationTime(rh.seconds);
         }
     } catch (const std::exception& ex) {
@@ -186,6 +188,10 @@ void BM_HelperVsCat(benchmark::State& st, Mode mode) {
     st.counters["helper_mean_ms"] = mean(h) * 1e3;
     st.counters["cat_mean_ms"] = mean(c) * 1e3;
     st.counters["ratio"] = cm > 0 ? hm / cm : 0;  // helper/cat, medians
+    // CPU time (rusage, microsecond-ish resolution) is steadier than wall time on a busy
+    // machine; means, since small values round to the kernel's accounting granularity.
+    st.counters["helper_cpu_ms"] = mean(hcpu) * 1e3;
+    st.counters["cat_cpu_ms"] = mean(ccpu) * 1e3;
 }
 
 // The floor: fork+exec+wait of a program that does nothing.

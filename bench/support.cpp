@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <linux/magic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/un.h>
@@ -475,9 +476,12 @@ RunResult run_program(const std::vector<std::string>& args, const std::vector<st
     }
     ::close(fds[0]);
     int st = 0;
-    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    rusage ru{};
+    while (::wait4(pid, &st, 0, &ru) < 0 && errno == EINTR) {
     }
     r.seconds = now_seconds() - t0;
+    auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6; };
+    r.cpu_seconds = secs(ru.ru_utime) + secs(ru.ru_stime);
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     return r;
 }

@@ -136,6 +136,7 @@ private:
 
 struct RunResult {
     double seconds = 0;    // fork until waitpid returned
+    double cpu_seconds = 0;  // the child's user+system time (wait4 rusage)
     int status = -1;       // exit code, 128+signal
     std::size_t output_bytes = 0;
 };
