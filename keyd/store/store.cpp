@@ -388,7 +388,7 @@ struct Store::Impl {
                                                 std::int64_t offset) {
         Query q(stmts, "SELECT " PORTAL_USER_COLS ", " PORTAL_MEMBER_COLS
                        " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.account_id = ?"
-                       " ORDER BY m.created_at, m.rowid LIMIT ? OFFSET ?");
+                       " ORDER BY m.created_at, u.rowid LIMIT ? OFFSET ?");
         q->bind_all(account_id, limit, offset);
         std::vector<AccountUser> out;
         while (q->step()) out.push_back(read_account_user(*q));
@@ -476,7 +476,7 @@ std::vector<AccountWithRole> Store::accounts_of_user(const std::string& user_id)
     return impl_->locked([&] {
         Query q(impl_->stmts, "SELECT " PORTAL_ACCOUNT_COLS ", m.role FROM memberships m"
                         " JOIN accounts a ON a.id = m.account_id WHERE m.user_id = ?"
-                        " ORDER BY m.created_at, m.rowid");
+                        " ORDER BY m.created_at, a.rowid");
         q->bind(1, user_id);
         std::vector<AccountWithRole> out;
         while (q->step()) out.push_back(AccountWithRole{read_account(*q), read_role(*q, kAccountCols)});
