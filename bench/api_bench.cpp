@@ -134,6 +134,9 @@ void BM_List(benchmark::State& st, const std::string& target, int want_total) {
         }
         if (!problem.empty()) skip(st, target + ": " + problem);
     }
+    // The daemon serves everything on its main thread (one io_context thread): its CPU time
+    // per request does not depend on how busy the machine is, unlike req/s.
+    const double daemon_cpu0 = e ? cpu_info(e->daemon.pid()).main_thread_s : 0;
     for (auto _ : st) {
         if (!problem.empty()) continue;
         try {
@@ -149,6 +152,9 @@ void BM_List(benchmark::State& st, const std::string& target, int want_total) {
                                static_cast<double>(std::max<benchmark::IterationCount>(1, st.iterations())),
                            benchmark::Counter::kAvgThreads);
     st.counters["reconnects"] = static_cast<double>(reconnects);
+    if (e && st.thread_index() == 0)  // summed over threads: only one reports; divided by all requests
+        st.counters["daemon_cpu_us/req"] = benchmark::Counter(
+            (cpu_info(e->daemon.pid()).main_thread_s - daemon_cpu0) * 1e6, benchmark::Counter::kAvgIterations);
     st.SetBytesProcessed(static_cast<std::int64_t>(bytes));
 }
 

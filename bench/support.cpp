@@ -252,7 +252,10 @@ CpuInfo cpu_info(pid_t pid) {
     }
     std::ifstream sched("/proc/" + std::to_string(pid) + "/schedstat");
     double on_cpu_ns = 0, wait_ns = 0;
-    if (sched >> on_cpu_ns >> wait_ns) c.runq_wait_s = wait_ns * 1e-9;
+    if (sched >> on_cpu_ns >> wait_ns) {
+        c.main_thread_s = on_cpu_ns * 1e-9;
+        c.runq_wait_s = wait_ns * 1e-9;
+    }
     return c;
 }
 

@@ -69,6 +69,7 @@ MemInfo mem_info(pid_t pid);
 struct CpuInfo {
     double cpu_s = 0;        // utime + stime, all threads
     double runq_wait_s = 0;  // /proc/<pid>/schedstat (main thread): waiting for a CPU
+    double main_thread_s = 0;  // /proc/<pid>/schedstat: the main thread's time on a CPU (ns resolution)
 };
 CpuInfo cpu_info(pid_t pid);
 
