@@ -194,6 +194,11 @@ World::~World() {
     sshd_.stop(SIGTERM, 2000ms);
     daemon_.stop(SIGTERM, 5000ms);
     kill_descendants();
+    // After the daemon exited: LeakSanitizer reports at exit.
+    if (const auto reports = sanitizer_reports(); !reports.empty()) {
+        std::fprintf(stderr, "e2e: world %s: sanitizer reports:\n%s\n", name_.c_str(), reports.c_str());
+        if (std::uncaught_exceptions() == 0) FAIL_CHECK("sanitizer reports in world " << name_ << " (see above)");
+    }
     for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
     // A failed case keeps its dir and shows the logs (a REQUIRE that failed is an exception).
     const bool failed = failed_assertions != failures_at_start_ || std::uncaught_exceptions() > 0;
@@ -300,7 +305,15 @@ void World::create_account() {
 }
 
 void World::write_sshd_config() {
-    const std::string keys_command = "/usr/bin/env PORTAL_KEYD_LOGIN_SOCKET=" + login_socket().string() +
+    // sshd discards the helper's stderr: sanitizer reports go to files the world checks.
+    const std::string sanitizer_env =
+#ifdef PORTAL_SANITIZE_BUILD
+        " ASAN_OPTIONS=log_path=" + (dir_ / "asan-helper").string() +
+        " UBSAN_OPTIONS=print_stacktrace=1:log_path=" + (dir_ / "ubsan-helper").string();
+#else
+        "";
+#endif
+    const std::string keys_command = "/usr/bin/env" + sanitizer_env + " PORTAL_KEYD_LOGIN_SOCKET=" + login_socket().string() +
                                      " PORTAL_KEYD_STATE_FILE=" + state_file().string() + " " +
                                      AUTHORIZED_KEYS_BIN + " %u %f";
     std::ostringstream c;
@@ -340,6 +353,14 @@ void World::start_sshd() {
                  {"LD_PRELOAD", "libpam_wrapper.so"},
                  {"PAM_WRAPPER", "1"},
                  {"PAM_WRAPPER_SERVICE_DIR", (dir_ / "pam.d").string()}};
+#ifdef E2E_ASAN_PRELOAD
+        // The ASan runtime first; sshd itself leaks by design (no leak check in it); deep
+        // binding would make libpam's copy bypass ASan's interceptors.
+        o.env["LD_PRELOAD"] = std::string(E2E_ASAN_PRELOAD) + " libpam_wrapper.so";
+        o.env["ASAN_OPTIONS"] = "detect_leaks=0:log_path=" + (dir_ / "asan-sshd").string();
+        o.env["UBSAN_OPTIONS"] = "print_stacktrace=1:log_path=" + (dir_ / "ubsan-sshd").string();
+        o.env["PAM_WRAPPER_DISABLE_DEEPBIND"] = "1";
+#endif
         o.output = dir_ / "sshd.log";
         sshd_ = Process(o);
         const bool up = wait_until(
@@ -476,6 +497,27 @@ CommandResult World::openssh(const std::string& user, const fs::path& key, const
                 {"SSH_ASKPASS_REQUIRE", "force"},
                 {"DISPLAY", "e2e:0"}},
                20000ms);
+}
+
+std::string World::sanitizer_reports() const {
+    std::string out;
+    auto scan = [&out](const std::string& what, const std::string& text) {
+        for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
+            const auto at = text.find(marker);
+            if (at != std::string::npos) {
+                out += "--- " + what + " ---\n" + text.substr(at > 200 ? at - 200 : 0, 6000) + "\n";
+                return;
+            }
+        }
+    };
+    scan("daemon.log", daemon_log());
+    scan("sshd.log", sshd_log());
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir_, ec)) {
+        const auto name = e.path().filename().string();
+        if (name.starts_with("asan-") || name.starts_with("ubsan-")) scan(name, read_file(e.path()));
+    }
+    return out;
 }
 
 std::string World::diagnostics() const {

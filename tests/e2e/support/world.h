@@ -102,6 +102,9 @@ public:
     std::string sshd_log() const { return read_file(dir_ / "sshd.log"); }
     // The tails of both logs, for INFO().
     std::string diagnostics() const;
+    // AddressSanitizer/LeakSanitizer/UBSan reports of the daemon, sshd (with the PAM module)
+    // and the keys helper; "" when none (always "" outside sanitizer builds).
+    std::string sanitizer_reports() const;
     // A fresh ed25519 key pair in the world dir.
     std::filesystem::path make_key(const std::string& name) const;
 
