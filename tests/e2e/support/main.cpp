@@ -9,10 +9,13 @@
 #include <catch2/catch.hpp>
 
 #include <dlfcn.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -61,6 +64,20 @@ bool nsswitch_has_systemd() {
     return false;
 }
 
+// Whether `nobody` (sshd's AuthorizedKeysCommandUser here) can run the keys helper and reach
+// the tests' temp dir: a build tree under a 0700 home cannot be used.
+bool nobody_can_reach(const std::string& helper, const std::string& dir) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        const bool ok = ::setgroups(0, nullptr) == 0 && ::setgid(65534) == 0 && ::setuid(65534) == 0 &&
+                        ::access(helper.c_str(), X_OK) == 0 && ::access(dir.c_str(), X_OK) == 0;
+        ::_exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return false;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 // Why this machine cannot run the tests, or "" when it can.
 std::string missing_prerequisite() {
 #if defined(PORTAL_SANITIZE_BUILD) && !defined(E2E_ASAN_PRELOAD)
@@ -78,6 +95,12 @@ std::string missing_prerequisite() {
     if (void* h = ::dlopen("libnss_systemd.so.2", RTLD_LAZY | RTLD_LOCAL)) ::dlclose(h);
     else return "libnss_systemd.so.2 is missing (package libnss-systemd)";
     if (!nsswitch_has_systemd()) return "/etc/nsswitch.conf: passwd does not use systemd";
+    std::error_code ec;
+    std::filesystem::create_directories(E2E_TMP, ec);
+    ::chmod(E2E_TMP, 0755);
+    if (!nobody_can_reach(AUTHORIZED_KEYS_BIN, E2E_TMP))
+        return std::string("user nobody cannot reach ") + AUTHORIZED_KEYS_BIN + " or " + E2E_TMP +
+               " (a parent directory is not searchable by others)";
     return "";
 }
 
