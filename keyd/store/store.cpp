@@ -388,7 +388,7 @@ struct Store::Impl {
                                                 std::int64_t offset) {
         Query q(stmts, "SELECT " PORTAL_USER_COLS ", " PORTAL_MEMBER_COLS
                        " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.account_id = ?"
-                       " ORDER BY m.created_at, u.rowid LIMIT ? OFFSET ?");
+                       " ORDER BY m.created_at, m.user_id LIMIT ? OFFSET ?");
         q->bind_all(account_id, limit, offset);
         std::vector<AccountUser> out;
         while (q->step()) out.push_back(read_account_user(*q));
@@ -403,12 +403,12 @@ struct Store::Impl {
         };
         if (user_id) {
             Query q(stmts, "SELECT " PORTAL_KEY_COLS " FROM ssh_keys k WHERE k.account_id = ? AND k.user_id = ?"
-                           " ORDER BY k.created_at, k.rowid LIMIT ? OFFSET ?");
+                           " ORDER BY k.created_at, k.fingerprint LIMIT ? OFFSET ?");
             q->bind_all(account_id, *user_id, limit, offset);
             collect(q);
         } else {
             Query q(stmts, "SELECT " PORTAL_KEY_COLS " FROM ssh_keys k WHERE k.account_id = ?"
-                           " ORDER BY k.created_at, k.rowid LIMIT ? OFFSET ?");
+                           " ORDER BY k.created_at, k.fingerprint LIMIT ? OFFSET ?");
             q->bind_all(account_id, limit, offset);
             collect(q);
         }
