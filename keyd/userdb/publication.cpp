@@ -1,23 +1,27 @@
 #include "keyd/userdb/publication.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <filesystem>
 #include <memory>
-#include <optional>
-#include <set>
-#include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "keyd/log/log.h"
 #include "keyd/userdb/records.h"
 #include "shared/ipc/login_rules.h"
+#include "shared/ipc/unique_fd.h"
 #include "shared/unix_name.h"
 
 namespace portal::userdb {
@@ -119,9 +123,9 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
 
 namespace {
 
-// Reentrant NSS lookups with a growing buffer.
+// Whether a reentrant NSS lookup finds an entry (growing the buffer on ERANGE).
 template <typename Entry, typename Key, typename Fn>
-std::optional<std::pair<Entry, std::vector<char>>> nss_lookup(Key key, Fn fn) {
+bool nss_found(Key key, Fn fn) {
     std::vector<char> buf(16 * 1024);
     for (;;) {
         Entry e{};
@@ -131,68 +135,85 @@ std::optional<std::pair<Entry, std::vector<char>>> nss_lookup(Key key, Fn fn) {
             buf.resize(buf.size() * 2);
             continue;
         }
-        if (rc != 0 || !out) return std::nullopt;
-        return std::make_pair(e, std::move(buf));
+        return rc == 0 && out != nullptr;
     }
 }
 
-struct PwEntry {
-    std::string name;
-    std::uint32_t uid = 0, gid = 0;
-    std::string home, shell;
+bool nss_user(const std::string& name) { return nss_found<passwd>(name.c_str(), ::getpwnam_r); }
+bool nss_user(std::uint32_t uid) { return nss_found<passwd>(static_cast<uid_t>(uid), ::getpwuid_r); }
+bool nss_group(const std::string& name) { return nss_found<group>(name.c_str(), ::getgrnam_r); }
+bool nss_group(std::uint32_t gid) { return nss_found<group>(static_cast<gid_t>(gid), ::getgrgid_r); }
+
+// Re-checking a file's stamp on every call costs a syscall per member and plan; once a
+// second is enough for what these checks guard against.
+constexpr auto kRecheckInterval = std::chrono::seconds(1);
+
+// Whether cfg.dropin_directory/<file> is our drop-in (its "service" is ours). Remembers the
+// answer per file until the file changes: a plan asks about every member, every time.
+class OurDropins {
+public:
+    explicit OurDropins(const UserdbConfig& cfg) : dir_(cfg.dropin_directory), service_(cfg.service) {}
+
+    bool contains(const std::string& file) {
+        reopen_if_moved();
+        if (!dfd_) return false;
+        struct stat st {};
+        if (::fstatat(dfd_.get(), file.c_str(), &st, 0) != 0 || !S_ISREG(st.st_mode)) return false;
+        auto& c = cache_[file];
+        if (c.valid && c.ino == st.st_ino && c.size == st.st_size && c.mtime.tv_sec == st.st_mtim.tv_sec &&
+            c.mtime.tv_nsec == st.st_mtim.tv_nsec)
+            return c.ours;
+        c = {true, st.st_ino, st.st_size, st.st_mtim, read_is_ours(file, st.st_size)};
+        return c.ours;
+    }
+
+private:
+    struct Seen {
+        bool valid = false;
+        ino_t ino = 0;
+        off_t size = 0;
+        timespec mtime{};
+        bool ours = false;
+    };
+
+    // The directory fd follows the path (a new tmpfs mounted over it, say), checked once a second.
+    void reopen_if_moved() {
+        const auto now = std::chrono::steady_clock::now();
+        if (dfd_ && now - checked_ < kRecheckInterval) return;
+        checked_ = now;
+        struct stat path_st {}, fd_st {};
+        const bool path_ok = ::stat(dir_.c_str(), &path_st) == 0;
+        if (dfd_ && path_ok && ::fstat(dfd_.get(), &fd_st) == 0 && fd_st.st_dev == path_st.st_dev &&
+            fd_st.st_ino == path_st.st_ino)
+            return;
+        dfd_.reset(path_ok ? ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
+        cache_.clear();
+    }
+
+    bool read_is_ours(const std::string& file, off_t size) const {
+        if (size > 1024 * 1024) return false;
+        ipc::UniqueFd fd(::openat(dfd_.get(), file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+        if (!fd) return false;
+        std::string text(static_cast<std::size_t>(size), '\0');
+        std::size_t got = 0;
+        while (got < text.size()) {
+            const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            got += static_cast<std::size_t>(n);
+        }
+        text.resize(got);
+        auto j = nlohmann::json::parse(text, nullptr, false);
+        auto s = j.is_object() ? j.find("service") : j.end();
+        return s != j.end() && s->is_string() && s->get<std::string>() == service_;
+    }
+
+    std::filesystem::path dir_;
+    std::string service_;
+    ipc::UniqueFd dfd_;
+    std::chrono::steady_clock::time_point checked_{};
+    std::unordered_map<std::string, Seen> cache_;
 };
-struct GrEntry {
-    std::string name;
-    std::uint32_t gid = 0;
-};
-
-std::optional<PwEntry> to_pw(const std::optional<std::pair<passwd, std::vector<char>>>& r) {
-    if (!r) return std::nullopt;
-    const passwd& p = r->first;
-    return PwEntry{p.pw_name ? p.pw_name : "", p.pw_uid, p.pw_gid, p.pw_dir ? p.pw_dir : "",
-                   p.pw_shell ? p.pw_shell : ""};
-}
-std::optional<GrEntry> to_gr(const std::optional<std::pair<group, std::vector<char>>>& r) {
-    if (!r) return std::nullopt;
-    return GrEntry{r->first.gr_name ? r->first.gr_name : "", r->first.gr_gid};
-}
-
-std::optional<PwEntry> nss_user(const std::string& name) { return to_pw(nss_lookup<passwd>(name.c_str(), ::getpwnam_r)); }
-std::optional<PwEntry> nss_user(std::uint32_t uid) { return to_pw(nss_lookup<passwd>(static_cast<uid_t>(uid), ::getpwuid_r)); }
-std::optional<GrEntry> nss_group(const std::string& name) { return to_gr(nss_lookup<group>(name.c_str(), ::getgrnam_r)); }
-std::optional<GrEntry> nss_group(std::uint32_t gid) { return to_gr(nss_lookup<group>(static_cast<gid_t>(gid), ::getgrgid_r)); }
-
-// Our drop-in `<key>.user` / `<key>.group` in cfg.dropin_directory, when its "service" is ours.
-std::optional<nlohmann::json> our_dropin(const UserdbConfig& cfg, const std::string& file) {
-    std::ifstream in(cfg.dropin_directory / file);
-    if (!in) return std::nullopt;
-    std::ostringstream text;
-    text << in.rdbuf();
-    auto j = nlohmann::json::parse(text.str(), nullptr, false);
-    if (!j.is_object()) return std::nullopt;
-    auto s = j.find("service");
-    if (s == j.end() || !s->is_string() || s->get<std::string>() != cfg.service) return std::nullopt;
-    return j;
-}
-
-bool json_eq(const nlohmann::json& j, const char* key, const std::string& v) {
-    auto it = j.find(key);
-    return it != j.end() && it->is_string() && it->get<std::string>() == v;
-}
-bool json_eq(const nlohmann::json& j, const char* key, std::uint32_t v) {
-    auto it = j.find(key);
-    return it != j.end() && it->is_number_unsigned() && it->get<std::uint64_t>() == v;
-}
-
-bool is_our_user(const UserdbConfig& cfg, const PwEntry& p, const std::string& file) {
-    auto j = our_dropin(cfg, file);
-    return j && json_eq(*j, "userName", p.name) && json_eq(*j, "uid", p.uid) && json_eq(*j, "gid", p.gid) &&
-           json_eq(*j, "homeDirectory", p.home) && json_eq(*j, "shell", p.shell);
-}
-bool is_our_group(const UserdbConfig& cfg, const GrEntry& g, const std::string& file) {
-    auto j = our_dropin(cfg, file);
-    return j && json_eq(*j, "groupName", g.name) && json_eq(*j, "gid", g.gid);
-}
 
 // Names and ids of /etc/passwd and /etc/group, re-read when either file changes. Read
 // directly because NSS answers for a name we published come from our own drop-ins.
@@ -224,6 +245,9 @@ private:
         return {st.st_dev, st.st_ino, st.st_size, st.st_mtim};
     }
     void refresh() {
+        const auto now = std::chrono::steady_clock::now();
+        if (loaded_ && now - checked_ < kRecheckInterval) return;
+        checked_ = now;
         Stamp p = stamp("/etc/passwd"), g = stamp("/etc/group");
         if (loaded_ && p == passwd_ && g == group_) return;
         names_.clear();
@@ -248,6 +272,7 @@ private:
     }
 
     bool loaded_ = false;
+    std::chrono::steady_clock::time_point checked_{};
     Stamp passwd_, group_;
     std::unordered_set<std::string> names_;
     std::unordered_set<std::uint32_t> ids_;
@@ -255,14 +280,21 @@ private:
 
 }  // namespace
 
+// NSS is asked only about names and ids we have no drop-in for: for those we do, nss-systemd
+// would answer with our own record (it reads drop-ins whatever SYSTEMD_BYPASS_USERDB says),
+// and for a group it would also scan the whole drop-in directory for *.membership files, once
+// per call (~40-80 ms with 10,000 members published). /etc is read directly. What is left
+// unseen: a name that appears in a later NSS source (LDAP...) after we published it, which
+// nss-systemd hides from the whole system anyway when it comes first in nsswitch.conf.
 std::function<bool(std::string_view)> local_name_check(const UserdbConfig& cfg) {
     ensure_userdb_bypass(cfg);
     auto files = std::make_shared<LocalFiles>();
-    return [cfg, files](std::string_view name_view) {
+    auto ours = std::make_shared<OurDropins>(cfg);
+    return [files, ours](std::string_view name_view) {
         if (files->has_name(name_view)) return true;
         const std::string name(name_view);
-        if (auto p = nss_user(name); p && !is_our_user(cfg, *p, name + ".user")) return true;
-        if (auto g = nss_group(name); g && !is_our_group(cfg, *g, name + ".group")) return true;
+        if (!ours->contains(name + ".user") && nss_user(name)) return true;
+        if (!ours->contains(name + ".group") && nss_group(name)) return true;
         return false;
     };
 }
@@ -270,23 +302,24 @@ std::function<bool(std::string_view)> local_name_check(const UserdbConfig& cfg) 
 std::function<bool(std::uint32_t)> local_id_check(const UserdbConfig& cfg) {
     ensure_userdb_bypass(cfg);
     auto files = std::make_shared<LocalFiles>();
-    return [cfg, files](std::uint32_t id) {
+    auto ours = std::make_shared<OurDropins>(cfg);
+    return [files, ours](std::uint32_t id) {
         if (files->has_id(id)) return true;
         const std::string key = std::to_string(id);
-        if (auto p = nss_user(id); p && !is_our_user(cfg, *p, key + ".user")) return true;
-        if (auto g = nss_group(id); g && !is_our_group(cfg, *g, key + ".group")) return true;
+        if (!ours->contains(key + ".user") && nss_user(id)) return true;
+        if (!ours->contains(key + ".group") && nss_group(id)) return true;
         return false;
     };
 }
 
 bool local_group_exists(const UserdbConfig& cfg, std::string_view name) {
     ensure_userdb_bypass(cfg);
-    return nss_group(std::string(name)).has_value();
+    return nss_group(std::string(name));
 }
 
 bool local_gid_exists(const UserdbConfig& cfg, std::uint32_t gid) {
     ensure_userdb_bypass(cfg);
-    return nss_group(gid).has_value();
+    return nss_group(gid);
 }
 
 }  // namespace portal::userdb

@@ -33,8 +33,8 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
 // /etc/passwd and /etc/group are read directly (re-read when they change); other sources
 // through NSS with SYSTEMD_BYPASS_USERDB=<service> (set by these functions if missing), which
 // hides our provider but not our drop-ins: nss-systemd reads /run/userdb in-process whatever
-// the bypass says (checked on Debian 12, systemd 252). An NSS answer that matches our own
-// drop-in for that name/id (same "service", name and id) is therefore not a collision.
+// the bypass says (checked on Debian 12, systemd 252). So NSS is asked only about names and
+// ids for which cfg.dropin_directory holds no drop-in of ours (see publication.cpp).
 // Not thread-safe (a cache of the /etc files); each returned function has its own.
 std::function<bool(std::string_view)> local_name_check(const UserdbConfig& cfg);
 std::function<bool(std::uint32_t)> local_id_check(const UserdbConfig& cfg);
