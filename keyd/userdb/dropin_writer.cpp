@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -26,10 +27,13 @@ namespace portal::userdb {
 
 namespace fs = std::filesystem;
 using ipc::UniqueFd;
+using Entry = DropinWriter::Entry;
+using Kind = DropinWriter::Entry::Kind;
 
 namespace {
 
 constexpr off_t kMaxDropinBytes = 1024 * 1024;
+constexpr auto kFullScanInterval = std::chrono::seconds(60);
 
 bool ends_with(std::string_view s, std::string_view suffix) {
     return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -51,12 +55,77 @@ std::string service_of(const std::string& content) {
 
 std::string errno_text(int err) { return std::generic_category().message(err); }
 
-struct Existing {
-    enum class Kind { regular, symlink, other } kind = Kind::other;
-    std::string content;  // regular: file content; symlink: target
-    mode_t mode = 0;
-    bool ours = false;
-};
+bool same_time(const timespec& a, const timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
+
+std::string read_small_file(int dfd, const std::string& name, off_t size) {
+    UniqueFd fd(::openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) return {};
+    std::string content(static_cast<std::size_t>(size), '\0');
+    std::size_t got = 0;
+    while (got < content.size()) {
+        const ssize_t n = ::read(fd.get(), content.data() + got, content.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    content.resize(got);
+    return content;
+}
+
+// Reads the directory: every drop-in, whose it is, and our leftover temp files removed.
+// Content already known from `previous` (same inode, size, mtime, mode) is not re-read.
+std::unordered_map<std::string, Entry> scan(int dfd, const std::string& service, const std::string& tmp_prefix,
+                                            const std::unordered_map<std::string, Entry>& previous) {
+    UniqueFd scan_fd(::dup(dfd));
+    DIR* d = scan_fd ? ::fdopendir(scan_fd.get()) : nullptr;
+    if (!d) throw std::runtime_error("userdb: cannot read the drop-in directory: " + errno_text(errno));
+    scan_fd.release();  // owned by d now
+    std::unique_ptr<DIR, int (*)(DIR*)> dir_guard(d, ::closedir);
+
+    std::unordered_map<std::string, Entry> out;
+    while (dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name.rfind(tmp_prefix, 0) == 0) {
+            ::unlinkat(dfd, name.c_str(), 0);
+            continue;
+        }
+        if (name[0] == '.' || dropin_suffix(name).empty()) continue;
+        struct stat st {};
+        if (::fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        Entry x;
+        x.mode = st.st_mode & 07777;
+        if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            const ssize_t n = ::readlinkat(dfd, name.c_str(), target, sizeof target);
+            if (n < 0) continue;
+            x.kind = Kind::symlink;
+            x.content.assign(target, static_cast<std::size_t>(n));
+        } else if (S_ISREG(st.st_mode)) {
+            x.kind = Kind::regular;
+            x.ino = st.st_ino;
+            x.size = st.st_size;
+            x.mtime = st.st_mtim;
+            auto it = previous.find(name);
+            if (it != previous.end() && it->second.kind == Kind::regular && it->second.ino == x.ino &&
+                it->second.size == x.size && same_time(it->second.mtime, x.mtime) && it->second.mode == x.mode) {
+                x.content = it->second.content;
+                x.ours = it->second.ours;
+            } else {
+                if (st.st_size <= kMaxDropinBytes) x.content = read_small_file(dfd, name, st.st_size);
+                x.ours = service_of(x.content) == service;
+            }
+        }
+        out.emplace(name, std::move(x));
+    }
+    // A symlink is ours when it points (by a bare file name) at one of our files.
+    for (auto& [name, x] : out) {
+        if (x.kind != Kind::symlink || x.content.find('/') != std::string::npos) continue;
+        auto t = out.find(x.content);
+        x.ours = t != out.end() && t->second.kind == Kind::regular && t->second.ours &&
+                 dropin_suffix(x.content) == dropin_suffix(name);
+    }
+    return out;
+}
 
 struct Desired {
     bool symlink = false;
@@ -88,70 +157,21 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
     };
     const std::string tmp_prefix = "." + cfg_.service + ".tmp.";
 
-    // 1. What is there now (our temp files from an interrupted run are removed).
-    std::map<std::string, Existing> existing;
-    {
-        UniqueFd scan_fd(::dup(dfd.get()));
-        DIR* d = scan_fd ? ::fdopendir(scan_fd.get()) : nullptr;
-        if (!d) throw std::runtime_error("userdb: cannot read " + dir.string() + ": " + errno_text(errno));
-        scan_fd.release();  // owned by d now
-        std::unique_ptr<DIR, int (*)(DIR*)> dir_guard(d, ::closedir);
-        std::map<std::string, Known> seen;
-        while (dirent* e = ::readdir(d)) {
-            const std::string name = e->d_name;
-            if (name.rfind(tmp_prefix, 0) == 0) {
-                ::unlinkat(dfd.get(), name.c_str(), 0);
-                continue;
-            }
-            if (dropin_suffix(name).empty() || name[0] == '.') continue;
-            struct stat st {};
-            if (::fstatat(dfd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-            Existing x;
-            x.mode = st.st_mode & 07777;
-            if (S_ISLNK(st.st_mode)) {
-                char target[PATH_MAX];
-                const ssize_t n = ::readlinkat(dfd.get(), name.c_str(), target, sizeof target);
-                if (n < 0) continue;
-                x.kind = Existing::Kind::symlink;
-                x.content.assign(target, static_cast<std::size_t>(n));
-            } else if (S_ISREG(st.st_mode)) {
-                x.kind = Existing::Kind::regular;
-                auto it = cache_.find(name);
-                if (it != cache_.end() && it->second.ino == st.st_ino && it->second.size == st.st_size &&
-                    it->second.mtime.tv_sec == st.st_mtim.tv_sec && it->second.mtime.tv_nsec == st.st_mtim.tv_nsec &&
-                    it->second.mode == x.mode) {
-                    x.content = it->second.content;
-                } else if (st.st_size <= kMaxDropinBytes) {
-                    UniqueFd fd(::openat(dfd.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-                    if (!fd) continue;
-                    std::string content(static_cast<std::size_t>(st.st_size), '\0');
-                    std::size_t got = 0;
-                    while (got < content.size()) {
-                        const ssize_t n = ::read(fd.get(), content.data() + got, content.size() - got);
-                        if (n < 0 && errno == EINTR) continue;
-                        if (n <= 0) break;
-                        got += static_cast<std::size_t>(n);
-                    }
-                    content.resize(got);
-                    x.content = std::move(content);
-                }
-                x.ours = service_of(x.content) == cfg_.service;
-                if (x.ours) seen[name] = Known{st.st_ino, st.st_size, st.st_mtim, x.mode, x.content};
-            }
-            existing.emplace(name, std::move(x));
-        }
-        cache_ = std::move(seen);  // forget files that are gone or no longer ours
+    // 1. What is there now: re-read unless only we changed the directory since last time.
+    struct stat dst {};
+    if (::fstat(dfd.get(), &dst) != 0) throw std::runtime_error("userdb: cannot stat " + dir.string());
+    const auto now = std::chrono::steady_clock::now();
+    const bool trust_known = stamp_valid_ && dst.st_dev == dir_dev_ && dst.st_ino == dir_ino_ &&
+                             same_time(dst.st_mtim, dir_mtime_) && now - last_full_scan_ < kFullScanInterval;
+    if (!trust_known) {
+        known_ = scan(dfd.get(), cfg_.service, tmp_prefix, known_);
+        last_full_scan_ = now;
     }
-    // A symlink is ours when it points (by a bare file name) at one of our files.
-    for (auto& [name, x] : existing) {
-        if (x.kind != Existing::Kind::symlink || x.content.find('/') != std::string::npos) continue;
-        auto t = existing.find(x.content);
-        x.ours = t != existing.end() && t->second.kind == Existing::Kind::regular && t->second.ours &&
-                 dropin_suffix(x.content) == dropin_suffix(name);
-    }
+    stamp_valid_ = false;  // until the end: a failure part-way means "re-read next time"
+    auto& existing = known_;
 
     // 2. What should be there.
-    std::map<std::string, Desired> desired;
+    std::unordered_map<std::string, Desired> desired;
     for (const auto& m : planned.members) {
         if (!m.published) continue;
         const std::string& name = m.unix_name;
@@ -167,9 +187,10 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
         files.push_back({name + ".group", {false, dump(group_record(name, m.uid, cfg_)) + "\n", 0644}});
         files.push_back({uid + ".group", {true, name + ".group", 0}});
         if (auto priv = privileged_section(m)) {
+            // "service" too, so the file is recognisably ours even alone. No <uid> link: every
+            // file in this directory slows nss-systemd's membership scans down.
             const nlohmann::json body{{"privileged", std::move(*priv)}, {"service", cfg_.service}};
             files.push_back({name + ".user-privileged", {false, dump(body) + "\n", 0600}});
-            files.push_back({uid + ".user-privileged", {true, name + ".user-privileged", 0}});
         }
         std::string conflict;
         for (const auto& [file, want] : files) {
@@ -181,8 +202,7 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
             if (x == existing.end() || x->second.ours) continue;
             // A symlink already pointing where we want it (e.g. at our file that someone
             // removed) may stay.
-            if (want.symlink && x->second.kind == Existing::Kind::symlink && x->second.content == want.content)
-                continue;
+            if (want.symlink && x->second.kind == Kind::symlink && x->second.content == want.content) continue;
             conflict = file;
             break;
         }
@@ -201,18 +221,22 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
             auto x = existing.find(file);
             if (x != existing.end()) {
                 const auto& have = x->second;
-                if (links && have.kind == Existing::Kind::symlink && have.content == want.content) continue;
-                if (!links && have.kind == Existing::Kind::regular && have.content == want.content &&
+                if (links && have.kind == Kind::symlink && have.content == want.content) continue;
+                if (!links && have.kind == Kind::regular && have.ours && have.content == want.content &&
                     have.mode == want.mode)
                     continue;
             }
             const std::string tmp = tmp_prefix + file;
             ::unlinkat(dfd.get(), tmp.c_str(), 0);
+            Entry now_there;
+            now_there.ours = true;
             if (links) {
                 if (::symlinkat(want.content.c_str(), dfd.get(), tmp.c_str()) != 0) {
                     fail(file, errno);
                     continue;
                 }
+                now_there.kind = Kind::symlink;
+                now_there.mode = 0777;
             } else {
                 UniqueFd fd(::openat(dfd.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                                      want.mode));
@@ -240,40 +264,55 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
                     fail(file, err);
                     continue;
                 }
-                cache_[file] = Known{st.st_ino, st.st_size, st.st_mtim, want.mode, want.content};
+                now_there.kind = Kind::regular;
+                now_there.mode = want.mode;
+                now_there.ino = st.st_ino;
+                now_there.size = st.st_size;
+                now_there.mtime = st.st_mtim;
             }
+            now_there.content = want.content;
             if (::renameat(dfd.get(), tmp.c_str(), dfd.get(), file.c_str()) != 0) {
                 const int err = errno;
                 ::unlinkat(dfd.get(), tmp.c_str(), 0);
-                cache_.erase(file);
+                existing.erase(file);  // unknown now: the next call re-reads
                 fail(file, err);
                 continue;
             }
+            existing[file] = std::move(now_there);
             ++last_changes_;
         }
     }
 
     // 4. Remove our stale files: links first, so no link of ours is ever left dangling, and
     // the privileged companion before its record.
-    for (const int pass : {0, 1, 2}) {
-        for (const auto& [file, x] : existing) {
-            if (!x.ours || desired.count(file)) continue;
-            const bool link = x.kind == Existing::Kind::symlink;
-            const bool priv = dropin_suffix(file) == ".user-privileged";
-            if ((pass == 0) != link || (pass == 1 && !priv) || (pass == 2 && priv)) continue;
-            if (::unlinkat(dfd.get(), file.c_str(), 0) != 0 && errno != ENOENT) {
-                fail(file, errno);
-                continue;
-            }
-            cache_.erase(file);
-            ++last_changes_;
+    std::vector<std::pair<int, std::string>> stale;
+    for (const auto& [file, x] : existing) {
+        if (!x.ours || desired.count(file)) continue;
+        const int order = x.kind == Kind::symlink ? 0 : dropin_suffix(file) == ".user-privileged" ? 1 : 2;
+        stale.emplace_back(order, file);
+    }
+    std::sort(stale.begin(), stale.end());
+    for (const auto& [order, file] : stale) {
+        if (::unlinkat(dfd.get(), file.c_str(), 0) != 0 && errno != ENOENT) {
+            fail(file, errno);
+            continue;
         }
+        existing.erase(file);
+        ++last_changes_;
     }
 
     if (last_changes_ > 0 && ::fsync(dfd.get()) != 0) fail(dir.string(), errno);
     if (errors > 0)
         throw std::runtime_error("userdb: " + std::to_string(errors) + " drop-in update(s) failed, first: " +
                                  first_error);
+    // Our own changes moved the directory's mtime: remember it, so the next call can tell
+    // whether anyone else touched the directory since.
+    if (::fstat(dfd.get(), &dst) == 0) {
+        dir_dev_ = dst.st_dev;
+        dir_ino_ = dst.st_ino;
+        dir_mtime_ = dst.st_mtim;
+        stamp_valid_ = true;
+    }
 }
 
 }  // namespace portal::userdb
