@@ -35,7 +35,7 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
         } else if (!gid_exists_locally(cfg.tfa_group_gid)) {
             resolvable.insert(cfg.tfa_group);
             db->groups_.push_back({cfg.tfa_group, static_cast<std::uint32_t>(cfg.tfa_group_gid),
-                                   dump(group_record(cfg.tfa_group, cfg.tfa_group_gid, cfg))});
+                                   dump(group_record(cfg.tfa_group, cfg.tfa_group_gid, cfg)), true});
         }
     }
 
@@ -53,7 +53,7 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
         db->users_.push_back(std::move(u));
         if (!db->group_by_name_.count(m.unix_name) &&
             std::none_of(db->groups_.begin(), db->groups_.end(), [&](const Group& g) { return g.gid == m.uid; }))
-            db->groups_.push_back({m.unix_name, m.uid, dump(group_record(m.unix_name, m.uid, cfg))});
+            db->groups_.push_back({m.unix_name, m.uid, dump(group_record(m.unix_name, m.uid, cfg)), false});
         for (const auto& g : member_groups(m, cfg)) {
             if (!resolvable.count(g)) continue;
             db->memberships_.push_back({m.unix_name, g, dump(json{{"userName", m.unix_name}, {"groupName", g}})});
@@ -350,11 +350,11 @@ ReplyStream handle_request(std::shared_ptr<const Database> db, std::string_view 
             if (!hit) return reply(error_message(kErrNoRecord));
             if (!f.matches(name_of(*hit), id_of(*hit))) return reply(error_message(kErrNonMatching));
             r.items_ = {*hit};
-        } else {  // an enumeration
+        } else {  // an enumeration: only what has no drop-in (see Database::build)
             if (!more) return reply(error_message(kErrExpectedMore));
-            const std::size_t n = users ? db->users().size() : db->groups().size();
-            for (std::size_t i = 0; i < n; ++i)
-                if (f.matches(name_of(i), id_of(i))) r.items_.push_back(i);
+            if (!users)
+                for (std::size_t i = 0; i < db->groups().size(); ++i)
+                    if (db->groups()[i].listed && f.matches(name_of(i), id_of(i))) r.items_.push_back(i);
             if (r.items_.empty()) return reply(error_message(kErrNoRecord));
         }
     } else if (name == "GetMemberships") {

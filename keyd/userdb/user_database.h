@@ -31,6 +31,7 @@ public:
         std::string name;
         std::uint32_t gid = 0;
         std::string json;
+        bool listed = false;  // enumerated (only groups that have no drop-in: the 2FA group)
     };
     struct Membership {
         std::string user, group;
@@ -40,6 +41,9 @@ public:
     // Published members (locked ones too), their per-user groups, cfg.tfa_group when it does
     // not exist locally (and cfg.tfa_group_gid is free), and memberships of published active
     // members in groups that resolve (role groups that exist locally, the 2FA group).
+    // Users and per-user groups are answered by look-up but not enumerated: DropinWriter
+    // writes them as drop-ins, which nss-systemd enumerates too and does not deduplicate
+    // (`getent passwd` would list every member twice, checked on systemd 252).
     static std::shared_ptr<const Database> build(const ipc::LoginState& planned, const UserdbConfig& cfg,
                                                  const std::function<bool(std::string_view)>& group_exists_locally,
                                                  const std::function<bool(std::uint32_t)>& gid_exists_locally);
@@ -100,7 +104,7 @@ private:
 //    different records: ConflictingRecordFound; a filter (uidMin, dispositionMask, ...) does not
 //    match: NonMatchingRecordFound; an enumeration without "more": org.varlink.service.ExpectedMore.
 // The "privileged" section goes only to uid 0 and the record's own uid ("incomplete": true
-// for everyone else).
+// for everyone else). Enumerations list memberships and the groups without a drop-in only.
 ReplyStream handle_request(std::shared_ptr<const Database> db, std::string_view message, std::uint32_t peer_uid);
 
 // The reply to a request over kMaxVarlinkRequestBytes (io.systemd.System EMSGSIZE, then close).

@@ -217,24 +217,24 @@ TEST_CASE("userdb provider: enumerations stream with continues", "[userdb]") {
     Running p(test_config(tmp.path));
     Client c(p.provider->socket_path());
 
-    auto r = c.call(request("GetUserRecord", {{"service", kService}}, true));
-    REQUIRE(r.size() == 3);
+    auto r = c.call(request("GetMemberships", {{"service", kService}}, true));
+    REQUIRE(r.size() == 2);
     CHECK(r[0]["continues"] == true);
-    CHECK(r[1]["continues"] == true);
-    CHECK_FALSE(r[2].contains("continues"));
-    std::set<std::string> names;
-    for (const auto& m : r) names.insert(m["parameters"]["record"]["userName"].get<std::string>());
-    CHECK(names == std::set<std::string>{"alice", "bob", "dave"});
+    CHECK_FALSE(r[1].contains("continues"));
 
-    r = c.call(request("GetUserRecord", {{"service", kService}, {"fuzzyNames", {"LIC"}}}, true));
+    // Users and per-user groups are drop-ins too, which nss-systemd enumerates itself: listing
+    // them here would show every member twice in `getent passwd`.
+    r = c.call(request("GetUserRecord", {{"service", kService}}, true));
     REQUIRE(r.size() == 1);
-    CHECK(r[0]["parameters"]["record"]["userName"] == "alice");
-
+    CHECK(r[0]["error"] == "io.systemd.UserDatabase.NoRecordFound");
     r = c.call(request("GetGroupRecord", {{"service", kService}}, true));
-    CHECK(r.size() == 4);  // portal-2fa + 3 per-user groups
+    REQUIRE(r.size() == 1);  // the 2FA group only: it has no drop-in
+    CHECK(r[0]["parameters"]["record"]["groupName"] == "portal-2fa");
+    r = c.call(request("GetGroupRecord", {{"service", kService}, {"gidMin", 60000}}, true));
+    CHECK(r[0]["error"] == "io.systemd.UserDatabase.NoRecordFound");
 
     // An enumeration needs "more".
-    r = c.call(request("GetUserRecord", {{"service", kService}}));
+    r = c.call(request("GetGroupRecord", {{"service", kService}}));
     CHECK(r[0]["error"] == "org.varlink.service.ExpectedMore");
 }
 
@@ -351,7 +351,7 @@ TEST_CASE("userdb provider: clients that hang up mid-reply do not hurt it", "[us
     TempDir tmp;
     auto big = std::make_shared<ipc::LoginState>();
     for (std::uint32_t i = 0; i < 5000; ++i) {
-        auto m = member("user" + std::to_string(i), 210000 + i, Role::manager);
+        auto m = member("user" + std::to_string(i), 210000 + i, Role::owner, true);  // 2 memberships each
         m.keys.assign(3, {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl some-comment",
                           "SHA256:x"});
         big->members.push_back(std::move(m));
@@ -360,7 +360,7 @@ TEST_CASE("userdb provider: clients that hang up mid-reply do not hurt it", "[us
     const auto path = p.provider->socket_path();
     for (int round = 0; round < 20; ++round) {
         Client c(path);
-        c.send(request("GetUserRecord", {{"service", kService}}, true));
+        c.send(request("GetMemberships", {{"service", kService}}, true));
         if (round % 2) {  // read a bit, then go
             char buf[1000];
             CHECK(::read(c.fd.get(), buf, sizeof buf) > 0);
@@ -369,9 +369,9 @@ TEST_CASE("userdb provider: clients that hang up mid-reply do not hurt it", "[us
     }
     // A full enumeration still works, and so does a look-up.
     Client c(path);
-    const auto all = c.call(request("GetUserRecord", {{"service", kService}}, true));
-    CHECK(all.size() == 5000);
-    CHECK(all.back()["parameters"]["record"].contains("userName"));
+    const auto all = c.call(request("GetMemberships", {{"service", kService}}, true));
+    CHECK(all.size() == 10000);
+    CHECK(all.back()["parameters"].contains("groupName"));
     const auto one = c.call(request("GetUserRecord", {{"userName", "user42"}, {"service", kService}}));
     CHECK(one[0]["parameters"]["record"]["uid"] == 210042);
 }
@@ -379,10 +379,11 @@ TEST_CASE("userdb provider: clients that hang up mid-reply do not hurt it", "[us
 TEST_CASE("userdb provider: an update during an enumeration does not disturb it", "[userdb]") {
     TempDir tmp;
     auto big = std::make_shared<ipc::LoginState>();
-    for (std::uint32_t i = 0; i < 3000; ++i) big->members.push_back(member("user" + std::to_string(i), 210000 + i, Role::manager));
+    for (std::uint32_t i = 0; i < 3000; ++i)
+        big->members.push_back(member("user" + std::to_string(i), 210000 + i, Role::manager, true));
     Running p(test_config(tmp.path), big);
     Client c(p.provider->socket_path());
-    c.send(request("GetUserRecord", {{"service", kService}}, true));
+    c.send(request("GetMemberships", {{"service", kService}}, true));
     CHECK(c.receive().contains("continues"));
     p.on_io([&] { p.provider->update(sample_state()); });
     std::size_t n = 1;
@@ -393,7 +394,7 @@ TEST_CASE("userdb provider: an update during an enumeration does not disturb it"
         if (!j.value("continues", false)) break;
     }
     CHECK(n == 3000);
-    CHECK(c.call(request("GetUserRecord", {{"service", kService}}, true)).size() == 3);
+    CHECK(c.call(request("GetMemberships", {{"service", kService}}, true)).size() == 2);
 }
 
 TEST_CASE("userdb provider: the privileged section only for root and the user itself", "[userdb]") {
