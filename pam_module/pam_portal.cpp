@@ -137,7 +137,8 @@ int account(Context& c) {
     const auto d = decide(c, fallback);
     if (!d || !d->portal_user) {
         if (c.opt.debug)
-            pam_syslog(c.pamh, LOG_DEBUG, "user %s: %s", clean(c.user).c_str(), d ? d->reason.c_str() : "undecided");
+            pam_syslog(c.pamh, LOG_DEBUG, "user %s: %s", clean(c.user).c_str(),
+                       d ? clean(d->reason, 40).c_str() : "undecided");
         return PAM_IGNORE;
     }
     if (!d->allow) {
