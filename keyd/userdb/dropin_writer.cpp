@@ -135,7 +135,10 @@ struct Desired {
 
 }  // namespace
 
-DropinWriter::DropinWriter(UserdbConfig cfg) : cfg_(std::move(cfg)) {}
+DropinWriter::DropinWriter(UserdbConfig cfg) : cfg_(std::move(cfg)) {
+    // It names our temp files: nothing that could reach outside the directory.
+    if (!is_valid_service_name(cfg_.service)) throw std::invalid_argument("userdb: invalid service name");
+}
 
 void DropinWriter::publish(const ipc::LoginState& planned) {
     last_changes_ = 0;

@@ -28,7 +28,7 @@ namespace portal::userdb {
 // member whose file name is held by someone else's file is skipped (logged).
 class DropinWriter {
 public:
-    explicit DropinWriter(UserdbConfig cfg);
+    explicit DropinWriter(UserdbConfig cfg);  // throws std::invalid_argument for a bad cfg.service
 
     // Makes the directory match `planned` (members with published == true). Creates the
     // directory (0755) when missing. Throws std::runtime_error when the directory cannot be

@@ -19,6 +19,7 @@
 
 #include "keyd/log/log.h"
 #include "keyd/userdb/publication.h"
+#include "keyd/userdb/records.h"
 #include "keyd/userdb/user_database.h"
 #include "shared/ipc/framing.h"
 #include "shared/ipc/unique_fd.h"
@@ -209,6 +210,7 @@ void Provider::Impl::accept() {
 
 Provider::Provider(asio::io_context& io, UserdbConfig cfg) : impl_(std::make_shared<Impl>(io, std::move(cfg))) {
     auto& s = *impl_;
+    if (!is_valid_service_name(s.cfg.service)) throw std::runtime_error("userdb: invalid service name");
     ensure_userdb_bypass(s.cfg);
     s.path = s.cfg.socket_directory / s.cfg.service;
     if (s.path.native().size() >= sizeof(sockaddr_un{}.sun_path))

@@ -21,7 +21,9 @@ class Provider {
 public:
     // Binds the socket (mode 0666: every process's NSS asks it), replacing a stale socket
     // file; throws std::runtime_error when the path is held by a live provider or is not a
-    // socket. Serves an empty database (plus the 2FA group) until the first update().
+    // socket, or cfg.service is not a plain file name. Serves an empty database (plus the 2FA
+    // group) until the first update(). Not thread-safe: construct, update() and destroy it on
+    // the io_context's thread (or before it runs).
     Provider(boost::asio::io_context& io, UserdbConfig cfg);
     ~Provider();  // closes every connection and removes the socket
     Provider(const Provider&) = delete;

@@ -28,7 +28,7 @@ namespace portal::userdb {
 
 namespace {
 
-std::string gid_text(std::uint32_t id) { return std::to_string(id); }
+std::string id_text(std::uint32_t id) { return std::to_string(id); }
 
 }  // namespace
 
@@ -49,7 +49,7 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
     const bool tfa_group_local = name_taken_locally(cfg.tfa_group);
     const bool tfa_group_blocked = !tfa_group_local && id_taken_locally(cfg.tfa_group_gid);
     if (tfa_group_blocked)
-        warnings.push_back(cfg.tfa_group + ": gid " + gid_text(cfg.tfa_group_gid) +
+        warnings.push_back(cfg.tfa_group + ": gid " + id_text(cfg.tfa_group_gid) +
                            " exists locally under another name; members with 2FA are not published");
 
     // check_account() decides on one member at a time in a scratch state: find() is linear.
@@ -67,7 +67,10 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
         if (!eligible) {
             std::swap(m, scratch.members[0]);
             scratch.members[0].published = true;
-            eligible = ipc::check_account(scratch, scratch.members[0].unix_name, policy).allow;
+            // Published too: a member refused only for lacking 2FA under Enforce 2FA. They are
+            // put in the 2FA group, so sshd runs pam_portal.so, which tells them to enrol.
+            const auto d = ipc::check_account(scratch, scratch.members[0].unix_name, policy);
+            eligible = d.allow || d.reason == ipc::reason::tfa_enrolment_required;
             std::swap(m, scratch.members[0]);
             m.published = false;
         }
@@ -84,7 +87,7 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
             continue;
         }
         if (!is_publishable_id(m.uid)) {
-            refuse("uid " + gid_text(m.uid) + " cannot be used");
+            refuse("uid " + id_text(m.uid) + " cannot be used");
             continue;
         }
         if (names.count(name)) {
@@ -92,14 +95,14 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
             continue;
         }
         if (ids.count(m.uid)) {
-            refuse("uid " + gid_text(m.uid) + " is already used by another member");
+            refuse("uid " + id_text(m.uid) + " is already used by another member");
             continue;
         }
         if (!tfa_group_local && m.uid == cfg.tfa_group_gid) {
-            refuse("uid " + gid_text(m.uid) + " is the gid of group " + cfg.tfa_group);
+            refuse("uid " + id_text(m.uid) + " is the gid of group " + cfg.tfa_group);
             continue;
         }
-        if (m.tfa_enabled && !is_locked(m) && tfa_group_blocked) {
+        if (must_give_code(m, state) && !is_locked(m) && tfa_group_blocked) {
             refuse("group " + cfg.tfa_group + " cannot be published");
             continue;
         }
@@ -108,7 +111,7 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
             continue;
         }
         if (id_taken_locally(m.uid)) {
-            refuse("uid " + gid_text(m.uid) + " exists locally");
+            refuse("uid " + id_text(m.uid) + " exists locally");
             continue;
         }
         m.published = true;

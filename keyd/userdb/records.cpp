@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <stdexcept>
 
 namespace portal::userdb {
 
@@ -51,15 +52,27 @@ json group_record(std::string_view name, std::uint32_t gid, const UserdbConfig& 
     return json{{"groupName", name}, {"gid", gid}, {"service", cfg.service}};
 }
 
-std::vector<std::string> member_groups(const ipc::LoginMember& m, const UserdbConfig& cfg) {
+bool must_give_code(const ipc::LoginMember& m, const ipc::LoginState& state) { return m.tfa_enabled || state.enforce_2fa; }
+
+std::vector<std::string> member_groups(const ipc::LoginMember& m, const ipc::LoginState& state, const UserdbConfig& cfg) {
     std::vector<std::string> out;
     if (is_locked(m) || m.status != MemberStatus::active) return out;
     if (auto it = cfg.role_groups.find(m.role); it != cfg.role_groups.end()) out = it->second;
-    if (m.tfa_enabled && !cfg.tfa_group.empty()) out.push_back(cfg.tfa_group);
+    if (must_give_code(m, state) && !cfg.tfa_group.empty()) out.push_back(cfg.tfa_group);
     return out;
 }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+bool is_valid_service_name(std::string_view service) {
+    if (service.empty() || service.size() > 64 || service == "." || service == "..") return false;
+    for (char c : service) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                        c == '_' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
 
 bool is_publishable_id(std::uint32_t id) { return id != 0 && id != 65535 && id <= 0x7fffffffu; }
 

@@ -34,10 +34,16 @@ nlohmann::json group_record(std::string_view name, std::uint32_t gid, const User
 // The groups a published member is put in: its role's groups, plus cfg.tfa_group for members
 // who must give a code (tfa_enabled). None for a locked member. Callers drop groups that do
 // not resolve.
-std::vector<std::string> member_groups(const ipc::LoginMember& m, const UserdbConfig& cfg);
+// Members who must pass the second factor: enrolled ones, and under Enforce 2FA everyone
+// (those without 2FA are then refused at that step, with the message to enrol).
+bool must_give_code(const ipc::LoginMember& m, const ipc::LoginState& state);
+std::vector<std::string> member_groups(const ipc::LoginMember& m, const ipc::LoginState& state, const UserdbConfig& cfg);
 
 // Compact JSON; invalid UTF-8 is replaced rather than thrown on.
 std::string dump(const nlohmann::json& j);
+
+// A service name usable as a socket file name: [A-Za-z0-9._-], 1-64 chars, not "." or "..".
+bool is_valid_service_name(std::string_view service);
 
 // systemd refuses these as user/group ids (-1, its 16-bit form, and the "reserved" range
 // above INT32_MAX); uid 0 is root's.

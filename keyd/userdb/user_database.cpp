@@ -54,7 +54,7 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
         if (!db->group_by_name_.count(m.unix_name) &&
             std::none_of(db->groups_.begin(), db->groups_.end(), [&](const Group& g) { return g.gid == m.uid; }))
             db->groups_.push_back({m.unix_name, m.uid, dump(group_record(m.unix_name, m.uid, cfg)), false});
-        for (const auto& g : member_groups(m, cfg)) {
+        for (const auto& g : member_groups(m, planned, cfg)) {
             if (!resolvable.count(g)) continue;
             db->memberships_.push_back({m.unix_name, g, dump(json{{"userName", m.unix_name}, {"groupName", g}})});
         }

@@ -233,4 +233,6 @@ TEST_CASE("userdb drop-ins: an unusable directory throws", "[userdb]") {
     cfg.dropin_directory = tmp.path / "file" / "userdb";
     DropinWriter w(cfg);
     CHECK_THROWS_AS(w.publish(ipc::LoginState{}), std::runtime_error);
+    cfg.service = "../evil";
+    CHECK_THROWS_AS(DropinWriter(cfg), std::invalid_argument);
 }

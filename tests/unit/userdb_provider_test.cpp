@@ -480,4 +480,7 @@ TEST_CASE("userdb provider: socket lifecycle", "[userdb]") {
     std::ofstream(path) << "x";
     CHECK_THROWS_AS(Provider(io, cfg), std::runtime_error);  // not a socket: not ours to remove
     CHECK(fs::is_regular_file(path));
+    auto bad = cfg;
+    bad.service = "../x";
+    CHECK_THROWS_AS(Provider(io, bad), std::runtime_error);
 }
