@@ -17,9 +17,10 @@ struct PublishPlan {
     std::vector<std::string> warnings;  // e.g. "alice: name exists locally"
 };
 
-// Publishes the members for whom check_account() would allow a login, and deactivated
-// members (published with "locked": true until they are removed); invited members and
-// members whose role may not log in are not published. A member is never published when its
+// Publishes the members for whom check_account() would allow a login or would refuse only
+// for lacking 2FA under Enforce 2FA (they are put in the 2FA group, so pam_portal.so tells
+// them to enrol), and deactivated members (published with "locked": true until they are
+// removed); invited members and members whose role may not log in are not published. A member is never published when its
 // name is invalid or reserved (is_reserved_unix_name), its name or uid exists locally
 // (name_taken_locally / id_taken_locally: a user or a group), or another member already holds
 // the name or uid. Members with 2FA are not published when cfg.tfa_group does not exist

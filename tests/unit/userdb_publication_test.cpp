@@ -5,6 +5,7 @@
 #include <string>
 
 #include "keyd/userdb/publication.h"
+#include "keyd/userdb/records.h"
 
 using namespace portal;
 using namespace portal::userdb;
@@ -73,14 +74,17 @@ TEST_CASE("userdb plan: who is published by status and role", "[userdb]") {
     CHECK(find(plan_publication(s, UserdbConfig{}, locals.name_check(), locals.id_check()), "erin").published);
 }
 
-TEST_CASE("userdb plan: enforce_2fa leaves members without 2FA unpublished", "[userdb]") {
+TEST_CASE("userdb plan: under enforce_2fa members without 2FA stay published, in the 2FA group", "[userdb]") {
     LoginState s;
     s.enforce_2fa = true;
     s.members = {member("alice", 200001, Role::owner, MemberStatus::active, true), member("bob", 200002)};
     Locals locals;
     const auto plan = plan_publication(s, UserdbConfig{}, locals.name_check(), locals.id_check());
     CHECK(find(plan, "alice").published);
-    CHECK_FALSE(find(plan, "bob").published);
+    // bob must pass the second factor, where pam_portal.so refuses him and says to enrol.
+    CHECK(find(plan, "bob").published);
+    const auto groups = member_groups(find(plan, "bob"), plan.state, UserdbConfig{});
+    CHECK(std::find(groups.begin(), groups.end(), "portal-2fa") != groups.end());
 }
 
 TEST_CASE("userdb plan: local names and ids are never taken", "[userdb]") {
