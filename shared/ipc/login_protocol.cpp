@@ -216,7 +216,14 @@ GetAuthorizedKeysReply authorized_keys_for(const LoginState& state, std::string_
     GetAuthorizedKeysReply out;
     const LoginDecision d = check_account(state, user, policy, source);
     out.portal_user = d.portal_user;
-    if (!d.allow) return out;
+    // A member refused only for lacking 2FA under Enforce 2FA still gets their keys while the
+    // daemon answers: userdb puts them in the 2FA group, so sshd must also run keyboard-
+    // interactive:pam, where pam_portal.so refuses them with the message telling them to
+    // enrol (the only way that text reaches an SSH client). Without pam_portal the PAM step
+    // asks a password they do not have, so a key alone never opens the door. In fallback the
+    // group is gone with the daemon, so no keys then.
+    const bool refused_at_second_factor = d.reason == reason::tfa_enrolment_required && !source.fallback;
+    if (!d.allow && !refused_at_second_factor) return out;
     const LoginMember* m = state.find(user);
     for (const auto& k : m->keys)
         if (!fingerprint || k.fingerprint_sha256 == *fingerprint) out.keys.push_back(k.line);

@@ -126,4 +126,11 @@ TEST_CASE("login_rules: authorized_keys_for follows check_account", "[login][rul
     CHECK(authorized_keys_for(s, "owner2fa", std::nullopt, LoginPolicy{}, {true, false}).keys.empty());
     CHECK(authorized_keys_for(s, "owner1", std::nullopt, LoginPolicy{}, {true, false}).keys.size() == 2);
     CHECK(authorized_keys_for(s, "owner1", std::nullopt, LoginPolicy{}, {true, true}).keys.empty());
+
+    // Enforce 2FA: a member without 2FA gets keys online (the second factor, forced by the
+    // 2FA group, refuses them with the message to enrol) but none in fallback.
+    const LoginState enforced = state(/*enforce_2fa=*/true);
+    CHECK(authorized_keys_for(enforced, "manager1", std::nullopt, LoginPolicy{}).keys.size() == 2);
+    CHECK(authorized_keys_for(enforced, "manager1", std::nullopt, LoginPolicy{}, {true, false}).keys.empty());
+    CHECK(authorized_keys_for(enforced, "gone1", std::nullopt, LoginPolicy{}).keys.empty());
 }

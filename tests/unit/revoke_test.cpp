@@ -268,7 +268,7 @@ pid_t child_as(uid_t uid, bool ignore_term) {
         ::signal(SIGTERM, ignore_term ? SIG_IGN : SIG_DFL);
         if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(10);
         char ok = 'k';
-        (void)::write(p[1], &ok, 1);
+        if (::write(p[1], &ok, 1) != 1) ::_exit(11);
         ::close(p[1]);
         for (;;) ::pause();
     }
