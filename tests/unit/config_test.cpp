@@ -160,9 +160,7 @@ TEST_CASE("config: errors in the new sections name file, line and key") {
 }
 
 TEST_CASE("config: the shipped portal-keyd.toml parses to the defaults") {
-    // CMake compiles tests by absolute path: the repository is two levels up.
-    const auto repo = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
-    std::ifstream in(repo / "config" / "portal-keyd.toml");
+    std::ifstream in(std::filesystem::path(PORTAL_SOURCE_DIR) / "config" / "portal-keyd.toml");
     REQUIRE(in);
     std::ostringstream text;
     text << in.rdbuf();

@@ -78,6 +78,8 @@ UserdbConfig test_config(const fs::path& dir) {
     cfg.socket_directory = dir / "sock";  // created by the provider
     cfg.dropin_directory = dir / "dropin";
     cfg.service = kService;
+    // Not the default "portal-2fa": the installed package creates that group locally.
+    cfg.tfa_group = "portaltest-2fa";
     // "root" exists everywhere; the other one nowhere (skipped).
     cfg.role_groups = {{Role::owner, {"root", "portalnogroup9q"}}, {Role::manager, {}}};
     return cfg;
@@ -205,9 +207,9 @@ TEST_CASE("userdb provider: user and group look-ups", "[userdb]") {
     CHECK(r[0]["parameters"]["record"] == json{{"groupName", "bob"}, {"gid", 200002}, {"service", kService}});
     r = c.call(request("GetGroupRecord", {{"gid", 200004}, {"service", kService}}));
     CHECK(r[0]["parameters"]["record"]["groupName"] == "dave");
-    // The 2FA group does not exist locally (and 59990 is free here): served by us.
-    r = c.call(request("GetGroupRecord", {{"groupName", "portal-2fa"}, {"service", kService}}));
-    CHECK(r[0]["parameters"]["record"] == json{{"groupName", "portal-2fa"}, {"gid", 59990}, {"service", kService}});
+    // The 2FA group (a name no machine has, so it never exists locally; 59990 is free here): served by us.
+    r = c.call(request("GetGroupRecord", {{"groupName", "portaltest-2fa"}, {"service", kService}}));
+    CHECK(r[0]["parameters"]["record"] == json{{"groupName", "portaltest-2fa"}, {"gid", 59990}, {"service", kService}});
     r = c.call(request("GetGroupRecord", {{"groupName", "root"}, {"service", kService}}));  // local, not ours
     CHECK(r[0]["error"] == "io.systemd.UserDatabase.NoRecordFound");
 }
@@ -229,7 +231,7 @@ TEST_CASE("userdb provider: enumerations stream with continues", "[userdb]") {
     CHECK(r[0]["error"] == "io.systemd.UserDatabase.NoRecordFound");
     r = c.call(request("GetGroupRecord", {{"service", kService}}, true));
     REQUIRE(r.size() == 1);  // the 2FA group only: it has no drop-in
-    CHECK(r[0]["parameters"]["record"]["groupName"] == "portal-2fa");
+    CHECK(r[0]["parameters"]["record"]["groupName"] == "portaltest-2fa");
     r = c.call(request("GetGroupRecord", {{"service", kService}, {"gidMin", 60000}}, true));
     CHECK(r[0]["error"] == "io.systemd.UserDatabase.NoRecordFound");
 
@@ -255,12 +257,12 @@ TEST_CASE("userdb provider: memberships", "[userdb]") {
     };
     using Set = std::set<std::pair<std::string, std::string>>;
     // The owner: its role group that exists (not the missing one) and the 2FA group.
-    CHECK(pairs({{"userName", "alice"}, {"service", kService}}) == Set{{"alice", "root"}, {"alice", "portal-2fa"}});
+    CHECK(pairs({{"userName", "alice"}, {"service", kService}}) == Set{{"alice", "root"}, {"alice", "portaltest-2fa"}});
     // A manager without 2FA: nothing. A locked owner: nothing.
     CHECK(pairs({{"userName", "bob"}, {"service", kService}}) == Set{{"error", "io.systemd.UserDatabase.NoRecordFound"}});
     CHECK(pairs({{"userName", "dave"}, {"service", kService}}) == Set{{"error", "io.systemd.UserDatabase.NoRecordFound"}});
-    CHECK(pairs({{"groupName", "portal-2fa"}, {"service", kService}}) == Set{{"alice", "portal-2fa"}});
-    CHECK(pairs({{"service", kService}}) == Set{{"alice", "root"}, {"alice", "portal-2fa"}});
+    CHECK(pairs({{"groupName", "portaltest-2fa"}, {"service", kService}}) == Set{{"alice", "portaltest-2fa"}});
+    CHECK(pairs({{"service", kService}}) == Set{{"alice", "root"}, {"alice", "portaltest-2fa"}});
     CHECK(pairs({{"userName", "alice"}, {"groupName", "root"}, {"service", kService}}, false) == Set{{"alice", "root"}});
     CHECK(pairs({{"userName", "alice"}, {"service", kService}}, false) ==
           Set{{"error", "org.varlink.service.ExpectedMore"}});
@@ -269,7 +271,7 @@ TEST_CASE("userdb provider: memberships", "[userdb]") {
     auto s = std::make_shared<ipc::LoginState>(*sample_state());
     s->members[1].tfa_enabled = true;
     p.on_io([&] { p.provider->update(s); });
-    CHECK(pairs({{"userName", "bob"}, {"service", kService}}) == Set{{"bob", "portal-2fa"}});
+    CHECK(pairs({{"userName", "bob"}, {"service", kService}}) == Set{{"bob", "portaltest-2fa"}});
 }
 
 TEST_CASE("userdb provider: errors and it keeps serving", "[userdb]") {
