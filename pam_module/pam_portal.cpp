@@ -6,6 +6,17 @@
 //            (Match Group portal-2fa -> AuthenticationMethods publickey,keyboard-interactive:pam),
 //            so members without 2FA never reach it; PAM_IGNORE keeps it harmless if they do.
 //            Never PAM_SUCCESS without the daemon's "ok".
+//
+// SSH logins of 2FA members do not rely on sshd's configuration alone (a Match Group that
+// does not see a fresh membership, or a config without AuthenticationMethods, would let a
+// key alone through). For an SSH login (service sshd, or sshd's SSH_AUTH_INFO_0 in the PAM
+// environment, which sshd sets before auth and account):
+//   auth     asks for the code only after a public key: SSH_AUTH_INFO_0 must list a
+//            "publickey" method, else PAM_AUTH_ERR without a prompt;
+//   account  refuses a 2FA member unless this PAM transaction accepted a code. sshd runs
+//            keyboard-interactive's pam_authenticate and pam_acct_mgmt in the same process,
+//            so the mark set by auth (pam_set_data) is seen by account; a key-only login
+//            reaches account without it.
 //   setcred  PAM_SUCCESS.
 //   session  SessionEvent open/close, best effort: never fails a session.
 //
@@ -132,6 +143,39 @@ std::optional<LoginDecision> decide(const Context& c, bool& from_fallback) {
     return check_account(loaded->state, c.user, policy_of(loaded->state), StateSource{true, loaded->expired});
 }
 
+// pam_set_data key: set when this transaction accepted a verification code (libpam keeps
+// module data per handle and hands it only to modules, never to the application).
+constexpr const char* kCodeAccepted = "pam_portal_code_accepted";
+
+// An SSH login, as sshd runs PAM: its service name, or the auth info only sshd puts in the
+// PAM environment (a remote user cannot set PAM environment variables before auth).
+bool ssh_login(const Context& c) {
+    return c.service == "sshd" || pam_getenv(c.pamh, "SSH_AUTH_INFO_0") != nullptr;
+}
+
+// SSH_AUTH_INFO_0 is one line per method that succeeded so far ("publickey ssh-ed25519 ...").
+bool publickey_done(const Context& c) {
+    const char* info = pam_getenv(c.pamh, "SSH_AUTH_INFO_0");
+    if (!info) return false;
+    std::string_view rest = info;
+    while (!rest.empty()) {
+        const auto nl = rest.find('\n');
+        const std::string_view line = rest.substr(0, nl);
+        if (line.starts_with("publickey ")) return true;
+        if (nl == std::string_view::npos) break;
+        rest.remove_prefix(nl + 1);
+    }
+    return false;
+}
+
+bool code_accepted(const Context& c) {
+    const void* mark = nullptr;
+    return pam_get_data(c.pamh, kCodeAccepted, &mark) == PAM_SUCCESS && mark != nullptr;
+}
+
+constexpr std::string_view kCodeRequired =
+    "This account needs your SSH key and then a verification code; the key alone is not enough.";
+
 int account(Context& c) {
     bool fallback = false;
     const auto d = decide(c, fallback);
@@ -146,6 +190,12 @@ int account(Context& c) {
                    c.rhost.empty() ? "local" : clean(c.rhost).c_str(), clean(d->reason, 40).c_str(),
                    fallback ? " (fallback state)" : "");
         tell(c, d->message.empty() ? std::string("Access denied by portal-keyd.") : d->message);
+        return PAM_PERM_DENIED;
+    }
+    if (d->tfa_required && ssh_login(c) && !code_accepted(c)) {
+        pam_syslog(c.pamh, LOG_NOTICE, "user %s from %s refused: no verification code in this login",
+                   clean(c.user).c_str(), c.rhost.empty() ? "local" : clean(c.rhost).c_str());
+        tell(c, kCodeRequired);
         return PAM_PERM_DENIED;
     }
     if (c.opt.debug)
@@ -180,6 +230,12 @@ int authenticate(Context& c) {
         return PAM_AUTH_ERR;
     }
     if (!d->tfa_required) return PAM_IGNORE;
+    if (ssh_login(c) && !publickey_done(c)) {
+        pam_syslog(c.pamh, LOG_NOTICE, "user %s from %s refused: code step before a public key",
+                   clean(c.user).c_str(), c.rhost.empty() ? "local" : clean(c.rhost).c_str());
+        tell(c, kCodeRequired);
+        return PAM_AUTH_ERR;
+    }
 
     Response code;
     const int rc = pam_prompt(c.pamh, PAM_PROMPT_ECHO_OFF, &code.p, "%s", "Verification code: ");
@@ -200,6 +256,10 @@ int authenticate(Context& c) {
     const std::string rhost = c.rhost.empty() ? std::string("local") : clean(c.rhost);
     if (r.portal_user && r.result == VerifyResult::ok) {
         pam_syslog(c.pamh, LOG_INFO, "user %s from %s: verification code accepted", clean(c.user).c_str(), rhost.c_str());
+        // Static data, no cleanup: only its presence matters to account().
+        static const char accepted = 1;
+        if (pam_set_data(c.pamh, kCodeAccepted, const_cast<char*>(&accepted), nullptr) != PAM_SUCCESS)
+            return PAM_AUTH_ERR;  // account() would refuse the login anyway; say so here
         return PAM_SUCCESS;
     }
     pam_syslog(c.pamh, LOG_NOTICE, "user %s from %s: verification code refused (%s)", clean(c.user).c_str(),

@@ -5,6 +5,7 @@
 // be destroyed on that thread or while the io_context is not running.
 #include "keyd/api/http_server.h"
 #include "keyd/log/log.h"
+#include "keyd/net/unix_listener.h"
 #include "shared/random.h"
 
 #include <sys/socket.h>
@@ -156,8 +157,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
     Handler handler;
     local::acceptor acceptor;
     asio::steady_timer retry_timer;
-    dev_t sock_dev = 0;
-    ino_t sock_ino = 0;
+    net::SocketFile socket_file;  // what open() bound; stop() removes it only if still ours
     bool stopped = false;
     std::unordered_set<Session*> sessions;  // live sessions, for the limit and for stop()
 };
@@ -362,51 +362,7 @@ private:
     std::optional<http::request_parser<http::string_body>> parser_;
 };
 
-void ServerState::open(unsigned mode) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            throw std::system_error(EEXIST, std::generic_category(),
-                                    "refusing to replace non-socket " + path.string());
-        // Only a stale socket may go: if something answers there, another daemon is running.
-        // Non-blocking, so a live but stuck server with a full backlog cannot hang us.
-        local::socket probe(acceptor.get_executor());
-        beast::error_code ec;
-        probe.open(local(), ec);
-        if (!ec) probe.non_blocking(true, ec);
-        if (!ec) probe.connect(local::endpoint(path.string()), ec);
-        if (!ec || ec == asio::error::would_block || ec == asio::error::try_again)
-            throw std::system_error(EADDRINUSE, std::generic_category(),
-                                    "a server is already listening on " + path.string());
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-            throw std::system_error(errno, std::generic_category(), "unlink " + path.string());
-    } else if (errno != ENOENT) {
-        throw std::system_error(errno, std::generic_category(), "lstat " + path.string());
-    }
-
-    local::endpoint ep(path.string());
-    acceptor.open(ep.protocol());
-    acceptor.bind(ep);
-    // chmod before listen(): nobody can connect while the umask-derived mode is in place.
-    if (::chmod(path.c_str(), static_cast<mode_t>(mode & 07777)) != 0 ||
-        ::lstat(path.c_str(), &st) != 0) {
-        int err = errno;
-        beast::error_code ec;
-        acceptor.close(ec);
-        ::unlink(path.c_str());
-        throw std::system_error(err, std::generic_category(), "chmod " + path.string());
-    }
-    sock_dev = st.st_dev;
-    sock_ino = st.st_ino;
-    beast::error_code ec;
-    acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-        beast::error_code ignored;
-        acceptor.close(ignored);
-        ::unlink(path.c_str());
-        throw std::system_error(ec, "listen " + path.string());
-    }
-}
+void ServerState::open(unsigned mode) { socket_file = net::listen_unix(acceptor, path, static_cast<mode_t>(mode)); }
 
 void ServerState::do_accept() {
     acceptor.async_accept([self = shared_from_this()](beast::error_code ec, local::socket sock) {
@@ -445,9 +401,7 @@ void ServerState::stop() {
     // Copy: closing may not destroy a session now (its handlers still hold it), but be safe.
     std::vector<Session*> live(sessions.begin(), sessions.end());
     for (Session* s : live) s->close();
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0 && st.st_dev == sock_dev && st.st_ino == sock_ino)
-        ::unlink(path.c_str());  // only our own socket, not one a successor bound meanwhile
+    socket_file.remove_if_ours();
     handler = nullptr;  // release what the handler captured; sessions check `stopped` first
 }
 

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "keyd/log/log.h"
+#include "keyd/net/unix_listener.h"
 #include "shared/ipc/framing.h"
 
 namespace portal::login {
@@ -44,8 +45,7 @@ struct LoginSocket::Server : std::enable_shared_from_this<LoginSocket::Server> {
     std::vector<uid_t> allowed;  // besides root
     std::unordered_set<Connection*> connections;
     bool stopped = false;
-    dev_t sock_dev = 0;
-    ino_t sock_ino = 0;
+    net::SocketFile socket_file;  // what open() bound; removed at the end only if still ours
     // Refused peers are logged, but a local user looping on connect() must not flood the log.
     std::chrono::steady_clock::time_point refused_logged_at{};
     std::size_t refused_unlogged = 0;
@@ -134,48 +134,8 @@ private:
 
 }  // namespace
 
-void LoginSocket::Server::open() {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            throw std::system_error(EEXIST, std::generic_category(), "refusing to replace non-socket " + path.string());
-        // Only a stale socket may go: if something answers there, another daemon is running.
-        local::socket probe(acceptor.get_executor());
-        error_code ec;
-        probe.open(local(), ec);
-        if (!ec) probe.non_blocking(true, ec);
-        if (!ec) probe.connect(local::endpoint(path.string()), ec);
-        if (!ec || ec == asio::error::would_block || ec == asio::error::try_again)
-            throw std::system_error(EADDRINUSE, std::generic_category(),
-                                    "a server is already listening on " + path.string());
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-            throw std::system_error(errno, std::generic_category(), "unlink " + path.string());
-    } else if (errno != ENOENT) {
-        throw std::system_error(errno, std::generic_category(), "lstat " + path.string());
-    }
-    local::endpoint ep(path.string());
-    acceptor.open(ep.protocol());
-    acceptor.bind(ep);
-    // 0600 until set_access() opens it to the helper's group; chmod before listen(): nobody
-    // connects while the umask-derived mode is in place.
-    if (::chmod(path.c_str(), 0600) != 0 || ::lstat(path.c_str(), &st) != 0) {
-        const int err = errno;
-        error_code ignored;
-        acceptor.close(ignored);
-        ::unlink(path.c_str());
-        throw std::system_error(err, std::generic_category(), "chmod " + path.string());
-    }
-    sock_dev = st.st_dev;
-    sock_ino = st.st_ino;
-    error_code ec;
-    acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-        error_code ignored;
-        acceptor.close(ignored);
-        ::unlink(path.c_str());
-        throw std::system_error(ec, "listen " + path.string());
-    }
-}
+// 0600 until set_access() opens it to the helper's group.
+void LoginSocket::Server::open() { socket_file = net::listen_unix(acceptor, path, 0600); }
 
 void LoginSocket::Server::refuse(const ucred& cred) {
     const auto now = std::chrono::steady_clock::now();
@@ -229,8 +189,7 @@ void LoginSocket::Server::stop() {
     std::vector<Connection*> live(connections.begin(), connections.end());
     for (Connection* c : live) c->close();
     // Remove the file only if it is still ours (a new daemon may have replaced it).
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0 && st.st_dev == sock_dev && st.st_ino == sock_ino) ::unlink(path.c_str());
+    socket_file.remove_if_ours();
 }
 
 LoginSocket::LoginSocket(asio::io_context& io, const std::filesystem::path& path, ipc::LoginHandler& handler,

@@ -9,6 +9,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "keyd/tfa/base64.h"
 #include "shared/random.h"
 
 namespace portal {
@@ -24,6 +25,8 @@ constexpr std::size_t kSaltSize = 16;
 constexpr std::size_t kHashSize = 32;
 // Far above a real code; keeps a hostile caller from hashing megabytes.
 constexpr std::size_t kMaxCodeLen = 64;
+// A stored salt or hash field, base64 (a few dozen characters when written by us).
+constexpr std::size_t kMaxField = 256;
 
 std::string normalize(std::string_view code) {
     std::string out;
@@ -41,31 +44,6 @@ std::array<std::uint8_t, kHashSize> pbkdf2(const std::string& code, const std::u
     if (PKCS5_PBKDF2_HMAC(code.data(), static_cast<int>(code.size()), salt, static_cast<int>(salt_len), kIterations,
                           EVP_sha256(), static_cast<int>(out.size()), out.data()) != 1)
         throw std::runtime_error("recovery codes: PBKDF2 failed");
-    return out;
-}
-
-std::string base64_encode(const std::uint8_t* in, std::size_t n) {
-    std::string out(4 * ((n + 2) / 3), '\0');
-    const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), in, static_cast<int>(n));
-    out.resize(static_cast<std::size_t>(len));
-    return out;
-}
-
-// Strict padded base64 of short fields; nullopt on anything else.
-std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view in) {
-    if (in.empty() || in.size() % 4 != 0 || in.size() > 256) return std::nullopt;
-    std::size_t pad = 0;
-    while (pad < 2 && in[in.size() - 1 - pad] == '=') ++pad;
-    for (std::size_t i = 0; i < in.size() - pad; ++i) {
-        const char c = in[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
-            return std::nullopt;
-    }
-    std::vector<std::uint8_t> out(in.size() / 4 * 3);
-    const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(in.data()),
-                                  static_cast<int>(in.size()));
-    if (n < 0 || static_cast<std::size_t>(n) < pad) return std::nullopt;
-    out.resize(static_cast<std::size_t>(n) - pad);
     return out;
 }
 
@@ -104,8 +82,8 @@ std::string hash_recovery_code(std::string_view code) {
     const auto salt = random_bytes(kSaltSize);
     auto dk = pbkdf2(norm, salt.data(), salt.size());
     OPENSSL_cleanse(norm.data(), norm.size());
-    std::string out = std::string(kVersion) + "$" + base64_encode(salt.data(), salt.size()) + "$" +
-                      base64_encode(dk.data(), dk.size());
+    std::string out = std::string(kVersion) + "$" + tfa::base64_encode(salt) + "$" +
+                      tfa::base64_encode(dk);
     OPENSSL_cleanse(dk.data(), dk.size());
     return out;
 }
@@ -118,8 +96,8 @@ bool verify_recovery_code(std::string_view code, std::string_view stored_hash) {
     const std::string_view rest = stored_hash.substr(kVersion.size() + 1);
     const auto dollar = rest.find('$');
     if (dollar == std::string_view::npos) return false;
-    const auto salt = base64_decode(rest.substr(0, dollar));
-    const auto expected = base64_decode(rest.substr(dollar + 1));
+    const auto salt = tfa::base64_decode(rest.substr(0, dollar), kMaxField);
+    const auto expected = tfa::base64_decode(rest.substr(dollar + 1), kMaxField);
     if (!salt || !expected || salt->empty() || expected->size() != kHashSize) return false;
 
     std::string norm = normalize(code);

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "keyd/tfa/base64.h"
 #include "shared/random.h"
 
 namespace portal {
@@ -78,34 +79,6 @@ std::string aad_for(std::string_view context) {
 int to_int(std::size_t n) {
     if (n > static_cast<std::size_t>(INT_MAX)) throw std::length_error("secret box: input too large");
     return static_cast<int>(n);
-}
-
-std::string base64_encode(const std::vector<std::uint8_t>& in) {
-    std::string out(4 * ((in.size() + 2) / 3), '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), in.data(), to_int(in.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
-
-// Strict standard base64 with padding; nullopt on anything else (EVP_DecodeBlock alone
-// accepts whitespace and reports padding as data).
-std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view in) {
-    if (in.size() % 4 != 0) return std::nullopt;
-    std::size_t pad = 0;
-    while (pad < 2 && pad < in.size() && in[in.size() - 1 - pad] == '=') ++pad;
-    for (std::size_t i = 0; i < in.size() - pad; ++i) {
-        const char c = in[i];
-        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-                        c == '/';
-        if (!ok) return std::nullopt;
-    }
-    std::vector<std::uint8_t> out(in.size() / 4 * 3);
-    if (in.empty()) return out;
-    const int n =
-        EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(in.data()), to_int(in.size()));
-    if (n < 0 || static_cast<std::size_t>(n) < pad) return std::nullopt;
-    out.resize(static_cast<std::size_t>(n) - pad);
-    return out;
 }
 
 bool write_all(int fd, const std::uint8_t* p, std::size_t n) {
@@ -231,13 +204,14 @@ std::string SecretBox::seal(std::span<const std::uint8_t> plaintext, std::string
     ok = ok && total == pt_len &&
          EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagSize), ct + total) == 1;
     if (!ok) throw std::runtime_error("secret box: AES-256-GCM encryption failed");
-    return std::string(kPrefix) + base64_encode(out);
+    return std::string(kPrefix) + tfa::base64_encode(out);
 }
 
 std::optional<std::vector<std::uint8_t>> SecretBox::open(std::string_view sealed, std::string_view context) const {
     if (!key_) throw std::logic_error("SecretBox: use of a moved-from box");
     if (!sealed.starts_with(kPrefix)) return std::nullopt;
-    auto raw = base64_decode(sealed.substr(kPrefix.size()));
+    // Sealed TOTP secrets are well under 1 KiB; anything far larger is not one of ours.
+    auto raw = tfa::base64_decode(sealed.substr(kPrefix.size()), 64 * 1024);
     if (!raw || raw->size() < kNonceSize + kTagSize) return std::nullopt;
 
     const std::string aad = aad_for(context);

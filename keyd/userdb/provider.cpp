@@ -18,6 +18,7 @@
 #include <boost/asio/write.hpp>
 
 #include "keyd/log/log.h"
+#include "keyd/net/unix_listener.h"
 #include "keyd/userdb/publication.h"
 #include "keyd/userdb/records.h"
 #include "keyd/userdb/user_database.h"
@@ -52,7 +53,7 @@ struct Provider::Impl : std::enable_shared_from_this<Provider::Impl> {
     asio::io_context& io;
     UserdbConfig cfg;
     std::filesystem::path path;
-    ino_t socket_ino = 0;
+    net::SocketFile socket_file;  // removed at the end only if still ours
     stream::acceptor acceptor;
     asio::steady_timer retry;  // after an accept error (EMFILE...), try again a little later
     std::shared_ptr<const Database> db;
@@ -167,20 +168,6 @@ private:
     bool reading_ = false, writing_ = false, closed_ = false;
 };
 
-// An existing socket file: stale (nobody accepts: remove it) or a live provider (refuse).
-void remove_stale_socket(const std::filesystem::path& path) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) return;
-    if (!S_ISSOCK(st.st_mode)) throw std::runtime_error("userdb: " + path.string() + " exists and is not a socket");
-    ipc::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    path.native().copy(addr.sun_path, sizeof addr.sun_path - 1);
-    if (fd && ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
-        throw std::runtime_error("userdb: another provider is listening on " + path.string());
-    ::unlink(path.c_str());
-}
-
 }  // namespace
 
 void Provider::Impl::accept() {
@@ -221,24 +208,8 @@ Provider::Provider(asio::io_context& io, UserdbConfig cfg) : impl_(std::make_sha
         if (fec) throw std::runtime_error("userdb: cannot create " + s.cfg.socket_directory.string() + ": " + fec.message());
         ::chmod(s.cfg.socket_directory.c_str(), 0755);
     }
-    remove_stale_socket(s.path);
-
-    error_code ec;
-    s.acceptor.open(stream(), ec);
-    if (!ec) s.acceptor.bind(stream::endpoint(s.path.native()), ec);
-    if (ec) throw std::runtime_error("userdb: cannot bind " + s.path.string() + ": " + ec.message());
-    if (::chmod(s.path.c_str(), 0666) != 0) {
-        const int err = errno;
-        ::unlink(s.path.c_str());
-        throw std::runtime_error("userdb: cannot chmod " + s.path.string() + ": " + std::generic_category().message(err));
-    }
-    struct stat st {};
-    if (::lstat(s.path.c_str(), &st) == 0) s.socket_ino = st.st_ino;
-    s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-        ::unlink(s.path.c_str());
-        throw std::runtime_error("userdb: cannot listen on " + s.path.string() + ": " + ec.message());
-    }
+    // Anyone may ask (nss-systemd runs in every process); what is served is public anyway.
+    s.socket_file = net::listen_unix(s.acceptor, s.path, 0666);
     s.db = s.build(ipc::LoginState{});
     s.accept();
 }
@@ -252,9 +223,7 @@ Provider::~Provider() {
     auto connections = std::move(s.connections);
     for (auto& [key, weak] : connections)
         if (auto c = weak.lock()) c->close();
-    // Only our own socket: a successor may already have bound a new one at the same path.
-    struct stat st {};
-    if (::lstat(s.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == s.socket_ino) ::unlink(s.path.c_str());
+    s.socket_file.remove_if_ours();
 }
 
 void Provider::update(std::shared_ptr<const ipc::LoginState> planned) {

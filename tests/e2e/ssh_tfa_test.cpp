@@ -136,3 +136,45 @@ TEST_CASE("Enforce 2FA: a member without 2FA is refused and told why", "[e2e][tf
     CHECK(enrolled.ok());
     CHECK(enrolled.code_prompts == 1);
 }
+
+TEST_CASE("an sshd that does not route 2FA members through the code step cannot let a key alone in",
+          "[e2e][tfa]") {
+    WorldOptions opts;
+    opts.sshd_without_2fa_match = true;
+    World w("tfa-no-match", opts);
+    Member plain = w.add_member("paula@example.com", "manager");
+    Member m = w.add_member("tom@example.com", "manager");
+    REQUIRE(login_eventually(w, plain).ok());  // keys work in this sshd
+    REQUIRE(login_eventually(w, m).ok());      // tom, before enrolling: key alone
+
+    w.enrol_tfa(m);
+    // The key alone now gets past sshd's publickey step, and pam_portal.so's account step
+    // refuses it: no code was given in this login.
+    LoginResult key_only;
+    const bool refused = wait_until(
+        [&] {
+            key_only = w.login(m.unix_name, m.key, nullptr);
+            return !key_only.ok();
+        },
+        5000ms);
+    INFO("key only: " << key_only.transcript() << "\n" << w.diagnostics());
+    REQUIRE(refused);
+    CHECK(key_only.publickey != "partial");  // sshd itself took the key as enough
+    CHECK(key_only.said_contains("the key alone is not enough"));
+
+    // The code without a key first: refused before any prompt, the code is never asked.
+    LoginOptions o;
+    o.user = m.unix_name;
+    o.key = m.key;
+    o.skip_publickey = true;
+    o.code = [&]() -> std::optional<std::string> { return w.next_code(m); };
+    auto code_only = w.client()->login(o);
+    INFO("code only: " << code_only.transcript() << "\n" << w.diagnostics());
+    CHECK_FALSE(code_only.ok());
+    CHECK(code_only.code_prompts == 0);
+
+    // Members without 2FA are not affected.
+    auto again = w.login(plain);
+    INFO("without 2FA: " << again.transcript());
+    CHECK(again.ok());
+}

@@ -158,6 +158,80 @@ TEST_CASE("auth: prompts for the code, right and wrong codes", "[pam][auth]") {
     }
 }
 
+// Through libpam (pam_authenticate, pam_acct_mgmt on one handle), as sshd's keyboard-
+// interactive child does: pam_set_data/pam_get_data work only from inside a PAM stack.
+TEST_CASE("ssh login: a 2FA member needs the key, then the code, in the same transaction", "[pam][auth][account]") {
+    PortalFixture fx;
+    const char* after_key = "SSH_AUTH_INFO_0=publickey ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIexample\n";
+    SECTION("key, then code: auth and account pass") {
+        Transcript t;
+        t.answers = {"123456"};
+        PamSession s("portal", "alice", t);
+        REQUIRE(pam_putenv(s.handle(), after_key) == PAM_SUCCESS);
+        CHECK(pam_authenticate(s.handle(), 0) == PAM_SUCCESS);
+        CHECK(pam_acct_mgmt(s.handle(), 0) == PAM_SUCCESS);
+    }
+    SECTION("key alone (sshd reached account without the code step): refused") {
+        Transcript t;
+        PamSession s("portal", "alice", t);
+        REQUIRE(pam_putenv(s.handle(), after_key) == PAM_SUCCESS);
+        CHECK(pam_acct_mgmt(s.handle(), 0) == PAM_PERM_DENIED);
+        REQUIRE(t.messages.size() == 1);
+        CHECK(t.messages[0].style == PAM_ERROR_MSG);
+        CHECK_THAT(t.messages[0].text, Catch::Contains("the key alone is not enough"));
+    }
+    SECTION("a wrong code leaves no mark: account still refuses") {
+        Transcript t;
+        t.answers = {"654321"};
+        PamSession s("portal", "alice", t);
+        REQUIRE(pam_putenv(s.handle(), after_key) == PAM_SUCCESS);
+        CHECK(pam_authenticate(s.handle(), 0) == PAM_AUTH_ERR);
+        CHECK(pam_acct_mgmt(s.handle(), 0) == PAM_PERM_DENIED);
+    }
+    SECTION("code step before any public key: refused without a prompt or a daemon call") {
+        for (const char* info : {"SSH_AUTH_INFO_0=", "SSH_AUTH_INFO_0=keyboard-interactive\n",
+                                 "SSH_AUTH_INFO_0=password\nxpublickey ssh-ed25519 AAAA\n"}) {
+            INFO(info);
+            Transcript t;
+            t.answers = {"123456"};
+            PamSession s("portal", "alice", t);
+            REQUIRE(pam_putenv(s.handle(), info) == PAM_SUCCESS);
+            CHECK(pam_authenticate(s.handle(), 0) == PAM_AUTH_ERR);
+            REQUIRE(t.messages.size() == 1);
+            CHECK(t.messages[0].style == PAM_ERROR_MSG);
+            CHECK(t.answers.size() == 1);  // the code was never asked for
+        }
+        for (const auto& r : fx.handler.requests()) CHECK_FALSE(std::holds_alternative<VerifyCodeRequest>(r));
+    }
+    SECTION("the method list may hold other lines before the key") {
+        Transcript t;
+        t.answers = {"123456"};
+        PamSession s("portal", "alice", t);
+        REQUIRE(pam_putenv(s.handle(), "SSH_AUTH_INFO_0=gssapi-with-mic\npublickey ssh-ed25519 AAAA\n") == PAM_SUCCESS);
+        CHECK(pam_authenticate(s.handle(), 0) == PAM_SUCCESS);
+        CHECK(pam_acct_mgmt(s.handle(), 0) == PAM_SUCCESS);
+    }
+    SECTION("service sshd is an SSH login even without the auth info; other services are not") {
+        Module m;
+        Transcript t;
+        PamSession s("portal", "alice", t);
+        CHECK(m.call("pam_sm_acct_mgmt", s.handle()) == PAM_SUCCESS);  // su, sudo, cron: the code is auth's business
+        s.set_item(PAM_SERVICE, "sshd");
+        CHECK(m.call("pam_sm_acct_mgmt", s.handle()) == PAM_PERM_DENIED);
+    }
+    SECTION("members without 2FA and local users: SSH logins unchanged") {
+        Module m;
+        for (const char* user : {"bob", "localuser", "root"}) {
+            INFO(user);
+            Transcript t;
+            PamSession s("portal", user, t);
+            REQUIRE(pam_putenv(s.handle(), after_key) == PAM_SUCCESS);
+            CHECK(m.call("pam_sm_acct_mgmt", s.handle()) == (std::string(user) == "bob" ? PAM_SUCCESS : PAM_IGNORE));
+            CHECK(t.messages.empty());
+        }
+    }
+}
+
 TEST_CASE("auth: users without 2FA and non-portal users are ignored, never prompted", "[pam][auth]") {
     PortalFixture fx;
     for (const char* user : {"bob", "localuser", "root"}) {

@@ -1,2 +1,20 @@
-#define CATCH_CONFIG_MAIN
+// unit_tests and api_tests: Catch's runner, after making the tests' temp root searchable by
+// the other uids some cases run as (tests/CMakeLists.txt), whatever the umask.
+#define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+
+int main(int argc, char** argv) {
+#ifdef PORTAL_TEST_TMP
+    const std::filesystem::path tmp = PORTAL_TEST_TMP;
+    std::error_code ec;
+    std::filesystem::create_directories(tmp, ec);
+    ::chmod(tmp.c_str(), 0755);
+    if (tmp.parent_path() == "/run/portal-keyd-tests") ::chmod(tmp.parent_path().c_str(), 0755);
+#endif
+    return Catch::Session().run(argc, argv);
+}

@@ -26,6 +26,8 @@
 #include <string>
 #include <string_view>
 
+#include "tests/e2e/support/world.h"
+
 namespace portal::e2e {
 // Failed assertions so far (a World that sees this grow keeps its temp dir and prints its logs).
 int failed_assertions = 0;
@@ -95,11 +97,27 @@ std::string missing_prerequisite() {
     if (void* h = ::dlopen("libnss_systemd.so.2", RTLD_LAZY | RTLD_LOCAL)) ::dlclose(h);
     else return "libnss_systemd.so.2 is missing (package libnss-systemd)";
     if (!nsswitch_has_systemd()) return "/etc/nsswitch.conf: passwd does not use systemd";
+    return "";
+}
+
+// E2E_TMP (tests/CMakeLists.txt: under /run/portal-keyd-tests as root) searchable by nobody
+// whatever the umask, and the keys helper copied there: the build tree may sit under a 0700
+// home, where sshd's AuthorizedKeysCommandUser could not run it. "" or what went wrong (a
+// failure, not a skip: as root these tests must run).
+std::string prepare_test_dir() {
+    namespace fs = std::filesystem;
     std::error_code ec;
-    std::filesystem::create_directories(E2E_TMP, ec);
-    ::chmod(E2E_TMP, 0755);
-    if (!nobody_can_reach(AUTHORIZED_KEYS_BIN, E2E_TMP))
-        return std::string("user nobody cannot reach ") + AUTHORIZED_KEYS_BIN + " or " + E2E_TMP +
+    const fs::path tmp = E2E_TMP;
+    fs::create_directories(portal::e2e::keys_helper().parent_path(), ec);
+    if (ec) return "cannot create " + tmp.string() + ": " + ec.message();
+    // E2E_TMP, its bin/, and the per-tree and shared parents under /run/portal-keyd-tests.
+    for (const fs::path& d : {tmp, tmp / "bin", tmp.parent_path(), tmp.parent_path().parent_path()})
+        if (d.string().starts_with("/run/portal-keyd-tests") || d.string().starts_with(E2E_TMP)) ::chmod(d.c_str(), 0755);
+    fs::copy_file(AUTHORIZED_KEYS_BIN, portal::e2e::keys_helper(), fs::copy_options::overwrite_existing, ec);
+    if (ec) return std::string("cannot copy ") + AUTHORIZED_KEYS_BIN + ": " + ec.message();
+    ::chmod(portal::e2e::keys_helper().c_str(), 0755);
+    if (!nobody_can_reach(portal::e2e::keys_helper(), E2E_TMP))
+        return "user nobody cannot reach " + portal::e2e::keys_helper().string() + " or " + tmp.string() +
                " (a parent directory is not searchable by others)";
     return "";
 }
@@ -116,6 +134,10 @@ extern "C" const char* __lsan_default_suppressions() { return "leak:libnss_syste
 int main(int argc, char** argv) {
     if (listing_only(argc, argv)) return Catch::Session().run(argc, argv);  // test discovery
     if (auto why = missing_prerequisite(); !why.empty()) return skip(why);
+    if (auto why = prepare_test_dir(); !why.empty()) {
+        std::fprintf(stderr, "e2e_tests: FAILED: %s\n", why.c_str());
+        return 1;
+    }
 
     if (::unshare(CLONE_NEWNS) != 0) return skip(std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno));
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)

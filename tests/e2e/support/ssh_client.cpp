@@ -133,8 +133,13 @@ LoginResult SshClient::login(const LoginOptions& o) {
         }
     };
 
-    int rc = ssh_userauth_publickey(s, nullptr, priv.get());
-    r.publickey = auth_name(rc);
+    int rc = SSH_AUTH_PARTIAL;
+    if (o.skip_publickey) {
+        r.publickey = "skipped";
+    } else {
+        rc = ssh_userauth_publickey(s, nullptr, priv.get());
+        r.publickey = auth_name(rc);
+    }
     if (rc == SSH_AUTH_PARTIAL && !o.publickey_only) {
         rc = ssh_userauth_kbdint(s, nullptr, nullptr);
         const auto deadline = Clock::now() + o.timeout;

@@ -38,6 +38,8 @@ struct LoginOptions {
     // Stop after the publickey step (a probe: was the key accepted?); outcome is then
     // success only when the key alone was enough.
     bool publickey_only = false;
+    // Go straight to keyboard-interactive, without offering the key first.
+    bool skip_publickey = false;
 };
 
 struct ExecResult {

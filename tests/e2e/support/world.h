@@ -22,6 +22,10 @@ namespace portal::e2e {
 
 extern int failed_assertions;  // main.cpp
 
+// The keys helper as sshd runs it: a copy under E2E_TMP made by main.cpp (the build tree may
+// not be reachable by sshd's AuthorizedKeysCommandUser).
+inline std::filesystem::path keys_helper() { return std::filesystem::path(E2E_TMP) / "bin" / "authorized-keys"; }
+
 struct WorldOptions {
     int tfa_max_failures = 5;
     int tfa_failure_window = 300;
@@ -32,6 +36,10 @@ struct WorldOptions {
     // /etc/group, e.g. {"carol"}.
     std::vector<std::string> extra_local_users;
     bool start = true;  // start the daemon, create the account, start sshd
+    // An sshd that does not route 2FA members through the code step: the drop-in without its
+    // Match Group block and keyboard-interactive on for everyone (a sysadmin's own config, or
+    // a membership sshd does not see yet). pam_portal.so must hold the line by itself.
+    bool sshd_without_2fa_match = false;
 };
 
 struct Member {
