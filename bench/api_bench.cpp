@@ -173,27 +173,10 @@ void BM_Memory(benchmark::State& st) {
     st.counters["state_file_MiB"] = static_cast<double>(fs::file_size(e->daemon.state_file(), ec)) / 1048576.0;
 }
 
-bool take_int_flag(const char* arg, const char* name, int& out) {
-    const std::size_t n = std::strlen(name);
-    if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-    out = std::atoi(arg + n + 1);
-    return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Our own flags first; Google Benchmark refuses unknown ones.
-    int kept = 1;
-    for (int i = 1; i < argc; ++i) {
-        if (take_int_flag(argv[i], "--users", g_users) || take_int_flag(argv[i], "--keys", g_keys)) continue;
-        argv[kept++] = argv[i];
-    }
-    argc = kept;
-    if (g_users < 1 || g_keys < 1) {
-        std::fprintf(stderr, "api_bench: --users and --keys must be >= 1\n");
-        return 2;
-    }
+    if (!take_size_flags(argc, argv, "api_bench", g_users, g_keys)) return 2;
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
 

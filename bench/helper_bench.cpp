@@ -206,26 +206,10 @@ void BM_Exec(benchmark::State& st, const char* program) {
     }
 }
 
-bool take_int_flag(const char* arg, const char* name, int& out) {
-    const std::size_t n = std::strlen(name);
-    if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-    out = std::atoi(arg + n + 1);
-    return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    int kept = 1;
-    for (int i = 1; i < argc; ++i) {
-        if (take_int_flag(argv[i], "--users", g_users) || take_int_flag(argv[i], "--keys", g_keys)) continue;
-        argv[kept++] = argv[i];
-    }
-    argc = kept;
-    if (g_users < 1 || g_keys < 1) {
-        std::fprintf(stderr, "helper_bench: --users and --keys must be >= 1\n");
-        return 2;
-    }
+    if (!take_size_flags(argc, argv, "helper_bench", g_users, g_keys)) return 2;
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
 

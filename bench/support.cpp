@@ -30,6 +30,7 @@
 
 #include "keyd/store/store.h"
 #include "shared/ssh_key.h"
+#include "shared/ipc/blocking_io.h"
 
 extern char** environ;
 
@@ -81,19 +82,6 @@ std::string ed25519_line(std::mt19937_64& rng, const std::string& comment) {
 std::string lower(std::string s) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
-}
-
-bool write_all(int fd, const char* p, std::size_t n) {
-    while (n > 0) {
-        const ssize_t w = ::write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        p += w;
-        n -= static_cast<std::size_t>(w);
-    }
-    return true;
 }
 
 int connect_unix(const fs::path& path) {
@@ -415,7 +403,7 @@ HttpConnection::~HttpConnection() {
 HttpResponse HttpConnection::get(const std::string& target) {
     if (fd_ < 0) throw std::runtime_error("connection closed");
     const std::string req = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n";
-    if (!write_all(fd_, req.data(), req.size())) fail_errno("write");
+    if (!ipc::write_fully(fd_, req)) fail_errno("write");
 
     char chunk[65536];
     auto fill = [&] {
@@ -487,6 +475,29 @@ RunResult run_program(const std::vector<std::string>& args, const std::vector<st
     r.cpu_seconds = secs(ru.ru_utime) + secs(ru.ru_stime);
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     return r;
+}
+
+namespace {
+bool take_int_flag(const char* arg, const char* name, int& out) {
+    const std::size_t n = std::strlen(name);
+    if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
+    out = std::atoi(arg + n + 1);
+    return true;
+}
+}  // namespace
+
+bool take_size_flags(int& argc, char** argv, const char* program, int& users, int& keys) {
+    int kept = 1;
+    for (int i = 1; i < argc; ++i) {
+        if (take_int_flag(argv[i], "--users", users) || take_int_flag(argv[i], "--keys", keys)) continue;
+        argv[kept++] = argv[i];
+    }
+    argc = kept;
+    if (users < 1 || keys < 1) {
+        std::fprintf(stderr, "%s: --users and --keys must be >= 1\n", program);
+        return false;
+    }
+    return true;
 }
 
 }  // namespace portal::bench

@@ -146,4 +146,8 @@ struct RunResult {
 RunResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                       std::string* keep_output = nullptr);
 
+// Takes --users=N and --keys=N out of argv (Google Benchmark refuses flags it does not
+// know) into users/keys; false, after saying why on stderr, when either is below 1.
+bool take_size_flags(int& argc, char** argv, const char* program, int& users, int& keys);
+
 }  // namespace portal::bench

@@ -23,6 +23,7 @@ extern "C" {
 #include <utility>
 
 #include "keyd/log/log.h"
+#include "shared/ipc/unique_fd.h"
 
 namespace portal::revoke {
 
@@ -40,19 +41,7 @@ struct SlotUnref {
 using BusPtr = std::unique_ptr<sd_bus, BusUnref>;
 using SlotPtr = std::unique_ptr<sd_bus_slot, SlotUnref>;
 
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
+using Fd = ipc::UniqueFd;
 
 std::string read_small_file(const std::string& path) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));

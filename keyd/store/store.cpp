@@ -17,6 +17,7 @@
 #include "keyd/store/migrations.h"
 #include "keyd/store/sqlite.h"
 #include "keyd/store/timestamp.h"
+#include "shared/ipc/unique_fd.h"
 #include "shared/random.h"
 #include "shared/unix_name.h"
 
@@ -40,19 +41,7 @@ private:
     mode_t old_;
 };
 
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
+using Fd = ipc::UniqueFd;
 
 [[noreturn]] void fail_errno(const std::string& what, const fs::path& p) {
     throw StoreError(what + " " + p.string() + ": " + std::strerror(errno));

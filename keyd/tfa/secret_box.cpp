@@ -16,6 +16,7 @@
 
 #include "keyd/tfa/base64.h"
 #include "shared/random.h"
+#include "shared/ipc/blocking_io.h"
 
 namespace portal {
 
@@ -81,19 +82,6 @@ int to_int(std::size_t n) {
     return static_cast<int>(n);
 }
 
-bool write_all(int fd, const std::uint8_t* p, std::size_t n) {
-    while (n > 0) {
-        const ssize_t w = ::write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        p += w;
-        n -= static_cast<std::size_t>(w);
-    }
-    return true;
-}
-
 void fsync_dir(const std::filesystem::path& dir) {
     Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (d) ::fsync(d.get());  // best effort: the key itself is already durable
@@ -119,7 +107,7 @@ void create_key_file(const std::filesystem::path& key_file) {
     } unlink_tmp{tmp};
 
     auto key = random_bytes(SecretBox::kKeySize);
-    const bool written = write_all(fd.get(), key.data(), key.size());
+    const bool written = ipc::write_fully(fd.get(), std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
     const int write_errno = errno;
     OPENSSL_cleanse(key.data(), key.size());
     if (!written) fail(key_file, std::string("cannot write new key: ") + std::strerror(write_errno));

@@ -10,6 +10,7 @@
 
 #include "shared/ipc/trust.h"
 #include "shared/ipc/unique_fd.h"
+#include "shared/ipc/blocking_io.h"
 
 namespace portal::ipc {
 
@@ -25,17 +26,6 @@ std::string dir_of(const std::string& path) {
     if (slash == std::string::npos) return ".";
     if (slash == 0) return "/";
     return path.substr(0, slash);
-}
-
-bool write_all_plain(int fd, const std::string& data) {
-    std::size_t off = 0;
-    while (off < data.size()) {
-        const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        off += static_cast<std::size_t>(n);
-    }
-    return true;
 }
 
 }  // namespace
@@ -113,7 +103,7 @@ bool write_state_file(const std::string& path, const LoginState& state, const St
         if (::fchown(fd.get(), mode.owner.value_or(static_cast<uid_t>(-1)), mode.group.value_or(static_cast<gid_t>(-1))) != 0)
             return fail(error, "fchown " + tmp, errno);
     }
-    if (!write_all_plain(fd.get(), to_json(state))) return fail(error, "write " + tmp, errno ? errno : EIO);
+    if (!write_fully(fd.get(), to_json(state))) return fail(error, "write " + tmp, errno ? errno : EIO);
     if (::fsync(fd.get()) != 0) return fail(error, "fsync " + tmp, errno);
     if (::close(fd.release()) != 0) return fail(error, "close " + tmp, errno);
     if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(error, "rename to " + path, errno);

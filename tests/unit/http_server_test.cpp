@@ -1,6 +1,7 @@
 // HttpServer over a real Unix socket: the server runs on an io_context in its own thread,
 // the client side is plain POSIX sockets writing raw HTTP.
 #include "keyd/api/http_server.h"
+#include "tests/unit/support/temp_dir.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -53,21 +54,7 @@ struct Fd {
     }
 };
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        fs::create_directories(PORTAL_TEST_TMP);
-        std::string tmpl = std::string(PORTAL_TEST_TMP) + "/http-XXXXXX";
-        if (!::mkdtemp(tmpl.data())) throw std::system_error(errno, std::generic_category(), "mkdtemp");
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-};
+using TempDir = portal::test::TempDir;
 
 Response echo_handler(const Request& req) {
     if (req.path == "/throw") throw std::runtime_error("boom: secret detail");
@@ -91,7 +78,7 @@ Response echo_handler(const Request& req) {
 
 class TestServer {
 public:
-    explicit TestServer(ServerLimits limits = {}, unsigned mode = 0600) : sock(dir.path / "api.sock") {
+    explicit TestServer(ServerLimits limits = {}, unsigned mode = 0600) : sock(dir.path() / "api.sock") {
         server.emplace(io, sock, mode, limits, echo_handler);
         thread = std::thread([this] { io.run(); });
     }
@@ -499,7 +486,7 @@ TEST_CASE("http server: socket file handling", "[http]") {
     }
     SECTION("a stale socket file is replaced") {
         TempDir dir;
-        fs::path path = dir.path / "api.sock";
+        fs::path path = dir.path() / "api.sock";
         {
             Fd s(::socket(AF_UNIX, SOCK_STREAM, 0));
             sockaddr_un addr{};
@@ -525,12 +512,12 @@ TEST_CASE("http server: socket file handling", "[http]") {
     }
     SECTION("a regular file or a directory at the path is refused and kept") {
         TempDir dir;
-        fs::path file = dir.path / "file.sock";
+        fs::path file = dir.path() / "file.sock";
         std::ofstream(file) << "precious";
         boost::asio::io_context io;
         CHECK_THROWS_AS(HttpServer(io, file, 0600, ServerLimits{}, echo_handler), std::system_error);
         CHECK(fs::is_regular_file(file));
-        fs::path d = dir.path / "dir.sock";
+        fs::path d = dir.path() / "dir.sock";
         fs::create_directory(d);
         CHECK_THROWS_AS(HttpServer(io, d, 0600, ServerLimits{}, echo_handler), std::system_error);
         CHECK(fs::is_directory(d));

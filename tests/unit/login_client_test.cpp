@@ -11,6 +11,7 @@
 #include "shared/ipc/login_client.h"
 #include "shared/ipc/trust.h"
 #include "tests/pam/fake_login_server.h"
+#include "tests/unit/support/temp_dir.h"
 
 using namespace portal;
 using namespace portal::ipc;
@@ -19,20 +20,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        fs::create_directories(PORTAL_TEST_TMP);
-        std::string tmpl = std::string(PORTAL_TEST_TMP) + "/login-client-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()));
-        path = tmpl;
-        ::setenv(kTestAllowUidEnv, std::to_string(::getuid()).c_str(), 1);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string sock() const { return (path / "login.sock").string(); }
+// Non-root test runs trust their own uid as the "root" owner (docs/LOGIN_PROTOCOL.md).
+struct TempDir : portal::test::TempDir {
+    TempDir() : portal::test::TempDir("login-client") { ::setenv(kTestAllowUidEnv, std::to_string(::getuid()).c_str(), 1); }
+    std::string sock() const { return file("login.sock"); }
 };
 
 LoginState sample() {
@@ -223,7 +214,7 @@ TEST_CASE("login_client: refuses a server not running as root", "[login][client]
         return;
     }
     TempDir dir;
-    REQUIRE(::chmod(dir.path.c_str(), 0777) == 0);
+    REQUIRE(::chmod(dir.path().c_str(), 0777) == 0);
     int ready[2];
     REQUIRE(::pipe(ready) == 0);
     const pid_t pid = ::fork();

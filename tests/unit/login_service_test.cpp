@@ -34,6 +34,7 @@
 #include "shared/ipc/login_rules.h"
 #include "shared/ipc/state_file.h"
 #include "shared/totp.h"
+#include "tests/unit/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace portal;
@@ -41,30 +42,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-#ifdef PORTAL_TEST_TMP
-        fs::path base = PORTAL_TEST_TMP;
-#else
-        fs::path base = "/tmp";
-#endif
-        fs::create_directories(base);
-        std::string tmpl = (base / "login-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using TempDir = portal::test::TempDir;
 
 SshKey make_key(const Account& a, const User& u, const std::string& name, int n) {
     SshKey k;

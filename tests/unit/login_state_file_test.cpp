@@ -11,6 +11,7 @@
 #include "shared/ipc/state_file.h"
 #include "shared/ipc/trust.h"
 #include "shared/ipc/unique_fd.h"
+#include "tests/unit/support/temp_dir.h"
 
 using namespace portal;
 using namespace portal::ipc;
@@ -18,21 +19,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        fs::create_directories(PORTAL_TEST_TMP);
-        std::string tmpl = std::string(PORTAL_TEST_TMP) + "/login-state-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()));
-        path = tmpl;
-        // Non-root test runs trust their own uid as the "root" owner (docs/LOGIN_PROTOCOL.md).
-        ::setenv(kTestAllowUidEnv, std::to_string(::getuid()).c_str(), 1);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const char* name) const { return (path / name).string(); }
+// Non-root test runs trust their own uid as the "root" owner (docs/LOGIN_PROTOCOL.md).
+struct TempDir : portal::test::TempDir {
+    TempDir() : portal::test::TempDir("login-state") { ::setenv(kTestAllowUidEnv, std::to_string(::getuid()).c_str(), 1); }
 };
 
 LoginState sample() {
@@ -72,7 +61,7 @@ TEST_CASE("state_file: write then read", "[login][state_file]") {
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 07777) == 0640);
     // Only the file itself: the temp file was renamed, nothing left behind.
-    CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
+    CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);
 
     std::string error;
     auto loaded = read_state_file(path, error);
@@ -177,8 +166,8 @@ TEST_CASE("state_file: refuses symlinks, FIFOs, directories and missing files", 
     CHECK_FALSE(read_state_file(fifo, error));  // must not hang waiting for a writer
     CHECK(error == fifo + ": not a regular file");
 
-    CHECK_FALSE(read_state_file(dir.path.string(), error));
-    CHECK(error == dir.path.string() + ": not a regular file");
+    CHECK_FALSE(read_state_file(dir.path().string(), error));
+    CHECK(error == dir.path().string() + ": not a regular file");
 
     CHECK_FALSE(read_state_file(dir.file("missing.json"), error));
     CHECK(error.find("No such file") != std::string::npos);

@@ -21,6 +21,7 @@
 
 #include "keyd/revoke/revocation.h"
 #include "keyd/revoke/session_terminator.h"
+#include "tests/unit/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace portal;
@@ -101,22 +102,7 @@ TEST_CASE("revocation: fewer login roles, and a re-created user with the same na
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = "/tmp/portal-revoke-XXXXXX";
-        if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using TempDir = portal::test::TempDir;
 
 // Sets an environment variable for a scope.
 class ScopedEnv {

@@ -1,6 +1,7 @@
 // parse_ssh_public_key against keys made by ssh-keygen at test time, and the keys and
 // lines it must refuse.
 #include "shared/ssh_key.h"
+#include "tests/unit/support/temp_dir.h"
 
 #include <catch2/catch.hpp>
 
@@ -22,25 +23,7 @@ using portal::parse_ssh_public_key;
 using portal::ParsedSshKey;
 using portal::SshKeyError;
 
-// A private directory under /tmp, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = "/tmp/portal-ssh-key-test-XXXXXX";
-        if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using TempDir = portal::test::TempDir;
 
 struct PcloseFile {
     void operator()(FILE* f) const { pclose(f); }
@@ -169,13 +152,13 @@ struct GeneratedKeys {
             {"rsa1024", "-t rsa -b 1024"},   {"dsa", "-t dsa"},                {"ca", "-t ed25519"},
         };
         for (const auto& [name, args] : specs) {
-            const std::string key = dir.path() + "/" + name;
+            const std::string key = dir.path().string() + "/" + name;
             run("ssh-keygen -q " + args + " -N '' -C 'test key " + name + "' -f " + key);
             pub_path[name] = key + ".pub";
         }
         // A user certificate of the ed25519 key (written as ed25519-cert.pub).
-        run("ssh-keygen -q -s " + dir.path() + "/ca -I test -n user " + dir.path() + "/ed25519.pub");
-        pub_path["cert"] = dir.path() + "/ed25519-cert.pub";
+        run("ssh-keygen -q -s " + dir.path().string() + "/ca -I test -n user " + dir.path().string() + "/ed25519.pub");
+        pub_path["cert"] = dir.path().string() + "/ed25519-cert.pub";
     }
 
     std::string line(const std::string& name) const { return read_line(pub_path.at(name)); }
@@ -246,7 +229,7 @@ TEST_CASE("ssh_key: security-key (sk) keys parse and match ssh-keygen", "[ssh_ke
     const auto& k = keys();
     SECTION("sk-ssh-ed25519@openssh.com") {
         const std::string line = sk_ed25519_line();
-        const std::string path = k.dir.path() + "/sk_ed25519.pub";
+        const std::string path = k.dir.path().string() + "/sk_ed25519.pub";
         write_file(path, line);
         const ParsedSshKey parsed = require_ok(parse_ssh_public_key(line));
         CHECK(parsed.type == "sk-ssh-ed25519@openssh.com");
@@ -263,7 +246,7 @@ TEST_CASE("ssh_key: security-key (sk) keys parse and match ssh-keygen", "[ssh_ke
         put_string(blob, get_string(p256, 2));
         put_string(blob, "ssh:");
         const std::string line = "sk-ecdsa-sha2-nistp256@openssh.com " + b64_encode(blob);
-        const std::string path = k.dir.path() + "/sk_ecdsa.pub";
+        const std::string path = k.dir.path().string() + "/sk_ecdsa.pub";
         write_file(path, line);
         const ParsedSshKey parsed = require_ok(parse_ssh_public_key(line));
         CHECK(parsed.type == "sk-ecdsa-sha2-nistp256@openssh.com");

@@ -11,6 +11,7 @@
 #include "keyd/store/sqlite.h"
 #include "keyd/store/store.h"
 #include "keyd/store/timestamp.h"
+#include "tests/unit/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace portal;
@@ -18,31 +19,10 @@ using namespace portal::store;
 
 namespace {
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
-public:
-    TempDir() {
-#ifdef PORTAL_TEST_TMP
-        fs::path base = PORTAL_TEST_TMP;
-#else
-        fs::path base = "/tmp";
-#endif
-        fs::create_directories(base);
-        std::string tmpl = (base / "store-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-    fs::path db() const { return path_ / "state" / "store.db"; }
-
-private:
-    fs::path path_;
+// A test directory whose state/store.db does not exist yet.
+struct TempDir : portal::test::TempDir {
+    TempDir() : portal::test::TempDir("store") {}
+    std::filesystem::path db() const { return path() / "state" / "store.db"; }
 };
 
 mode_t mode_of(const fs::path& p) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keyd/userdb/dropin_writer.h"
+#include "tests/unit/support/temp_dir.h"
 
 using namespace portal;
 using namespace portal::userdb;
@@ -21,19 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        fs::create_directories(PORTAL_TEST_TMP);
-        std::string tmpl = std::string(PORTAL_TEST_TMP) + "/userdb-dropin-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()));
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using TempDir = portal::test::TempDir;
 
 ipc::LoginMember member(std::string name, std::uint32_t uid, MemberStatus status = MemberStatus::active,
                         bool keys = true) {
@@ -76,7 +65,7 @@ ino_t inode_of(const fs::path& p) {
 TEST_CASE("userdb drop-ins: files and modes and links and content", "[userdb]") {
     TempDir tmp;
     UserdbConfig cfg;
-    cfg.dropin_directory = tmp.path / "userdb";  // created by publish
+    cfg.dropin_directory = tmp.path() / "userdb";  // created by publish
     cfg.service = "io.portal.test";
     ipc::LoginState s;
     s.members = {member("alice", 200001), member("bob", 200002, MemberStatus::active, false),
@@ -115,7 +104,7 @@ TEST_CASE("userdb drop-ins: only changed files are rewritten and only stale file
           "[userdb]") {
     TempDir tmp;
     UserdbConfig cfg;
-    cfg.dropin_directory = tmp.path;
+    cfg.dropin_directory = tmp.path();
     cfg.service = "io.portal.test";
     const auto& dir = cfg.dropin_directory;
     // Someone else's files, and things that are not records at all.
@@ -210,7 +199,7 @@ TEST_CASE("userdb drop-ins: only changed files are rewritten and only stale file
 TEST_CASE("userdb drop-ins: a member whose file name is held by someone else is skipped", "[userdb]") {
     TempDir tmp;
     UserdbConfig cfg;
-    cfg.dropin_directory = tmp.path;
+    cfg.dropin_directory = tmp.path();
     cfg.service = "io.portal.test";
     const auto& dir = cfg.dropin_directory;
     write(dir / "zed.user", R"({"userName":"zed","uid":300000,"service":"io.other"})");
@@ -229,8 +218,8 @@ TEST_CASE("userdb drop-ins: a member whose file name is held by someone else is 
 TEST_CASE("userdb drop-ins: an unusable directory throws", "[userdb]") {
     TempDir tmp;
     UserdbConfig cfg;
-    write(tmp.path / "file", "x");
-    cfg.dropin_directory = tmp.path / "file" / "userdb";
+    write(tmp.path() / "file", "x");
+    cfg.dropin_directory = tmp.path() / "file" / "userdb";
     DropinWriter w(cfg);
     CHECK_THROWS_AS(w.publish(ipc::LoginState{}), std::runtime_error);
     cfg.service = "../evil";

@@ -26,6 +26,7 @@
 #include "keyd/userdb/user_database.h"
 #include "shared/ipc/framing.h"
 #include "shared/ipc/unique_fd.h"
+#include "tests/unit/support/temp_dir.h"
 
 using namespace portal;
 using namespace portal::userdb;
@@ -37,19 +38,7 @@ namespace {
 
 constexpr const char* kService = "io.portal.test";
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        fs::create_directories(PORTAL_TEST_TMP);
-        std::string tmpl = std::string(PORTAL_TEST_TMP) + "/userdb-vl-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()));
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using TempDir = portal::test::TempDir;
 
 ipc::LoginMember member(std::string name, std::uint32_t uid, Role role, bool tfa = false,
                         MemberStatus status = MemberStatus::active) {
@@ -164,7 +153,7 @@ json request(const std::string& method, json params, bool more = false) {
 
 TEST_CASE("userdb provider: user and group look-ups", "[userdb]") {
     TempDir tmp;
-    const auto cfg = test_config(tmp.path);
+    const auto cfg = test_config(tmp.path());
     Running p(cfg);
     CHECK(p.provider->socket_path() == cfg.socket_directory / kService);
     CHECK((fs::status(p.provider->socket_path()).permissions() & fs::perms::all) == fs::perms(0666));
@@ -216,7 +205,7 @@ TEST_CASE("userdb provider: user and group look-ups", "[userdb]") {
 
 TEST_CASE("userdb provider: enumerations stream with continues", "[userdb]") {
     TempDir tmp;
-    Running p(test_config(tmp.path));
+    Running p(test_config(tmp.path()));
     Client c(p.provider->socket_path());
 
     auto r = c.call(request("GetMemberships", {{"service", kService}}, true));
@@ -242,7 +231,7 @@ TEST_CASE("userdb provider: enumerations stream with continues", "[userdb]") {
 
 TEST_CASE("userdb provider: memberships", "[userdb]") {
     TempDir tmp;
-    Running p(test_config(tmp.path));
+    Running p(test_config(tmp.path()));
     Client c(p.provider->socket_path());
     auto pairs = [&](const json& params, bool more = true) {
         std::set<std::pair<std::string, std::string>> out;
@@ -276,7 +265,7 @@ TEST_CASE("userdb provider: memberships", "[userdb]") {
 
 TEST_CASE("userdb provider: errors and it keeps serving", "[userdb]") {
     TempDir tmp;
-    Running p(test_config(tmp.path));
+    Running p(test_config(tmp.path()));
     const auto path = p.provider->socket_path();
     Client c(path);
 
@@ -358,7 +347,7 @@ TEST_CASE("userdb provider: clients that hang up mid-reply do not hurt it", "[us
                           "SHA256:x"});
         big->members.push_back(std::move(m));
     }
-    Running p(test_config(tmp.path), big);
+    Running p(test_config(tmp.path()), big);
     const auto path = p.provider->socket_path();
     for (int round = 0; round < 20; ++round) {
         Client c(path);
@@ -383,7 +372,7 @@ TEST_CASE("userdb provider: an update during an enumeration does not disturb it"
     auto big = std::make_shared<ipc::LoginState>();
     for (std::uint32_t i = 0; i < 3000; ++i)
         big->members.push_back(member("user" + std::to_string(i), 210000 + i, Role::manager, true));
-    Running p(test_config(tmp.path), big);
+    Running p(test_config(tmp.path()), big);
     Client c(p.provider->socket_path());
     c.send(request("GetMemberships", {{"service", kService}}, true));
     CHECK(c.receive().contains("continues"));
@@ -405,8 +394,8 @@ TEST_CASE("userdb provider: the privileged section only for root and the user it
         return;
     }
     TempDir tmp;
-    fs::permissions(tmp.path, fs::perms(0755));  // nobody must reach the socket
-    const auto cfg = test_config(tmp.path);
+    fs::permissions(tmp.path(), fs::perms(0755));  // nobody must reach the socket
+    const auto cfg = test_config(tmp.path());
     asio::io_context io;  // no threads here: the child is forked from a single-threaded process
     Provider provider(io, cfg);
     auto s = std::make_shared<ipc::LoginState>(*sample_state());
@@ -460,7 +449,7 @@ TEST_CASE("userdb provider: the privileged section only for root and the user it
 
 TEST_CASE("userdb provider: socket lifecycle", "[userdb]") {
     TempDir tmp;
-    const auto cfg = test_config(tmp.path);
+    const auto cfg = test_config(tmp.path());
     const auto path = cfg.socket_directory / kService;
     asio::io_context io;
     {

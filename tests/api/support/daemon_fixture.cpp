@@ -1,4 +1,6 @@
 #include "tests/api/support/daemon_fixture.h"
+#include "shared/ipc/blocking_io.h"
+#include "shared/ipc/unique_fd.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -168,32 +170,7 @@ bool deserialize(const std::string& buf, HttpResult& r) {
     return true;
 }
 
-bool write_all(int fd, const std::string& s) {
-    std::size_t done = 0;
-    while (done < s.size()) {
-        ssize_t n = ::write(fd, s.data() + done, s.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        done += static_cast<std::size_t>(n);
-    }
-    return true;
-}
-
-class Fd {
-public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    ~Fd() { reset(); }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-    void reset() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-private:
-    int fd_;
-};
+using Fd = ipc::UniqueFd;
 
 HttpResult perform_as(const fs::path& socket, const HttpRequest& req) {
     int fds[2];
@@ -213,7 +190,7 @@ HttpResult perform_as(const fs::path& socket, const HttpRequest& req) {
         else if (::setuid(req.uid) != 0) r.error = std::string("setuid: ") + std::strerror(errno);
         else if (::getuid() != req.uid || ::geteuid() != req.uid) r.error = "privileges not dropped";
         else r = perform(name, req);
-        bool ok = write_all(wr.get(), serialize(r));
+        bool ok = ipc::write_fully(wr.get(), serialize(r));
         ::_exit(ok ? 0 : 1);
     }
     wr.reset();

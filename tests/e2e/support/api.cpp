@@ -1,4 +1,5 @@
 #include "tests/e2e/support/api.h"
+#include "shared/ipc/blocking_io.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -63,17 +64,6 @@ ApiResult perform(const std::string& socket, const std::string& method, const st
     return out;
 }
 
-bool write_all(int fd, const std::string& s) {
-    std::size_t done = 0;
-    while (done < s.size()) {
-        const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        done += static_cast<std::size_t>(n);
-    }
-    return true;
-}
-
 // "<status> <error length>\n" error body
 std::string encode(const ApiResult& r) {
     return std::to_string(r.status) + " " + std::to_string(r.error.size()) + "\n" + r.error + r.body;
@@ -110,7 +100,7 @@ ApiResult perform_as(const fs::path& socket, uid_t uid, const std::string& metho
             child.error = std::string("dropping privileges: ") + std::strerror(errno);
         else
             child = perform(name, method, path, body, account_id);
-        ::_exit(write_all(fds[1], encode(child)) ? 0 : 1);
+        ::_exit(ipc::write_fully(fds[1], encode(child)) ? 0 : 1);
     }
     ::close(fds[1]);
     if (pid < 0) {
