@@ -423,7 +423,9 @@ std::unique_ptr<Store> Store::open(const fs::path& db_path, UidRange uids) {
         // (or the machine loses power) right after.
         std::string mode = impl->db.query_text("PRAGMA journal_mode = WAL");
         if (mode != "wal") throw StoreError("cannot enable WAL journal mode (got " + mode + ")");
-        impl->db.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF; PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;");
+        // cache_size: SQLite's default 2 MiB. The OS page cache holds the file anyway; a larger
+        // private cache only adds to the daemon's RSS (bench/README.md, DaemonMemory).
+        impl->db.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF; PRAGMA cache_size = -2048; PRAGMA temp_store = MEMORY;");
         if (impl->db.query_int("PRAGMA foreign_keys") != 1) throw StoreError("SQLite lacks foreign key support");
         migrate(impl->db);
     }
