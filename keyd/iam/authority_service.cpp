@@ -11,24 +11,6 @@ namespace {
 
 using policy::Action;
 
-bool contains_ci(const std::string& hay, const std::string& needle) {
-    auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(),
-                          [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
-                                                      std::tolower(static_cast<unsigned char>(b)); });
-    return it != hay.end();
-}
-
-bool matches(const AccountUser& au, const UserFilter& f) {
-    if (f.role && au.membership.role != *f.role) return false;
-    if (f.status && au.membership.status != *f.status) return false;
-    if (f.search_pattern) {
-        const auto& p = *f.search_pattern;
-        if (!contains_ci(au.user.email, p) && !contains_ci(au.user.name, p) && !contains_ci(au.user.unix_name, p))
-            return false;
-    }
-    return true;
-}
-
 template <class T>
 PageResult<T> slice(std::vector<T> all, const PageRequest& pg) {
     PageResult<T> r;
@@ -166,14 +148,10 @@ AccountUser AuthorityService::member_or_404(const Caller& c, const std::string& 
 
 PageResult<AccountUser> AuthorityService::list_users(const Caller& c, const UserFilter& f, const PageRequest& pg) {
     policy::require(c, Action::read_users);
-    if (!f.search_pattern && !f.role && !f.status) {
-        PageResult<AccountUser> r;
-        r.items = store_.account_users(c.account.id, to_store_page(pg), r.total);
-        return r;
-    }
-    auto all = store_.all_account_users(c.account.id);
-    std::erase_if(all, [&](const AccountUser& au) { return !matches(au, f); });
-    return slice(std::move(all), pg);
+    PageResult<AccountUser> r;
+    r.items = store_.account_users(c.account.id, store::MemberFilter{f.role, f.status, f.search_pattern},
+                                   to_store_page(pg), r.total);
+    return r;
 }
 
 AccountUser AuthorityService::get_user(const Caller& c, const std::string& id) {

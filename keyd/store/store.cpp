@@ -596,6 +596,45 @@ std::vector<AccountUser> Store::account_users(const std::string& account_id, Pag
     });
 }
 
+namespace {
+// A LIKE pattern matching `text` anywhere, with LIKE's own wildcards in it taken literally.
+std::string like_substring(std::string_view text) {
+    std::string p = "%";
+    for (char c : text) {
+        if (c == '%' || c == '_' || c == '\\') p += '\\';
+        p += c;
+    }
+    return p + "%";
+}
+}  // namespace
+
+std::vector<AccountUser> Store::account_users(const std::string& account_id, const MemberFilter& filter, Page page,
+                                              std::int64_t& total) {
+    if (!filter.role && !filter.status && !filter.search) return account_users(account_id, page, total);
+    std::optional<std::string> role, status, pattern;
+    if (filter.role) role = std::string(to_string(*filter.role));
+    if (filter.status) status = std::string(to_string(*filter.status));
+    if (filter.search) pattern = like_substring(*filter.search);
+#define PORTAL_MEMBER_FILTER                                                                              \
+    " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.account_id = ?1"                         \
+    " AND (?2 IS NULL OR m.role = ?2) AND (?3 IS NULL OR m.status = ?3)"                                   \
+    " AND (?4 IS NULL OR u.email LIKE ?4 ESCAPE '\\' OR u.name LIKE ?4 ESCAPE '\\' OR u.unix_name LIKE ?4 ESCAPE '\\')"
+    return impl_->locked([&] {
+        {
+            Query q(impl_->stmts, "SELECT COUNT(*)" PORTAL_MEMBER_FILTER);
+            q->bind_all(account_id, role, status, pattern);
+            total = q->step() ? q->column_int(0) : 0;
+        }
+        Query q(impl_->stmts, "SELECT " PORTAL_USER_COLS ", " PORTAL_MEMBER_COLS PORTAL_MEMBER_FILTER
+                              " ORDER BY m.created_at, m.user_id LIMIT ?5 OFFSET ?6");
+        q->bind_all(account_id, role, status, pattern, sql_limit(page), sql_offset(page));
+        std::vector<AccountUser> out;
+        while (q->step()) out.push_back(read_account_user(*q));
+        return out;
+    });
+#undef PORTAL_MEMBER_FILTER
+}
+
 std::vector<AccountUser> Store::all_account_users(const std::string& account_id) {
     return impl_->locked([&] { return impl_->account_users_page(account_id, -1, 0); });
 }

@@ -40,6 +40,14 @@ struct TfaRecord {
     std::vector<std::string> recovery_code_hashes;  // unused ones only
 };
 
+// Which members a listing returns; an empty field does not filter. `search` is a substring of
+// the email, name or unix name, compared case-insensitively for ASCII letters (SQL LIKE).
+struct MemberFilter {
+    std::optional<Role> role;
+    std::optional<MemberStatus> status;
+    std::optional<std::string> search;
+};
+
 struct Page {
     std::int64_t offset = 0;
     std::int64_t limit = 20;
@@ -99,6 +107,10 @@ public:
     std::optional<Membership> membership(const std::string& account_id, const std::string& user_id);
     std::optional<AccountUser> account_user(const std::string& account_id, const std::string& user_id);
     std::vector<AccountUser> account_users(const std::string& account_id, Page page, std::int64_t& total);
+    // Only the members that match `filter` (total counts those); in SQL, so a search over a
+    // large account reads no more rows than it returns.
+    std::vector<AccountUser> account_users(const std::string& account_id, const MemberFilter& filter, Page page,
+                                           std::int64_t& total);
     std::vector<AccountUser> all_account_users(const std::string& account_id);
     void put_membership(const Membership& m);  // insert or update role/status
     void delete_membership(const std::string& account_id, const std::string& user_id);

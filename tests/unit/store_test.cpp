@@ -440,6 +440,44 @@ TEST_CASE("store: pagination returns a stable order and the total", "[store]") {
     CHECK(s.all_ssh_keys(f.acc.id).size() == 36);
 }
 
+TEST_CASE("store: member filters run in SQL: role, status, search with LIKE's wildcards literal", "[store]") {
+    Fixture f;  // the owner: owner@example.com, "Olivia Owner"
+    auto& s = *f.store;
+    auto add = [&](const std::string& email, const std::string& name, Role role, MemberStatus status) {
+        User u = s.create_user(email, name);
+        s.put_membership({f.acc.id, u.id, role, status, "", ""});
+        return u.id;
+    };
+    const auto pct = add("100%off@example.com", "Percy Cent", Role::manager, MemberStatus::active);
+    const auto under = add("a_b@example.com", "Under Score", Role::manager, MemberStatus::invited);
+    add("axb@example.com", "Ex Tra", Role::manager, MemberStatus::deactivated);
+    const auto bs = add("back@example.com", "Back\\Slash", Role::owner, MemberStatus::active);
+    auto ids = [&](const MemberFilter& filter, Page page = {}) {
+        std::int64_t total = -1;
+        std::set<std::string> out;
+        for (const auto& au : s.account_users(f.acc.id, filter, page, total)) out.insert(au.user.id);
+        return std::make_pair(out, total);
+    };
+    using Ids = std::set<std::string>;
+    CHECK(ids({std::nullopt, std::nullopt, "%"}).first == Ids{pct});           // a literal %
+    CHECK(ids({std::nullopt, std::nullopt, "a_b"}).first == Ids{under});       // _ is not "any character"
+    CHECK(ids({std::nullopt, std::nullopt, "\\"}).first == Ids{bs});         // a literal backslash
+    CHECK(ids({std::nullopt, std::nullopt, "PERCY"}).first == Ids{pct});       // name, ASCII case-insensitive
+    CHECK(ids({std::nullopt, std::nullopt, "OLIVIA"}).first == Ids{f.owner.id});
+    CHECK(ids({std::nullopt, std::nullopt, "nobody"}).second == 0);
+    CHECK(ids({Role::owner, std::nullopt, std::nullopt}).first == Ids{f.owner.id, bs});
+    CHECK(ids({Role::manager, MemberStatus::active, std::nullopt}).first == Ids{pct});
+    CHECK(ids({std::nullopt, MemberStatus::invited, "score"}).first == Ids{under});
+    // total counts every match; the page holds some of them.
+    auto [page, total] = ids({std::nullopt, std::nullopt, "example.com"}, Page{1, 2});
+    CHECK(total == 5);
+    CHECK(page.size() == 2);
+    // Unix names match too.
+    auto au = s.account_user(f.acc.id, pct);
+    REQUIRE(au);
+    CHECK(ids({std::nullopt, std::nullopt, au->user.unix_name}).first.count(pct) == 1);
+}
+
 TEST_CASE("store: unix names stay unique for colliding emails", "[store]") {
     TempDir dir;
     auto s = Store::open(dir.db());
