@@ -1,5 +1,5 @@
 #include "tests/e2e/support/api.h"
-#include "shared/ipc/blocking_io.h"
+#include "tests/e2e/support/process.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -83,16 +83,9 @@ bool decode(const std::string& s, ApiResult& r) {
 ApiResult perform_as(const fs::path& socket, uid_t uid, const std::string& method, const std::string& path,
                      const std::optional<std::string>& body, const std::string& account_id) {
     ApiResult r;
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-        r.error = "pipe failed";
-        return r;
-    }
     const std::string dir = socket.parent_path().string();
     const std::string name = socket.filename().string();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::close(fds[0]);
+    const auto buf = in_child([&] {
         ApiResult child;
         // Enter the socket's directory as root, then become `uid` (gid = uid, no groups).
         if (::chdir(dir.c_str()) != 0 || ::setgroups(0, nullptr) != 0 || ::setgid(static_cast<gid_t>(uid)) != 0 ||
@@ -100,26 +93,13 @@ ApiResult perform_as(const fs::path& socket, uid_t uid, const std::string& metho
             child.error = std::string("dropping privileges: ") + std::strerror(errno);
         else
             child = perform(name, method, path, body, account_id);
-        ::_exit(ipc::write_fully(fds[1], encode(child)) ? 0 : 1);
-    }
-    ::close(fds[1]);
-    if (pid < 0) {
-        ::close(fds[0]);
-        r.error = "fork failed";
+        return encode(child);
+    });
+    if (!buf) {
+        r.error = "fork or pipe failed";
         return r;
     }
-    std::string buf;
-    char chunk[8192];
-    for (;;) {
-        const ssize_t n = ::read(fds[0], chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        buf.append(chunk, static_cast<std::size_t>(n));
-    }
-    ::close(fds[0]);
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    if (!decode(buf, r)) r.error = "the child for uid " + std::to_string(uid) + " sent no result";
+    if (!decode(*buf, r)) r.error = "the child for uid " + std::to_string(uid) + " sent no result";
     return r;
 }
 

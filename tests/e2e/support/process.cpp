@@ -1,4 +1,5 @@
 #include "tests/e2e/support/process.h"
+#include "shared/ipc/blocking_io.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -234,6 +235,33 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
         if (Clock::now() >= deadline) return false;
         std::this_thread::sleep_for(interval);
     }
+}
+
+std::optional<std::string> in_child(const std::function<std::string()>& work) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(fds[0]);
+        ::_exit(ipc::write_fully(fds[1], work()) ? 0 : 1);
+    }
+    ::close(fds[1]);
+    if (pid < 0) {
+        ::close(fds[0]);
+        return std::nullopt;
+    }
+    std::string out;
+    char chunk[8192];
+    for (;;) {
+        const ssize_t n = ::read(fds[0], chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(chunk, static_cast<std::size_t>(n));
+    }
+    ::close(fds[0]);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return out;
 }
 
 std::string read_file(const fs::path& p) {

@@ -70,6 +70,10 @@ std::vector<pid_t> descendants_of(pid_t pid);
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds interval = 50ms);
 
+// Runs `work` in a forked child (e.g. after dropping to another uid there) and returns what
+// it produced, sent back through a pipe; nullopt when the fork or the pipe failed.
+std::optional<std::string> in_child(const std::function<std::string()>& work);
+
 std::string read_file(const std::filesystem::path& p);  // "" when unreadable
 void write_file(const std::filesystem::path& p, const std::string& content, unsigned mode = 0644);
 std::string tail(const std::string& s, std::size_t n = 4000);

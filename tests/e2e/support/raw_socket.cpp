@@ -1,4 +1,5 @@
 #include "tests/e2e/support/raw_socket.h"
+#include "tests/e2e/support/process.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -113,12 +114,8 @@ std::string Exchange::describe() const {
 Exchange converse(const std::filesystem::path& path, const std::string& data, int wait_for_nuls,
                   std::chrono::milliseconds timeout, const std::optional<Credentials>& as) {
     if (!as) return converse_here(path.string(), data, wait_for_nuls, timeout);
-    int fds[2];
     Exchange x;
-    if (::pipe2(fds, O_CLOEXEC) != 0) return x;
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::close(fds[0]);
+    const auto buf = in_child([&] {
         Exchange c;
         if (::setgroups(as->groups.size(), as->groups.data()) != 0 || ::setgid(as->gid) != 0 ||
             ::setuid(as->uid) != 0) {
@@ -126,32 +123,10 @@ Exchange converse(const std::filesystem::path& path, const std::string& data, in
         } else {
             c = converse_here(path.string(), data, wait_for_nuls, timeout);
         }
-        const std::string out = encode(c);
-        std::size_t done = 0;
-        while (done < out.size()) {
-            const ssize_t w = ::write(fds[1], out.data() + done, out.size() - done);
-            if (w <= 0) break;
-            done += static_cast<std::size_t>(w);
-        }
-        ::_exit(0);
-    }
-    ::close(fds[1]);
-    if (pid < 0) {
-        ::close(fds[0]);
-        return x;
-    }
-    std::string buf;
-    char chunk[8192];
-    for (;;) {
-        const ssize_t n = ::read(fds[0], chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        buf.append(chunk, static_cast<std::size_t>(n));
-    }
-    ::close(fds[0]);
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    decode(buf, x);
+        return encode(c);
+    });
+    if (!buf) return x;
+    decode(*buf, x);
     return x;
 }
 
