@@ -25,6 +25,10 @@
 #include "shared/totp.h"
 
 namespace portal::e2e {
+
+// Failed assertions so far (a World that sees this grow keeps its temp dir and prints its
+// logs); e2e_tests' main.cpp counts them.
+int failed_assertions = 0;
 namespace fs = std::filesystem;
 
 namespace {
