@@ -95,6 +95,43 @@ TEST_CASE("authorized-keys: misuse exits 0 with a message on stderr", "[helper]"
     }
 }
 
+TEST_CASE("authorized-keys: paths as options only in front of --; %u can never be an option", "[helper]") {
+    PortalFixture fx;
+    const std::vector<std::string> only_trust = {std::string(kTestAllowUidEnv) + "=" + std::to_string(::getuid())};
+    // No environment: the options name the fixture's socket and state file.
+    auto r = run_process({AUTHORIZED_KEYS_BIN, "--socket=" + kSocket, "--state=" + kStateFile, "--", "alice"}, only_trust);
+    CHECK(r.exit_code == 0);
+    CHECK(lines(r.out) == keys_of("alice"));
+    fx.stop_daemon();  // the state file given by --state answers now
+    r = run_process({AUTHORIZED_KEYS_BIN, "--socket=" + kSocket, "--state=" + kStateFile, "--", "bob"}, only_trust);
+    CHECK(lines(r.out) == keys_of("bob"));
+    fx.start_daemon();
+
+    // A user name that looks like an option is a user name when there is no "--" (the
+    // installed command line is "authorized-keys %u %f"): the daemon is asked about it.
+    r = helper({"--socket=/tmp/evil.sock", "SHA256:x"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.empty());
+    const auto reqs = fx.handler.requests();
+    REQUIRE_FALSE(reqs.empty());
+    REQUIRE(std::holds_alternative<GetAuthorizedKeysRequest>(reqs.back()));
+    CHECK(std::get<GetAuthorizedKeysRequest>(reqs.back()).user == "--socket=/tmp/evil.sock");
+    // ... and after "--" too.
+    r = helper({"--", "--state=/tmp/evil.json"});
+    CHECK(r.out.empty());
+    CHECK(std::get<GetAuthorizedKeysRequest>(fx.handler.requests().back()).user == "--state=/tmp/evil.json");
+
+    // Unknown options and relative paths: usage, no keys.
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"--sock=/x", "--", "alice"}, {"--socket=relative.sock", "--", "alice"}, {"--state=", "--", "alice"},
+             {"--", "alice", "SHA256:a", "extra"}, {"--"}}) {
+        r = helper(args);
+        CHECK(r.exit_code == 0);
+        CHECK(r.out.empty());
+        CHECK(r.err.find("usage") != std::string::npos);
+    }
+}
+
 TEST_CASE("authorized-keys: sshd closing the pipe early is not a crash", "[helper]") {
     PortalFixture fx;
     // Enough keys to overflow a pipe buffer, so the helper is still writing when it notices.
