@@ -105,13 +105,6 @@ Env* env(benchmark::State& st) {
     return g_env.get();
 }
 
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 double mean(const std::vector<double>& v) {
     double s = 0;
     for (double x : v) s += x;

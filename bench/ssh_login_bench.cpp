@@ -16,8 +16,6 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
-#include <time.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -33,24 +31,14 @@
 #include "tests/e2e/support/world.h"
 
 using namespace portal::e2e;
+using portal::bench::median;
+using portal::bench::now_seconds;
 namespace fs = std::filesystem;
 
 namespace {
 
 int g_users = 20;
 int g_keys = 1;  // accepted for symmetry with the other benchmarks; each member has one key
-
-double now_seconds() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
 
 struct Setup {
     std::unique_ptr<World> world;

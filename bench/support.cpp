@@ -500,4 +500,11 @@ bool take_size_flags(int& argc, char** argv, const char* program, int& users, in
     return true;
 }
 
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 }  // namespace portal::bench

@@ -16,6 +16,7 @@ namespace portal::bench {
 namespace fs = std::filesystem;
 
 double now_seconds();  // CLOCK_MONOTONIC
+double median(std::vector<double> v);  // 0 for none
 
 // Creates <base>/<name>-XXXXXX (0755, so the daemon's sockets inside are reachable);
 // removes it on destruction unless PORTAL_KEEP_BENCH_TMP is set.

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keyd/log/log.h"
+#include "keyd/userdb/dropin_file.h"
 #include "keyd/userdb/records.h"
 #include "shared/ipc/unique_fd.h"
 #include "shared/unix_name.h"
@@ -32,7 +33,6 @@ using Kind = DropinWriter::Entry::Kind;
 
 namespace {
 
-constexpr off_t kMaxDropinBytes = 1024 * 1024;
 constexpr auto kFullScanInterval = std::chrono::seconds(60);
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -46,31 +46,9 @@ std::string_view dropin_suffix(std::string_view name) {
     return {};
 }
 
-std::string service_of(const std::string& content) {
-    auto j = nlohmann::json::parse(content, nullptr, false);
-    if (!j.is_object()) return {};
-    auto it = j.find("service");
-    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 std::string errno_text(int err) { return std::generic_category().message(err); }
 
 bool same_time(const timespec& a, const timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
-
-std::string read_small_file(int dfd, const std::string& name, off_t size) {
-    UniqueFd fd(::openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    if (!fd) return {};
-    std::string content(static_cast<std::size_t>(size), '\0');
-    std::size_t got = 0;
-    while (got < content.size()) {
-        const ssize_t n = ::read(fd.get(), content.data() + got, content.size() - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += static_cast<std::size_t>(n);
-    }
-    content.resize(got);
-    return content;
-}
 
 // Reads the directory: every drop-in, whose it is, and our leftover temp files removed.
 // Content already known from `previous` (same inode, size, mtime, mode) is not re-read.
@@ -111,8 +89,8 @@ std::unordered_map<std::string, Entry> scan(int dfd, const std::string& service,
                 x.content = it->second.content;
                 x.ours = it->second.ours;
             } else {
-                if (st.st_size <= kMaxDropinBytes) x.content = read_small_file(dfd, name, st.st_size);
-                x.ours = service_of(x.content) == service;
+                x.content = read_dropin(dfd, name, st.st_size, /*follow_links=*/false);
+                x.ours = dropin_service(x.content) == service;
             }
         }
         out.emplace(name, std::move(x));

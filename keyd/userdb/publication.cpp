@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keyd/log/log.h"
+#include "keyd/userdb/dropin_file.h"
 #include "keyd/userdb/records.h"
 #include "shared/ipc/login_rules.h"
 #include "shared/ipc/unique_fd.h"
@@ -194,21 +195,8 @@ private:
     }
 
     bool read_is_ours(const std::string& file, off_t size) const {
-        if (size > 1024 * 1024) return false;
-        ipc::UniqueFd fd(::openat(dfd_.get(), file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-        if (!fd) return false;
-        std::string text(static_cast<std::size_t>(size), '\0');
-        std::size_t got = 0;
-        while (got < text.size()) {
-            const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            got += static_cast<std::size_t>(n);
-        }
-        text.resize(got);
-        auto j = nlohmann::json::parse(text, nullptr, false);
-        auto s = j.is_object() ? j.find("service") : j.end();
-        return s != j.end() && s->is_string() && s->get<std::string>() == service_;
+        // Following links: <uid>.user is a link to <name>.user.
+        return dropin_service(read_dropin(dfd_.get(), file, size, /*follow_links=*/true)) == service_;
     }
 
     std::filesystem::path dir_;
