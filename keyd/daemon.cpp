@@ -194,10 +194,7 @@ int run_daemon(const DaemonOptions& opts) {
         iam::AuthorityService service(*store, tfa, [&refresher] { refresher.request_refresh(); });
 
         api::Router router(service);
-        api::register_account_routes(router);
-        api::register_user_routes(router);
-        api::register_profile_routes(router);
-        api::register_ssh_key_routes(router);
+        api::register_v1_routes(router);
 
         login::LoginSocket login_socket(io, cfg.login_socket, login_service);
         login_socket.set_access(allowed_uids(helper), helper.gid);

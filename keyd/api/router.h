@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -34,6 +35,17 @@ public:
     void add(const std::string& method, const std::string& pattern, RouteHandler handler);
     Response dispatch(const Request& req);
 
+    // Every registered (method, pattern): the authorization table test walks them all.
+    std::vector<std::pair<std::string, std::string>> routes() const {
+        std::vector<std::pair<std::string, std::string>> out;
+        for (const auto& r : routes_) {
+            std::string pattern;
+            for (const auto& s : r.segments) pattern += "/" + s;
+            out.emplace_back(r.method, pattern);
+        }
+        return out;
+    }
+
 private:
     struct Route {
         std::string method;
@@ -44,7 +56,9 @@ private:
     std::vector<Route> routes_;
 };
 
-// Registers every v1 endpoint (keyd/api/handlers/*.cpp).
+// Registers every v1 endpoint (keyd/api/handlers/*.cpp): what the daemon serves.
+void register_v1_routes(Router& r);
+// One resource each (register_v1_routes calls them all).
 void register_account_routes(Router& r);
 void register_user_routes(Router& r);
 void register_profile_routes(Router& r);

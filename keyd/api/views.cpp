@@ -12,6 +12,14 @@ nlohmann::json account_membership_json(const Account& a, Role r) {
 
 nlohmann::json user_json(const AccountUser& au) {
     const User& u = au.user;
+    // Without the person record (keyd/iam/guard.h sees_person_record), the membership only.
+    if (u.unix_name.empty())
+        return {{"id", u.id},
+                {"email", u.email},
+                {"role", to_string(au.membership.role)},
+                {"status", to_string(au.membership.status)},
+                {"created_at", au.membership.created_at},
+                {"updated_at", au.membership.updated_at}};
     nlohmann::json last = nullptr;
     if (u.last_login)
         last = {{"at", u.last_login->at},
@@ -30,6 +38,11 @@ nlohmann::json user_json(const AccountUser& au) {
             {"last_login", last},
             {"created_at", u.created_at},
             {"updated_at", std::max(u.updated_at, au.membership.updated_at)}};
+}
+
+nlohmann::json invitation_json(const iam::Invitation& i) {
+    return {{"account_id", i.account.id}, {"account_name", i.account.name}, {"role", to_string(i.role)},
+            {"invited_at", i.invited_at}};
 }
 
 nlohmann::json ssh_key_json(const SshKey& k) {

@@ -2,13 +2,17 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include "keyd/iam/service.h"
 #include "shared/model.h"
 
 namespace portal::api {
 
 nlohmann::json account_json(const Account& a);
 nlohmann::json account_membership_json(const Account& a, Role r);
+// A member whose person record the caller may not see (the service left unix_name empty):
+// {id,email,role,status,created_at,updated_at} of the membership only.
 nlohmann::json user_json(const AccountUser& au);
+nlohmann::json invitation_json(const iam::Invitation& i);
 nlohmann::json ssh_key_json(const SshKey& k);
 
 }  // namespace portal::api

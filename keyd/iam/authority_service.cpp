@@ -3,13 +3,10 @@
 #include <algorithm>
 
 #include "keyd/iam/errors.h"
-#include "keyd/iam/policy.h"
 #include "shared/ssh_key.h"
 
 namespace portal::iam {
 namespace {
-
-using policy::Action;
 
 template <class T>
 PageResult<T> slice(std::vector<T> all, const PageRequest& pg) {
@@ -22,6 +19,17 @@ PageResult<T> slice(std::vector<T> all, const PageRequest& pg) {
 }
 
 store::Page to_store_page(const PageRequest& pg) { return {(pg.page - 1) * pg.per_page, pg.per_page}; }
+
+// What the caller may see of a member: without the person record, only id and email remain
+// (an empty unix_name marks it for the view; every real user has one).
+AccountUser shown_to(const Caller& c, AccountUser au) {
+    if (sees_person_record(c, au.membership)) return au;
+    User only;
+    only.id = std::move(au.user.id);
+    only.email = std::move(au.user.email);
+    au.user = std::move(only);
+    return au;
+}
 
 }  // namespace
 
@@ -49,6 +57,8 @@ Principal AuthorityService::principal_for_uid(uid_t uid) {
     auto user = store_.user_by_uid(static_cast<std::uint32_t>(uid));
     if (!user) throw ApiError::forbidden("uid " + std::to_string(uid) + " is not a portal user");
     p.user = std::move(user);
+    for (auto& ar : store_.accounts_of_user(p.user_id()))
+        p.memberships.push_back(AccountMembership{std::move(ar.account), ar.role, ar.status});
     return p;
 }
 
@@ -68,10 +78,15 @@ Caller AuthorityService::caller_in(const Principal& p, const std::optional<std::
         c.role = Role::owner;
         return c;
     }
-    auto mine = store_.accounts_of_user(p.user_id());
-    auto it = mine.begin();
-    if (account_id)
-        it = std::find_if(mine.begin(), mine.end(), [&](const auto& ar) { return ar.account.id == *account_id; });
+    const auto& mine = p.memberships;
+    auto it = mine.end();
+    if (account_id) {
+        it = std::find_if(mine.begin(), mine.end(), [&](const auto& m) { return m.account.id == *account_id; });
+    } else {
+        // The default is the oldest account the user is active in (else the oldest: the guard says why not).
+        it = std::find_if(mine.begin(), mine.end(), [](const auto& m) { return m.status == MemberStatus::active; });
+        if (it == mine.end()) it = mine.begin();
+    }
     if (it == mine.end()) throw ApiError::not_found("account not found");
     c.account = it->account;
     c.role = it->role;
@@ -79,15 +94,24 @@ Caller AuthorityService::caller_in(const Principal& p, const std::optional<std::
     return c;
 }
 
+Subject AuthorityService::subject_of(const std::string& user_id, std::optional<Role> role_here) {
+    Subject s;
+    s.user_id = user_id;
+    s.role_here = role_here;
+    for (auto& ar : store_.accounts_of_user(user_id))
+        s.memberships.push_back(AccountMembership{std::move(ar.account), ar.role, ar.status});
+    return s;
+}
+
 // ---- account ---------------------------------------------------------------------------
 
 Account AuthorityService::get_account(const Caller& c) {
-    policy::require(c, Action::read_account);
+    authorize({c.principal, &c}, Operation::get_account);
     return c.account;
 }
 
 Account AuthorityService::update_account(const Caller& c, const AccountUpdate& u) {
-    policy::require(c, Action::update_account);
+    authorize({c.principal, &c}, Operation::update_account);
     Account a = c.account;
     if (u.name) a.name = *u.name;
     if (u.enforce_2fa && *u.enforce_2fa != a.enforce_2fa) {
@@ -101,17 +125,21 @@ Account AuthorityService::update_account(const Caller& c, const AccountUpdate& u
 }
 
 std::vector<std::pair<Account, Role>> AuthorityService::list_accounts(const Principal& p) {
+    authorize({p}, Operation::list_accounts);
     std::vector<std::pair<Account, Role>> out;
     if (p.is_system()) {
         for (auto& a : store_.all_accounts()) out.emplace_back(std::move(a), Role::owner);
         return out;
     }
-    for (auto& ar : store_.accounts_of_user(p.user_id())) out.emplace_back(std::move(ar.account), ar.role);
+    // Only accounts the user acts in: invitations are listed under /v1/profile/invitations.
+    for (const auto& m : p.memberships)
+        if (m.status == MemberStatus::active) out.emplace_back(m.account, m.role);
     return out;
 }
 
 std::pair<Account, Role> AuthorityService::create_account(const Principal& p, const std::string& name,
                                                           const std::optional<std::string>& owner_user_id) {
+    authorize({p}, Operation::create_account);
     std::string owner;
     if (p.is_system()) {
         // root may create an empty account (the first one on a fresh server) or name its owner.
@@ -147,20 +175,21 @@ AccountUser AuthorityService::member_or_404(const Caller& c, const std::string& 
 }
 
 PageResult<AccountUser> AuthorityService::list_users(const Caller& c, const UserFilter& f, const PageRequest& pg) {
-    policy::require(c, Action::read_users);
+    authorize({c.principal, &c}, Operation::list_members);
     PageResult<AccountUser> r;
     r.items = store_.account_users(c.account.id, store::MemberFilter{f.role, f.status, f.search_pattern},
                                    to_store_page(pg), r.total);
+    for (auto& au : r.items) au = shown_to(c, std::move(au));
     return r;
 }
 
 AccountUser AuthorityService::get_user(const Caller& c, const std::string& id) {
-    policy::require(c, Action::read_users);
-    return member_or_404(c, id);
+    authorize({c.principal, &c}, Operation::get_member);
+    return shown_to(c, member_or_404(c, id));
 }
 
 AccountUser AuthorityService::create_user(const Caller& c, const NewUser& u) {
-    policy::require(c, Action::manage_users);
+    authorize({c.principal, &c}, Operation::add_member);
     if (u.status == MemberStatus::deactivated)
         throw ApiError::unprocessable("status", "a new member is invited or active");
     std::string user_id;
@@ -172,18 +201,22 @@ AccountUser AuthorityService::create_user(const Caller& c, const NewUser& u) {
         m.account_id = c.account.id;
         m.user_id = user.id;
         m.role = u.role;
-        m.status = u.status;
+        // A person who already exists joins only by accepting (root provisions directly).
+        m.status = existing && !c.is_system() ? MemberStatus::invited : u.status;
         store_.put_membership(m);
         user_id = user.id;
     });
-    return member_or_404(c, user_id);
+    return shown_to(c, member_or_404(c, user_id));
 }
 
 AccountUser AuthorityService::update_user(const Caller& c, const std::string& id, const UserUpdate& u) {
-    policy::require(c, Action::manage_users);
     write([&] {
-        auto au = member_or_404(c, id);
         if (u.role || u.status) {
+            AccountUser au;
+            authorize({c.principal, &c}, Operation::change_membership, [&] {
+                au = member_or_404(c, id);
+                return subject_of(id, au.membership.role);
+            });
             Membership after = au.membership;
             if (u.role) after.role = *u.role;
             if (u.status) {
@@ -191,49 +224,62 @@ AccountUser AuthorityService::update_user(const Caller& c, const std::string& id
                     throw ApiError::unprocessable("status", "a member cannot go back to invited");
                 after.status = *u.status;
             }
-            policy::check_membership_change(c, {au.membership, after, store_.count_active_owners(c.account.id)});
+            check_membership_change(c, {au.membership, after, store_.count_active_owners(c.account.id)});
             store_.put_membership(after);
         }
         if (u.name) {
+            AccountUser au;
+            authorize({c.principal, &c}, Operation::rename_user, [&] {
+                au = member_or_404(c, id);
+                return subject_of(id, au.membership.role);
+            });
             au.user.name = *u.name;
             store_.update_user(au.user);
         }
+        if (!u.role && !u.status && !u.name) {
+            authorize({c.principal, &c}, Operation::get_member);
+            member_or_404(c, id);
+        }
     });
-    return member_or_404(c, id);
+    return shown_to(c, member_or_404(c, id));
 }
 
 void AuthorityService::remove_user(const Caller& c, const std::string& id) {
-    policy::require(c, Action::manage_users);
     write([&] {
-        auto au = member_or_404(c, id);
-        policy::check_membership_change(c, {au.membership, std::nullopt, store_.count_active_owners(c.account.id)});
+        AccountUser au;
+        authorize({c.principal, &c}, Operation::remove_member, [&] {
+            au = member_or_404(c, id);
+            return subject_of(id, au.membership.role);
+        });
+        check_membership_change(c, {au.membership, std::nullopt, store_.count_active_owners(c.account.id)});
         store_.delete_membership(c.account.id, id);  // also deletes the user's keys in this account
     });
 }
 
 void AuthorityService::reset_user_tfa(const Caller& c, const std::string& id) {
-    policy::require(c, Action::manage_users);
-    member_or_404(c, id);
-    tfa_.clear(id);
-    if (on_change_) on_change_();
+    write([&] {
+        authorize({c.principal, &c}, Operation::reset_user_tfa, [&] {
+            auto au = member_or_404(c, id);
+            return subject_of(id, au.membership.role);
+        });
+        tfa_.clear(id);
+    });
 }
 
 // ---- profile and 2FA -------------------------------------------------------------------
 
-const User& AuthorityService::profile_user(const Principal& p) {
-    if (p.is_system() || !p.user) throw ApiError::forbidden("the system principal (root) has no profile");
-    return *p.user;
-}
-
 Profile AuthorityService::get_profile(const Principal& p) {
+    authorize({p}, Operation::get_profile);
     Profile out;
-    out.user = profile_user(p);
-    out.accounts = list_accounts(p);
+    out.user = *p.user;
+    for (const auto& m : p.memberships)
+        if (m.status == MemberStatus::active) out.accounts.emplace_back(m.account, m.role);
     return out;
 }
 
 Profile AuthorityService::update_profile(const Principal& p, const std::optional<std::string>& name) {
-    User u = profile_user(p);
+    authorize({p}, Operation::update_profile);
+    User u = *p.user;
     if (name) {
         u.name = *name;
         write([&] { store_.update_user(u); });
@@ -244,8 +290,8 @@ Profile AuthorityService::update_profile(const Principal& p, const std::optional
 }
 
 TfaEnrolment AuthorityService::tfa_enable(const Caller& c) {
-    const User& u = profile_user(c.principal);
-    policy::require(c, Action::enrol_own_tfa);
+    authorize({c.principal, &c}, Operation::enrol_tfa);
+    const User& u = *c.principal.user;
     if (store_.tfa(u.id).enabled)
         throw ApiError{409, "MUST_BE_UNIQUE", "2FA is already enabled: disable it first to enrol a new device"};
     auto e = tfa_.begin(u);
@@ -253,8 +299,8 @@ TfaEnrolment AuthorityService::tfa_enable(const Caller& c) {
 }
 
 std::vector<std::string> AuthorityService::tfa_confirm(const Caller& c, const std::string& code) {
-    const User& u = profile_user(c.principal);
-    policy::require(c, Action::enrol_own_tfa);
+    authorize({c.principal, &c}, Operation::enrol_tfa);
+    const User& u = *c.principal.user;
     std::vector<std::string> codes;
     std::chrono::seconds retry{0};
     switch (tfa_.confirm(u, code, codes, retry)) {
@@ -272,8 +318,8 @@ std::vector<std::string> AuthorityService::tfa_confirm(const Caller& c, const st
 }
 
 void AuthorityService::tfa_disable(const Caller& c, const std::string& code) {
-    const User& u = profile_user(c.principal);
-    policy::require(c, Action::read_own_profile);
+    authorize({c.principal, &c}, Operation::disable_tfa);
+    const User& u = *c.principal.user;
     auto r = tfa_.verify(u, code, /*allow_recovery=*/true);
     switch (r.verdict) {
         case tfa::Verdict::ok: break;
@@ -282,25 +328,61 @@ void AuthorityService::tfa_disable(const Caller& c, const std::string& code) {
             throw ApiError::too_many("too many failed verification codes; try again later", r.retry_after.count());
         case tfa::Verdict::wrong_code: throw ApiError::unprocessable("code", "invalid verification code");
     }
-    tfa_.clear(u.id);
-    if (on_change_) on_change_();
+    write([&] { tfa_.clear(u.id); });
+}
+
+// ---- invitations -----------------------------------------------------------------------
+
+Membership AuthorityService::invitation_or_404(const Principal& p, const std::string& account_id) {
+    auto m = store_.membership(account_id, p.user_id());
+    if (!m || m->status != MemberStatus::invited) throw ApiError::not_found("no invitation to this account");
+    return *m;
+}
+
+std::vector<Invitation> AuthorityService::list_invitations(const Principal& p) {
+    authorize({p}, Operation::list_invitations);
+    std::vector<Invitation> out;
+    for (const auto& m : p.memberships) {
+        if (m.status != MemberStatus::invited) continue;
+        auto mem = store_.membership(m.account.id, p.user_id());
+        out.push_back(Invitation{m.account, m.role, mem ? mem->created_at : std::string{}});
+    }
+    return out;
+}
+
+std::pair<Account, Role> AuthorityService::accept_invitation(const Principal& p, const std::string& account_id) {
+    authorize({p}, Operation::answer_invitation);
+    Membership m;
+    write([&] {
+        m = invitation_or_404(p, account_id);
+        m.status = MemberStatus::active;
+        store_.put_membership(m);
+    });
+    return {*store_.account(account_id), m.role};
+}
+
+void AuthorityService::decline_invitation(const Principal& p, const std::string& account_id) {
+    authorize({p}, Operation::answer_invitation);
+    write([&] {
+        invitation_or_404(p, account_id);
+        store_.delete_membership(account_id, p.user_id());
+    });
 }
 
 // ---- SSH keys --------------------------------------------------------------------------
 
-SshKey AuthorityService::visible_key_or_404(const Caller& c, const std::string& fingerprint) {
+SshKey AuthorityService::key_or_404(const Caller& c, const std::string& fingerprint) {
     auto k = store_.ssh_key(c.account.id, fingerprint);
-    // Managers see only their own keys; someone else's key is "not found", not "forbidden".
-    if (!k || (c.role != Role::owner && k->user_id != c.principal.user_id())) throw ApiError::not_found("SSH key not found");
+    if (!k) throw ApiError::not_found("SSH key not found");
     return *k;
 }
 
 PageResult<SshKey> AuthorityService::list_keys(const Caller& c, const KeyFilter& f, const PageRequest& pg) {
-    policy::require(c, Action::read_keys);
+    const Grant g = authorize({c.principal, &c}, Operation::list_keys);
     std::optional<std::string> user = f.user_id;
-    if (c.role != Role::owner) {
-        if (user && *user != c.principal.user_id()) return {};
-        user = c.principal.user_id();
+    if (g.only_user_id) {
+        if (user && *user != *g.only_user_id) return {};
+        user = g.only_user_id;
     }
     if (!f.label) {
         PageResult<SshKey> r;
@@ -317,22 +399,23 @@ PageResult<SshKey> AuthorityService::list_keys(const Caller& c, const KeyFilter&
 }
 
 SshKey AuthorityService::get_key(const Caller& c, const std::string& fingerprint) {
-    policy::require(c, Action::read_keys);
-    return visible_key_or_404(c, fingerprint);
+    SshKey k;
+    authorize({c.principal, &c}, Operation::get_key, [&] {
+        k = key_or_404(c, fingerprint);
+        return Subject{k.user_id, std::nullopt, {}};
+    });
+    return k;
 }
 
 SshKey AuthorityService::add_key(const Caller& c, const NewKey& nk) {
     std::string owner;
-    if (nk.user_id && (c.is_system() || *nk.user_id != c.principal.user_id())) {
-        policy::require(c, Action::manage_any_keys);
-        owner = *nk.user_id;
+    if (c.is_system() && !nk.user_id) throw ApiError::unprocessable("user_id", "required when root adds a key");
+    authorize({c.principal, &c}, Operation::add_key, [&] {
+        owner = nk.user_id ? *nk.user_id : c.principal.user_id();
         auto au = store_.account_user(c.account.id, owner);
         if (!au) throw ApiError::unprocessable("user_id", "no such member in this account");
-    } else {
-        if (c.is_system()) throw ApiError::unprocessable("user_id", "required when root adds a key");
-        policy::require(c, Action::manage_own_keys);
-        owner = c.principal.user_id();
-    }
+        return Subject{owner, au->membership.role, {}};
+    });
     auto parsed = parse_ssh_public_key(nk.public_key);
     if (auto* err = std::get_if<SshKeyError>(&parsed)) throw ApiError::unprocessable("public_key", err->message);
     const auto& p = std::get<ParsedSshKey>(parsed);
@@ -350,9 +433,18 @@ SshKey AuthorityService::add_key(const Caller& c, const NewKey& nk) {
     return *store_.ssh_key(c.account.id, k.fingerprint);
 }
 
+// The guard's subject for a key: its owner and their role in this account.
+static Subject key_subject(store::Store& store, const SshKey& k) {
+    auto m = store.membership(k.account_id, k.user_id);
+    return Subject{k.user_id, m ? std::optional<Role>(m->role) : std::nullopt, {}};
+}
+
 SshKey AuthorityService::update_key(const Caller& c, const std::string& fingerprint, const KeyUpdate& u) {
-    policy::require(c, Action::manage_own_keys);
-    auto k = visible_key_or_404(c, fingerprint);
+    SshKey k;
+    authorize({c.principal, &c}, Operation::update_key, [&] {
+        k = key_or_404(c, fingerprint);
+        return key_subject(store_, k);
+    });
     if (u.name) k.name = *u.name;
     if (u.labels) k.labels = *u.labels;
     write([&] { store_.update_ssh_key(k); });
@@ -360,8 +452,7 @@ SshKey AuthorityService::update_key(const Caller& c, const std::string& fingerpr
 }
 
 void AuthorityService::delete_key(const Caller& c, const std::string& fingerprint) {
-    policy::require(c, Action::manage_own_keys);
-    visible_key_or_404(c, fingerprint);
+    authorize({c.principal, &c}, Operation::delete_key, [&] { return key_subject(store_, key_or_404(c, fingerprint)); });
     write([&] { store_.delete_ssh_key(c.account.id, fingerprint); });
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 #include <functional>
 
+#include "keyd/iam/guard.h"
 #include "keyd/iam/service.h"
 #include "keyd/store/store.h"
 #include "keyd/tfa/tfa_service.h"
@@ -35,6 +36,10 @@ public:
     std::vector<std::string> tfa_confirm(const Caller& c, const std::string& code) override;
     void tfa_disable(const Caller& c, const std::string& code) override;
 
+    std::vector<Invitation> list_invitations(const Principal& p) override;
+    std::pair<Account, Role> accept_invitation(const Principal& p, const std::string& account_id) override;
+    void decline_invitation(const Principal& p, const std::string& account_id) override;
+
     PageResult<SshKey> list_keys(const Caller& c, const KeyFilter& f, const PageRequest& pg) override;
     SshKey get_key(const Caller& c, const std::string& fingerprint) override;
     SshKey add_key(const Caller& c, const NewKey& k) override;
@@ -49,8 +54,10 @@ private:
     // Runs a write in one transaction, mapping store conflicts to 409, then notifies.
     void write(const std::function<void()>& f);
     AccountUser member_or_404(const Caller& c, const std::string& user_id);
-    SshKey visible_key_or_404(const Caller& c, const std::string& fingerprint);
-    const User& profile_user(const Principal& p);
+    SshKey key_or_404(const Caller& c, const std::string& fingerprint);
+    // The guard's view of a user: their role here and every membership they hold.
+    Subject subject_of(const std::string& user_id, std::optional<Role> role_here);
+    Membership invitation_or_404(const Principal& p, const std::string& account_id);
 };
 
 }  // namespace portal::iam

@@ -4,16 +4,25 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "shared/model.h"
 
 namespace portal::iam {
 
+// One of a user's memberships with its account (Enforce 2FA is an account setting).
+struct AccountMembership {
+    Account account;
+    Role role = Role::manager;
+    MemberStatus status = MemberStatus::active;
+};
+
 struct Principal {
     enum class Kind { system, user };
     Kind kind = Kind::user;
     uid_t uid = static_cast<uid_t>(-1);
-    std::optional<User> user;  // set for Kind::user
+    std::optional<User> user;                     // set for Kind::user
+    std::vector<AccountMembership> memberships;   // every one of the user's, oldest first
 
     bool is_system() const { return kind == Kind::system; }
     const std::string& user_id() const { return user->id; }

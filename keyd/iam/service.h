@@ -73,6 +73,13 @@ struct TfaEnrolment {
     std::string expires_at;
 };
 
+// An account the user was invited to and has not answered yet.
+struct Invitation {
+    Account account;
+    Role role = Role::manager;
+    std::string invited_at;
+};
+
 struct Profile {
     User user;
     std::vector<std::pair<Account, Role>> accounts;
@@ -104,6 +111,11 @@ public:
     virtual TfaEnrolment tfa_enable(const Caller& c) = 0;
     virtual std::vector<std::string> tfa_confirm(const Caller& c, const std::string& code) = 0;
     virtual void tfa_disable(const Caller& c, const std::string& code) = 0;
+
+    virtual std::vector<Invitation> list_invitations(const Principal& p) = 0;
+    // Accept: the membership becomes active; decline: it is removed.
+    virtual std::pair<Account, Role> accept_invitation(const Principal& p, const std::string& account_id) = 0;
+    virtual void decline_invitation(const Principal& p, const std::string& account_id) = 0;
 
     virtual PageResult<SshKey> list_keys(const Caller& c, const KeyFilter& f, const PageRequest& pg) = 0;
     virtual SshKey get_key(const Caller& c, const std::string& fingerprint) = 0;

@@ -126,6 +126,7 @@ std::string read_stdin(std::size_t max);
 void register_account_commands(CLI::App& app, Context& ctx);
 void register_user_commands(CLI::App& app, Context& ctx);
 void register_profile_commands(CLI::App& app, Context& ctx);  // profile, tfa
+void register_invitation_commands(CLI::App& app, Context& ctx);
 void register_key_commands(CLI::App& app, Context& ctx);
 void register_status_command(CLI::App& app, Context& ctx);
 

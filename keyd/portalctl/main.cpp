@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     register_account_commands(app, ctx);
     register_user_commands(app, ctx);
     register_profile_commands(app, ctx);
+    register_invitation_commands(app, ctx);
     register_key_commands(app, ctx);
     register_status_command(app, ctx);
 

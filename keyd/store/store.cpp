@@ -465,12 +465,16 @@ std::vector<Account> Store::all_accounts() {
 
 std::vector<AccountWithRole> Store::accounts_of_user(const std::string& user_id) {
     return impl_->locked([&] {
-        Query q(impl_->stmts, "SELECT " PORTAL_ACCOUNT_COLS ", m.role FROM memberships m"
+        Query q(impl_->stmts, "SELECT " PORTAL_ACCOUNT_COLS ", m.role, m.status FROM memberships m"
                         " JOIN accounts a ON a.id = m.account_id WHERE m.user_id = ?"
                         " ORDER BY m.created_at, a.rowid");
         q->bind(1, user_id);
         std::vector<AccountWithRole> out;
-        while (q->step()) out.push_back(AccountWithRole{read_account(*q), read_role(*q, kAccountCols)});
+        while (q->step()) {
+            auto st = parse_member_status(q->column_text(kAccountCols + 1));
+            if (!st) throw StoreError("corrupt store: unknown membership status");
+            out.push_back(AccountWithRole{read_account(*q), read_role(*q, kAccountCols), *st});
+        }
         return out;
     });
 }

@@ -56,6 +56,7 @@ struct Page {
 struct AccountWithRole {
     Account account;
     Role role;
+    MemberStatus status = MemberStatus::active;
 };
 
 // The login path's view of an account (keyd/login/login_view.h): only the columns it needs,
@@ -90,6 +91,7 @@ public:
     // Accounts
     std::optional<Account> account(const std::string& id);
     std::vector<Account> all_accounts();
+    // Every membership of the user (any status), oldest first.
     std::vector<AccountWithRole> accounts_of_user(const std::string& user_id);
     Account create_account(const std::string& name);
     void update_account(const Account& a);  // name, enforce_2fa

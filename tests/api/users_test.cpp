@@ -12,10 +12,15 @@ namespace {
 
 void check_user_shape(const nlohmann::json& u) {
     INFO(u.dump());
-    static const std::set<std::string> fields{"id",     "email",       "name",       "unix_name",  "uid",       "role",
-                                              "status", "tfa_enabled", "last_login", "created_at", "updated_at"};
     std::set<std::string> got;
     for (auto it = u.begin(); it != u.end(); ++it) got.insert(it.key());
+    if (u.value("status", "") == "invited" && !u.contains("uid")) {
+        // An invitation, as the account sees it until the user accepts: no person record.
+        CHECK(got == std::set<std::string>{"id", "email", "role", "status", "created_at", "updated_at"});
+        return;
+    }
+    static const std::set<std::string> fields{"id",     "email",       "name",       "unix_name",  "uid",       "role",
+                                              "status", "tfa_enabled", "last_login", "created_at", "updated_at"};
     CHECK(got == fields);
     CHECK(u.at("id").is_string());
     CHECK(u.at("uid").is_number_unsigned());
@@ -49,16 +54,22 @@ TEST_CASE("users: create, read, update, delete", "[api][users]") {
     REQUIRE(created.status == 201);
     check_user_shape(created.json);
     CHECK(created.json.at("email") == "jane@example.com");
-    CHECK(created.json.at("name") == "Jane Doe");
     CHECK(created.json.at("role") == "manager");
     CHECK(created.json.at("status") == "invited");
-    CHECK(created.json.at("tfa_enabled") == false);
-    CHECK(created.json.at("uid") != seed.owner.json.at("uid"));
+    CHECK(!created.json.contains("uid"));  // the owner sees the invitation only
     const std::string id = created.json.at("id");
 
     auto got = d.get("/v1/account/users/" + id, seed.owner.uid);
     CHECK(got.status == 200);
     CHECK(got.json == created.json);
+    // root sees the whole record.
+    auto full = d.get("/v1/account/users/" + id);
+    REQUIRE(full.status == 200);
+    check_user_shape(full.json);
+    CHECK(full.json.at("name") == "Jane Doe");
+    CHECK(full.json.at("tfa_enabled") == false);
+    CHECK(full.json.at("uid") != seed.owner.json.at("uid"));
+    const auto jane_uid = full.json.at("uid").get<uid_t>();
 
     // Default status is active.
     auto bob = d.post("/v1/account/users", {{"email", "bob@example.com"}, {"name", "Bob"}, {"role", "manager"}},
@@ -66,13 +77,17 @@ TEST_CASE("users: create, read, update, delete", "[api][users]") {
     REQUIRE(bob.status == 201);
     CHECK(bob.json.at("status") == "active");
 
+    // Only Jane accepts the invitation; then the owner manages her like any member.
+    CHECK(d.put("/v1/account/users/" + id, {{"status", "active"}}, seed.owner.uid).status == 403);
+    REQUIRE(d.post("/v1/profile/invitations/" + seed.account_id + "/accept", nlohmann::json::object(), jane_uid).status ==
+            200);
     auto upd = d.put("/v1/account/users/" + id, {{"name", "Jane Smith"}, {"status", "active"}}, seed.owner.uid);
     INFO(upd.describe());
     REQUIRE(upd.status == 200);
     CHECK(upd.json.at("name") == "Jane Smith");
     CHECK(upd.json.at("status") == "active");
-    CHECK(upd.json.at("unix_name") == created.json.at("unix_name"));  // identities never change
-    CHECK(upd.json.at("uid") == created.json.at("uid"));
+    CHECK(upd.json.at("unix_name") == full.json.at("unix_name"));  // identities never change
+    CHECK(upd.json.at("uid") == full.json.at("uid"));
     // Once active, a member cannot go back to invited.
     auto back = d.put("/v1/account/users/" + id, {{"status", "invited"}}, seed.owner.uid);
     CHECK(back.status == 422);
@@ -85,7 +100,7 @@ TEST_CASE("users: create, read, update, delete", "[api][users]") {
     CHECK(d.get("/v1/account/users/" + id, seed.owner.uid).status == 404);
     CHECK(d.del("/v1/account/users/" + id, seed.owner.uid).status == 404);
     // The removed user's uid is no longer a caller in this account.
-    CHECK(d.get("/v1/account", created.json.at("uid").get<uid_t>()).status != 200);
+    CHECK(d.get("/v1/account", jane_uid).status != 200);
 }
 
 TEST_CASE("users: 404 for unknown ids and for other accounts' users", "[api][users]") {
@@ -122,14 +137,20 @@ TEST_CASE("users: duplicate email member is 409, an existing user joins another 
     CHECK(dup.json["errors"].contains("email"));
     CHECK(header_long(d.get("/v1/account/users", a.owner.uid), "x-total") == 2);
 
-    // The same person joins Globex with a different role: same identity.
+    // The same person is invited to Globex with a different role: same identity, and she
+    // joins only by accepting.
     auto join = d.post("/v1/account/users", {{"email", "jane@example.com"}, {"name", "Jane"}, {"role", "owner"}},
                        b.owner.uid);
     INFO(join.describe());
     REQUIRE(join.status == 201);
     CHECK(join.json.at("id") == jane.id);
-    CHECK(join.json.at("uid") == jane.json.at("uid"));
+    CHECK(join.json.at("status") == "invited");
     CHECK(join.json.at("role") == "owner");
+    CHECK(d.get("/v1/accounts", jane.uid).json.size() == 1);
+    REQUIRE(d.post("/v1/profile/invitations/" + b.account_id + "/accept", nlohmann::json::object(), jane.uid).status == 200);
+    auto joined = d.get("/v1/account/users/" + jane.id, b.owner.uid);
+    CHECK(joined.json.at("uid") == jane.json.at("uid"));
+    CHECK(joined.json.at("role") == "owner");
     auto accounts = d.get("/v1/accounts", jane.uid);
     CHECK(accounts.json.size() == 2);
 }
@@ -319,8 +340,8 @@ TEST_CASE("users: owner rules", "[api][users][roles]") {
         CHECK(d.put(b_path, {{"role", "manager"}}, b.uid).status == 200);  // but B may demote itself
         CHECK(d.put(b_path, {{"role", "owner"}}, a.uid).status == 200);
 
-        // A's rename of another owner is not a role change.
-        CHECK(d.put(b_path, {{"name", "Bea"}}, a.uid).status == 200);
+        // Nor rename them: another owner's name is root's to change (issue 8 §7).
+        CHECK(d.put(b_path, {{"name", "Bea"}}, a.uid).status == 403);
 
         // root (the machine's administrator) may.
         auto root_demote = d.put(b_path, {{"role", "manager"}});

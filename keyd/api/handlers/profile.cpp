@@ -33,6 +33,21 @@ void register_profile_routes(Router& r) {
         if (name && name->empty()) throw iam::ApiError::unprocessable("name", "must not be empty");
         return json_response(200, profile_json(ctx.service.update_profile(ctx.principal, name)));
     });
+    r.add("GET", "/v1/profile/invitations", [](Context& ctx) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& i : ctx.service.list_invitations(ctx.principal)) out.push_back(invitation_json(i));
+        return json_response(200, out);
+    });
+    r.add("POST", "/v1/profile/invitations/{account_id}/accept", [](Context& ctx) {
+        JsonBody(ctx.req).finish();
+        auto [a, role] = ctx.service.accept_invitation(ctx.principal, ctx.param("account_id"));
+        return json_response(200, account_membership_json(a, role));
+    });
+    r.add("POST", "/v1/profile/invitations/{account_id}/decline", [](Context& ctx) {
+        JsonBody(ctx.req).finish();
+        ctx.service.decline_invitation(ctx.principal, ctx.param("account_id"));
+        return no_content();
+    });
     r.add("POST", "/v1/profile/tfa/enable", [](Context& ctx) {
         JsonBody(ctx.req).finish();
         auto c = ctx.caller();

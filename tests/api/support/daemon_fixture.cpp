@@ -291,7 +291,10 @@ Daemon::~Daemon() {
 void Daemon::start() {
     if (running()) throw std::logic_error("daemon already running");
     // Everything the child needs is prepared before fork: after it only async-signal-safe calls.
-    const std::string bin = PORTAL_KEYD_BIN;
+    // PORTAL_TEST_KEYD_BIN runs the tests against another build (e.g. to see a new test fail
+    // on the code before a fix).
+    const char* other_bin = std::getenv("PORTAL_TEST_KEYD_BIN");
+    const std::string bin = other_bin && *other_bin ? other_bin : PORTAL_KEYD_BIN;
     const std::string cfg = config_.string();
     const std::string logp = log_path().string();
     std::vector<std::string> env_store;

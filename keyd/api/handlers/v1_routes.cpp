@@ -1,0 +1,13 @@
+// The v1 API as the daemon serves it: one list, so tests enumerate exactly what is served.
+#include "keyd/api/router.h"
+
+namespace portal::api {
+
+void register_v1_routes(Router& r) {
+    register_account_routes(r);
+    register_user_routes(r);
+    register_profile_routes(r);
+    register_ssh_key_routes(r);
+}
+
+}  // namespace portal::api

@@ -1,0 +1,93 @@
+// The one guard: every IAM operation asks authorize() first, before it reads or changes
+// anything it was asked about. The rules are one table (guard.cpp), one row per operation;
+// handlers and services never decide who may do what.
+#pragma once
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "keyd/iam/caller.h"
+
+namespace portal::iam {
+
+enum class Operation {
+    // accounts
+    get_account,
+    update_account,
+    list_accounts,
+    create_account,
+    // members of the caller's account
+    list_members,
+    get_member,
+    add_member,
+    change_membership,  // role, status
+    remove_member,
+    rename_user,        // a user-global attribute, through the account's user resource
+    reset_user_tfa,     // user-global
+    // the caller's own profile, 2FA and invitations
+    get_profile,
+    update_profile,
+    enrol_tfa,          // enable, confirm
+    disable_tfa,
+    list_invitations,
+    answer_invitation,  // accept, decline
+    // SSH keys in the caller's account
+    list_keys,
+    get_key,
+    add_key,
+    update_key,
+    delete_key,
+    count_,  // not an operation: the number of them (guard.cpp checks its table against it)
+};
+
+// The person whose data an operation touches (a member, a key's owner).
+struct Subject {
+    std::string user_id;
+    std::optional<Role> role_here;               // their role in the caller's account
+    std::vector<AccountMembership> memberships;  // every one of theirs: user-global rules need them
+};
+
+// What the caller was allowed. For listings of person-bound items (keys): when set, the
+// caller sees only this user's items.
+struct Grant {
+    std::optional<std::string> only_user_id;
+};
+
+// Who is asking: the principal, and for account-scoped operations the caller in that account.
+struct Asker {
+    const Principal& principal;
+    const Caller* in_account = nullptr;
+};
+
+// Loads the subject once the asker passed the rules that do not depend on it, so that a
+// caller who may not do `op` at all is refused before anything about the subject is read
+// (it may throw 404 when there is no such subject).
+using SubjectLoader = std::function<Subject()>;
+
+// Throws ApiError 403 with the reason (404 where a manager must not learn that another
+// member's key exists) unless `who` may perform `op` on the subject `load_subject` returns.
+Grant authorize(const Asker& who, Operation op, const SubjectLoader& load_subject = {});
+
+// A change to a membership: role/status before and after (nullopt after = removal).
+struct MembershipChange {
+    Membership before;
+    std::optional<Membership> after;
+    int active_owners_before = 0;  // in the account, including `before` if it is one
+};
+
+// Owner rules for change_membership/remove_member, once authorize() allowed the operation:
+// at least one active owner remains; owners cannot re-role, deactivate or remove another
+// owner (root can); self-demotion only with another active owner; an invitation is
+// accepted only by the invited user (root may activate it directly).
+void check_membership_change(const Caller& caller, const MembershipChange& change);
+
+// Whether the caller sees a member's person record (name, unix identity, 2FA, last login) or
+// only the membership: an invitation shows what an invitation needs until it is accepted
+// (root and the member themself always see it).
+bool sees_person_record(const Caller& c, const Membership& m);
+
+// The principal's memberships that count: active ones.
+bool has_active_membership(const Principal& p);
+
+}  // namespace portal::iam
