@@ -1,0 +1,167 @@
+// Every endpoint the daemon serves, called by every kind of principal, against one table
+// of expected statuses. The list of endpoints comes from the router the daemon builds
+// (register_v1_routes): a new endpoint without a row here fails this test.
+//
+// To add an endpoint: add a row to kTable (method, pattern, body, then the status for
+// each principal in the order of kPrincipals). Rows run in table order, destructive ones
+// last; each principal gets its own daemon and world, so one principal's writes never
+// change what another sees.
+#include <catch2/catch.hpp>
+#include <map>
+#include <set>
+
+#include "keyd/api/router.h"
+#include "keyd/iam/authority_service.h"
+#include "keyd/store/store.h"
+#include "keyd/tfa/tfa_service.h"
+#include "tests/api/support/daemon_fixture.h"
+#include "tests/api/support/helpers.h"
+
+using namespace portal::test;
+
+namespace {
+
+enum Who { root, owner, manager, deactivated, invited, other_account, non_member, kWhoCount };
+const char* const kPrincipals[kWhoCount] = {"root",    "owner",         "manager",   "deactivated member",
+                                            "invited member", "member of another account", "non-member uid"};
+
+struct Row {
+    const char* method;
+    const char* pattern;
+    const char* body;  // JSON text, or nullptr for none
+    int expect[kWhoCount];
+};
+
+// {id}: a manager of account A ("target"), except DELETE, which removes another ("victim").
+// {fingerprint}: the target's key in A. {account_id}: accept → A, decline → B; the invited
+// member is invited to both. Everyone sends X-Account-ID: A.
+//                                                                     root owner mgr  deact inv  other non
+const Row kTable[] = {
+    {"GET", "/v1/account", nullptr,                                   {200, 200, 200, 403, 403, 404, 403}},
+    {"PUT", "/v1/account", R"({"name":"A"})",                         {200, 200, 403, 403, 403, 404, 403}},
+    {"GET", "/v1/accounts", nullptr,                                  {200, 200, 200, 403, 403, 200, 403}},
+    {"POST", "/v1/accounts", R"({"name":"New"})",                     {201, 201, 201, 403, 403, 201, 403}},
+    {"GET", "/v1/account/users", nullptr,                             {200, 200, 200, 403, 403, 404, 403}},
+    {"POST", "/v1/account/users", R"({"email":"new@example.com","name":"New","role":"manager"})",
+                                                                      {201, 201, 403, 403, 403, 404, 403}},
+    {"GET", "/v1/account/users/{id}", nullptr,                        {200, 200, 200, 403, 403, 404, 403}},
+    {"PUT", "/v1/account/users/{id}", R"({"role":"manager"})",        {200, 200, 403, 403, 403, 404, 403}},
+    {"POST", "/v1/account/users/{id}/tfa/reset", "{}",                {204, 204, 403, 403, 403, 404, 403}},
+    {"GET", "/v1/profile", nullptr,                                   {403, 200, 200, 403, 403, 200, 403}},
+    {"PUT", "/v1/profile", R"({"name":"Me"})",                        {403, 200, 200, 403, 403, 200, 403}},
+    {"GET", "/v1/profile/invitations", nullptr,                       {403, 200, 200, 200, 200, 200, 403}},
+    {"POST", "/v1/profile/tfa/enable", "{}",                          {403, 201, 201, 403, 403, 404, 403}},
+    {"POST", "/v1/profile/tfa/confirm", R"({"code":"000000"})",       {403, 422, 422, 403, 403, 404, 403}},
+    {"POST", "/v1/profile/tfa/disable", R"({"code":"000000"})",       {403, 412, 412, 403, 403, 404, 403}},
+    {"GET", "/v1/ssh_keys", nullptr,                                  {200, 200, 200, 403, 403, 404, 403}},
+    {"POST", "/v1/ssh_keys", "KEY",                                   {422, 201, 201, 403, 403, 404, 403}},
+    {"GET", "/v1/ssh_keys/{fingerprint}", nullptr,                    {200, 200, 404, 403, 403, 404, 403}},
+    {"PUT", "/v1/ssh_keys/{fingerprint}", R"({"name":"renamed"})",    {200, 200, 404, 403, 403, 404, 403}},
+    {"DELETE", "/v1/ssh_keys/{fingerprint}", nullptr,                 {204, 204, 404, 403, 403, 404, 403}},
+    {"DELETE", "/v1/account/users/{id}", nullptr,                     {204, 204, 403, 403, 403, 404, 403}},
+    {"POST", "/v1/profile/invitations/{account_id}/decline", "{}",   {403, 404, 404, 404, 204, 404, 403}},
+    {"POST", "/v1/profile/invitations/{account_id}/accept", "{}",    {403, 404, 404, 404, 200, 404, 403}},
+};
+
+std::string route_key(const std::string& method, const std::string& pattern) { return method + " " + pattern; }
+
+// The routes the daemon registers, from the same function its main uses.
+std::set<std::string> served_routes(const Daemon& d) {
+    const auto dir = d.dir() / "route-list";
+    std::filesystem::create_directories(dir);
+    auto store = portal::store::Store::open(dir / "routes.db");
+    portal::tfa::TfaService tfa(*store, portal::SecretBox::load_or_create(dir / "tfa.key"), {},
+                                [] { return std::chrono::system_clock::now(); });
+    portal::iam::AuthorityService service(*store, tfa);
+    portal::api::Router router(service);
+    portal::api::register_v1_routes(router);
+    std::set<std::string> out;
+    for (const auto& [method, pattern] : router.routes()) out.insert(route_key(method, pattern));
+    return out;
+}
+
+struct World {
+    std::string a, b;          // account ids
+    std::string target, victim, fingerprint;
+    uid_t uid[kWhoCount] = {};
+};
+
+World build_world(const Daemon& d) {
+    World w;
+    auto a = seed_account(d, "A", "a");
+    auto b = seed_account(d, "B", "b");
+    w.a = a.account_id;
+    w.b = b.account_id;
+    auto mgr = add_member(d, w.a, "manager@example.com", "manager");
+    auto deact = add_member(d, w.a, "deactivated@example.com", "manager");
+    REQUIRE(d.put("/v1/account/users/" + deact.id, {{"status", "deactivated"}}, 0, account_header(w.a)).status == 200);
+    auto inv = add_member(d, w.a, "invited@example.com", "manager", "invited");
+    auto to_b = d.post("/v1/account/users", {{"email", inv.email}, {"name", "I"}, {"role", "manager"}}, b.owner.uid);
+    REQUIRE(to_b.json.value("status", "") == "invited");
+    auto target = add_member(d, w.a, "target@example.com", "manager");
+    auto victim = add_member(d, w.a, "victim@example.com", "manager");
+    auto key = d.post("/v1/ssh_keys", {{"name", "target"}, {"public_key", fresh_ed25519_line()}, {"user_id", target.id}}, 0,
+                      account_header(w.a));
+    REQUIRE(key.status == 201);
+    w.target = target.id;
+    w.victim = victim.id;
+    w.fingerprint = key.json.at("fingerprint");
+    w.uid[root] = 0;
+    w.uid[owner] = a.owner.uid;
+    w.uid[manager] = mgr.uid;
+    w.uid[deactivated] = deact.uid;
+    w.uid[invited] = inv.uid;
+    w.uid[other_account] = b.owner.uid;
+    w.uid[non_member] = kUnknownUid;
+    return w;
+}
+
+std::string fill(std::string pattern, const Row& row, const World& w) {
+    auto replace = [&](const std::string& name, const std::string& value) {
+        auto at = pattern.find(name);
+        if (at != std::string::npos) pattern.replace(at, name.size(), value);
+    };
+    replace("{id}", std::string(row.method) == "DELETE" ? w.victim : w.target);
+    replace("{fingerprint}", w.fingerprint);
+    replace("{account_id}", std::string(row.pattern).find("/accept") != std::string::npos ? w.a : w.b);
+    return pattern;
+}
+
+}  // namespace
+
+TEST_CASE("authorization table: every endpoint as every kind of principal", "[api][guard][table]") {
+    std::set<std::string> in_table;
+    for (const Row& row : kTable) {
+        INFO(route_key(row.method, row.pattern));
+        CHECK(in_table.insert(route_key(row.method, row.pattern)).second);  // one row per route
+    }
+
+    for (int who = 0; who < kWhoCount; ++who) {
+        Daemon d(std::string("authz-") + std::to_string(who));
+        if (who == 0) {
+            const auto served = served_routes(d);
+            for (const auto& r : served) {
+                INFO("served but not in the authorization table: " << r);
+                CHECK(in_table.count(r) == 1);
+            }
+            for (const auto& r : in_table) {
+                INFO("in the table but not served: " << r);
+                CHECK(served.count(r) == 1);
+            }
+        }
+        const World w = build_world(d);
+        for (const Row& row : kTable) {
+            HttpRequest req;
+            req.method = row.method;
+            req.path = fill(row.pattern, row, w);
+            if (row.body) req.body = std::string(row.body) == "KEY"
+                                         ? nlohmann::json{{"name", "k"}, {"public_key", fresh_ed25519_line()}}.dump()
+                                         : std::string(row.body);
+            req.headers = account_header(w.a);
+            req.uid = w.uid[who];
+            auto r = d.send(req);
+            INFO(kPrincipals[who] << ": " << row.method << ' ' << row.pattern << " -> " << r.describe());
+            CHECK(r.status == row.expect[who]);
+        }
+    }
+}
