@@ -174,7 +174,7 @@ int run_daemon(const DaemonOptions& opts) {
         make_dir(cfg.state_directory, 0700);
         make_dir(cfg.runtime_directory, 0755);  // sockets inside must be reachable by members
 
-        auto store = store::Store::open(cfg.database, {cfg.uid_min, cfg.uid_max});
+        auto store = store::Store::open(cfg.database, {cfg.uid_min, cfg.uid_max}, store::LocalAccounts::from_passwd());
         auto clock = [] { return std::chrono::system_clock::now(); };
         tfa::TfaService tfa(*store, SecretBox::load_or_create(cfg.secret_key), tfa_settings(cfg), clock);
 

@@ -1,6 +1,7 @@
 #include "keyd/store/store.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -273,6 +274,7 @@ struct Store::Impl {
     sqlite::Db db;
     StatementCache stmts{db};
     UidRange uids;
+    LocalAccounts local;
     std::recursive_mutex mu;  // one connection: calls (and whole transactions) are serialized
     int depth = 0;            // transaction nesting
     std::int64_t changes_at_begin = 0;
@@ -360,6 +362,8 @@ struct Store::Impl {
         }
         std::int64_t high = meta_int("uid_high_water");
         if (high >= first && high <= last) candidate = std::max(candidate, high + 1);
+        if (local.uid_taken)
+            while (candidate <= last && local.uid_taken(static_cast<std::uint32_t>(candidate))) ++candidate;
         if (candidate > last) throw StoreError("uid range exhausted");
         Query q(stmts, "UPDATE meta SET value = ? WHERE key = 'uid_high_water'");
         q->bind(1, candidate).run();
@@ -410,11 +414,19 @@ struct Store::Impl {
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
-std::unique_ptr<Store> Store::open(const fs::path& db_path, UidRange uids) {
+LocalAccounts LocalAccounts::from_passwd() {
+    LocalAccounts l;
+    l.uid_taken = [](std::uint32_t uid) { return ::getpwuid(static_cast<uid_t>(uid)) != nullptr; };
+    l.name_taken = [](const std::string& name) { return ::getpwnam(name.c_str()) != nullptr; };
+    return l;
+}
+
+std::unique_ptr<Store> Store::open(const fs::path& db_path, UidRange uids, LocalAccounts local) {
     if (uids.first > uids.last) throw StoreError("invalid uid range");
     prepare_files(db_path);
     auto impl = std::make_unique<Impl>();
     impl->uids = uids;
+    impl->local = std::move(local);
     {
         UmaskGuard mask(077);  // -wal and -shm are created on first use, 0600 too
         impl->db = sqlite::Db::open(db_path);
@@ -527,7 +539,8 @@ User Store::create_user(const std::string& email, const std::string& name) {
         u.unix_name = derive_unix_name(email, [&](std::string_view candidate) {
             Query q(impl_->stmts, "SELECT 1 FROM users WHERE unix_name = ?");
             q->bind(1, candidate);
-            return q->step();
+            if (q->step()) return true;
+            return impl_->local.name_taken && impl_->local.name_taken(std::string(candidate));
         });
         u.uid = impl_->allocate_uid();
         u.id = random_id("usr_");

@@ -30,6 +30,16 @@ struct UidRange {
     std::uint32_t last = 299999;
 };
 
+// Names and uids this machine already uses outside the portal (/etc/passwd, LDAP...): the
+// allocator skips them, so a new member never shares a local account's uid or name (and is
+// not refused publication on the authority's own machine). Empty functions: nothing is taken.
+struct LocalAccounts {
+    std::function<bool(std::uint32_t uid)> uid_taken;
+    std::function<bool(const std::string& name)> name_taken;
+    // getpwuid/getpwnam through NSS.
+    static LocalAccounts from_passwd();
+};
+
 // Per-user TOTP state. Secrets are stored only as ciphertext (keyd/tfa/secret_box.h).
 struct TfaRecord {
     bool enabled = false;
@@ -75,7 +85,8 @@ struct LoginKeyRow {
 class Store {
 public:
     // Opens (creating if needed, mode 0600, parent 0700) and migrates to the newest schema.
-    static std::unique_ptr<Store> open(const std::filesystem::path& db_path, UidRange uids = {});
+    static std::unique_ptr<Store> open(const std::filesystem::path& db_path, UidRange uids = {},
+                                       LocalAccounts local = {});
     ~Store();
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
@@ -100,7 +111,8 @@ public:
     std::optional<User> user(const std::string& id);
     std::optional<User> user_by_uid(std::uint32_t uid);
     std::optional<User> user_by_email(const std::string& email);
-    // Assigns id, a unique unix_name (shared/unix_name.h) and the next free uid.
+    // Assigns id, a unique unix_name (shared/unix_name.h) and the next free uid; both skip
+    // what LocalAccounts reports taken.
     User create_user(const std::string& email, const std::string& name);
     void update_user(const User& u);  // email, name, last_login; unix_name/uid never change
     void delete_user(const std::string& id);  // and everything that hangs off it

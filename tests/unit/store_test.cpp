@@ -516,6 +516,34 @@ TEST_CASE("store: uids are allocated in order within the range", "[store]") {
     CHECK_THROWS_AS(Store::open(dir.db(), UidRange{10, 5}), StoreError);
 }
 
+TEST_CASE("store: uids and names used by local accounts are skipped at allocation", "[store]") {
+    TempDir dir;
+    std::set<std::uint32_t> local_uids{70000, 70001, 70003};
+    std::set<std::string> local_names{"jane", "jane2"};
+    LocalAccounts local;
+    local.uid_taken = [&](std::uint32_t uid) { return local_uids.count(uid) != 0; };
+    local.name_taken = [&](const std::string& name) { return local_names.count(name) != 0; };
+    auto s = Store::open(dir.db(), UidRange{70000, 70005}, local);
+
+    User jane = s->create_user("jane@example.com", "Jane");
+    CHECK(jane.uid == 70002);
+    CHECK(jane.unix_name == "jane3");
+    User bob = s->create_user("bob@example.com", "Bob");
+    CHECK(bob.uid == 70004);  // 70003 is local
+    CHECK(bob.unix_name == "bob");
+    // A local account appearing later does not change an existing member (publication
+    // reports that collision); only new allocations skip it.
+    local_uids.insert(70005);
+    CHECK_THROWS_WITH(s->create_user("c@example.com", "C"), "uid range exhausted");
+    CHECK(s->user(jane.id)->uid == 70002);
+
+    // The real lookup: root (uid 0) is taken on every machine; a name nobody has is not.
+    auto passwd = LocalAccounts::from_passwd();
+    CHECK(passwd.uid_taken(0));
+    CHECK(passwd.name_taken("root"));
+    CHECK_FALSE(passwd.name_taken("portal-no-such-user-x"));
+}
+
 TEST_CASE("store: deleting users and memberships cascades", "[store]") {
     Fixture f;
     auto& s = *f.store;
