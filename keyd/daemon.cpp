@@ -104,6 +104,7 @@ login::RefresherSettings refresher_settings(const config::Config& c, const Helpe
     s.state_file = c.login_state_file;
     s.state_file_group = h.gid;
     s.terminate_sessions = c.revoke_terminate_sessions;
+    s.allowed_record = c.state_directory / "allowed-members.json";
     return s;
 }
 
