@@ -570,7 +570,7 @@ TEST_CASE("refresher: a state file that cannot be written is removed, never re-s
     // /run is full; bob is deactivated, and alice gets enough keys that the new state needs
     // more room than the old file gives back when it is removed.
     fill(run / "filler");
-    for (int i = 0; i < 100; ++i) w.store->insert_ssh_key(make_key(w.account, w.alice, "alice extra", 100 + i));
+    for (int i = 0; i < 100; ++i) w.store->insert_ssh_key(make_key(w.account, w.alice, "alice extra " + std::to_string(i), 100 + i));
     w.set_status(w.bob, Role::manager, MemberStatus::deactivated);
     w.run();
     CHECK(w.keys(w.bob).keys.empty());  // the login socket follows at once
@@ -616,7 +616,7 @@ TEST_CASE("refresher: status says whether the state file is current, and lists c
     CHECK(st.collisions[0].reason == "name exists locally");
 
     fill(run / "filler");
-    for (int i = 0; i < 100; ++i) w.store->insert_ssh_key(make_key(w.account, w.alice, "alice extra", 100 + i));
+    for (int i = 0; i < 100; ++i) w.store->insert_ssh_key(make_key(w.account, w.alice, "alice extra " + std::to_string(i), 100 + i));
     w.refresher.request_refresh();
     w.run();
     st = w.refresher.status();
