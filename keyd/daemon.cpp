@@ -27,6 +27,7 @@
 #include "keyd/revoke/session_terminator.h"
 #include "keyd/store/store.h"
 #include "keyd/tfa/tfa_service.h"
+#include "keyd/userdb/local_accounts_watch.h"
 #include "keyd/userdb/userdb.h"
 
 namespace portal {
@@ -104,6 +105,7 @@ login::RefresherSettings refresher_settings(const config::Config& c, const Helpe
     s.state_file = c.login_state_file;
     s.state_file_group = h.gid;
     s.terminate_sessions = c.revoke_terminate_sessions;
+    s.allowed_record = c.state_directory / "allowed-members.json";
     return s;
 }
 
@@ -203,6 +205,15 @@ int run_daemon(const DaemonOptions& opts) {
         // records are in place (tests and scripts wait for it).
         refresher.refresh();
         refresher.start_touch_timer();
+        // A local account named like a member (or with a member's uid) unpublishes the member
+        // within a second, not at the next write.
+        std::optional<userdb::LocalAccountsWatch> local_accounts;
+        try {
+            local_accounts.emplace(io, [&refresher] { refresher.request_refresh(); });
+        } catch (const std::exception& e) {
+            log::error("cannot watch /etc/passwd and /etc/group; collisions are checked at the next change only",
+                       {{"error", e.what()}});
+        }
 
         api::ServerLimits limits;
         limits.max_body_bytes = cfg.api_max_body_bytes;

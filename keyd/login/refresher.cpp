@@ -8,6 +8,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <set>
 #include <utility>
@@ -67,13 +69,12 @@ bool Refresher::refresh() {
     // Who loses access is judged on the state before publication planning: the plan also
     // unpublishes members the rules refuse (a role that may not log in), and "not published"
     // must not hide that. Collisions are not revocations (see revoke::losing_access).
-    std::vector<revoke::Revocation> revoked;
-    if (last_) revoked = revoke::losing_access(*last_, built);
+    const std::vector<revoke::Revocation> revoked = revocations(built);
 
-    std::vector<std::string> warnings;
+    PublicationPlan plan;
     if (publisher_) {
         try {
-            warnings = publisher_->plan(built);
+            plan = publisher_->plan(built);
         } catch (const std::exception& e) {
             // Without the collision check a member could shadow a local account: publish nothing new.
             log::error("login refresh: cannot check names against local accounts, keeping the last good state",
@@ -83,9 +84,10 @@ bool Refresher::refresh() {
     }
     const std::string plan_ms = ms_since(mark);
     const std::set<std::string> known(warnings_.begin(), warnings_.end());
-    for (const auto& w : warnings)
+    for (const auto& w : plan.warnings)
         if (!known.count(w)) log::warning("login refresh: member not published", {{"warning", w}});
-    warnings_ = std::move(warnings);
+    warnings_ = std::move(plan.warnings);
+    collisions_ = std::move(plan.collisions);
 
     auto state = std::make_shared<const ipc::LoginState>(std::move(built));
     if (publisher_) {
@@ -97,6 +99,7 @@ bool Refresher::refresh() {
     }
     const std::string publish_ms = ms_since(mark);
     service_.update(state);
+    ++generation_;
     write_state_file(*state);
     const std::string state_file_ms = ms_since(mark);
 
@@ -108,6 +111,8 @@ bool Refresher::refresh() {
                    {"terminate_sessions", settings_.terminate_sessions ? "yes" : "no"}});
         if (settings_.terminate_sessions && terminate_) terminate_(r.uid);
     }
+    // Only now: a crash before this point finds the revoked members still recorded as allowed.
+    record_allowed(*state);
     ++refreshes_;
     // A refresh of a large account frees tens of MiB of temporaries (the store's rows, the
     // state file's JSON); give them back to the system instead of keeping them as heap.
@@ -124,6 +129,47 @@ bool Refresher::refresh() {
     return true;
 }
 
+std::vector<revoke::Revocation> Refresher::revocations(const ipc::LoginState& built) {
+    if (last_) return revoke::losing_access(*last_, built);
+    // The first refresh since start: against who was allowed when the daemon last refreshed.
+    if (!baseline_read_ && !settings_.allowed_record.empty()) {
+        baseline_read_ = true;
+        std::string error;
+        baseline_ = revoke::read_allowed_record(settings_.allowed_record.string(), error);
+        if (!error.empty())
+            log::warning("revoke: cannot read who was allowed before the restart; no sessions are ended for changes "
+                         "made while the daemon was down",
+                         {{"error", error}});
+    }
+    if (!baseline_) return {};
+    auto out = revoke::losing_access(revoke::state_allowing(*baseline_), built);
+    if (!out.empty())
+        log::info("revoke: members lost access while the daemon was down or before it could publish",
+                  {{"members", std::to_string(out.size())}});
+    return out;
+}
+
+void Refresher::record_allowed(const ipc::LoginState& state) {
+    baseline_.reset();
+    if (settings_.allowed_record.empty()) return;
+    auto allowed = revoke::allowed_members(state);
+    if (recorded_ && *recorded_ == allowed) return;  // unchanged: no write on most refreshes
+    std::string error;
+    if (!revoke::write_allowed_record(settings_.allowed_record.string(), allowed, error)) {
+        // The record on disk is older: a restart compares against it, which at worst misses
+        // members allowed since then. Retried at every refresh.
+        recorded_.reset();
+        if (!record_failing_)
+            log::error("revoke: cannot record who is allowed; revocations made before a restart may be missed",
+                       {{"path", settings_.allowed_record.string()}, {"error", error}});
+        record_failing_ = true;
+        return;
+    }
+    if (record_failing_) log::info("revoke: recording who is allowed again", {{"path", settings_.allowed_record.string()}});
+    record_failing_ = false;
+    recorded_ = std::move(allowed);
+}
+
 bool Refresher::write_state_file(const ipc::LoginState& state) {
     ipc::StateFileMode mode;
     if (::geteuid() == 0) {
@@ -133,12 +179,42 @@ bool Refresher::write_state_file(const ipc::LoginState& state) {
     } else {
         mode.mode = 0600;  // not root: no group to hand it to
     }
+    const std::string path = settings_.state_file.string();
     std::string error;
-    if (!ipc::write_state_file(settings_.state_file.string(), state, mode, error)) {
-        log::error("login refresh: cannot write the state file", {{"path", settings_.state_file.string()}, {"error", error}});
-        return false;
+    ipc::FileIdentity written;
+    if (ipc::write_state_file(path, state, mode, error, &written)) {
+        if (!file_error_.empty()) log::info("login refresh: the state file is written again", {{"path", path}});
+        file_generation_ = generation_;
+        file_identity_ = written;
+        file_revision_ = state.revision;
+        file_error_.clear();
+        return true;
     }
-    return true;
+    // The old file describes an older state: a member revoked since could log in from it.
+    // Remove it; without a file the fallback refuses portal members (local users never ask).
+    file_generation_.reset();
+    std::string removed = "yes";
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) removed = std::string("no: ") + std::strerror(errno);
+    if (file_error_.empty())
+        log::error("login refresh: cannot write the state file; removed the old one, so the fallback refuses portal "
+                   "members until a write succeeds",
+                   {{"path", path}, {"error", error}, {"removed", removed}});
+    else
+        log::debug("login refresh: the state file still cannot be written", {{"error", error}, {"removed", removed}});
+    file_error_ = error.empty() ? "write failed" : error;
+    return false;
+}
+
+RefresherStatus Refresher::status() const {
+    RefresherStatus s;
+    s.revision = last_ ? last_->revision : 0;
+    s.refreshes = refreshes_;
+    s.collisions = collisions_;
+    s.warnings = warnings_;
+    s.state_file.current = last_ && file_generation_ == generation_;
+    s.state_file.revision = file_revision_;
+    s.state_file.error = file_error_;
+    return s;
 }
 
 void Refresher::start_touch_timer() {
@@ -151,11 +227,15 @@ void Refresher::start_touch_timer() {
 }
 
 void Refresher::touch() {
-    std::string error;
-    if (ipc::touch_state_file(settings_.state_file.string(), error)) return;
-    // Removed or never written: write it again from the current state.
-    log::warning("login refresh: cannot re-stamp the state file, rewriting it", {{"error", error}});
-    if (last_) write_state_file(*last_);
+    if (!last_) return;
+    if (file_generation_ == generation_) {
+        std::string error;
+        if (ipc::touch_state_file(settings_.state_file.string(), error, &file_identity_)) return;
+        // Removed or replaced behind our back: write it again from the current state.
+        log::warning("login refresh: cannot re-stamp the state file, rewriting it", {{"error", error}});
+    }
+    // No file holding the current state (a write failed): never stamp an older one; write.
+    write_state_file(*last_);
 }
 
 }  // namespace portal::login

@@ -1,7 +1,12 @@
 // One refresh of everything the login path reads, after every change of IAM state:
 //   LoginStateSource::load -> Publisher::plan (collisions: published flags, warnings)
 //   -> Publisher::publish (userdb drop-ins and provider) -> LoginService::update (the login
-//   socket's answers) -> the state file (fallback) -> sessions of members who lost access end.
+//   socket's answers) -> the state file (fallback) -> sessions of members who lost access end
+//   -> the record of who is allowed (so that the first refresh after a restart finds the
+//   members who lost access while the daemon was down or before it could publish).
+// The state file never looks fresher than it is: only a file holding the current state is
+// re-stamped; when a write fails the old file is removed (portal members are refused in
+// fallback until the next write succeeds; local users are not concerned).
 // Bursts coalesce: request_refresh() posts one refresh to the io_context, so all the writes
 // of one API request cause one refresh, right after that request's handler returns.
 #pragma once
@@ -18,7 +23,10 @@
 
 #include "keyd/login/login_service.h"
 #include "keyd/login/login_view.h"
+#include "keyd/revoke/allowed_record.h"
+#include "keyd/revoke/revocation.h"
 #include "shared/ipc/login_state.h"
+#include "shared/ipc/state_file.h"
 
 namespace boost::asio {
 class io_context;
@@ -26,13 +34,28 @@ class io_context;
 
 namespace portal::login {
 
+// A member who may log in but is not published on this machine: their name or uid is a local
+// account's (or group's), reserved, invalid, or another member's.
+struct Collision {
+    std::string unix_name;
+    std::uint32_t uid = 0;
+    std::string user_id;
+    std::string reason;  // e.g. "name exists locally"
+    bool operator==(const Collision&) const = default;
+};
+
+struct PublicationPlan {
+    std::vector<std::string> warnings;  // human-readable, one per problem (members and groups)
+    std::vector<Collision> collisions;  // the members among them
+};
+
 // Userdb publication as the refresher sees it (the daemon wires keyd/userdb/ behind it).
 class Publisher {
 public:
     virtual ~Publisher() = default;
     // Clears `published` for members whose name or id collides with a local or reserved
-    // account; returns human-readable warnings about them.
-    virtual std::vector<std::string> plan(ipc::LoginState& state) = 0;
+    // account; says which and why.
+    virtual PublicationPlan plan(ipc::LoginState& state) = 0;
     virtual void publish(const std::shared_ptr<const ipc::LoginState>& state) = 0;
 };
 
@@ -41,6 +64,25 @@ struct RefresherSettings {
     std::optional<gid_t> state_file_group;  // the helper user's group: 0640 root:group; none: 0600
     bool terminate_sessions = true;
     std::chrono::milliseconds touch_interval{30000};  // re-stamp the state file's mtime
+    // Who was allowed at the last refresh (0600, in the state directory). Empty: none kept,
+    // and revocations do not survive a restart.
+    std::filesystem::path allowed_record;
+};
+
+// The fallback file as the refresher last left it.
+struct StateFileStatus {
+    bool current = false;       // the file holds the state the login socket serves
+    std::uint64_t revision = 0; // revision of the last state written (0: none yet)
+    std::string error;          // why the last write failed ("" when it did not)
+};
+
+// What a status API shows about the login path.
+struct RefresherStatus {
+    std::uint64_t revision = 0;  // of the state served (0 before the first refresh)
+    std::uint64_t refreshes = 0;
+    std::vector<Collision> collisions;
+    std::vector<std::string> warnings;
+    StateFileStatus state_file;
 };
 
 class Refresher {
@@ -64,12 +106,19 @@ public:
 
     // Current collision warnings (for a status API).
     std::vector<std::string> warnings() const { return warnings_; }
+    const std::vector<Collision>& collisions() const { return collisions_; }
     std::uint64_t refresh_count() const { return refreshes_; }
+    RefresherStatus status() const;
+
+    // Re-stamps the state file if it holds the current state, else writes it (the touch
+    // timer's work; public for tests).
+    void touch();
 
 private:
     struct Timers;
     bool write_state_file(const ipc::LoginState& state);
-    void touch();
+    std::vector<revoke::Revocation> revocations(const ipc::LoginState& built);
+    void record_allowed(const ipc::LoginState& state);
 
     boost::asio::io_context& io_;
     LoginStateSource& source_;
@@ -81,7 +130,22 @@ private:
     bool pending_ = false;
     std::shared_ptr<const ipc::LoginState> last_;  // the last state published (with published flags)
     std::vector<std::string> warnings_;
+    std::vector<Collision> collisions_;
     std::uint64_t refreshes_ = 0;
+
+    // The state file: which refresh's state it holds (none after a failed write, when it is
+    // removed), and the file we wrote (a file put there by anything else is never re-stamped).
+    std::uint64_t generation_ = 0;  // of last_ (and of the refresh writing it)
+    std::optional<std::uint64_t> file_generation_;
+    ipc::FileIdentity file_identity_;
+    std::uint64_t file_revision_ = 0;
+    std::string file_error_;  // non-empty while writes fail (logged once per failing stretch)
+
+    // The allowed record: read once, compared against at the first refresh after start.
+    bool baseline_read_ = false;
+    std::optional<std::vector<revoke::AllowedMember>> baseline_;
+    std::optional<std::vector<revoke::AllowedMember>> recorded_;  // what the file holds
+    bool record_failing_ = false;
 };
 
 }  // namespace portal::login

@@ -22,10 +22,15 @@ UserdbPublisher::UserdbPublisher(boost::asio::io_context& io, userdb::UserdbConf
       name_taken_(userdb::local_name_check(cfg_)),
       id_taken_(userdb::local_id_check(cfg_)) {}
 
-std::vector<std::string> UserdbPublisher::plan(ipc::LoginState& state) {
+PublicationPlan UserdbPublisher::plan(ipc::LoginState& state) {
     auto p = userdb::plan_publication(std::move(state), cfg_, name_taken_, id_taken_);
     state = std::move(p.state);
-    return std::move(p.warnings);
+    PublicationPlan out;
+    out.warnings = std::move(p.warnings);
+    out.collisions.reserve(p.refused.size());
+    for (auto& r : p.refused)
+        out.collisions.push_back(Collision{std::move(r.unix_name), r.uid, std::move(r.user_id), std::move(r.reason)});
+    return out;
 }
 
 void UserdbPublisher::publish(const std::shared_ptr<const ipc::LoginState>& state) {

@@ -19,7 +19,7 @@ class UserdbPublisher final : public Publisher {
 public:
     // Sets SYSTEMD_BYPASS_USERDB, binds the provider socket (throws when that fails).
     UserdbPublisher(boost::asio::io_context& io, userdb::UserdbConfig cfg);
-    std::vector<std::string> plan(ipc::LoginState& state) override;
+    PublicationPlan plan(ipc::LoginState& state) override;
     // Drop-ins, then the provider: a failure of one does not keep the other from updating.
     void publish(const std::shared_ptr<const ipc::LoginState>& state) override;
 

@@ -236,8 +236,30 @@ struct SessionTerminator::Impl : std::enable_shared_from_this<SessionTerminator:
             for (auto uid : uids) signal_user(uid, "system bus connection lost");
     }
 
-    static int on_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
+    // A C boundary (sd-bus calls it from sd_bus_process): nothing may unwind through it. On an
+    // exception the user's processes are still ended, with signals.
+    static int on_reply(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
         auto* call = static_cast<PendingCall*>(userdata);
+        Impl* self = call->impl;
+        const std::uint32_t uid = call->uid;
+        std::string what = "unknown exception";
+        try {
+            return handle_reply(m, call);
+        } catch (const std::exception& e) {
+            what = e.what();
+        } catch (...) {
+        }
+        try {
+            log::error("revoke: internal error handling logind's reply; ending the user's processes with signals",
+                       {{"uid", std::to_string(uid)}, {"error", what}});
+            self->pending.remove_if([call](const PendingCall& c) { return &c == call; });
+            self->signal_user(uid, "internal error");
+        } catch (...) {  // out of memory at worst: nothing more to do here
+        }
+        return 1;
+    }
+
+    static int handle_reply(sd_bus_message* m, PendingCall* call) {
         Impl* self = call->impl;
         const std::uint32_t uid = call->uid;
         std::string failure;

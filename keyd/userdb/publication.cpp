@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -78,7 +79,10 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
         if (!eligible) continue;
 
         const std::string& name = m.unix_name;
-        auto refuse = [&](const std::string& why) { warnings.push_back(log::sanitize(name, 64) + ": " + why); };
+        auto refuse = [&](const std::string& why) {
+            warnings.push_back(log::sanitize(name, 64) + ": " + why);
+            plan.refused.push_back(Refusal{log::sanitize(name, 64), m.uid, m.user_id, why});
+        };
         if (!is_valid_unix_name(name)) {
             refuse("not a valid user name");
             continue;
@@ -149,8 +153,11 @@ bool nss_group(const std::string& name) { return nss_found<group>(name.c_str(), 
 bool nss_group(std::uint32_t gid) { return nss_found<group>(static_cast<gid_t>(gid), ::getgrgid_r); }
 
 // Re-checking a file's stamp on every call costs a syscall per member and plan; once a
-// second is enough for what these checks guard against.
+// second is enough for what these checks guard against, unless told of a change.
 constexpr auto kRecheckInterval = std::chrono::seconds(1);
+
+// Bumped by local_accounts_changed(): a LocalFiles that saw another value re-reads at once.
+std::atomic<std::uint64_t> local_accounts_epoch{0};
 
 // Whether cfg.dropin_directory/<file> is our drop-in (its "service" is ours). Remembers the
 // answer per file until the file changes: a plan asks about every member, every time.
@@ -237,8 +244,10 @@ private:
     }
     void refresh() {
         const auto now = std::chrono::steady_clock::now();
-        if (loaded_ && now - checked_ < kRecheckInterval) return;
+        const std::uint64_t epoch = local_accounts_epoch.load();
+        if (loaded_ && epoch == epoch_ && now - checked_ < kRecheckInterval) return;
         checked_ = now;
+        epoch_ = epoch;
         Stamp p = stamp("/etc/passwd"), g = stamp("/etc/group");
         if (loaded_ && p == passwd_ && g == group_) return;
         names_.clear();
@@ -264,6 +273,7 @@ private:
 
     bool loaded_ = false;
     std::chrono::steady_clock::time_point checked_{};
+    std::uint64_t epoch_ = 0;
     Stamp passwd_, group_;
     std::unordered_set<std::string> names_;
     std::unordered_set<std::uint32_t> ids_;
@@ -302,6 +312,8 @@ std::function<bool(std::uint32_t)> local_id_check(const UserdbConfig& cfg) {
         return false;
     };
 }
+
+void local_accounts_changed() { local_accounts_epoch.fetch_add(1); }
 
 bool local_group_exists(const UserdbConfig& cfg, std::string_view name) {
     ensure_userdb_bypass(cfg);

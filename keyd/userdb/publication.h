@@ -12,9 +12,19 @@
 
 namespace portal::userdb {
 
+// A member who would be published but is not: a collision with a local or reserved account,
+// another member, or a name or uid that cannot be used.
+struct Refusal {
+    std::string unix_name;
+    std::uint32_t uid = 0;
+    std::string user_id;
+    std::string reason;  // e.g. "name exists locally"
+};
+
 struct PublishPlan {
     ipc::LoginState state;              // `published` set on every member
     std::vector<std::string> warnings;  // e.g. "alice: name exists locally"
+    std::vector<Refusal> refused;       // the members among the warnings
 };
 
 // Publishes the members for whom check_account() would allow a login or would refuse only
@@ -39,6 +49,10 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
 // Not thread-safe (a cache of the /etc files); each returned function has its own.
 std::function<bool(std::string_view)> local_name_check(const UserdbConfig& cfg);
 std::function<bool(std::uint32_t)> local_id_check(const UserdbConfig& cfg);
+
+// Makes every check above re-read /etc/passwd and /etc/group at its next call (they are
+// otherwise looked at once a second at most): LocalAccountsWatch calls it when they change.
+void local_accounts_changed();
 
 // Whether a group of that name / gid resolves on this machine other than through our
 // provider (NSS with the bypass above; our own drop-ins hold only per-user groups).

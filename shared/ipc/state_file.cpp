@@ -85,7 +85,8 @@ std::optional<LoadedState> read_state_file(const std::string& path, std::string&
     return out;
 }
 
-bool write_state_file(const std::string& path, const LoginState& state, const StateFileMode& mode, std::string& error) {
+bool write_file_atomically(const std::string& path, std::string_view content, const StateFileMode& mode,
+                           std::string& error, FileIdentity* written) {
     const std::string dir = dir_of(path);
     std::string tmp = path + ".XXXXXX";
     UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
@@ -103,11 +104,15 @@ bool write_state_file(const std::string& path, const LoginState& state, const St
         if (::fchown(fd.get(), mode.owner.value_or(static_cast<uid_t>(-1)), mode.group.value_or(static_cast<gid_t>(-1))) != 0)
             return fail(error, "fchown " + tmp, errno);
     }
-    if (!write_fully(fd.get(), to_json(state))) return fail(error, "write " + tmp, errno ? errno : EIO);
+    errno = 0;
+    if (!write_fully(fd.get(), content)) return fail(error, "write " + tmp, errno ? errno : EIO);
     if (::fsync(fd.get()) != 0) return fail(error, "fsync " + tmp, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return fail(error, "fstat " + tmp, errno);
     if (::close(fd.release()) != 0) return fail(error, "close " + tmp, errno);
     if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(error, "rename to " + path, errno);
     unlinker.p = nullptr;
+    if (written) *written = FileIdentity{st.st_dev, st.st_ino};
 
     UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dfd) return fail(error, "open " + dir, errno);
@@ -115,9 +120,22 @@ bool write_state_file(const std::string& path, const LoginState& state, const St
     return true;
 }
 
-bool touch_state_file(const std::string& path, std::string& error) {
+bool write_state_file(const std::string& path, const LoginState& state, const StateFileMode& mode, std::string& error,
+                      FileIdentity* written) {
+    return write_file_atomically(path, to_json(state), mode, error, written);
+}
+
+bool touch_state_file(const std::string& path, std::string& error, const FileIdentity* expected) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!fd) return fail(error, path, errno);
+    if (expected) {
+        struct stat st {};
+        if (::fstat(fd.get(), &st) != 0) return fail(error, "fstat " + path, errno);
+        if (FileIdentity{st.st_dev, st.st_ino} != *expected) {
+            error = path + ": not the file this process wrote";
+            return false;
+        }
+    }
     if (::futimens(fd.get(), nullptr) != 0) return fail(error, "futimens " + path, errno);
     return true;
 }

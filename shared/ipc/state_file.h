@@ -38,12 +38,25 @@ struct StateFileMode {
     std::optional<gid_t> group;  // helper user's group; mode 0600 without that user)
 };
 
-// Atomically replaces `path`: a temp file in the same directory, fchmod/fchown, write, fsync,
-// rename, fsync of the directory. On failure the old file stays and the temp file is removed.
-bool write_state_file(const std::string& path, const LoginState& state, const StateFileMode& mode,
-                      std::string& error);
+// Which file a path named when it was written: a re-stamp must touch only that one.
+struct FileIdentity {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    bool operator==(const FileIdentity&) const = default;
+};
 
-// Re-stamps the file's mtime (the daemon does this every 30 s while it runs).
-bool touch_state_file(const std::string& path, std::string& error);
+// Atomically replaces `path` with `content`: a temp file in the same directory, fchmod/fchown,
+// write, fsync, rename, fsync of the directory. On failure the old file stays and the temp
+// file is removed. `written` (optional) receives the new file's identity.
+bool write_file_atomically(const std::string& path, std::string_view content, const StateFileMode& mode,
+                           std::string& error, FileIdentity* written = nullptr);
+
+// write_file_atomically with the state as JSON.
+bool write_state_file(const std::string& path, const LoginState& state, const StateFileMode& mode,
+                      std::string& error, FileIdentity* written = nullptr);
+
+// Re-stamps the file's mtime (the daemon does this every 30 s while it runs). With
+// `expected`, only when the path still names that file (else false, nothing touched).
+bool touch_state_file(const std::string& path, std::string& error, const FileIdentity* expected = nullptr);
 
 }  // namespace portal::ipc

@@ -1,6 +1,8 @@
 // LoginService (the daemon's answers on the login socket) against a real Store, the login
 // view built from it, the refresher, and the login socket itself.
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,6 +17,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -24,6 +28,7 @@
 #include "keyd/login/login_socket.h"
 #include "keyd/login/login_view.h"
 #include "keyd/login/refresher.h"
+#include "keyd/revoke/allowed_record.h"
 #include "keyd/store/store.h"
 #include "keyd/store/timestamp.h"
 #include "keyd/tfa/secret_box.h"
@@ -328,8 +333,9 @@ struct FakePublisher final : login::Publisher {
     std::string colliding;
     int published = 0;
     std::shared_ptr<const ipc::LoginState> last;
-    std::vector<std::string> plan(ipc::LoginState& state) override {
-        std::vector<std::string> w;
+    login::PublicationPlan plan(ipc::LoginState& state) override {
+        login::PublicationPlan p;
+        auto& w = p.warnings;
         for (auto& m : state.members) {
             const auto& roles = state.login_roles;
             if (m.status == MemberStatus::invited || std::find(roles.begin(), roles.end(), m.role) == roles.end())
@@ -337,9 +343,10 @@ struct FakePublisher final : login::Publisher {
             if (m.unix_name == colliding) {
                 m.published = false;
                 w.push_back(m.unix_name + ": name exists locally");
+                p.collisions.push_back({m.unix_name, m.uid, m.user_id, "name exists locally"});
             }
         }
-        return w;
+        return p;
     }
     void publish(const std::shared_ptr<const ipc::LoginState>& state) override {
         ++published;
@@ -491,6 +498,215 @@ TEST_CASE("refresher: the state file is re-stamped, and rewritten when it vanish
     w.io.restart();
     w.io.run_for(120ms);
     CHECK(fs::exists(file));
+}
+
+namespace {
+
+// A tmpfs of `size` on `at`, in a private mount namespace of this test process: nothing is
+// seen outside, and it goes away with the process at the latest.
+class SmallTmpfs {
+public:
+    SmallTmpfs(const fs::path& at, const std::string& size) : at_(at) {
+        static bool private_namespace = false;
+        if (!private_namespace) {
+            REQUIRE(::unshare(CLONE_NEWNS) == 0);
+            REQUIRE(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+            private_namespace = true;
+        }
+        fs::create_directories(at_);
+        REQUIRE(::mount("tmpfs", at_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, ("size=" + size + ",mode=0755").c_str()) == 0);
+    }
+    ~SmallTmpfs() { ::umount2(at_.c_str(), MNT_DETACH); }
+    SmallTmpfs(const SmallTmpfs&) = delete;
+    SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+
+private:
+    fs::path at_;
+};
+
+// Writes `path` until the file system is full.
+void fill(const fs::path& path) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    const std::string block(4096, 'x');
+    for (;;) {
+        const ssize_t n = ::write(fd, block.data(), block.size());
+        if (n > 0) continue;
+        REQUIRE(errno == ENOSPC);
+        break;
+    }
+    ::close(fd);
+}
+
+bool needs_root(const char* what) {
+    if (::geteuid() == 0) return true;
+    if (std::getenv("PORTAL_TESTS_STRICT")) FAIL(what << " needs root (PORTAL_TESTS_STRICT is set)");
+    WARN(what << " needs root: skipped");
+    return false;
+}
+
+std::optional<ipc::LoadedState> read_state(const fs::path& file, std::int64_t now) {
+    std::string error;
+    auto s = ipc::read_state_file(file.string(), error, now);
+    INFO(error);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("refresher: a state file that cannot be written is removed, never re-stamped, and comes back") {
+    if (!needs_root("mounting a small tmpfs")) return;
+    RefresherWorld w;
+    const fs::path run = w.dir.path() / "run";
+    SmallTmpfs tmpfs(run, "64k");
+    auto s = w.settings();
+    s.state_file = run / "login-state.json";
+    w.refresher.set_settings(s);
+    REQUIRE(w.refresher.refresh());
+    const auto before = read_state(s.state_file, w.now);
+    REQUIRE(before);
+    CHECK(before->state.find(w.bob.unix_name) != nullptr);
+
+    // /run is full; bob is deactivated, and alice gets enough keys that the new state needs
+    // more room than the old file gives back when it is removed.
+    fill(run / "filler");
+    for (int i = 0; i < 100; ++i) w.store->insert_ssh_key(make_key(w.account, w.alice, "alice extra " + std::to_string(i), 100 + i));
+    w.set_status(w.bob, Role::manager, MemberStatus::deactivated);
+    w.run();
+    CHECK(w.keys(w.bob).keys.empty());  // the login socket follows at once
+    // The file that still let bob in is gone, not kept and re-stamped as if current.
+    CHECK_FALSE(fs::exists(s.state_file));
+
+    // The touch timer runs (every 50 ms here) while /run is still full: no file appears.
+    w.refresher.start_touch_timer();
+    w.io.restart();
+    w.io.run_for(300ms);
+    CHECK_FALSE(fs::exists(s.state_file));
+
+    // Room again: the next write brings the current state back.
+    fs::remove(run / "filler");
+    w.io.restart();
+    w.io.run_for(300ms);
+    const auto after = read_state(s.state_file, w.now);
+    REQUIRE(after);
+    CHECK(after->state.revision == w.store->revision());
+    CHECK(after->state.find(w.bob.unix_name)->status == MemberStatus::deactivated);
+    CHECK(after->state.find(w.alice.unix_name)->keys.size() == 102);
+}
+
+TEST_CASE("refresher: status says whether the state file is current, and lists collisions") {
+    if (!needs_root("mounting a small tmpfs")) return;
+    RefresherWorld w;
+    const fs::path run = w.dir.path() / "run";
+    SmallTmpfs tmpfs(run, "64k");
+    auto s = w.settings();
+    s.state_file = run / "login-state.json";
+    w.refresher.set_settings(s);
+    w.publisher.colliding = w.bob.unix_name;
+    REQUIRE(w.refresher.refresh());
+    auto st = w.refresher.status();
+    CHECK(st.state_file.current);
+    CHECK(st.state_file.error.empty());
+    CHECK(st.state_file.revision == w.store->revision());
+    CHECK(st.revision == w.store->revision());
+    REQUIRE(st.collisions.size() == 1);
+    CHECK(st.collisions[0].unix_name == w.bob.unix_name);
+    CHECK(st.collisions[0].uid == w.bob.uid);
+    CHECK(st.collisions[0].user_id == w.bob.id);
+    CHECK(st.collisions[0].reason == "name exists locally");
+
+    fill(run / "filler");
+    for (int i = 0; i < 100; ++i) w.store->insert_ssh_key(make_key(w.account, w.alice, "alice extra " + std::to_string(i), 100 + i));
+    w.refresher.request_refresh();
+    w.run();
+    st = w.refresher.status();
+    CHECK_FALSE(st.state_file.current);
+    CHECK_THAT(st.state_file.error, Catch::Contains("No space left on device"));
+    w.refresher.touch();  // still full
+    CHECK_FALSE(w.refresher.status().state_file.current);
+    fs::remove(run / "filler");
+    w.refresher.touch();
+    st = w.refresher.status();
+    CHECK(st.state_file.current);
+    CHECK(st.state_file.error.empty());
+}
+
+TEST_CASE("refresher: a file put in the state file's place is not re-stamped") {
+    RefresherWorld w;
+    REQUIRE(w.refresher.refresh());
+    const fs::path file = w.dir.path() / "login-state.json";
+    // Someone else's file (an old copy restored, say) with an old stamp.
+    const fs::path other = w.dir.path() / "other.json";
+    fs::copy_file(file, other);
+    fs::rename(other, file);
+    timespec old[2] = {{1000, 0}, {1000, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, file.c_str(), old, 0) == 0);
+    struct stat replaced {};
+    REQUIRE(::stat(file.c_str(), &replaced) == 0);
+    w.refresher.touch();
+    struct stat now {};
+    REQUIRE(::stat(file.c_str(), &now) == 0);
+    // Rewritten from the current state (a new file), not that one re-stamped.
+    CHECK(now.st_ino != replaced.st_ino);
+    CHECK(w.refresher.status().state_file.current);
+}
+
+TEST_CASE("refresher: members who lost access while the daemon was down have their sessions ended at start") {
+    const auto record_settings = [](RefresherWorld& w) {
+        auto s = w.settings();
+        s.allowed_record = w.dir.path() / "allowed-members.json";
+        return s;
+    };
+    RefresherWorld w;
+    w.refresher.set_settings(record_settings(w));
+    REQUIRE(w.refresher.refresh());
+    std::string error;
+    auto record = revoke::read_allowed_record((w.dir.path() / "allowed-members.json").string(), error);
+    INFO(error);
+    REQUIRE(record);
+    std::vector<std::string> names;
+    for (const auto& m : *record) names.push_back(m.unix_name);
+    CHECK(names == std::vector<std::string>{w.alice.unix_name, w.bob.unix_name});
+    struct stat st {};
+    REQUIRE(::stat((w.dir.path() / "allowed-members.json").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+
+    // Committed, never published: the daemon died before its refresh.
+    w.store->put_membership(Membership{w.account.id, w.bob.id, Role::manager, MemberStatus::deactivated, "", ""});
+    // A fresh daemon: a new refresher over the same files.
+    std::vector<std::uint32_t> ended;
+    login::Refresher restarted(w.io, w.source, w.service, &w.publisher,
+                               [&](std::uint32_t uid) { ended.push_back(uid); }, record_settings(w));
+    REQUIRE(restarted.refresh());
+    CHECK(ended == std::vector<std::uint32_t>{w.bob.uid});
+    // The record follows: bob is no longer in it, so a second restart ends nothing.
+    record = revoke::read_allowed_record((w.dir.path() / "allowed-members.json").string(), error);
+    REQUIRE(record);
+    CHECK(record->size() == 1);
+    ended.clear();
+    login::Refresher again(w.io, w.source, w.service, &w.publisher, [&](std::uint32_t uid) { ended.push_back(uid); },
+                           record_settings(w));
+    REQUIRE(again.refresh());
+    CHECK(ended.empty());
+}
+
+TEST_CASE("refresher: an unreadable record of who was allowed ends nothing and is replaced") {
+    RefresherWorld w;
+    auto s = w.settings();
+    s.allowed_record = w.dir.path() / "allowed-members.json";
+    {
+        std::ofstream(s.allowed_record) << R"({"version":1,"members":[{"user_id":"x","unix_name":"Not Valid","uid":1}]})";
+    }
+    ::chmod(s.allowed_record.c_str(), 0600);
+    std::vector<std::uint32_t> ended;
+    login::Refresher r(w.io, w.source, w.service, &w.publisher, [&](std::uint32_t uid) { ended.push_back(uid); }, s);
+    REQUIRE(r.refresh());
+    CHECK(ended.empty());
+    std::string error;
+    auto record = revoke::read_allowed_record(s.allowed_record.string(), error);
+    INFO(error);
+    REQUIRE(record);
+    CHECK(record->size() == 2);
 }
 
 // ---- login socket ----------------------------------------------------------------------------

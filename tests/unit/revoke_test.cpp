@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -346,4 +347,38 @@ TEST_CASE("session terminator: never touches uids below 1000 or outside the rang
     t.terminate_user(999);
     t.terminate_user(300000);
     CHECK(how == std::vector<std::string>{"refused", "refused", "refused"});
+}
+
+TEST_CASE("session terminator: an exception while handling logind's reply does not unwind through sd-bus") {
+    if (!have_dbus_daemon()) {
+        if (::geteuid() == 0 || std::getenv("PORTAL_TESTS_STRICT")) FAIL("dbus-daemon not installed");
+        WARN("dbus-daemon not installed");
+        return;
+    }
+    PrivateBus bus;
+    ScopedEnv env("DBUS_SYSTEM_BUS_ADDRESS", bus.address());
+    FakeLogind logind(bus.address());
+
+    boost::asio::io_context io;
+    revoke::SessionTerminator t(io, {200000, 299999, 300ms, "/proc"});
+    std::vector<std::pair<std::uint32_t, std::string>> seen;
+    bool thrown = false;
+    // The observer runs inside sd-bus's reply callback: its exception must stop there.
+    t.set_observer([&](std::uint32_t uid, const std::string& how) {
+        seen.emplace_back(uid, how);
+        if (!thrown) {
+            thrown = true;
+            throw std::runtime_error("observer failed");
+        }
+    });
+    t.terminate_user(299942);
+    // Caught at the boundary, and the user's processes are still ended (with signals).
+    REQUIRE(run_until(io, [&] { return seen.size() == 2; }, 5000ms));
+    CHECK(seen[0] == std::make_pair(std::uint32_t{299942}, std::string("logind")));
+    CHECK(seen[1] == std::make_pair(std::uint32_t{299942}, std::string("signals")));
+    // The connection still works.
+    t.terminate_user(299943);
+    REQUIRE(run_until(io, [&] { return seen.size() == 3; }, 5000ms));
+    CHECK(seen[2] == std::make_pair(std::uint32_t{299943}, std::string("logind")));
+    CHECK(logind.calls() == std::vector<std::uint32_t>{299942, 299943});
 }

@@ -98,6 +98,14 @@ TEST_CASE("userdb plan: local names and ids are never taken", "[userdb]") {
     CHECK(has_warning(plan, "localbob: name exists locally"));
     CHECK(has_warning(plan, "ann: uid 1000 exists locally"));
     CHECK(plan.warnings.size() == 2);
+    // The same, per member, for a status API.
+    REQUIRE(plan.refused.size() == 2);
+    CHECK(plan.refused[0].unix_name == "localbob");
+    CHECK(plan.refused[0].uid == 200001u);
+    CHECK(plan.refused[0].user_id == find(plan, "localbob").user_id);
+    CHECK(plan.refused[0].reason == "name exists locally");
+    CHECK(plan.refused[1].unix_name == "ann");
+    CHECK(plan.refused[1].reason == "uid 1000 exists locally");
 }
 
 TEST_CASE("userdb plan: reserved or invalid or duplicate names and ids", "[userdb]") {

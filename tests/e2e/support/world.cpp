@@ -303,7 +303,7 @@ void World::start_daemon() {
     }
 }
 
-int World::stop_daemon() { return daemon_.stop(SIGTERM, 10000ms); }
+int World::stop_daemon(int sig) { return daemon_.stop(sig, 10000ms); }
 
 void World::create_account() {
     auto r = api_.post("/v1/accounts", {{"name", "E2E " + name_}});

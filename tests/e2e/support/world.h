@@ -60,7 +60,7 @@ public:
 
     // --- processes ---
     void start_daemon();
-    int stop_daemon();  // SIGTERM; the exit code
+    int stop_daemon(int sig = 15);  // SIGTERM (or `sig`: 9 for a crash); the exit code
     bool daemon_running() { return daemon_.running(); }
     void start_sshd();
     void create_account();
