@@ -244,7 +244,7 @@ void World::mount_namespace_dirs() {
         const fs::path home = fs::path("/home") / user;
         mkdirs(home, 0755);
         if (::chown(home.c_str(), id, id) != 0) throw std::runtime_error("chown " + home.string());
-        passwd += user + ":x:" + std::to_string(id) + ":" + std::to_string(id) + "::" + home.string() + ":/bin/sh\n";
+        passwd += user + ":*:" + std::to_string(id) + ":" + std::to_string(id) + "::" + home.string() + ":/bin/sh\n";
         group += user + ":x:" + std::to_string(id) + ":\n";
     }
     write_file(dir_ / "passwd", passwd, 0644);
