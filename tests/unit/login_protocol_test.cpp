@@ -131,7 +131,8 @@ TEST_CASE("login_protocol: replies round-trip through the client parsers", "[log
         error));
     CHECK(error == "parameters.uid: missing");
     CHECK_FALSE(parse_get_authorized_keys_reply(
-        json{{"portal_user", true}, {"keys", json::array()}, {"uid", 4294967296}}, error));
+        json{{"portal_user", true}, {"keys", json::array()}, {"uid", 4294967296ull}}, error));
+    CHECK(error == "parameters.uid: out of range");
     CHECK_FALSE(parse_get_authorized_keys_reply(json{{"portal_user", true}, {"keys", json::array()}, {"uid", "1"}}, error));
     auto none = parse_get_authorized_keys_reply(json{{"portal_user", false}, {"keys", json::array()}}, error);
     REQUIRE(none);
@@ -146,7 +147,7 @@ TEST_CASE("login_protocol: replies round-trip through the client parsers", "[log
     CHECK_FALSE(parse_check_account_reply(json{{"portal_user", "yes"}}, error));
     CHECK_FALSE(parse_verify_code_reply(json{{"portal_user", true}, {"result", "maybe"}}, error));
     CHECK(error == "parameters.result: unknown result");
-    CHECK_FALSE(parse_get_authorized_keys_reply(json{{"portal_user", true}, {"keys", {1}}, {"uid", 1}}, error));
+    CHECK_FALSE(parse_get_authorized_keys_reply(json{{"portal_user", true}, {"keys", {1}}, {"uid", 1u}}, error));
     CHECK(error == "parameters.keys[0]: must be a string");
     CHECK(parse_get_authorized_keys_reply(json{{"portal_user", false}, {"keys", json::array()}, {"new", 1}}, error));
 }
