@@ -1,5 +1,5 @@
 // helper_bench: wall time of one call of sshd's AuthorizedKeysCommand helper
-// (`authorized-keys USER [FINGERPRINT]`) against `cat` of an authorized_keys file holding the
+// (`authorized-keys -- USER UID [FINGERPRINT]`, as the drop-in's `-- %u %U %f`) against `cat` of an authorized_keys file holding the
 // same user's keys, both fork+exec+wait with stdout read through a pipe as sshd does.
 // The two run alternately in every iteration (which goes first alternates too), so load from
 // other processes on the machine hits both alike; counters give medians and the ratio.
@@ -124,7 +124,10 @@ void BM_HelperVsCat(benchmark::State& st, Mode mode) {
         skip(st, e->online_problem);
         return;
     }
-    std::vector<std::string> helper{AUTHORIZED_KEYS_BIN, mode == Mode::online_not_portal ? "root" : e->user->unix_name};
+    // As sshd runs it: the name and the uid sshd resolved (%U).
+    std::vector<std::string> helper{AUTHORIZED_KEYS_BIN, "--"};
+    if (mode == Mode::online_not_portal) helper.insert(helper.end(), {"root", "0"});
+    else helper.insert(helper.end(), {e->user->unix_name, std::to_string(e->user->uid)});
     std::size_t want_lines = mode == Mode::online_not_portal ? 0 : e->user->keys.size();
     if (mode == Mode::online_fingerprint || mode == Mode::fallback_fingerprint) {
         helper.push_back(e->user->keys.back().sha256);  // as sshd's %f: only the offered key

@@ -1,16 +1,25 @@
-// sshd's AuthorizedKeysCommand helper: `authorized-keys USER [FINGERPRINT]` prints the keys
-// sshd may accept for a portal user (only the offered one when sshd passes %f). It asks
-// portal-keyd over the login socket and falls back to the on-disk login state when the
-// daemon does not answer. Non-portal and refused users get no output. Always exits 0: sshd
-// ignores the output of a failing command, and stderr is discarded by sshd (kept for tests).
+// sshd's AuthorizedKeysCommand helper: `authorized-keys -- USER UID FINGERPRINT` (the drop-in:
+// `-- %u %U %f`) prints the keys sshd may accept for a portal user (only the offered one). It
+// asks portal-keyd over the login socket and falls back to the on-disk login state when the
+// daemon does not answer. Non-portal and refused users get no output, and neither does a
+// member whose name sshd resolved to another uid than the member's (a local account named
+// like the member, e.g. added to /etc/passwd after the member was published, must never
+// accept the member's keys). Always exits 0: sshd ignores the output of a failing command,
+// and stderr is discarded by sshd (kept for tests).
+//
+// Positional forms: USER UID FINGERPRINT; USER UID; USER FINGERPRINT and USER (the drop-in
+// before %U: the uid is then looked up here with getpwnam, as sshd did; no answer, no keys).
+// A second argument of digits only is a uid (a fingerprint never is).
 //
 // Paths other than the defaults (/run/portal-keyd/login.sock, /run/portal-keyd/login-state.json):
-//   authorized-keys [--socket=PATH] [--state=PATH] -- USER [FINGERPRINT]
+//   authorized-keys [--socket=PATH] [--state=PATH] -- USER [UID] [FINGERPRINT]
 // Options count only in front of a "--" argument: sshd's %u is whatever user name the client
 // sent ("--socket=/tmp/x" included), so without "--" every argument is positional. The
 // environment variables PORTAL_KEYD_LOGIN_SOCKET / PORTAL_KEYD_STATE_FILE (tests; sshd runs
 // the command with a clean environment) apply when no option is given.
+#include <charconv>
 #include <csignal>
+#include <cstdint>
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +29,7 @@
 
 #include <unistd.h>
 
+#include "pam_module/local_identity.h"
 #include "shared/ipc/framing.h"
 #include "shared/ipc/login_client.h"
 #include "shared/ipc/state_file.h"
@@ -49,13 +59,23 @@ bool printable_line(const std::string& line) {
 
 struct Args {
     std::string socket, state, user;
+    std::optional<uid_t> uid;  // sshd's %U
     std::optional<std::string> fingerprint;
 };
+
+// %U: a decimal uid, nothing else.
+std::optional<uid_t> parse_uid(std::string_view s) {
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    std::uint32_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+    return static_cast<uid_t>(v);
+}
 
 // nullopt on misuse. Options only before the first "--" (see the top of the file).
 std::optional<Args> parse_args(int argc, char** argv) {
     Args a{env_or("PORTAL_KEYD_LOGIN_SOCKET", kDefaultLoginSocket), env_or("PORTAL_KEYD_STATE_FILE", kDefaultStateFile),
-           {}, {}};
+           {}, {}, {}};
     int first = 1;  // the first positional argument
     for (int i = 1; i < argc; ++i) {
         if (std::string_view(argv[i]) != "--") continue;
@@ -74,10 +94,32 @@ std::optional<Args> parse_args(int argc, char** argv) {
         break;
     }
     const int positional = argc - first;
-    if (positional < 1 || positional > 2 || !*argv[first]) return std::nullopt;
+    if (positional < 1 || positional > 3 || !*argv[first]) return std::nullopt;
     a.user = argv[first];
-    if (positional == 2 && *argv[first + 1]) a.fingerprint = argv[first + 1];
+    int next = first + 1;
+    if (positional == 3 || (positional == 2 && parse_uid(argv[next]))) {
+        a.uid = parse_uid(argv[next++]);
+        if (!a.uid) return std::nullopt;
+    }
+    if (next < argc && *argv[next]) a.fingerprint = argv[next];
     return a;
+}
+
+// Whether the name sshd resolved is the member's account: the uid sshd passed (%U), or for
+// the drop-in without %U the uid NSS gives here (the lookup sshd made a moment ago).
+bool same_uid(const Args& args, const GetAuthorizedKeysReply& reply) {
+    std::optional<uid_t> resolved = args.uid;
+    if (!resolved) {
+        const auto local = portal::login_path::resolve_user(args.user);
+        if (local.found()) resolved = local.uid;
+    }
+    if (!reply.uid || !resolved || *resolved != *reply.uid) {
+        warn("not printing the keys of portal user " + args.user.substr(0, 100) + " (uid " +
+             (reply.uid ? std::to_string(*reply.uid) : std::string("unknown")) + "): sshd's account has uid " +
+             (resolved ? std::to_string(*resolved) : std::string("unknown")));
+        return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -87,7 +129,7 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     const auto args = parse_args(argc, argv);
     if (!args) {
-        warn("usage: authorized-keys [--socket=PATH] [--state=PATH] -- USER [FINGERPRINT]");
+        warn("usage: authorized-keys [--socket=PATH] [--state=PATH] -- USER [UID] [FINGERPRINT]");
         return 0;
     }
     const std::string_view user = args->user;
@@ -111,6 +153,8 @@ int main(int argc, char** argv) {
             reply = authorized_keys_for(loaded->state, user, fingerprint, policy_of(loaded->state),
                                         StateSource{true, loaded->expired});
         }
+
+        if (!reply.keys.empty() && !same_uid(*args, reply)) return 0;
 
         std::string out;
         for (const auto& line : reply.keys) {

@@ -25,7 +25,19 @@
 // module cannot tell a portal user from a local one and returns PAM_IGNORE: local users are
 // never locked out, and a portal user gets no keys from the helper in that state anyway.
 //
-// Arguments: socket=PATH state=PATH timeout=MS debug
+// Local users are never locked out (pam_systemd_home's and pam_sss's habit): before any IPC
+// the module decides "not ours" for root, names a member can never have, and names that
+// resolve (getpwnam) to a uid outside the portal range, and returns PAM_IGNORE; so does a
+// name the daemon answers for but that resolves here to another uid than the member's (a
+// local account shadowing a member logs in as itself, never as the member). The decision
+// is kept for the transaction (pam_set_data), so later phases skip it. An error (a failed
+// pam_get_user, an exception) is PAM_IGNORE too, until the daemon or its state file said the
+// user is a portal member with this uid; only then can this module refuse.
+//
+// Arguments: socket=PATH state=PATH timeout=MS uid_min=N uid_max=N debug. Bad or unknown
+// arguments are logged and ignored (the default stands): a typo never locks anyone out.
+// uid_min/uid_max default to the daemon's defaults (200000-299999) and must cover the
+// daemon's [users] range.
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 #include <syslog.h>
@@ -34,10 +46,14 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <cstdint>
 #include <ctime>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "pam_module/local_identity.h"
 #include "shared/ipc/login_client.h"
 #include "shared/ipc/state_file.h"
 
@@ -46,10 +62,13 @@
 namespace {
 
 using namespace portal::ipc;
+using portal::login_path::Resolution;
+using portal::login_path::UidRange;
 
 struct Options {
     ClientOptions client;
     std::string state_file = kDefaultStateFile;
+    UidRange uids;
     bool debug = false;
 };
 
@@ -66,28 +85,44 @@ std::string clean(std::string_view s, std::size_t max = 100) {
     return out;
 }
 
+// A whole decimal number in [min, max], or nullopt.
+std::optional<long long> number_in(std::string_view v, long long min, long long max) {
+    long long n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size() || n < min || n > max) return std::nullopt;
+    return n;
+}
+
 Options parse_options(pam_handle_t* pamh, int argc, const char** argv) {
     Options o;
+    UidRange uids;
+    auto bad = [&](int i) { pam_syslog(pamh, LOG_WARNING, "ignoring bad argument %.100s", argv[i]); };
     for (int i = 0; i < argc; ++i) {
+        if (!argv[i]) continue;
         const std::string_view a = argv[i];
         if (a.starts_with("socket=")) {
-            o.client.socket_path = a.substr(7);
+            if (a.size() > 7 && a[7] == '/') o.client.socket_path = a.substr(7);
+            else bad(i);
         } else if (a.starts_with("state=")) {
-            o.state_file = a.substr(6);
+            if (a.size() > 6 && a[6] == '/') o.state_file = a.substr(6);
+            else bad(i);
         } else if (a.starts_with("timeout=")) {
-            const auto v = a.substr(8);
-            long ms = 0;
-            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), ms);
-            if (ec == std::errc() && p == v.data() + v.size() && ms > 0 && ms <= 60'000)
-                o.client.timeout = std::chrono::milliseconds(ms);
-            else
-                pam_syslog(pamh, LOG_WARNING, "ignoring bad argument %.100s", argv[i]);
+            if (auto ms = number_in(a.substr(8), 1, 60'000)) o.client.timeout = std::chrono::milliseconds(*ms);
+            else bad(i);
+        } else if (a.starts_with("uid_min=")) {
+            if (auto n = number_in(a.substr(8), 1, UINT32_MAX)) uids.min = static_cast<std::uint32_t>(*n);
+            else bad(i);
+        } else if (a.starts_with("uid_max=")) {
+            if (auto n = number_in(a.substr(8), 1, UINT32_MAX)) uids.max = static_cast<std::uint32_t>(*n);
+            else bad(i);
         } else if (a == "debug") {
             o.debug = true;
         } else {
-            pam_syslog(pamh, LOG_WARNING, "unknown argument %.100s", argv[i]);
+            pam_syslog(pamh, LOG_WARNING, "ignoring unknown argument %.100s", argv[i]);
         }
     }
+    if (uids.min <= uids.max) o.uids = uids;
+    else pam_syslog(pamh, LOG_WARNING, "ignoring uid_min > uid_max; using %u-%u", o.uids.min, o.uids.max);
     return o;
 }
 
@@ -98,10 +133,12 @@ std::string item(pam_handle_t* pamh, int type) {
 }
 
 struct Context {
-    pam_handle_t* pamh;
+    pam_handle_t* pamh = nullptr;
     Options opt;
     std::string user, rhost, service, tty;
-    bool silent;
+    bool silent = false;
+    Resolution local;     // what NSS says about `user` here
+    bool member = false;  // the daemon (or its state file) said: a portal member with this uid
 };
 
 // Reads the arguments and PAM items; a PAM error code when there is no user.
@@ -112,7 +149,7 @@ int load_context(Context& c, int flags, int argc, const char** argv) {
     const int rc = pam_get_user(c.pamh, &user, nullptr);
     if (rc != PAM_SUCCESS) return rc;
     if (!user || !*user) return PAM_USER_UNKNOWN;
-    c.user = user;
+    c.user = std::string_view(user).substr(0, 1024);
     c.rhost = item(c.pamh, PAM_RHOST);
     c.service = item(c.pamh, PAM_SERVICE);
     c.tty = item(c.pamh, PAM_TTY);
@@ -124,9 +161,41 @@ void tell(const Context& c, std::string_view text) {
     pam_error(c.pamh, "%s", clean(text, 400).c_str());
 }
 
+// pam_set_data key: the user name this transaction found not to be ours (later phases and
+// modules stacked twice skip the work; compared with PAM_USER, which a module may change).
+constexpr const char* kNotOurs = "pam_portal_not_ours";
+
+void free_name(pam_handle_t*, void* data, int) {
+    // The string given to libpam below, back from the C side.
+    std::unique_ptr<std::string>(static_cast<std::string*>(data)).reset();
+}
+
+bool known_not_ours(const Context& c) {
+    const void* data = nullptr;
+    return pam_get_data(c.pamh, kNotOurs, &data) == PAM_SUCCESS && data &&
+           *static_cast<const std::string*>(data) == c.user;
+}
+
+void remember_not_ours(const Context& c, std::string_view why) {
+    if (c.opt.debug) pam_syslog(c.pamh, LOG_DEBUG, "user %s: not a portal user (%s)", clean(c.user).c_str(), clean(why, 80).c_str());
+    auto name = std::make_unique<std::string>(c.user);
+    if (pam_set_data(c.pamh, kNotOurs, name.get(), free_name) == PAM_SUCCESS) (void)name.release();
+}
+
+// "Not ours" without IPC (local_identity.h): root, impossible names, local uids outside the
+// portal range. Every local login stops here.
+bool not_ours_here(Context& c) {
+    if (known_not_ours(c)) return true;
+    c.local = portal::login_path::resolve_user(c.user);
+    const auto why = portal::login_path::not_ours_without_ipc(c.user, c.local, c.opt.uids);
+    if (!why) return false;
+    remember_not_ours(c, *why);
+    return true;
+}
+
 // The account decision: the daemon's, or the state file's when the daemon did not answer.
 // nullopt: neither could decide.
-std::optional<LoginDecision> decide(const Context& c, bool& from_fallback) {
+std::optional<LoginDecision> ask(const Context& c, bool& from_fallback) {
     from_fallback = false;
     const LoginClient client(c.opt.client);
     auto online = client.check_account(c.user, c.rhost, c.service);
@@ -141,6 +210,30 @@ std::optional<LoginDecision> decide(const Context& c, bool& from_fallback) {
         return std::nullopt;
     }
     return check_account(loaded->state, c.user, policy_of(loaded->state), StateSource{true, loaded->expired});
+}
+
+// The decision for a portal member, or nullopt when the user is not ours (PAM_IGNORE): not
+// ours here, not a portal user by the daemon's answer, no answer at all, or a name that
+// resolves here to another uid than the member's (a local account shadows the member: it
+// logs in as itself, never as the member). Sets c.member otherwise.
+std::optional<LoginDecision> decide(Context& c, bool& from_fallback) {
+    from_fallback = false;
+    if (not_ours_here(c)) return std::nullopt;
+    auto d = ask(c, from_fallback);
+    if (!d) return std::nullopt;  // undecided: not remembered, the next phase asks again
+    if (!d->portal_user) {
+        remember_not_ours(c, d->reason);
+        return std::nullopt;
+    }
+    if (c.local.found() && (!d->uid || *d->uid != c.local.uid)) {
+        pam_syslog(c.pamh, LOG_NOTICE, "user %s is uid %u here, the portal member's uid is %s: a local account, not ours",
+                   clean(c.user).c_str(), static_cast<unsigned>(c.local.uid),
+                   d->uid ? std::to_string(*d->uid).c_str() : "unknown");
+        remember_not_ours(c, "shadowed by a local account");
+        return std::nullopt;
+    }
+    c.member = true;
+    return d;
 }
 
 // pam_set_data key: set when this transaction accepted a verification code (libpam keeps
@@ -179,12 +272,7 @@ constexpr std::string_view kCodeRequired =
 int account(Context& c) {
     bool fallback = false;
     const auto d = decide(c, fallback);
-    if (!d || !d->portal_user) {
-        if (c.opt.debug)
-            pam_syslog(c.pamh, LOG_DEBUG, "user %s: %s", clean(c.user).c_str(),
-                       d ? clean(d->reason, 40).c_str() : "undecided");
-        return PAM_IGNORE;
-    }
+    if (!d) return PAM_IGNORE;
     if (!d->allow) {
         pam_syslog(c.pamh, LOG_NOTICE, "user %s from %s refused: %s%s", clean(c.user).c_str(),
                    c.rhost.empty() ? "local" : clean(c.rhost).c_str(), clean(d->reason, 40).c_str(),
@@ -220,7 +308,7 @@ constexpr std::string_view kTfaUnavailable =
 int authenticate(Context& c) {
     bool fallback = false;
     const auto d = decide(c, fallback);
-    if (!d || !d->portal_user) return PAM_IGNORE;
+    if (!d) return PAM_IGNORE;
     // In fallback, check_account refuses 2FA members (tfa_unavailable): only the daemon
     // verifies codes, so without it a 2FA member cannot pass this step.
     if (!d->allow) {
@@ -278,6 +366,7 @@ int authenticate(Context& c) {
 }
 
 int session(Context& c, SessionEventKind event) {
+    if (not_ours_here(c)) return PAM_SUCCESS;
     const LoginClient client(c.opt.client);
     auto r = client.session_event(c.user, event, c.rhost, c.service, c.tty);
     if (!r.ok() && c.opt.debug)
@@ -285,20 +374,27 @@ int session(Context& c, SessionEventKind event) {
     return PAM_SUCCESS;
 }
 
-// No exception may cross into libpam (a C caller).
+// No exception may cross into libpam (a C caller). `on_error` is returned only for a user
+// known to be a portal member; for anyone else an error is PAM_IGNORE: it never locks out
+// root or a local user.
 template <class F>
 int guarded(pam_handle_t* pamh, int flags, int argc, const char** argv, int on_error, F f) {
+    Context c;
+    c.pamh = pamh;
     try {
-        Context c{pamh, {}, {}, {}, {}, {}, false};
         const int rc = load_context(c, flags, argc, argv);
-        if (rc != PAM_SUCCESS) return rc == PAM_CONV_AGAIN ? PAM_INCOMPLETE : on_error;
+        if (rc == PAM_CONV_AGAIN) return PAM_INCOMPLETE;
+        if (rc != PAM_SUCCESS) {
+            pam_syslog(pamh, LOG_WARNING, "no user name (%s); ignoring", pam_strerror(pamh, rc));
+            return PAM_IGNORE;
+        }
         return f(c);
     } catch (const std::exception& e) {
         pam_syslog(pamh, LOG_ERR, "internal error: %s", e.what());
     } catch (...) {
         pam_syslog(pamh, LOG_ERR, "internal error");
     }
-    return on_error;
+    return c.member ? on_error : PAM_IGNORE;
 }
 
 }  // namespace

@@ -8,6 +8,14 @@ using nlohmann::json;
 
 namespace {
 
+// "uid": required for a portal user (the login path compares it with the uid the name
+// resolves to); not read for others.
+void read_member_uid(FieldReader& r, bool portal_user, std::optional<std::uint32_t>& out) {
+    if (!r.ok() || !portal_user) return;
+    std::uint32_t uid = 0;
+    if (r.get("uid", uid)) out = uid;
+}
+
 // Bounds on request strings: far above any real value, low enough to keep logs sane.
 constexpr std::size_t kMaxNameBytes = 256;
 constexpr std::size_t kMaxFieldBytes = 1024;
@@ -136,16 +144,19 @@ std::optional<Request> parse_request(const json& message, std::string& error_nam
 }
 
 json reply_message(const GetAuthorizedKeysReply& reply) {
-    return json{{"parameters", {{"portal_user", reply.portal_user}, {"keys", reply.keys}}}};
+    json p{{"portal_user", reply.portal_user}, {"keys", reply.keys}};
+    if (reply.uid) p["uid"] = *reply.uid;
+    return json{{"parameters", std::move(p)}};
 }
 
 json reply_message(const CheckAccountReply& d) {
-    return json{{"parameters",
-                 {{"portal_user", d.portal_user},
-                  {"allow", d.allow},
-                  {"reason", d.reason},
-                  {"message", d.message},
-                  {"tfa_required", d.tfa_required}}}};
+    json p{{"portal_user", d.portal_user},
+           {"allow", d.allow},
+           {"reason", d.reason},
+           {"message", d.message},
+           {"tfa_required", d.tfa_required}};
+    if (d.uid) p["uid"] = *d.uid;
+    return json{{"parameters", std::move(p)}};
 }
 
 json reply_message(const VerifyCodeReply& reply) {
@@ -167,6 +178,7 @@ std::optional<GetAuthorizedKeysReply> parse_get_authorized_keys_reply(const json
     FieldReader r(params, "parameters", error);
     r.get("portal_user", out.portal_user);
     const json* keys = r.array("keys");
+    read_member_uid(r, out.portal_user, out.uid);
     if (!r.ok()) return std::nullopt;
     out.keys.reserve(keys->size());
     for (std::size_t i = 0; i < keys->size(); ++i) {
@@ -189,6 +201,7 @@ std::optional<CheckAccountReply> parse_check_account_reply(const json& params, s
     r.get("reason", d.reason);
     r.get("message", d.message);
     r.get("tfa_required", d.tfa_required);
+    read_member_uid(r, d.portal_user, d.uid);
     if (!r.ok()) return std::nullopt;
     return d;
 }
@@ -216,6 +229,7 @@ GetAuthorizedKeysReply authorized_keys_for(const LoginState& state, std::string_
     GetAuthorizedKeysReply out;
     const LoginDecision d = check_account(state, user, policy, source);
     out.portal_user = d.portal_user;
+    out.uid = d.uid;
     // A member refused only for lacking 2FA under Enforce 2FA still gets their keys while the
     // daemon answers: userdb puts them in the 2FA group, so sshd must also run keyboard-
     // interactive:pam, where pam_portal.so refuses them with the message telling them to

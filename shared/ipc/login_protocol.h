@@ -54,6 +54,9 @@ using Request = std::variant<GetAuthorizedKeysRequest, CheckAccountRequest, Veri
 struct GetAuthorizedKeysReply {
     bool portal_user = false;
     std::vector<std::string> keys;  // "type base64 comment" lines
+    // The member's uid (portal users only): the helper prints keys only when it equals the
+    // uid sshd resolved for the name (%U).
+    std::optional<std::uint32_t> uid;
 };
 using CheckAccountReply = LoginDecision;
 enum class VerifyResult { ok, wrong_code, locked, not_enrolled };
@@ -83,7 +86,9 @@ nlohmann::json reply_message(const SessionEventReply& reply);
 nlohmann::json error_message(std::string_view error_name, std::string_view message);
 
 // Client side: decodes the "parameters" of a successful reply (type-checked; fields this
-// version does not know are ignored, so a newer daemon can add some).
+// version does not know are ignored, so a newer daemon can add some). `uid` is required
+// when `portal_user` is true (a reply without it is refused: the caller falls back to the
+// state file, which has it).
 std::optional<GetAuthorizedKeysReply> parse_get_authorized_keys_reply(const nlohmann::json& params, std::string& error);
 std::optional<CheckAccountReply> parse_check_account_reply(const nlohmann::json& params, std::string& error);
 std::optional<VerifyCodeReply> parse_verify_code_reply(const nlohmann::json& params, std::string& error);

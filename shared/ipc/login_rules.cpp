@@ -20,9 +20,10 @@ std::string_view message_for(std::string_view r) {
 
 namespace {
 
-LoginDecision deny(bool portal_user, std::string_view code) {
+LoginDecision deny(const LoginMember* member, std::string_view code) {
     LoginDecision d;
-    d.portal_user = portal_user;
+    d.portal_user = member != nullptr;
+    if (member) d.uid = member->uid;
     d.allow = false;
     d.reason = code;
     d.message = message_for(code);
@@ -36,27 +37,28 @@ LoginDecision check_account(const LoginState& state, std::string_view user, cons
     const LoginMember* m = state.find(user);
     // Unknown names and names the daemon did not publish (they belong to a local or reserved
     // account) are not ours: local users are never locked out by portal-keyd.
-    if (!m) return deny(false, reason::not_portal_user);
-    if (!m->published) return deny(false, reason::not_published);
+    if (!m) return deny(nullptr, reason::not_portal_user);
+    if (!m->published) return deny(nullptr, reason::not_published);
 
-    if (source.expired) return deny(true, reason::state_expired);
+    if (source.expired) return deny(m, reason::state_expired);
     switch (m->status) {
-        case MemberStatus::invited: return deny(true, reason::invited);
-        case MemberStatus::deactivated: return deny(true, reason::deactivated);
+        case MemberStatus::invited: return deny(m, reason::invited);
+        case MemberStatus::deactivated: return deny(m, reason::deactivated);
         case MemberStatus::active: break;
     }
     const auto& roles = policy.login_roles;
-    if (std::find(roles.begin(), roles.end(), m->role) == roles.end()) return deny(true, reason::role_not_allowed);
-    if (state.enforce_2fa && !m->tfa_enabled) return deny(true, reason::tfa_enrolment_required);
+    if (std::find(roles.begin(), roles.end(), m->role) == roles.end()) return deny(m, reason::role_not_allowed);
+    if (state.enforce_2fa && !m->tfa_enabled) return deny(m, reason::tfa_enrolment_required);
     // Without the daemon, the portal-2fa group (from its userdb provider) is gone too, so sshd
     // would not even ask for a code: refuse instead of letting a key alone in.
-    if (m->tfa_enabled && source.fallback) return deny(true, reason::tfa_unavailable);
+    if (m->tfa_enabled && source.fallback) return deny(m, reason::tfa_unavailable);
 
     LoginDecision d;
     d.portal_user = true;
     d.allow = true;
     d.reason = reason::allowed;
     d.tfa_required = m->tfa_enabled;
+    d.uid = m->uid;
     return d;
 }
 

@@ -3,6 +3,8 @@
 // PAM module call it on the fallback file. Log lines and PAM messages are built from the
 // returned decision, never from checks of their own.
 #pragma once
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +45,10 @@ struct LoginDecision {
     std::string reason;         // one of portal::ipc::reason
     std::string message;        // for the user (PAM conversation); empty when allowed
     bool tfa_required = false;  // allowed, and a verification code must be given
+    // The member's uid (portal users only): the login path logs a member in only when the
+    // name resolves to this uid on this machine (a local account that shadows the name, or
+    // a later /etc/passwd entry, must never be opened with the member's keys).
+    std::optional<std::uint32_t> uid;
 };
 
 LoginDecision check_account(const LoginState& state, std::string_view user, const LoginPolicy& policy,

@@ -1,6 +1,7 @@
 // The authorized-keys helper as sshd runs it: a child process, exit status and stdout.
 #include "tests/pam/support.h"
 
+#include <atomic>
 #include <csignal>
 #include <sstream>
 
@@ -27,6 +28,9 @@ std::vector<std::string> lines(const std::string& s) {
     return out;
 }
 
+// sshd's %U for a member whose name resolves to the member's own account.
+std::string uid_of(const char* user) { return std::to_string(sample_state().find(user)->uid); }
+
 std::vector<std::string> keys_of(const char* user) {
     std::vector<std::string> out;
     const LoginState s = sample_state();
@@ -38,21 +42,21 @@ std::vector<std::string> keys_of(const char* user) {
 
 TEST_CASE("authorized-keys: online answers", "[helper]") {
     PortalFixture fx;
-    auto r = helper({"alice"});
+    auto r = helper({"alice", uid_of("alice")});
     CHECK(r.exit_code == 0);
     CHECK(lines(r.out) == keys_of("alice"));  // 2FA members get keys online; the code follows
 
-    r = helper({"bob", "SHA256:bob-2"});
+    r = helper({"--", "bob", uid_of("bob"), "SHA256:bob-2"});
     CHECK(r.exit_code == 0);
     CHECK(lines(r.out) == std::vector<std::string>{keys_of("bob")[1]});
 
     for (const char* user : {"carol", "dave", "root", "localuser"}) {
         INFO(user);
-        r = helper({user});
+        r = helper({user, "200001"});
         CHECK(r.exit_code == 0);
         CHECK(r.out.empty());
     }
-    r = helper({"bob", "SHA256:not-a-key-of-bob"});
+    r = helper({"bob", uid_of("bob"), "SHA256:not-a-key-of-bob"});
     CHECK(r.exit_code == 0);
     CHECK(r.out.empty());
 
@@ -66,22 +70,25 @@ TEST_CASE("authorized-keys: online answers", "[helper]") {
 TEST_CASE("authorized-keys: daemon down, fallback to the state file", "[helper]") {
     PortalFixture fx;
     fx.stop_daemon();
-    auto r = helper({"bob"});
+    auto r = helper({"bob", uid_of("bob")});
     CHECK(r.exit_code == 0);
     CHECK(lines(r.out) == keys_of("bob"));
     CHECK(r.err.find("using the state file") != std::string::npos);
+    // The fallback checks the uid too.
+    r = helper({"bob", "4242", "SHA256:bob-2"});
+    CHECK(r.out.empty());
 
-    r = helper({"alice"});  // 2FA member: no keys without the daemon
+    r = helper({"alice", uid_of("alice")});  // 2FA member: no keys without the daemon
     CHECK(r.exit_code == 0);
     CHECK(r.out.empty());
 
     fx.write_state(sample_state(), std::time(nullptr) - 7200);
-    r = helper({"bob"});
+    r = helper({"bob", uid_of("bob")});
     CHECK(r.exit_code == 0);
     CHECK(r.out.empty());
 
     fx.remove_state();
-    r = helper({"bob"});
+    r = helper({"bob", uid_of("bob")});
     CHECK(r.exit_code == 0);
     CHECK(r.out.empty());
 }
@@ -99,16 +106,18 @@ TEST_CASE("authorized-keys: paths as options only in front of --; %u can never b
     PortalFixture fx;
     const std::vector<std::string> only_trust = {std::string(kTestAllowUidEnv) + "=" + std::to_string(::getuid())};
     // No environment: the options name the fixture's socket and state file.
-    auto r = run_process({AUTHORIZED_KEYS_BIN, "--socket=" + kSocket, "--state=" + kStateFile, "--", "alice"}, only_trust);
+    auto r = run_process(
+        {AUTHORIZED_KEYS_BIN, "--socket=" + kSocket, "--state=" + kStateFile, "--", "alice", uid_of("alice")}, only_trust);
     CHECK(r.exit_code == 0);
     CHECK(lines(r.out) == keys_of("alice"));
     fx.stop_daemon();  // the state file given by --state answers now
-    r = run_process({AUTHORIZED_KEYS_BIN, "--socket=" + kSocket, "--state=" + kStateFile, "--", "bob"}, only_trust);
+    r = run_process({AUTHORIZED_KEYS_BIN, "--socket=" + kSocket, "--state=" + kStateFile, "--", "bob", uid_of("bob")},
+                    only_trust);
     CHECK(lines(r.out) == keys_of("bob"));
     fx.start_daemon();
 
     // A user name that looks like an option is a user name when there is no "--" (the
-    // installed command line is "authorized-keys %u %f"): the daemon is asked about it.
+    // command line of the first releases was "authorized-keys %u %f"): the daemon is asked about it.
     r = helper({"--socket=/tmp/evil.sock", "SHA256:x"});
     CHECK(r.exit_code == 0);
     CHECK(r.out.empty());
@@ -124,7 +133,8 @@ TEST_CASE("authorized-keys: paths as options only in front of --; %u can never b
     // Unknown options and relative paths: usage, no keys.
     for (const auto& args : std::vector<std::vector<std::string>>{
              {"--sock=/x", "--", "alice"}, {"--socket=relative.sock", "--", "alice"}, {"--state=", "--", "alice"},
-             {"--", "alice", "SHA256:a", "extra"}, {"--"}}) {
+             {"--", "alice", "SHA256:a", "extra"}, {"--", "alice", "200000", "SHA256:a", "extra"},
+             {"--", "alice", "4294967296", "SHA256:a"}, {"--", "alice", "-1", "SHA256:a"}, {"--"}}) {
         r = helper(args);
         CHECK(r.exit_code == 0);
         CHECK(r.out.empty());
@@ -140,10 +150,10 @@ TEST_CASE("authorized-keys: sshd closing the pipe early is not a crash", "[helpe
     for (int i = 0; i < 3000; ++i)
         bob.keys.push_back({"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIbulk" + std::to_string(i) + " bulk", "SHA256:b" + std::to_string(i)});
     fx.handler.set_state(s);
-    auto r = helper({"bob"}, /*close_stdout_early=*/true);
+    auto r = helper({"bob", uid_of("bob")}, /*close_stdout_early=*/true);
     CHECK(r.signal == 0);
     CHECK(r.exit_code == 0);
-    auto full = helper({"bob"});
+    auto full = helper({"bob", uid_of("bob")});
     CHECK(lines(full.out).size() == 3002);
 }
 
@@ -151,11 +161,63 @@ TEST_CASE("authorized-keys: a key line with a newline is never printed", "[helpe
     PortalFixture fx;
     struct Evil : StateHandler {
         GetAuthorizedKeysReply get_authorized_keys(const GetAuthorizedKeysRequest&) override {
-            return {true, {"ssh-ed25519 AAAA ok", "ssh-ed25519 AAAA x\ncommand=\"sh\" ssh-rsa BBBB", ""}};
+            return {true, {"ssh-ed25519 AAAA ok", "ssh-ed25519 AAAA x\ncommand=\"sh\" ssh-rsa BBBB", ""}, 200001};
         }
     } evil;
     fx.stop_daemon();
     FakeLoginServer server(kSocket, evil);
-    auto r = helper({"bob"});
+    auto r = helper({"bob", "200001"});
     CHECK(lines(r.out) == std::vector<std::string>{"ssh-ed25519 AAAA ok"});
+}
+
+TEST_CASE("authorized-keys: keys only for the uid sshd resolved (%U), in every command form", "[helper][local]") {
+    PortalFixture fx;
+    const std::string bob = uid_of("bob");
+    // The installed form: -- %u %U %f.
+    auto r = helper({"--", "bob", bob, "SHA256:bob-2"});
+    CHECK(lines(r.out) == std::vector<std::string>{keys_of("bob")[1]});
+    r = helper({"--", "bob", bob});  // %u %U
+    CHECK(lines(r.out) == keys_of("bob"));
+
+    // A local account named like the member (another uid): never the member's keys, online...
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"--", "bob", "4242", "SHA256:bob-2"}, {"--", "bob", "4242"}, {"--", "bob", "0", "SHA256:bob-1"}}) {
+        r = helper(args);
+        CHECK(r.exit_code == 0);
+        CHECK(r.out.empty());
+        CHECK(r.err.find("not printing the keys") != std::string::npos);
+    }
+    // ... nor from the state file.
+    fx.stop_daemon();
+    r = helper({"--", "bob", "4242", "SHA256:bob-2"});
+    CHECK(r.out.empty());
+    r = helper({"--", "bob", bob, "SHA256:bob-2"});
+    CHECK(lines(r.out) == std::vector<std::string>{keys_of("bob")[1]});
+    fx.start_daemon();
+
+    // The drop-in before %U (-- %u %f, or %u alone): the helper resolves the name itself, as
+    // sshd did; a name NSS does not know here gets nothing (bob is the fake daemon's member
+    // only), and a local account named like a member gets nothing either ("root", uid 0,
+    // answered as a member by a daemon that does not know better).
+    r = helper({"--", "bob", "SHA256:bob-2"});
+    CHECK(r.out.empty());
+    r = helper({"bob"});
+    CHECK(r.out.empty());
+    struct RootAsMember : StateHandler {
+        std::atomic<std::uint32_t> uid{200001};
+        GetAuthorizedKeysReply get_authorized_keys(const GetAuthorizedKeysRequest&) override {
+            return {true, {"ssh-ed25519 AAAA member"}, uid.load()};
+        }
+    } confused;
+    fx.stop_daemon();
+    FakeLoginServer server(kSocket, confused);
+    r = helper({"--", "root", "SHA256:x"});
+    CHECK(r.out.empty());
+    r = helper({"--", "root", "0", "SHA256:x"});
+    CHECK(r.out.empty());
+    CHECK(server.connections() == 2);  // the daemon was asked: the refusal is the helper's
+    // Where the uids agree, the old form still prints (the lookup found uid 0 for root).
+    confused.uid = 0;
+    r = helper({"--", "root", "SHA256:x"});
+    CHECK(lines(r.out) == std::vector<std::string>{"ssh-ed25519 AAAA member"});
 }

@@ -18,12 +18,12 @@ struct RecordingHandler : LoginHandler {
     bool throw_next = false;
     GetAuthorizedKeysReply get_authorized_keys(const GetAuthorizedKeysRequest& q) override {
         last = q;
-        return {true, {"ssh-ed25519 AAAA k"}};
+        return {true, {"ssh-ed25519 AAAA k"}, 200001};
     }
     CheckAccountReply check_account(const CheckAccountRequest& q) override {
         last = q;
         if (throw_next) throw std::runtime_error("boom");
-        return {true, false, "deactivated", "bye", false};
+        return {true, false, "deactivated", "bye", false, 200001};
     }
     VerifyCodeReply verify_code(const VerifyCodeRequest& q) override {
         last = q;
@@ -106,18 +106,37 @@ TEST_CASE("login_protocol: bad requests name the field", "[login][protocol]") {
 
 TEST_CASE("login_protocol: replies round-trip through the client parsers", "[login][protocol]") {
     std::string error;
-    auto keys = parse_get_authorized_keys_reply(reply_message(GetAuthorizedKeysReply{true, {"a", "b"}})["parameters"], error);
+    auto keys = parse_get_authorized_keys_reply(
+        reply_message(GetAuthorizedKeysReply{true, {"a", "b"}, 200007})["parameters"], error);
     REQUIRE(keys);
     CHECK(keys->portal_user);
     CHECK(keys->keys == std::vector<std::string>{"a", "b"});
+    CHECK(keys->uid == std::optional<std::uint32_t>(200007));
 
     auto d = parse_check_account_reply(
-        reply_message(LoginDecision{true, false, "invited", "not yet", false})["parameters"], error);
+        reply_message(LoginDecision{true, false, "invited", "not yet", false, 200008})["parameters"], error);
     REQUIRE(d);
     CHECK(d->portal_user);
     CHECK_FALSE(d->allow);
     CHECK(d->reason == "invited");
     CHECK(d->message == "not yet");
+    CHECK(d->uid == std::optional<std::uint32_t>(200008));
+
+    // A portal user's uid is required (the login path compares it with the local account's);
+    // others need none.
+    CHECK_FALSE(parse_get_authorized_keys_reply(json{{"portal_user", true}, {"keys", json::array()}}, error));
+    CHECK(error == "parameters.uid: missing");
+    CHECK_FALSE(parse_check_account_reply(
+        json{{"portal_user", true}, {"allow", true}, {"reason", "allowed"}, {"message", ""}, {"tfa_required", false}},
+        error));
+    CHECK(error == "parameters.uid: missing");
+    CHECK_FALSE(parse_get_authorized_keys_reply(
+        json{{"portal_user", true}, {"keys", json::array()}, {"uid", 4294967296ull}}, error));
+    CHECK(error == "parameters.uid: out of range");
+    CHECK_FALSE(parse_get_authorized_keys_reply(json{{"portal_user", true}, {"keys", json::array()}, {"uid", "1"}}, error));
+    auto none = parse_get_authorized_keys_reply(json{{"portal_user", false}, {"keys", json::array()}}, error);
+    REQUIRE(none);
+    CHECK_FALSE(none->uid);
 
     auto v = parse_verify_code_reply(reply_message(VerifyCodeReply{true, VerifyResult::locked, 42})["parameters"], error);
     REQUIRE(v);
@@ -128,7 +147,7 @@ TEST_CASE("login_protocol: replies round-trip through the client parsers", "[log
     CHECK_FALSE(parse_check_account_reply(json{{"portal_user", "yes"}}, error));
     CHECK_FALSE(parse_verify_code_reply(json{{"portal_user", true}, {"result", "maybe"}}, error));
     CHECK(error == "parameters.result: unknown result");
-    CHECK_FALSE(parse_get_authorized_keys_reply(json{{"portal_user", true}, {"keys", {1}}}, error));
+    CHECK_FALSE(parse_get_authorized_keys_reply(json{{"portal_user", true}, {"keys", {1}}, {"uid", 1u}}, error));
     CHECK(error == "parameters.keys[0]: must be a string");
     CHECK(parse_get_authorized_keys_reply(json{{"portal_user", false}, {"keys", json::array()}, {"new", 1}}, error));
 }

@@ -33,7 +33,8 @@ struct WorldOptions {
     int fallback_grace = 3600;
     bool terminate_sessions = true;
     // Local users added (inside the namespace only) to a bind-mounted copy of /etc/passwd and
-    // /etc/group, e.g. {"carol"}.
+    // /etc/group (<dir>/passwd and <dir>/group, edited in place to add more later), e.g.
+    // {"carol"}: uids from 4201, home /home/<name>, shell /bin/sh.
     std::vector<std::string> extra_local_users;
     bool start = true;  // start the daemon, create the account, start sshd
     // An sshd that does not route 2FA members through the code step: the drop-in without its
