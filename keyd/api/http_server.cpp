@@ -341,6 +341,7 @@ private:
         if (!parse_target(req.target, req.path, req.query)) {
             out.status = 400;
             out.body = json_error("BAD_REQUEST", "invalid request target");
+            out.headers.emplace_back("X-Correlation-ID", random_id("req_"));  // the router never saw it
         } else {
             req.headers.reserve(static_cast<std::size_t>(std::distance(msg.begin(), msg.end())));
             for (const auto& f : msg) req.headers.emplace_back(lower({f.name_string().data(), f.name_string().size()}), std::string(f.value().data(), f.value().size()));

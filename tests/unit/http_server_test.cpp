@@ -566,7 +566,11 @@ public:
                     out = "exception in child";
                 }
             }
-            send_all(result_pipe[1], out);
+            for (std::size_t off = 0; off < out.size();) {
+                const ssize_t n = ::write(result_pipe[1], out.data() + off, out.size() - off);
+                if (n <= 0 && errno != EINTR) break;
+                if (n > 0) off += static_cast<std::size_t>(n);
+            }
             ::close(result_pipe[1]);
             char c;
             while (::read(release_pipe[0], &c, 1) > 0) {
