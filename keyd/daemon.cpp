@@ -131,6 +131,7 @@ void log_restart_needed(const config::Config& running, const config::Config& fre
     cmp("users.uid_max", running.uid_max, fresh.uid_max);
     cmp("api.max_body_bytes", running.api_max_body_bytes, fresh.api_max_body_bytes);
     cmp("api.request_timeout", running.api_request_timeout, fresh.api_request_timeout);
+    cmp("api.max_connections_per_uid", running.api_max_connections_per_uid, fresh.api_max_connections_per_uid);
     cmp("login.state_file", running.login_state_file, fresh.login_state_file);
     cmp("userdb.dropin_directory", running.userdb_dropin_directory, fresh.userdb_dropin_directory);
     cmp("userdb.socket_directory", running.userdb_socket_directory, fresh.userdb_socket_directory);
@@ -218,9 +219,12 @@ int run_daemon(const DaemonOptions& opts) {
         api::ServerLimits limits;
         limits.max_body_bytes = cfg.api_max_body_bytes;
         limits.request_timeout = cfg.api_request_timeout;
-        // 0666: every local user may connect; who they are comes from SO_PEERCRED.
-        api::HttpServer api_server(io, cfg.api_socket, 0666, limits,
-                                   [&router](const api::Request& r) { return router.dispatch(r); });
+        limits.max_connections_per_uid = cfg.api_max_connections_per_uid;
+        // 0666: every local user may connect; who they are comes from SO_PEERCRED, and a uid
+        // that is neither root nor a portal user is refused at accept, holding no slot.
+        api::HttpServer api_server(
+            io, cfg.api_socket, 0666, limits, [&router](const api::Request& r) { return router.dispatch(r); },
+            [&store](uid_t uid) { return uid == 0 || store->user_by_uid(static_cast<std::uint32_t>(uid)).has_value(); });
 
         asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
         std::function<void(const boost::system::error_code&, int)> on_signal;

@@ -22,7 +22,8 @@ struct PeerCredentials {
 struct Request {
     std::string method;                          // "GET", "POST", ...
     std::string target;                          // raw request target, "/v1/x?page=2"
-    std::string path;                            // percent-decoded path, no query
+    std::string path;                            // raw path as sent (still percent-encoded), no query;
+                                                 // the router decodes each segment after splitting
     std::multimap<std::string, std::string> query;  // percent-decoded query parameters
     Headers headers;
     std::string body;

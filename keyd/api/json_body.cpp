@@ -6,10 +6,69 @@ namespace portal::api {
 
 using iam::ApiError;
 
-bool has_control_chars(const std::string& s) {
-    for (unsigned char c : s)
-        if (c < 0x20 || c == 0x7f) return true;
-    return false;
+namespace {
+
+// Decodes the UTF-8 sequence at s[i] (RFC 3629: no overlong forms, no surrogates, at most
+// U+10FFFF), advancing i; false when it is not one.
+bool next_code_point(std::string_view s, std::size_t& i, char32_t& cp) {
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char b0 = byte(i);
+    std::size_t len = 0;
+    char32_t min = 0;
+    if (b0 < 0x80) {
+        cp = b0;
+        ++i;
+        return true;
+    }
+    if ((b0 & 0xe0) == 0xc0) {
+        len = 2;
+        cp = b0 & 0x1f;
+        min = 0x80;
+    } else if ((b0 & 0xf0) == 0xe0) {
+        len = 3;
+        cp = b0 & 0x0f;
+        min = 0x800;
+    } else if ((b0 & 0xf8) == 0xf0) {
+        len = 4;
+        cp = b0 & 0x07;
+        min = 0x10000;
+    } else {
+        return false;
+    }
+    if (s.size() - i < len) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+        if ((byte(i + k) & 0xc0) != 0x80) return false;
+        cp = (cp << 6) | (byte(i + k) & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += len;
+    return true;
+}
+
+bool is_control(char32_t cp) { return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029; }
+
+bool is_bidi_control(char32_t cp) {
+    return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+bool valid_utf8(std::string_view s) {
+    char32_t cp = 0;
+    for (std::size_t i = 0; i < s.size();)
+        if (!next_code_point(s, i, cp)) return false;
+    return true;
+}
+
+}  // namespace
+
+std::optional<std::string> text_problem(std::string_view s) {
+    char32_t cp = 0;
+    for (std::size_t i = 0; i < s.size();) {
+        if (!next_code_point(s, i, cp)) return "must be valid UTF-8";
+        if (is_control(cp)) return "must not contain control characters";
+        if (is_bidi_control(cp)) return "must not contain bidirectional text controls";
+    }
+    return std::nullopt;
 }
 
 JsonBody::JsonBody(const Request& req) {
@@ -19,6 +78,7 @@ JsonBody::JsonBody(const Request& req) {
     }
     if (auto ct = req.header("content-type"); ct && ct->rfind("application/json", 0) != 0)
         throw ApiError::bad_request("Content-Type must be application/json");
+    if (!valid_utf8(req.body)) throw ApiError::bad_request("request body is not valid UTF-8");
     doc_ = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
     if (doc_.is_discarded()) throw ApiError::bad_request("request body is not valid JSON");
     if (!doc_.is_object()) throw ApiError::bad_request("request body must be a JSON object");
@@ -41,7 +101,7 @@ std::optional<std::string> JsonBody::string(const std::string& field, bool requi
     auto s = v->get<std::string>();
     if (required && s.empty()) throw ApiError::unprocessable(field, "must not be empty");
     if (s.size() > max_len) throw ApiError::unprocessable(field, "must be at most " + std::to_string(max_len) + " bytes");
-    if (has_control_chars(s)) throw ApiError::unprocessable(field, "must not contain control characters");
+    if (auto why = text_problem(s)) throw ApiError::unprocessable(field, *why);
     return s;
 }
 
@@ -60,12 +120,14 @@ std::optional<std::map<std::string, std::string>> JsonBody::labels(const std::st
     std::map<std::string, std::string> out;
     for (auto it = v->begin(); it != v->end(); ++it) {
         const std::string& k = it.key();
-        if (k.empty() || k.size() > 63 || has_control_chars(k) || k.find_first_of("=, ") != std::string::npos)
+        if (k.empty() || k.size() > 63 || k.find_first_of("=, ") != std::string::npos)
             throw ApiError::unprocessable(field, "label keys are 1-63 characters without '=', ',' or spaces");
+        if (auto why = text_problem(k)) throw ApiError::unprocessable(field, "label keys " + *why);
         if (!it->is_string()) throw ApiError::unprocessable(field, "label values must be strings");
         auto val = it->get<std::string>();
-        if (val.size() > 255 || has_control_chars(val) || val.find(',') != std::string::npos)
+        if (val.size() > 255 || val.find(',') != std::string::npos)
             throw ApiError::unprocessable(field, "label values are at most 255 characters without ','");
+        if (auto why = text_problem(val)) throw ApiError::unprocessable(field, "label values " + *why);
         out[k] = val;
     }
     return out;

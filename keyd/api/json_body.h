@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -29,7 +30,9 @@ private:
     std::set<std::string> seen_;
 };
 
-// Text fields: valid UTF-8 is guaranteed by the parser; refuse control characters.
-bool has_control_chars(const std::string& s);
+// Why `s` is not acceptable as API text, or nullopt when it is. Refused: invalid UTF-8,
+// control characters (C0, DEL, C1, U+2028/2029) and the invisible bidirectional controls
+// that make a name display as something else (U+061C, U+200E/200F, U+202A-202E, U+2066-2069).
+std::optional<std::string> text_problem(std::string_view s);
 
 }  // namespace portal::api

@@ -1,4 +1,5 @@
 #include "keyd/api/pagination.h"
+#include "keyd/api/percent_encoding.h"
 
 #include <charconv>
 
@@ -19,24 +20,10 @@ std::int64_t parse_int(const Request& req, const char* name, std::int64_t dflt, 
     return v;
 }
 
-std::string encode(const std::string& s) {
-    static const char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
-        else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
-
 std::string page_url(const Request& req, std::int64_t page, std::int64_t per_page) {
     std::string url = req.path + "?";
     for (const auto& [k, v] : req.query)
-        if (k != "page" && k != "per_page") url += encode(k) + "=" + encode(v) + "&";
+        if (k != "page" && k != "per_page") url += percent_encode(k) + "=" + percent_encode(v) + "&";
     url += "page=" + std::to_string(page) + "&per_page=" + std::to_string(per_page);
     return url;
 }

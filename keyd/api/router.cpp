@@ -1,4 +1,5 @@
 #include "keyd/api/router.h"
+#include "keyd/api/percent_encoding.h"
 
 #include <chrono>
 
@@ -21,6 +22,18 @@ std::vector<std::string> split_path(const std::string& path) {
         if (j == std::string::npos) j = path.size();
         out.push_back(path.substr(i, j - i));
         i = j;
+    }
+    return out;
+}
+
+// The request's raw path in segments, each decoded after splitting: an encoded "/" is data
+// inside its segment and never a separator. A malformed escape is a 400.
+std::vector<std::string> decoded_segments(const std::string& raw_path) {
+    std::vector<std::string> out = split_path(raw_path);
+    for (auto& seg : out) {
+        std::string decoded;
+        if (!percent_decode(seg, false, decoded)) throw iam::ApiError::bad_request("invalid request target");
+        seg = std::move(decoded);
     }
     return out;
 }
@@ -72,7 +85,11 @@ Response Router::dispatch(const Request& req) {
     Response resp;
     std::string principal = "uid:" + std::to_string(req.peer.uid);
     try {
-        const auto segs = split_path(req.path);
+        // Who asks comes first: a uid that is not a portal user learns nothing about which
+        // paths or methods exist (403 everywhere, never 404 or 405).
+        iam::Principal caller_principal = service_.principal_for_uid(req.peer.uid);
+        if (caller_principal.user) principal = caller_principal.user->id;
+        const auto segs = decoded_segments(req.path);
         const Route* match = nullptr;
         bool path_known = false;
         std::map<std::string, std::string> params;
@@ -95,8 +112,7 @@ Response Router::dispatch(const Request& req) {
         }
         if (!match && path_known) throw iam::ApiError{405, "METHOD_NOT_ALLOWED", "method not allowed on this path"};
         if (!match) throw iam::ApiError::not_found("no such endpoint");
-        Context ctx{req, std::move(params), service_, service_.principal_for_uid(req.peer.uid)};
-        if (ctx.principal.user) principal = ctx.principal.user->id;
+        Context ctx{req, std::move(params), service_, std::move(caller_principal)};
         resp = match->handler(ctx);
     } catch (const iam::ApiError& e) {
         resp = error_response(e);

@@ -249,6 +249,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
     Section a(root, "api", origin);
     a.integer("max_body_bytes", c.api_max_body_bytes, 1024, 16 * 1024 * 1024);
     a.seconds("request_timeout", c.api_request_timeout, 1, 3600);
+    a.integer("max_connections_per_uid", c.api_max_connections_per_uid, 1, 1024);
     a.finish();
 
     parse_login(root, origin, c);

@@ -42,6 +42,7 @@ struct Config {
     // [api]
     std::size_t api_max_body_bytes = 1024 * 1024;
     std::chrono::seconds api_request_timeout{10};
+    std::size_t api_max_connections_per_uid = 16;  // root is not capped (it has a reserve)
     // [login] what this server lets in (docs/LOGIN_PROTOCOL.md)
     std::string login_account_id;                           // empty: the oldest account
     std::vector<Role> login_roles{Role::owner, Role::manager};  // roles that may log in

@@ -175,3 +175,63 @@ TEST_CASE("X-Correlation-ID is echoed when valid, generated otherwise, and logge
     CHECK(log.find("correlation_id=" + a) != std::string::npos);
     CHECK(log.find("has space") == std::string::npos);  // an invalid id is not logged as given
 }
+
+TEST_CASE("paths are routed on raw segments: an encoded slash never separates", "[api][conventions]") {
+    Daemon d("rawpath");
+    auto seed = seed_account(d);
+    // Decoded before routing, "%2F" made these /v1/account/users and /v1/account/users/{id}.
+    check_error(d.get("/v1/account%2Fusers"), 404, "NOT_FOUND");
+    check_error(d.get("/v1/account%2fusers/" + seed.owner.id), 404, "NOT_FOUND");
+    check_error(d.get("/v1%2Faccount"), 404, "NOT_FOUND");
+    // An encoded slash inside a parameter stays in that parameter.
+    check_error(d.get("/v1/account/users/" + seed.owner.id + "%2F"), 404, "NOT_FOUND");
+    // Each segment is still decoded after splitting.
+    CHECK(d.get("/v1/%61ccount").status == 200);
+    CHECK(d.get("/v1/account/users/" + seed.owner.id).status == 200);
+    check_error(d.get("/v1/account/%zzusers"), 400, "BAD_REQUEST");
+}
+
+TEST_CASE("text fields refuse bidi controls, control characters and invalid UTF-8", "[api][conventions]") {
+    Daemon d("bidi");
+    auto seed = seed_account(d);
+    const auto key_line = fresh_ed25519_line();
+    // "\u202e" in a name makes "exe.doc" read as "cod.exe"; the others hide text just as well.
+    const std::vector<std::pair<std::string, std::string>> bad_text = {
+        {"U+202E right-to-left override", "invoice\u202Ecod.exe"},
+        {"U+202A left-to-right embedding", "a\u202Ab"},
+        {"U+2066 left-to-right isolate", "a\u2066b"},
+        {"U+2069 pop directional isolate", "a\u2069b"},
+        {"U+200F right-to-left mark", "a\u200Fb"},
+        {"U+200E left-to-right mark", "a\u200Eb"},
+        {"U+061C arabic letter mark", "a\u061Cb"},
+        {"U+0085 next line (C1)", "a\u0085b"},
+        {"U+2028 line separator", "a\u2028b"},
+        {"U+007F delete", "a\u007Fb"},
+        {"tab", "a\tb"},
+    };
+    for (const auto& [what, text] : bad_text) {
+        INFO(what);
+        check_422(d.put("/v1/account", {{"name", text}}), "name");
+        check_422(d.put("/v1/profile", {{"name", text}}, seed.owner.uid), "name");
+        check_422(d.post("/v1/ssh_keys", {{"name", text}, {"public_key", key_line}}, seed.owner.uid), "name");
+        check_422(d.post("/v1/ssh_keys", {{"name", "k"}, {"public_key", key_line}, {"labels", {{"env", text}}}},
+                         seed.owner.uid),
+                  "labels");
+        check_422(d.post("/v1/account/users", {{"email", "x@example.com"}, {"name", text}, {"role", "manager"}}), "name");
+    }
+    // Not UTF-8 at all (a stray byte, an overlong '/', an encoded surrogate), or an escaped
+    // lone surrogate: the body is not JSON text.
+    for (const std::string& raw : {std::string("{\"name\": \"a\xff" "b\"}"), std::string("{\"name\": \"a\xc0\xaf" "b\"}"),
+                                   std::string("{\"name\": \"a\xed\xa0\x80" "b\"}"), std::string("{\"name\": \"a\\ud800b\"}")}) {
+        INFO(raw);
+        check_error(d.send_raw("PUT", "/v1/account", raw), 400, "BAD_REQUEST");
+    }
+    // Nothing of it was stored; ordinary non-ASCII text is fine.
+    CHECK(d.get("/v1/account").json.value("name", "") == "Acme");
+    CHECK(header_long(d.get("/v1/ssh_keys", seed.owner.uid), "x-total") == 0);
+    const std::string fine = "J\u00F6rg \u540D\u524D \u05E9\u05DC\u05D5\u05DD \U0001F511";
+    auto ok = d.put("/v1/account", {{"name", fine}});
+    INFO(ok.describe());
+    CHECK(ok.status == 200);
+    CHECK(d.get("/v1/account").json.value("name", "") == fine);
+}

@@ -4,6 +4,8 @@
 #include "tests/unit/support/temp_dir.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -18,6 +20,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -25,6 +29,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -78,8 +83,10 @@ Response echo_handler(const Request& req) {
 
 class TestServer {
 public:
-    explicit TestServer(ServerLimits limits = {}, unsigned mode = 0600) : sock(dir.path() / "api.sock") {
-        server.emplace(io, sock, mode, limits, echo_handler);
+    explicit TestServer(ServerLimits limits = {}, unsigned mode = 0600, portal::api::PeerFilter known_peer = {},
+                        portal::api::Handler handler = echo_handler)
+        : sock(dir.path() / "api.sock") {
+        server.emplace(io, sock, mode, limits, std::move(handler), std::move(known_peer));
         thread = std::thread([this] { io.run(); });
     }
     ~TestServer() { stop(); }
@@ -221,14 +228,18 @@ TEST_CASE("http server: GET is served with the peer's credentials", "[http]") {
     CHECK(j["body_len"] == 0);
 }
 
-TEST_CASE("http server: path and query are percent-decoded", "[http]") {
+TEST_CASE("http server: the query is percent-decoded, the path is left to the router", "[http]") {
     TestServer srv;
     auto r = roundtrip(srv.sock, get("/a%20b/c+d?x=1&x=2&name=J%C3%B6rg+M&empty&plus=a%2Bb&&k%3D=v%26w",
                                      "X-Test: hello\r\n"));
     REQUIRE(r);
     REQUIRE(r->status == 200);
     auto j = nlohmann::json::parse(r->body);
-    CHECK(j["path"] == "/a b/c+d");  // '+' is literal in the path
+    // Raw: the router splits first and decodes each segment, so "%2F" never separates.
+    CHECK(j["path"] == "/a%20b/c+d");
+    auto slash = roundtrip(srv.sock, get("/v1/a%2Fb"));
+    REQUIRE(slash);
+    CHECK(nlohmann::json::parse(slash->body)["path"] == "/v1/a%2Fb");
     CHECK(j["target"] == "/a%20b/c+d?x=1&x=2&name=J%C3%B6rg+M&empty&plus=a%2Bb&&k%3D=v%26w");
     CHECK(j["x_test"] == "hello");
     auto q = j["query"];
@@ -441,7 +452,7 @@ TEST_CASE("http server: a peer that goes away mid-response does not hurt the ser
     CHECK(r->status == 200);
 }
 
-TEST_CASE("http server: connections beyond max_connections are closed at once", "[http]") {
+TEST_CASE("http server: connections beyond max_connections get a short 503", "[http]") {
     ServerLimits limits;
     limits.max_connections = 2;
     TestServer srv(limits);
@@ -454,7 +465,10 @@ TEST_CASE("http server: connections beyond max_connections are closed at once", 
     REQUIRE(read_response(b.fd, bb));
     {
         Fd c = connect_to(srv.sock);
-        send_all(c.fd, get("/c"));
+        auto r = read_response(c.fd);  // answered without a request: it was never served
+        REQUIRE(r);
+        CHECK(r->status == 503);
+        CHECK(nlohmann::json::parse(r->body)["code"] == "SERVICE_UNAVAILABLE");
         CHECK(closed_by_server(c.fd));
     }
     a.reset();
@@ -522,4 +536,241 @@ TEST_CASE("http server: socket file handling", "[http]") {
         CHECK_THROWS_AS(HttpServer(io, d, 0600, ServerLimits{}, echo_handler), std::system_error);
         CHECK(fs::is_directory(d));
     }
+}
+
+namespace {
+
+// A child process that has become `uid` (after entering `dir` as root, so only that directory
+// needs to be searchable) and runs `work`. What `work` returns is read with result(); the
+// child keeps its connections open until release(), so the parent can act meanwhile.
+class ChildAs {
+public:
+    ChildAs(uid_t uid, const fs::path& dir, const std::function<std::string()>& work) {
+        int result_pipe[2];
+        int release_pipe[2];
+        REQUIRE(::pipe2(result_pipe, O_CLOEXEC) == 0);
+        REQUIRE(::pipe2(release_pipe, O_CLOEXEC) == 0);
+        pid_ = ::fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            // Only our pipe ends: the server's sockets must not stay open in here.
+            for (int fd = 3; fd < 4096; ++fd)
+                if (fd != result_pipe[1] && fd != release_pipe[0]) ::close(fd);
+            std::string out;
+            if (::chdir(dir.c_str()) != 0 || ::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) {
+                out = "cannot become uid " + std::to_string(uid);
+            } else {
+                try {
+                    out = work();
+                } catch (...) {
+                    out = "exception in child";
+                }
+            }
+            for (std::size_t off = 0; off < out.size();) {
+                const ssize_t n = ::write(result_pipe[1], out.data() + off, out.size() - off);
+                if (n <= 0 && errno != EINTR) break;
+                if (n > 0) off += static_cast<std::size_t>(n);
+            }
+            ::close(result_pipe[1]);
+            char c;
+            while (::read(release_pipe[0], &c, 1) > 0) {
+            }
+            ::_exit(0);
+        }
+        ::close(result_pipe[1]);
+        ::close(release_pipe[0]);
+        result_fd_.fd = result_pipe[0];
+        release_fd_.fd = release_pipe[1];
+    }
+    ~ChildAs() { release(); }
+    ChildAs(const ChildAs&) = delete;
+    ChildAs& operator=(const ChildAs&) = delete;
+
+    std::string result() {
+        std::string out;
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::read(result_fd_.fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+            if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+        return out;
+    }
+    void release() {
+        if (pid_ <= 0) return;
+        release_fd_.reset();
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+
+private:
+    pid_t pid_ = -1;
+    Fd result_fd_;
+    Fd release_fd_;
+};
+
+// In a child: opens `n` connections to ./api.sock, sends one GET on each and leaves it
+// open; returns the statuses ("0" when there was no answer), space-separated.
+std::string open_and_request(int n) {
+    static std::vector<Fd> held;  // kept open until the child exits
+    std::string statuses;
+    for (int i = 0; i < n; ++i) {
+        Fd c = connect_to("api.sock");
+        send_all(c.fd, get("/held"));
+        auto r = read_response(c.fd);
+        statuses += (statuses.empty() ? "" : " ") + std::to_string(r ? r->status : 0);
+        held.push_back(std::move(c));
+    }
+    return statuses;
+}
+
+std::string raw_exchange(const fs::path& sock, const std::string& raw, std::string* after = nullptr) {
+    Fd c = connect_to(sock);
+    send_all(c.fd, raw);
+    std::string buf;
+    auto r = read_response(c.fd, buf);
+    if (!r) return "no answer";
+    std::string out = std::to_string(r->status) + " " + nlohmann::json::parse(r->body).value("code", "");
+    if (after) *after = closed_by_server(c.fd) ? "closed" : "open";
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("http server: request framing that could smuggle a second request is refused (RFC 9112 §6)", "[http]") {
+    std::atomic<int> served{0};
+    TestServer srv({}, 0600, {}, [&served](const Request& r) {
+        ++served;
+        return echo_handler(r);
+    });
+    const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    auto post_with = [&](const std::string& headers, const std::string& body) {
+        return "POST /upload HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n" + body;
+    };
+    const std::string chunked_body = "5\r\nhello\r\n0\r\n\r\n";
+    struct Case {
+        const char* what;
+        std::string raw;
+        const char* expect;
+    };
+    const std::vector<Case> cases = {
+        // Beast reads these as "no body" and would serve the bytes after them as a request.
+        {"chunked not final", post_with("Transfer-Encoding: chunked, identity\r\n", chunked_body + smuggled),
+         "400 BAD_REQUEST"},
+        {"chunked twice", post_with("Transfer-Encoding: chunked, chunked\r\n", chunked_body + smuggled),
+         "400 BAD_REQUEST"},
+        {"no chunked at all", post_with("Transfer-Encoding: gzip\r\n", smuggled), "400 BAD_REQUEST"},
+        // Beast lets a Content-Length that follows a non-chunked coding decide the length.
+        {"identity then Content-Length", post_with("Transfer-Encoding: identity\r\nContent-Length: 5\r\n", "hello"),
+         "400 BAD_REQUEST"},
+        // Beast refuses these itself.
+        {"Content-Length then chunked", post_with("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", chunked_body),
+         "400 BAD_REQUEST"},
+        {"chunked then Content-Length", post_with("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", chunked_body),
+         "400 BAD_REQUEST"},
+        {"chunked, then identity in a second field",
+         post_with("Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n", chunked_body), "400 BAD_REQUEST"},
+        {"HTTP/1.0 with a transfer coding",
+         "POST /upload HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_body, "400 BAD_REQUEST"},
+        // A coding we do not implement, correctly framed: 501 (RFC 9112 §6.1).
+        {"gzip, chunked", post_with("Transfer-Encoding: gzip, chunked\r\n", chunked_body), "501 NOT_IMPLEMENTED"},
+        {"identity in a first field, chunked in a second",
+         post_with("Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n", chunked_body),
+         "501 NOT_IMPLEMENTED"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.what);
+        std::string after;
+        CHECK(raw_exchange(srv.sock, c.raw, &after) == c.expect);
+        CHECK(after == "closed");  // nothing after the refused header is read as a request
+    }
+    CHECK(served == 0);
+
+    // Plain chunked (any case, with spaces) still works.
+    Fd c = connect_to(srv.sock);
+    REQUIRE(send_all(c.fd, post_with("Transfer-Encoding:  Chunked \r\n", chunked_body)));
+    auto r = read_response(c.fd);
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(nlohmann::json::parse(r->body)["body_len"] == 5);
+}
+
+TEST_CASE("http server: a uid the filter does not know gets one short 403 and holds no slot", "[http]") {
+    std::atomic<bool> known{false};
+    std::atomic<int> served{0};
+    ServerLimits limits;
+    limits.max_connections = 2;
+    TestServer srv(limits, 0600, [&known](uid_t) { return known.load(); }, [&served](const Request& r) {
+        ++served;
+        return echo_handler(r);
+    });
+
+    // With or without a request sent first: one 403 with the error object, then the close.
+    for (bool send_first : {true, false}) {
+        INFO("request sent first: " << send_first);
+        Fd c = connect_to(srv.sock);
+        if (send_first) REQUIRE(send_all(c.fd, get("/v1/account")));
+        std::string buf;
+        auto r = read_response(c.fd, buf);
+        REQUIRE(r);
+        CHECK(r->status == 403);
+        CHECK(r->headers["connection"] == "close");
+        CHECK(!r->headers["x-correlation-id"].empty());
+        auto j = nlohmann::json::parse(r->body);
+        CHECK(j["code"] == "FORBIDDEN");
+        CHECK(j["message"] == "uid " + std::to_string(::getuid()) + " is not a portal user");
+        CHECK(buf.empty());
+        CHECK(closed_by_server(c.fd));
+    }
+    // Refused peers that stay connected do not take the two slots.
+    std::vector<Fd> refused;
+    for (int i = 0; i < 10; ++i) refused.push_back(connect_to(srv.sock));
+    for (auto& c : refused) {
+        auto r = read_response(c.fd);
+        REQUIRE(r);
+        CHECK(r->status == 403);
+    }
+    CHECK(served == 0);
+    known = true;
+    std::vector<Fd> served_conns;
+    for (int i = 0; i < 2; ++i) {
+        served_conns.push_back(connect_to(srv.sock));
+        REQUIRE(send_all(served_conns.back().fd, get("/ok")));
+        auto r = read_response(served_conns.back().fd);
+        REQUIRE(r);
+        CHECK(r->status == 200);
+    }
+    CHECK(served == 2);
+}
+
+TEST_CASE("http server: connections per uid are capped and root keeps a reserve", "[http]") {
+    REQUIRE(::geteuid() == 0);  // the peers are children that become other uids
+    ServerLimits limits;
+    limits.max_connections = 6;
+    limits.root_reserved_connections = 2;
+    limits.max_connections_per_uid = 2;
+    TestServer srv(limits, 0666);
+    fs::permissions(srv.dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+
+    // Each uid gets two connections; a third is answered 429 with Retry-After.
+    ChildAs nobody(65534, srv.dir.path(), [] { return open_and_request(3); });
+    CHECK(nobody.result() == "200 200 429");
+    ChildAs other(4242, srv.dir.path(), [] {
+        std::string statuses = open_and_request(3);
+        Fd c = connect_to("api.sock");
+        auto r = read_response(c.fd);
+        return statuses + (r && r->headers.count("retry-after") ? " retry-after" : " no retry-after");
+    });
+    CHECK(other.result() == "200 200 429 retry-after");
+    // 4 of the 6 are taken: the last 2 are root's. A third uid finds the non-root part full.
+    ChildAs third(4243, srv.dir.path(), [] { return open_and_request(1); });
+    CHECK(third.result() == "503");
+    std::vector<Fd> root_conns;
+    std::string root_statuses;
+    for (int i = 0; i < 3; ++i) {
+        root_conns.push_back(connect_to(srv.sock));
+        REQUIRE(send_all(root_conns.back().fd, get("/root")));
+        auto r = read_response(root_conns.back().fd);
+        root_statuses += (root_statuses.empty() ? "" : " ") + std::to_string(r ? r->status : 0);
+    }
+    CHECK(root_statuses == "200 200 503");  // root is not capped per uid, only by the total
 }

@@ -1,0 +1,16 @@
+// Percent-encoding of request targets (RFC 3986 §2.1), shared by the server (query), the
+// router (path segments, decoded only after splitting) and the Link headers of lists.
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace portal::api {
+
+// Decodes `in` into `out`; false on a malformed escape or a decoded NUL (which would
+// truncate the string in any C API it later reaches). `plus_is_space` is for queries.
+bool percent_decode(std::string_view in, bool plus_is_space, std::string& out);
+
+// Encodes everything but RFC 3986 unreserved characters.
+std::string percent_encode(std::string_view in);
+
+}  // namespace portal::api
