@@ -11,6 +11,7 @@
 #include "shared/ipc/login_client.h"
 #include "shared/ipc/trust.h"
 #include "tests/pam/fake_login_server.h"
+#include "tests/unit/support/prerequisite.h"
 #include "tests/unit/support/temp_dir.h"
 
 using namespace portal;
@@ -209,10 +210,7 @@ TEST_CASE("login_client: refuses an untrusted socket file", "[login][client]") {
 }
 
 TEST_CASE("login_client: refuses a server not running as root", "[login][client]") {
-    if (::geteuid() != 0) {
-        WARN("needs root to run a server under another uid; skipped");
-        return;
-    }
+    if (!portal::test::prerequisite(::geteuid() == 0, "needs root to run a server under another uid")) return;
     TempDir dir;
     REQUIRE(::chmod(dir.path().c_str(), 0777) == 0);
     int ready[2];

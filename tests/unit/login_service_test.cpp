@@ -39,6 +39,7 @@
 #include "shared/ipc/login_rules.h"
 #include "shared/ipc/state_file.h"
 #include "shared/totp.h"
+#include "tests/unit/support/prerequisite.h"
 #include "tests/unit/support/temp_dir.h"
 
 namespace fs = std::filesystem;
@@ -832,7 +833,7 @@ TEST_CASE("login socket: serves the login client, pipelined requests, and bad re
 }
 
 TEST_CASE("login socket: only root and the helper's uid are served") {
-    if (::geteuid() != 0) { WARN("needs root (setuid children)"); return; }
+    if (!portal::test::prerequisite(::geteuid() == 0, "needs root (setuid children)")) return;
     World w;
     boost::asio::io_context io;
     const fs::path path = w.dir.path() / "login.sock";
@@ -876,7 +877,8 @@ TEST_CASE("login socket: a live socket is not taken over, a stale one is replace
     CHECK(fs::exists(path));
 }
 
-TEST_CASE("login view: 10,000 members x 3 keys build fast") {
+TEST_CASE("login view: 10,000 members x 3 keys, every key found") {
+    // How long this takes is bench/login_view_bench's to measure, not a unit test's.
     TempDir dir;
     auto store = store::Store::open(dir.path() / "portal.db");
     Account account = store->create_account("Big");
@@ -890,28 +892,16 @@ TEST_CASE("login view: 10,000 members x 3 keys build fast") {
         }
     });
     login::ViewSettings settings;
-    const auto t0 = std::chrono::steady_clock::now();
     auto state = login::build_login_state(*store, settings, 0);
-    const auto t1 = std::chrono::steady_clock::now();
     auto clock = [] { return std::chrono::system_clock::now(); };
     tfa::TfaService tfa(*store, SecretBox::load_or_create(dir.path() / "tfa.key"), {}, clock);
     login::LoginService service(*store, tfa, "h", clock);
     const auto shared = std::make_shared<const ipc::LoginState>(std::move(state));
     service.update(shared);
-    const auto t2 = std::chrono::steady_clock::now();
     for (int i = 0; i < 1000; ++i) REQUIRE(service.get_authorized_keys({"user" + std::to_string(i * 7), std::nullopt}).keys.size() == 3);
-    const auto t3 = std::chrono::steady_clock::now();
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t1 - t0).count();
-    const auto lookup_us = std::chrono::duration_cast<std::chrono::microseconds>(t3 - t2).count() / 1000;
     const auto& state_ref = *shared;
-    INFO("build_login_state took " << ms << " ms");
     CHECK(state_ref.members.size() == 10000);
     std::size_t keys = 0;
     for (const auto& m : state_ref.members) keys += m.keys.size();
     CHECK(keys == 30000);
-    // The design budget is 1 s for start-up including userdb files; the build is a part of it
-    // (sanitizer and debug builds get more room).
-    CHECK(ms < 3000);
-    CHECK(lookup_us < 2000);
-    WARN("build_login_state: 10,000 members x 3 keys in " << ms << " ms; one key lookup " << lookup_us << " us");
 }

@@ -22,6 +22,7 @@
 
 #include "keyd/revoke/revocation.h"
 #include "keyd/revoke/session_terminator.h"
+#include "tests/unit/support/prerequisite.h"
 #include "tests/unit/support/temp_dir.h"
 
 namespace fs = std::filesystem;
@@ -283,7 +284,7 @@ bool have_dbus_daemon() { return std::system("command -v dbus-daemon >/dev/null 
 }  // namespace
 
 TEST_CASE("session terminator: asks logind on the system bus") {
-    if (!have_dbus_daemon()) { WARN("dbus-daemon not installed"); return; }
+    if (!portal::test::prerequisite(have_dbus_daemon(), "dbus-daemon not installed")) return;
     PrivateBus bus;
     ScopedEnv env("DBUS_SYSTEM_BUS_ADDRESS", bus.address());
     FakeLogind logind(bus.address());
@@ -301,8 +302,8 @@ TEST_CASE("session terminator: asks logind on the system bus") {
 }
 
 TEST_CASE("session terminator: signals the user's processes when logind is not on the bus") {
-    if (!have_dbus_daemon()) { WARN("dbus-daemon not installed"); return; }
-    if (::geteuid() != 0) { WARN("needs root (setuid children)"); return; }
+    if (!portal::test::prerequisite(have_dbus_daemon(), "dbus-daemon not installed")) return;
+    if (!portal::test::prerequisite(::geteuid() == 0, "needs root (setuid children)")) return;
     PrivateBus bus;
     ScopedEnv env("DBUS_SYSTEM_BUS_ADDRESS", bus.address());
 
@@ -326,7 +327,7 @@ TEST_CASE("session terminator: signals the user's processes when logind is not o
 }
 
 TEST_CASE("session terminator: signals when there is no system bus at all") {
-    if (::geteuid() != 0) { WARN("needs root (setuid children)"); return; }
+    if (!portal::test::prerequisite(::geteuid() == 0, "needs root (setuid children)")) return;
     TempDir dir;
     ScopedEnv env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + (dir.path() / "no-bus").string());
     boost::asio::io_context io;

@@ -10,6 +10,7 @@
 
 #include "keyd/tfa/secret_box.h"
 #include "shared/random.h"
+#include "tests/unit/support/prerequisite.h"
 
 namespace fs = std::filesystem;
 using portal::SecretBox;
@@ -190,10 +191,7 @@ TEST_CASE("secret_box: refuses unsafe key files", "[secret_box]") {
         REQUIRE_THROWS_WITH(SecretBox::load_or_create(key), Catch::Contains("not a regular file"));
     }
     SECTION("owned by another user") {
-        if (::geteuid() != 0) {
-            WARN("not root: cannot chown, ownership check not exercised");
-            return;
-        }
+        if (!portal::test::prerequisite(::geteuid() == 0, "needs root to chown: ownership check not exercised")) return;
         write_file(key, 32, fs::perms::owner_read | fs::perms::owner_write);
         REQUIRE(::chown(key.c_str(), 65534, 65534) == 0);
         REQUIRE_THROWS_WITH(SecretBox::load_or_create(key), Catch::Contains("owned by uid 65534"));

@@ -628,7 +628,6 @@ TEST_CASE("store: scales to 10000 users with 3 keys each", "[store][scale]") {
     TempDir dir;
     auto s = Store::open(dir.db());
     Account a = s->create_account("Big");
-    auto t0 = std::chrono::steady_clock::now();
     s->transaction([&] {
         for (int i = 0; i < 10000; ++i) {
             User u = s->create_user("user" + std::to_string(i) + "@example.com", "U");
@@ -638,15 +637,11 @@ TEST_CASE("store: scales to 10000 users with 3 keys each", "[store][scale]") {
             }
         }
     });
-    auto t1 = std::chrono::steady_clock::now();
     auto users = s->all_account_users(a.id);
     auto keys = s->all_ssh_keys(a.id);
-    auto t2 = std::chrono::steady_clock::now();
     CHECK(users.size() == 10000);
     CHECK(keys.size() == 30000);
     std::int64_t total = 0;
     CHECK(s->ssh_keys(a.id, users[5000].user.id, Page{}, total).size() == 3);
-    auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
-    INFO("insert " << ms(t1 - t0) << " ms, load " << ms(t2 - t1) << " ms");
-    CHECK(ms(t2 - t1) < 5000);  // the design target is < 1 s for a whole start-up, unsanitized
+    // Load times: bench/login_view_bench (StoreLoad), not a unit test's wall clock.
 }

@@ -26,6 +26,7 @@
 #include "keyd/userdb/user_database.h"
 #include "shared/ipc/framing.h"
 #include "shared/ipc/unique_fd.h"
+#include "tests/unit/support/prerequisite.h"
 #include "tests/unit/support/temp_dir.h"
 
 using namespace portal;
@@ -389,10 +390,7 @@ TEST_CASE("userdb provider: an update during an enumeration does not disturb it"
 }
 
 TEST_CASE("userdb provider: the privileged section only for root and the user itself", "[userdb]") {
-    if (::getuid() != 0) {
-        WARN("needs root (setuid in a child)");
-        return;
-    }
+    if (!portal::test::prerequisite(::getuid() == 0, "needs root (setuid in a child)")) return;
     TempDir tmp;
     fs::permissions(tmp.path(), fs::perms(0755));  // nobody must reach the socket
     const auto cfg = test_config(tmp.path());
