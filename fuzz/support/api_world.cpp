@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz/support/temp_dir.h"
+#include "keyd/api/percent_encoding.h"
 #include "keyd/api/router.h"
 #include "keyd/iam/authority_service.h"
 #include "keyd/log/log.h"
@@ -24,12 +25,7 @@ struct ApiWorld::Service {
     iam::AuthorityService service{*store, tfa};
     api::Router router{service};
 
-    Service() {
-        api::register_account_routes(router);
-        api::register_user_routes(router);
-        api::register_profile_routes(router);
-        api::register_ssh_key_routes(router);
-    }
+    Service() { api::register_v1_routes(router); }
 };
 
 namespace {
@@ -91,34 +87,6 @@ api::Response ApiWorld::dispatch(const api::Request& req) { return service_->rou
 
 namespace {
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// As http_server.cpp: a bad escape or a decoded NUL is a 400 before the router.
-bool percent_decode(std::string_view in, bool plus_is_space, std::string& out) {
-    out.clear();
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        char c = in[i];
-        if (c == '%') {
-            if (i + 2 >= in.size()) return false;
-            const int hi = hex_value(in[i + 1]);
-            const int lo = hex_value(in[i + 2]);
-            if (hi < 0 || lo < 0) return false;
-            c = static_cast<char>(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            c = ' ';
-        }
-        if (c == '\0') return false;
-        out += c;
-    }
-    return true;
-}
-
 std::string_view next_line(std::string_view& text) {
     const auto nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
@@ -134,25 +102,8 @@ bool parse_request_text(std::string_view text, api::Request& out) {
     if (sp == std::string_view::npos) return false;
     out.method = std::string(request_line.substr(0, sp));
     out.target = std::string(request_line.substr(sp + 1));
-    std::string_view target = out.target;
-    if (target.empty() || target.front() != '/') return false;
-    std::string_view raw_query;
-    if (const auto q = target.find('?'); q != std::string_view::npos) {
-        raw_query = target.substr(q + 1);
-        target = target.substr(0, q);
-    }
-    if (!percent_decode(target, false, out.path)) return false;
-    while (!raw_query.empty()) {
-        const auto amp = raw_query.find('&');
-        const std::string_view pair = raw_query.substr(0, amp);
-        raw_query = amp == std::string_view::npos ? std::string_view{} : raw_query.substr(amp + 1);
-        if (pair.empty()) continue;
-        const auto eq = pair.find('=');
-        std::string key, value;
-        if (!percent_decode(pair.substr(0, eq), true, key)) return false;
-        if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), true, value)) return false;
-        out.query.emplace(std::move(key), std::move(value));
-    }
+    // The server's own target parsing: the path stays raw, the router decodes segments.
+    if (!api::parse_target(out.target, out.path, out.query)) return false;
     while (!text.empty()) {
         const std::string_view line = next_line(text);
         if (line.empty()) break;

@@ -76,37 +76,6 @@ std::string json_error(std::string_view code, std::string_view message) {
     return "{\"code\":\"" + json_escape(code) + "\",\"message\":\"" + json_escape(message) + "\"}";
 }
 
-// Splits an origin-form target into the raw path and the decoded query; false -> 400. The
-// path stays encoded: the router splits it first and then decodes each segment, so that
-// "%2F" is data inside a segment and never a separator.
-bool parse_target(std::string_view target, std::string& path,
-                  std::multimap<std::string, std::string>& query) {
-    if (target.empty() || target.front() != '/') return false;
-    std::string_view raw_path = target;
-    std::string_view raw_query;
-    if (auto q = target.find('?'); q != std::string_view::npos) {
-        raw_path = target.substr(0, q);
-        raw_query = target.substr(q + 1);
-    }
-    if (auto h = raw_query.find('#'); h != std::string_view::npos) raw_query = raw_query.substr(0, h);
-    std::string decoded;
-    if (!percent_decode(raw_path, false, decoded)) return false;  // malformed escapes are refused here
-    path.assign(raw_path.data(), raw_path.size());
-    while (!raw_query.empty()) {
-        auto amp = raw_query.find('&');
-        std::string_view pair = raw_query.substr(0, amp);
-        raw_query = amp == std::string_view::npos ? std::string_view{} : raw_query.substr(amp + 1);
-        if (pair.empty()) continue;
-        auto eq = pair.find('=');
-        std::string key;
-        std::string value;
-        if (!percent_decode(pair.substr(0, eq), true, key)) return false;
-        if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), true, value)) return false;
-        query.emplace(std::move(key), std::move(value));
-    }
-    return true;
-}
-
 std::string lower(std::string_view s) {
     std::string out(s);
     for (char& c : out)
