@@ -93,8 +93,20 @@ CREATE TABLE tfa_recovery_codes (
 );
 )sql";
 
+// Version 2: failed second-factor attempts and locks, so that a restart does not lift a
+// lock (issue 8). Times are unix milliseconds; a row exists only while there is something
+// to remember.
+constexpr std::string_view kV2 = R"sql(
+CREATE TABLE tfa_failures (
+    user_id      TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    failures     TEXT NOT NULL,  -- space-separated times within the window, oldest first
+    locked_until INTEGER         -- NULL when not locked
+) WITHOUT ROWID;
+)sql";
+
 const std::vector<Migration> kMigrations = {
     {1, "iam core: accounts, users, memberships, ssh_keys, tfa", kV1},
+    {2, "tfa failures and locks survive a restart", kV2},
 };
 
 constexpr std::string_view kBookkeeping = R"sql(

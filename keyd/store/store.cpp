@@ -11,6 +11,7 @@
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -854,5 +855,39 @@ void Store::put_tfa(const std::string& user_id, const TfaRecord& r) {
 #undef PORTAL_USER_COLS
 #undef PORTAL_MEMBER_COLS
 #undef PORTAL_KEY_COLS
+
+std::vector<std::pair<std::string, TfaFailureState>> Store::tfa_failure_states() {
+    return impl_->locked([&] {
+        std::vector<std::pair<std::string, TfaFailureState>> out;
+        Query q(impl_->stmts, "SELECT user_id, failures, locked_until FROM tfa_failures");
+        while (q->step()) {
+            TfaFailureState st;
+            std::istringstream in(q->column_text(1));
+            for (std::int64_t t = 0; in >> t;) st.failures_ms.push_back(t);
+            if (!q->is_null(2)) st.locked_until_ms = q->column_int(2);
+            out.emplace_back(q->column_text(0), std::move(st));
+        }
+        return out;
+    });
+}
+
+void Store::put_tfa_failure_state(const std::string& user_id, const TfaFailureState& st) {
+    impl_->write([&] {
+        if (st.failures_ms.empty() && !st.locked_until_ms) {
+            Query q(impl_->stmts, "DELETE FROM tfa_failures WHERE user_id = ?");
+            q->bind(1, user_id).run();
+            return;
+        }
+        std::string failures;
+        for (std::int64_t t : st.failures_ms) failures += (failures.empty() ? "" : " ") + std::to_string(t);
+        Query q(impl_->stmts, "INSERT INTO tfa_failures (user_id, failures, locked_until) VALUES (?, ?, ?)"
+                              " ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures,"
+                              " locked_until = excluded.locked_until");
+        q->bind_all(user_id, failures);
+        if (st.locked_until_ms) q->bind(3, *st.locked_until_ms);
+        else q->bind(3, nullptr);
+        q->run();
+    });
+}
 
 }  // namespace portal::store

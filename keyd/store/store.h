@@ -58,6 +58,13 @@ struct MemberFilter {
     std::optional<std::string> search;
 };
 
+// A user's recent failed second-factor attempts and lock (keyd/tfa/failure_limiter.h), in
+// unix milliseconds. Empty failures and no lock: nothing to remember (the row is deleted).
+struct TfaFailureState {
+    std::vector<std::int64_t> failures_ms;
+    std::optional<std::int64_t> locked_until_ms;
+};
+
 struct Page {
     std::int64_t offset = 0;
     std::int64_t limit = 20;
@@ -147,6 +154,8 @@ public:
     // TOTP
     TfaRecord tfa(const std::string& user_id);
     void put_tfa(const std::string& user_id, const TfaRecord& r);  // also sets users.tfa_enabled
+    std::vector<std::pair<std::string, TfaFailureState>> tfa_failure_states();
+    void put_tfa_failure_state(const std::string& user_id, const TfaFailureState& s);
 
 private:
     struct Impl;

@@ -66,25 +66,51 @@ std::optional<std::chrono::seconds> FailureLimiter::locked_for(const std::string
 }
 
 void FailureLimiter::record_failure(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    const TimePoint now = clock_();
-    maybe_sweep(now);
-    Entry& entry = entries_[key];
-    prune(entry, now);
-    if (entry.locked_until) return;
-    entry.failures.push_back(now);
-    if (entry.failures.size() >= static_cast<std::size_t>(policy_.max_failures)) {
-        entry.failures.clear();
-        if (policy_.lockout.count() > 0) entry.locked_until = now + policy_.lockout;
+    Snapshot changed;
+    Persist persist;
+    {
+        std::lock_guard lock(mutex_);
+        const TimePoint now = clock_();
+        maybe_sweep(now);
+        Entry& entry = entries_[key];
+        prune(entry, now);
+        if (entry.locked_until) return;
+        entry.failures.push_back(now);
+        if (entry.failures.size() >= static_cast<std::size_t>(policy_.max_failures)) {
+            entry.failures.clear();
+            if (policy_.lockout.count() > 0) entry.locked_until = now + policy_.lockout;
+        }
+        changed = entry;
+        persist = persist_;
     }
+    if (persist) persist(key, changed);
 }
 
 void FailureLimiter::record_success(const std::string& key) {
+    Snapshot changed;
+    Persist persist;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = entries_.find(key);
+        if (it == entries_.end()) return;
+        it->second.failures.clear();
+        changed = it->second;
+        if (!it->second.locked_until) entries_.erase(it);
+        persist = persist_;
+    }
+    if (persist) persist(key, changed);
+}
+
+void FailureLimiter::restore(const std::string& key, Snapshot state) {
     std::lock_guard lock(mutex_);
-    auto it = entries_.find(key);
-    if (it == entries_.end()) return;
-    it->second.failures.clear();
-    if (!it->second.locked_until) entries_.erase(it);
+    if (state.failures.empty() && !state.locked_until) return;
+    std::sort(state.failures.begin(), state.failures.end());
+    entries_[key] = std::move(state);
+}
+
+void FailureLimiter::set_persist(Persist persist) {
+    std::lock_guard lock(mutex_);
+    persist_ = std::move(persist);
 }
 
 void FailureLimiter::set_policy(Policy policy) {

@@ -1,6 +1,6 @@
-// Rate limit of failed second-factor attempts per key (user id), in memory.
-// A restart forgets failures; that is acceptable because the TOTP high-water mark and the
-// lockout window are short compared with the time a brute force of 10^6 codes needs.
+// Rate limit of failed second-factor attempts per key (user id). Kept in memory; every change
+// of a key's state is handed to a persist callback (the store) and restored at start, so a
+// restart neither lifts a lock nor forgets recent failures.
 #pragma once
 #include <chrono>
 #include <cstddef>
@@ -22,6 +22,16 @@ public:
         std::chrono::seconds lockout{300};
     };
 
+    using TimePoint = std::chrono::system_clock::time_point;
+    // A key's state: failures within the window (oldest first) and the lock, if any.
+    struct Snapshot {
+        std::vector<TimePoint> failures;
+        std::optional<TimePoint> locked_until;
+    };
+    // Called after a key's state changed (outside the limiter's lock). An empty snapshot
+    // means there is nothing left to remember. May throw: the caller of record_* sees it.
+    using Persist = std::function<void(const std::string& key, const Snapshot&)>;
+
     // Throws std::invalid_argument for a null clock or a policy with max_failures < 1 or a
     // negative window/lockout. Thread-safe.
     FailureLimiter(Policy policy, Clock clock);
@@ -37,13 +47,13 @@ public:
     // For config reload; existing failures are kept and judged by the new policy, and an active
     // lock is shortened to at most the new lockout.
     void set_policy(Policy policy);
+    // Restores a key's state from before a restart (judged by the current policy: stale
+    // failures and lifted locks are dropped at the next look).
+    void restore(const std::string& key, Snapshot state);
+    void set_persist(Persist persist);
 
 private:
-    using TimePoint = std::chrono::system_clock::time_point;
-    struct Entry {
-        std::vector<TimePoint> failures;  // within window, oldest first, at most max_failures
-        std::optional<TimePoint> locked_until;
-    };
+    using Entry = Snapshot;  // failures: within window, oldest first, at most max_failures
 
     void prune(Entry& entry, TimePoint now) const;
     void maybe_sweep(TimePoint now);
@@ -52,6 +62,7 @@ private:
     std::mutex mutex_;
     Policy policy_;
     Clock clock_;
+    Persist persist_;
     std::unordered_map<std::string, Entry> entries_;
     std::size_t sweep_at_ = kMinSweep;
     static constexpr std::size_t kMinSweep = 1024;

@@ -36,6 +36,22 @@ TfaService::TfaService(store::Store& store, SecretBox box, Settings settings, Cl
     : store_(store), box_(std::move(box)), settings_(std::move(settings)), clock_(clock),
       limiter_(settings_.limits, clock) {
     validate(settings_.params);
+    // Failures and locks outlive a restart: restore what the store kept, keep it up to date.
+    using Ms = std::chrono::milliseconds;
+    auto to_time = [](std::int64_t ms) { return FailureLimiter::TimePoint(std::chrono::duration_cast<FailureLimiter::TimePoint::duration>(Ms(ms))); };
+    for (const auto& [user_id, st] : store_.tfa_failure_states()) {
+        FailureLimiter::Snapshot snap;
+        for (std::int64_t ms : st.failures_ms) snap.failures.push_back(to_time(ms));
+        if (st.locked_until_ms) snap.locked_until = to_time(*st.locked_until_ms);
+        limiter_.restore(user_id, std::move(snap));
+    }
+    limiter_.set_persist([this](const std::string& user_id, const FailureLimiter::Snapshot& snap) {
+        auto to_ms = [](FailureLimiter::TimePoint t) { return std::chrono::duration_cast<Ms>(t.time_since_epoch()).count(); };
+        store::TfaFailureState st;
+        for (auto t : snap.failures) st.failures_ms.push_back(to_ms(t));
+        if (snap.locked_until) st.locked_until_ms = to_ms(*snap.locked_until);
+        store_.put_tfa_failure_state(user_id, st);
+    });
 }
 
 void TfaService::set_settings(const Settings& s) {

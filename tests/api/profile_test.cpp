@@ -269,3 +269,26 @@ TEST_CASE("TOTP: 6 wrong codes in a row are rate limited with Retry-After", "[ap
     CHECK(header_long(locked, "retry-after") >= 1);
     CHECK(d.get("/v1/profile", uid).json.value("tfa_enabled", false) == true);
 }
+
+TEST_CASE("TOTP: a lock from wrong codes survives a restart of the daemon", "[api][profile][tfa]") {
+    DaemonOptions opts;
+    opts.tfa_max_failures = 5;
+    opts.tfa_lockout = 300;
+    Daemon d("tfa-lock-restart", opts);
+    auto seed = seed_account(d);
+    const uid_t uid = seed.owner.uid;
+    auto en = d.post("/v1/profile/tfa/enable", nlohmann::json::object(), uid);
+    REQUIRE(en.status == 201);
+    const std::string secret = en.json.at("secret");
+    for (int i = 1; i <= 5; ++i) CHECK(d.post("/v1/profile/tfa/confirm", {{"code", wrong_totp(secret)}}, uid).status == 422);
+    REQUIRE(d.post("/v1/profile/tfa/confirm", {{"code", totp_now(secret)}}, uid).status == 429);
+
+    REQUIRE(d.stop() == 0);
+    d.start();
+    // Before issue 8's fix the limiter lived in memory: the right code was accepted at once.
+    auto after = d.post("/v1/profile/tfa/confirm", {{"code", totp_now(secret)}}, uid);
+    INFO(after.describe());
+    CHECK(after.status == 429);
+    CHECK(header_long(after, "retry-after") > 200);
+    CHECK(d.get("/v1/profile", uid).json.value("tfa_enabled", true) == false);
+}

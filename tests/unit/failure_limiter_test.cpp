@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <map>
 #include <stdexcept>
 #include <string>
 
@@ -137,4 +138,40 @@ TEST_CASE("failure limiter: many keys with expired failures are pruned and still
     CHECK_FALSE(limiter.locked_for("locked").has_value());
     for (int i = 0; i < 4; ++i) limiter.record_failure("new-1");
     CHECK(limiter.locked_for("new-1") == std::optional{300s});
+}
+
+TEST_CASE("failure limiter: every change is handed to persist, and a restored state keeps its lock", "[failure_limiter]") {
+    FakeClock clock;
+    std::map<std::string, FailureLimiter::Snapshot> kept;  // what a store would hold
+    {
+        FailureLimiter limiter(default_policy(), clock.fn());
+        limiter.set_persist([&](const std::string& key, const FailureLimiter::Snapshot& s) {
+            if (s.failures.empty() && !s.locked_until) kept.erase(key);
+            else kept[key] = s;
+        });
+        limiter.record_failure("u1");
+        REQUIRE(kept.count("u1") == 1);
+        CHECK(kept["u1"].failures.size() == 1);
+        limiter.record_success("u1");
+        CHECK(kept.count("u1") == 0);  // nothing left to remember
+        for (int i = 0; i < 5; ++i) limiter.record_failure("u1");
+        REQUIRE(kept.count("u1") == 1);
+        CHECK(kept["u1"].locked_until.has_value());
+        limiter.record_failure("u2");
+        limiter.record_failure("u2");
+    }
+    // "A restart": a new limiter restored from what was kept.
+    clock.now += 10s;
+    FailureLimiter after(default_policy(), clock.fn());
+    for (const auto& [key, s] : kept) after.restore(key, s);
+    auto locked = after.locked_for("u1");
+    REQUIRE(locked.has_value());
+    CHECK(*locked == 290s);
+    // u2's two failures still count: three more lock it.
+    CHECK_FALSE(after.locked_for("u2").has_value());
+    for (int i = 0; i < 3; ++i) after.record_failure("u2");
+    CHECK(after.locked_for("u2").has_value());
+    // A restored lock lifts on time.
+    clock.now += 291s;
+    CHECK_FALSE(after.locked_for("u1").has_value());
 }

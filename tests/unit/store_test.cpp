@@ -645,3 +645,28 @@ TEST_CASE("store: scales to 10000 users with 3 keys each", "[store][scale]") {
     CHECK(s->ssh_keys(a.id, users[5000].user.id, Page{}, total).size() == 3);
     // Load times: bench/login_view_bench (StoreLoad), not a unit test's wall clock.
 }
+
+TEST_CASE("store: TOTP failure states round-trip, and an empty one is forgotten", "[store][tfa]") {
+    TempDir dir;
+    auto s = Store::open(dir.db());
+    User u = s->create_user("limited@example.com", "L");
+    CHECK(s->tfa_failure_states().empty());
+    s->put_tfa_failure_state(u.id, {{1700000000000, 1700000001000}, std::nullopt});
+    s->put_tfa_failure_state(u.id, {{}, 1700000300000});
+    auto all = s->tfa_failure_states();
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].first == u.id);
+    CHECK(all[0].second.failures_ms.empty());
+    CHECK(all[0].second.locked_until_ms == std::optional<std::int64_t>(1700000300000));
+    s->put_tfa_failure_state(u.id, {{1700000400000}, std::nullopt});
+    all = s->tfa_failure_states();
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].second.failures_ms == std::vector<std::int64_t>{1700000400000});
+    CHECK_FALSE(all[0].second.locked_until_ms);
+    s->put_tfa_failure_state(u.id, {});
+    CHECK(s->tfa_failure_states().empty());
+    // Deleting the user takes their state with them.
+    s->put_tfa_failure_state(u.id, {{}, 1700000300000});
+    s->delete_user(u.id);
+    CHECK(s->tfa_failure_states().empty());
+}
