@@ -196,8 +196,18 @@ int run_daemon(const DaemonOptions& opts) {
 
         iam::AuthorityService service(*store, tfa, [&refresher] { refresher.request_refresh(); });
 
+        iam::ServerStatusService server_status([&refresher] {
+            const login::RefresherStatus r = refresher.status();
+            iam::ServerStatus s;
+            s.account_id = r.account_id;
+            s.revision = r.revision;
+            s.state_file_current = r.state_file.current;
+            s.state_file_error = r.state_file.error;
+            for (const auto& c : r.collisions) s.collisions.push_back({c.user_id, c.unix_name, c.reason, c.uid});
+            return s;
+        });
         api::Router router(service);
-        api::register_v1_routes(router);
+        api::register_v1_routes(router, server_status);
 
         login::LoginSocket login_socket(io, cfg.login_socket, login_service);
         login_socket.set_access(allowed_uids(helper), helper.gid);

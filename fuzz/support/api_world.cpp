@@ -25,7 +25,8 @@ struct ApiWorld::Service {
     iam::AuthorityService service{*store, tfa};
     api::Router router{service};
 
-    Service() { api::register_v1_routes(router); }
+    iam::ServerStatusService server{{}};
+    Service() { api::register_v1_routes(router, server); }
 };
 
 namespace {

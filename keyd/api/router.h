@@ -12,6 +12,7 @@
 
 #include "keyd/api/http_types.h"
 #include "keyd/iam/caller.h"
+#include "keyd/iam/server_status.h"
 #include "keyd/iam/service.h"
 
 namespace portal::api {
@@ -57,12 +58,13 @@ private:
 };
 
 // Registers every v1 endpoint (keyd/api/handlers/*.cpp): what the daemon serves.
-void register_v1_routes(Router& r);
+void register_v1_routes(Router& r, const iam::ServerStatusService& server);
 // One resource each (register_v1_routes calls them all).
 void register_account_routes(Router& r);
 void register_user_routes(Router& r);
 void register_profile_routes(Router& r);
 void register_ssh_key_routes(Router& r);
+void register_server_routes(Router& r, const iam::ServerStatusService& server);
 
 // Helpers for handlers.
 Response json_response(int status, const nlohmann::json& body);

@@ -59,6 +59,7 @@ constexpr std::array kRules{
     Rule{Operation::add_key,            Scope::account, false, false, false, false, false, false, true,  Others::owner_may_add},
     Rule{Operation::update_key,         Scope::account, false, false, false, false, false, false, true,  Others::owner_only},
     Rule{Operation::delete_key,         Scope::account, false, false, false, false, false, false, true,  Others::owner_only},
+    Rule{Operation::get_server_status,  Scope::account, false, false, false, false, false, false, false, Others::none},
 };
 
 // One row per operation, in the enum's order: a new operation without a rule does not compile.

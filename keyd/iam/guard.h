@@ -38,6 +38,8 @@ enum class Operation {
     add_key,
     update_key,
     delete_key,
+    // this server: what it serves and which members it could not publish
+    get_server_status,
     count_,  // not an operation: the number of them (guard.cpp checks its table against it)
 };
 

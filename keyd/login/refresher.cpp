@@ -207,6 +207,7 @@ bool Refresher::write_state_file(const ipc::LoginState& state) {
 
 RefresherStatus Refresher::status() const {
     RefresherStatus s;
+    s.account_id = last_ ? last_->account_id : "";
     s.revision = last_ ? last_->revision : 0;
     s.refreshes = refreshes_;
     s.collisions = collisions_;

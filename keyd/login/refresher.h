@@ -78,6 +78,7 @@ struct StateFileStatus {
 
 // What a status API shows about the login path.
 struct RefresherStatus {
+    std::string account_id;      // whose members log in here ("" before the first refresh)
     std::uint64_t revision = 0;  // of the state served (0 before the first refresh)
     std::uint64_t refreshes = 0;
     std::vector<Collision> collisions;

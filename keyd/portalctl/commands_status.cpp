@@ -28,10 +28,18 @@ void register_status_command(CLI::App& app, Context& ctx) {
         const nlohmann::json account = ctx.get("/v1/account");
         const long users = count(ctx, "/v1/account/users");
         const long keys = count(ctx, "/v1/ssh_keys");
+        // This server's side: only when its logins follow the selected account (404 otherwise).
+        nlohmann::json server;
+        try {
+            server = ctx.get("/v1/server");
+        } catch (const ApiError& e) {
+            if (e.response.status != 404) throw;
+        }
         if (ctx.opts.json) {
             return ctx.print_json({{"account", account},
                                    {"users", {{"total", users}}},
-                                   {"ssh_keys", {{"total", keys}}}});
+                                   {"ssh_keys", {{"total", keys}}},
+                                   {"server", server}});
         }
         Details d;
         d.add("Daemon", "reachable on " + ctx.opts.socket);
@@ -39,6 +47,17 @@ void register_status_command(CLI::App& app, Context& ctx) {
         d.add("Enforce 2FA", flag(account, "enforce_2fa") ? "on" : "off");
         d.add("Users", std::to_string(users));
         d.add("SSH keys", std::to_string(keys));
+        if (server.is_null()) {
+            d.add("This server", "its logins follow another account");
+        } else {
+            const auto& file = server.value("state_file", nlohmann::json::object());
+            d.add("Login state", "revision " + std::to_string(server.value("revision", 0)) + ", fallback file " +
+                                     (file.value("current", false) ? "current" : "NOT current: " + file.value("error", std::string("not written yet"))));
+            const auto& collisions = server.value("collisions", nlohmann::json::array());
+            d.add("Not published", collisions.empty() ? "none" : std::to_string(collisions.size()) + " (name or uid taken locally)");
+            for (const auto& c : collisions)
+                d.add("  " + text(c, "unix_name"), "uid " + std::to_string(c.value("uid", 0)) + ": " + text(c, "reason"));
+        }
         d.print(std::cout);
     });
 }

@@ -216,3 +216,27 @@ TEST_CASE("Enforce 2FA by root locks out an owner without 2FA until they enrol",
     enrol_tfa(d, seed.owner.uid);
     CHECK(d.get("/v1/account/users", seed.owner.uid).status == 200);
 }
+
+TEST_CASE("GET /v1/server: the account this server serves, its login state and what it could not publish",
+          "[api][account][server]") {
+    Daemon d("server-status");
+    auto seed = seed_account(d);  // the oldest account: the one this server's logins follow
+    auto mgr = add_member(d, seed.account_id, "mgr@example.com", "manager");
+    auto other = d.post("/v1/accounts", {{"name", "Other"}});
+    REQUIRE(other.status == 201);
+    const std::string other_id = other.json.at("id");
+
+    for (uid_t uid : {uid_t{0}, seed.owner.uid, mgr.uid}) {
+        auto r = d.get("/v1/server", uid, account_header(seed.account_id));
+        INFO("uid " << uid << ": " << r.describe());
+        REQUIRE(r.status == 200);
+        CHECK(r.json.at("account_id") == seed.account_id);
+        CHECK(r.json.at("revision").get<std::uint64_t>() > 0);
+        CHECK(r.json.at("state_file").at("current") == true);
+        CHECK(r.json.at("collisions").empty());
+    }
+    // Another account's members do not log in here: nothing to show for it.
+    auto elsewhere = d.get("/v1/server", 0, account_header(other_id));
+    INFO(elsewhere.describe());
+    CHECK(elsewhere.status == 404);
+}

@@ -57,6 +57,7 @@ const Row kTable[] = {
     {"POST", "/v1/ssh_keys", "KEY",                                   {422, 201, 201, 403, 403, 404, 403}},
     {"GET", "/v1/ssh_keys/{fingerprint}", nullptr,                    {200, 200, 404, 403, 403, 404, 403}},
     {"PUT", "/v1/ssh_keys/{fingerprint}", R"({"name":"renamed"})",    {200, 200, 404, 403, 403, 404, 403}},
+    {"GET", "/v1/server", nullptr,                                    {200, 200, 200, 403, 403, 404, 403}},
     {"DELETE", "/v1/ssh_keys/{fingerprint}", nullptr,                 {204, 204, 404, 403, 403, 404, 403}},
     {"DELETE", "/v1/account/users/{id}", nullptr,                     {204, 204, 403, 403, 403, 404, 403}},
     {"POST", "/v1/profile/invitations/{account_id}/decline", "{}",   {403, 404, 404, 404, 204, 404, 403}},
@@ -73,8 +74,9 @@ std::set<std::string> served_routes(const Daemon& d) {
     portal::tfa::TfaService tfa(*store, portal::SecretBox::load_or_create(dir / "tfa.key"), {},
                                 [] { return std::chrono::system_clock::now(); });
     portal::iam::AuthorityService service(*store, tfa);
+    portal::iam::ServerStatusService server({});
     portal::api::Router router(service);
-    portal::api::register_v1_routes(router);
+    portal::api::register_v1_routes(router, server);
     std::set<std::string> out;
     for (const auto& [method, pattern] : router.routes()) out.insert(route_key(method, pattern));
     return out;

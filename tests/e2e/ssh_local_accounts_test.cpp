@@ -88,11 +88,21 @@ TEST_CASE("a local account appearing under a member's name or uid unpublishes th
         REQUIRE(local);
         CHECK(local->uid == 4321u);
         CHECK(w.probe_key(named.unix_name, named.key) == "denied");
+        // The sysadmin sees why (portalctl status reads this).
+        auto status = w.api().get("/v1/server");
+        INFO(status.json.dump());
+        REQUIRE(status.status == 200);
+        const auto& collisions = status.json.at("collisions");
+        REQUIRE(collisions.size() == 1);
+        CHECK(collisions[0].at("unix_name") == named.unix_name);
+        CHECK(collisions[0].at("uid") == named.uid);
+        CHECK(!collisions[0].at("reason").get<std::string>().empty());
 
         // Gone again: the member comes back, still without an API write.
         replace_by_rename("/etc/passwd", passwd);
         CHECK(wait_until([&] { return has_dropin(named); }, 5000ms));
         CHECK(login_eventually(w, named).ok());
+        CHECK(w.api().get("/v1/server").json.at("collisions").empty());
     }
     SECTION("uid in /etc/passwd, replaced by rename") {
         replace_by_rename("/etc/passwd",

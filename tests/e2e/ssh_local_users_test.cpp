@@ -231,8 +231,11 @@ TEST_CASE("a local account named like a member, added later, never opens with th
     const std::string home = "/home/" + m.unix_name + "-local";
     fs::create_directories(home);
     REQUIRE(::chown(home.c_str(), kLocalUid, kLocalUid) == 0);
+    // '*': a local account without a shadow entry (as the World's local users); with 'x',
+    // pam_unix would need a shadow entry, and the member's (from nss-systemd) goes away once
+    // the daemon notices the collision.
     write_file(w.dir() / "passwd",
-               read_file(w.dir() / "passwd") + m.unix_name + ":x:" + std::to_string(kLocalUid) + ":" +
+               read_file(w.dir() / "passwd") + m.unix_name + ":*:" + std::to_string(kLocalUid) + ":" +
                    std::to_string(kLocalUid) + "::" + home + ":/bin/sh\n",
                0644);
     const auto local = lookup_user(m.unix_name);

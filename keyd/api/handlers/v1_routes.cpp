@@ -3,11 +3,12 @@
 
 namespace portal::api {
 
-void register_v1_routes(Router& r) {
+void register_v1_routes(Router& r, const iam::ServerStatusService& server) {
     register_account_routes(r);
     register_user_routes(r);
     register_profile_routes(r);
     register_ssh_key_routes(r);
+    register_server_routes(r, server);
 }
 
 }  // namespace portal::api
