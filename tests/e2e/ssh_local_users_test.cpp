@@ -121,9 +121,14 @@ public:
             CHECK(r.code_prompts == 0);
             const auto id = c->exec("id -u");
             CHECK(id.out == std::to_string(who.uid) + "\n");
+#ifndef PORTAL_SANITIZE_BUILD
+            // Not under ASan: an instrumented pam_portal.so cannot load into the system's
+            // uninstrumented setuid sudo (the ASan runtime must come first); the release
+            // build's run checks sudo with the same module line.
             const auto sudo = c->exec("sudo -n true && echo sudo-ok");
             INFO("sudo: " << sudo.out << sudo.err);
             CHECK(sudo.out == "sudo-ok\n");
+#endif
         }
     }
 
