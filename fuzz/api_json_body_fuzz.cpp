@@ -20,18 +20,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         portal::api::JsonBody body(req);
         if (auto name = body.string("name", pick & 1, 100)) {
-            if (name->size() > 100 || portal::api::has_control_chars(*name)) std::abort();
+            if (name->size() > 100 || portal::api::text_problem(*name).has_value()) std::abort();
             if ((pick & 1) && name->empty()) std::abort();
         }
         if (auto email = body.string("email", pick & 2, 254)) {
-            if (email->size() > 254 || portal::api::has_control_chars(*email)) std::abort();
+            if (email->size() > 254 || portal::api::text_problem(*email).has_value()) std::abort();
         }
         (void)body.boolean("enforce_2fa", pick & 4);
         if (auto labels = body.labels("labels")) {
             if (labels->size() > 32) std::abort();
             for (const auto& [k, v] : *labels)
-                if (k.empty() || k.size() > 63 || v.size() > 255 || portal::api::has_control_chars(k) ||
-                    portal::api::has_control_chars(v))
+                if (k.empty() || k.size() > 63 || v.size() > 255 || portal::api::text_problem(k).has_value() ||
+                    portal::api::text_problem(v).has_value())
                     std::abort();
         }
         if (pick & 8) body.finish();
