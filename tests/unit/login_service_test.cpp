@@ -539,13 +539,6 @@ void fill(const fs::path& path) {
     ::close(fd);
 }
 
-bool needs_root(const char* what) {
-    if (::geteuid() == 0) return true;
-    if (std::getenv("PORTAL_TESTS_STRICT")) FAIL(what << " needs root (PORTAL_TESTS_STRICT is set)");
-    WARN(what << " needs root: skipped");
-    return false;
-}
-
 std::optional<ipc::LoadedState> read_state(const fs::path& file, std::int64_t now) {
     std::string error;
     auto s = ipc::read_state_file(file.string(), error, now);
@@ -556,7 +549,7 @@ std::optional<ipc::LoadedState> read_state(const fs::path& file, std::int64_t no
 }  // namespace
 
 TEST_CASE("refresher: a state file that cannot be written is removed, never re-stamped, and comes back") {
-    if (!needs_root("mounting a small tmpfs")) return;
+    if (!test::prerequisite(::geteuid() == 0, "mounting a small tmpfs needs root")) return;
     RefresherWorld w;
     const fs::path run = w.dir.path() / "run";
     SmallTmpfs tmpfs(run, "64k");
@@ -596,7 +589,7 @@ TEST_CASE("refresher: a state file that cannot be written is removed, never re-s
 }
 
 TEST_CASE("refresher: status says whether the state file is current, and lists collisions") {
-    if (!needs_root("mounting a small tmpfs")) return;
+    if (!test::prerequisite(::geteuid() == 0, "mounting a small tmpfs needs root")) return;
     RefresherWorld w;
     const fs::path run = w.dir.path() / "run";
     SmallTmpfs tmpfs(run, "64k");
