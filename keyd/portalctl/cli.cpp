@@ -68,7 +68,7 @@ struct EchoOff {
     EchoOff& operator=(const EchoOff&) = delete;
 };
 
-std::string trim(std::string s) {
+std::string trim_whitespace(std::string s) {
     const char* ws = " \t\r\n";
     auto b = s.find_first_not_of(ws);
     if (b == s.npos) return {};
@@ -286,7 +286,7 @@ std::string read_secret(std::string_view arg, std::string_view prompt) {
     } else {
         std::getline(std::cin, value);
     }
-    value = trim(std::move(value));
+    value = trim_whitespace(std::move(value));
     if (value.empty()) throw usage_error("no code given");
     if (value.size() > 128) throw usage_error("the code is too long");
     return value;

@@ -10,14 +10,6 @@
 
 using namespace portal::e2e;
 
-namespace {
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-
-}  // namespace
-
 TEST_CASE("owner with key and TOTP logs in with sudo and a manager with key logs in without", "[e2e][login]") {
     World w("login");
     Member owner = w.add_member("olivia@example.com", "owner");

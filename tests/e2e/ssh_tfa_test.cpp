@@ -17,10 +17,6 @@ LoginResult login_with(World& w, const Member& m, const std::string& code) {
     return w.login(m.unix_name, m.key, [code]() -> std::optional<std::string> { return code; });
 }
 
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-
 }  // namespace
 
 TEST_CASE("a wrong code and a replayed code are refused", "[e2e][tfa]") {

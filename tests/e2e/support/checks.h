@@ -12,6 +12,10 @@
 
 namespace portal::e2e {
 
+inline bool contains(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
 struct PasswdEntry {
     std::string name;
     uid_t uid = 0;
