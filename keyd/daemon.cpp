@@ -234,7 +234,7 @@ int run_daemon(const DaemonOptions& opts) {
         // that is neither root nor a portal user is refused at accept, holding no slot.
         api::HttpServer api_server(
             io, cfg.api_socket, 0666, limits, [&router](const api::Request& r) { return router.dispatch(r); },
-            [&store](uid_t uid) { return uid == 0 || store->user_by_uid(static_cast<std::uint32_t>(uid)).has_value(); });
+            [&store](uid_t uid) { return uid == 0 || store->users().by_uid(static_cast<std::uint32_t>(uid)).has_value(); });
 
         asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
         std::function<void(const boost::system::error_code&, int)> on_signal;

@@ -54,10 +54,10 @@ Principal AuthorityService::principal_for_uid(uid_t uid) {
         p.kind = Principal::Kind::system;
         return p;
     }
-    auto user = store_.user_by_uid(static_cast<std::uint32_t>(uid));
+    auto user = store_.users().by_uid(static_cast<std::uint32_t>(uid));
     if (!user) throw ApiError::forbidden("uid " + std::to_string(uid) + " is not a portal user");
     p.user = std::move(user);
-    for (auto& ar : store_.accounts_of_user(p.user_id()))
+    for (auto& ar : store_.accounts().of_user(p.user_id()))
         p.memberships.push_back(AccountMembership{std::move(ar.account), ar.role, ar.status});
     return p;
 }
@@ -68,9 +68,9 @@ Caller AuthorityService::caller_in(const Principal& p, const std::optional<std::
     if (p.is_system()) {
         std::optional<Account> a;
         if (account_id) {
-            a = store_.account(*account_id);
+            a = store_.accounts().get(*account_id);
         } else {
-            auto all = store_.all_accounts();
+            auto all = store_.accounts().all();
             if (!all.empty()) a = all.front();
         }
         if (!a) throw ApiError::not_found(account_id ? "account not found" : "no account exists yet: create one first");
@@ -90,7 +90,7 @@ Caller AuthorityService::caller_in(const Principal& p, const std::optional<std::
     if (it == mine.end()) throw ApiError::not_found("account not found");
     c.account = it->account;
     c.role = it->role;
-    c.membership = store_.membership(c.account.id, p.user_id());
+    c.membership = store_.memberships().get(c.account.id, p.user_id());
     return c;
 }
 
@@ -98,7 +98,7 @@ Subject AuthorityService::subject_of(const std::string& user_id, std::optional<R
     Subject s;
     s.user_id = user_id;
     s.role_here = role_here;
-    for (auto& ar : store_.accounts_of_user(user_id))
+    for (auto& ar : store_.accounts().of_user(user_id))
         s.memberships.push_back(AccountMembership{std::move(ar.account), ar.role, ar.status});
     return s;
 }
@@ -120,15 +120,15 @@ Account AuthorityService::update_account(const Caller& c, const AccountUpdate& u
             throw ApiError::unprocessable("confirm", "changing enforce_2fa needs confirm set to the account id");
         a.enforce_2fa = *u.enforce_2fa;
     }
-    write([&] { store_.update_account(a); });
-    return *store_.account(a.id);
+    write([&] { store_.accounts().update(a); });
+    return *store_.accounts().get(a.id);
 }
 
 std::vector<std::pair<Account, Role>> AuthorityService::list_accounts(const Principal& p) {
     authorize({p}, Operation::list_accounts);
     std::vector<std::pair<Account, Role>> out;
     if (p.is_system()) {
-        for (auto& a : store_.all_accounts()) out.emplace_back(std::move(a), Role::owner);
+        for (auto& a : store_.accounts().all()) out.emplace_back(std::move(a), Role::owner);
         return out;
     }
     // Only accounts the user acts in: invitations are listed under /v1/profile/invitations.
@@ -143,7 +143,7 @@ std::pair<Account, Role> AuthorityService::create_account(const Principal& p, co
     std::string owner;
     if (p.is_system()) {
         // root may create an empty account (the first one on a fresh server) or name its owner.
-        if (owner_user_id && !store_.user(*owner_user_id))
+        if (owner_user_id && !store_.users().get(*owner_user_id))
             throw ApiError::unprocessable("owner_user_id", "no such user");
         if (owner_user_id) owner = *owner_user_id;
     } else {
@@ -153,14 +153,14 @@ std::pair<Account, Role> AuthorityService::create_account(const Principal& p, co
     }
     Account created;
     write([&] {
-        created = store_.create_account(name);
+        created = store_.accounts().create(name);
         if (!owner.empty()) {
             Membership m;
             m.account_id = created.id;
             m.user_id = owner;
             m.role = Role::owner;
             m.status = MemberStatus::active;
-            store_.put_membership(m);
+            store_.memberships().put(m);
         }
     });
     return {created, Role::owner};
@@ -169,7 +169,7 @@ std::pair<Account, Role> AuthorityService::create_account(const Principal& p, co
 // ---- users -----------------------------------------------------------------------------
 
 AccountUser AuthorityService::member_or_404(const Caller& c, const std::string& user_id) {
-    auto au = store_.account_user(c.account.id, user_id);
+    auto au = store_.memberships().account_user(c.account.id, user_id);
     if (!au) throw ApiError::not_found("user not found in this account");
     return *au;
 }
@@ -177,7 +177,7 @@ AccountUser AuthorityService::member_or_404(const Caller& c, const std::string& 
 PageResult<AccountUser> AuthorityService::list_users(const Caller& c, const UserFilter& f, const PageRequest& pg) {
     authorize({c.principal, &c}, Operation::list_members);
     PageResult<AccountUser> r;
-    r.items = store_.account_users(c.account.id, store::MemberFilter{f.role, f.status, f.search_pattern},
+    r.items = store_.memberships().list(c.account.id, store::MemberFilter{f.role, f.status, f.search_pattern},
                                    to_store_page(pg), r.total);
     for (auto& au : r.items) au = shown_to(c, std::move(au));
     return r;
@@ -194,16 +194,16 @@ AccountUser AuthorityService::create_user(const Caller& c, const NewUser& u) {
         throw ApiError::unprocessable("status", "a new member is invited or active");
     std::string user_id;
     write([&] {
-        auto existing = store_.user_by_email(u.email);
-        User user = existing ? *existing : store_.create_user(u.email, u.name);
-        if (store_.membership(c.account.id, user.id)) throw ApiError::conflict("email", "already a member of this account");
+        auto existing = store_.users().by_email(u.email);
+        User user = existing ? *existing : store_.users().create(u.email, u.name);
+        if (store_.memberships().get(c.account.id, user.id)) throw ApiError::conflict("email", "already a member of this account");
         Membership m;
         m.account_id = c.account.id;
         m.user_id = user.id;
         m.role = u.role;
         // A person who already exists joins only by accepting (root provisions directly).
         m.status = existing && !c.is_system() ? MemberStatus::invited : u.status;
-        store_.put_membership(m);
+        store_.memberships().put(m);
         user_id = user.id;
     });
     return shown_to(c, member_or_404(c, user_id));
@@ -224,8 +224,8 @@ AccountUser AuthorityService::update_user(const Caller& c, const std::string& id
                     throw ApiError::unprocessable("status", "a member cannot go back to invited");
                 after.status = *u.status;
             }
-            check_membership_change(c, {au.membership, after, store_.count_active_owners(c.account.id)});
-            store_.put_membership(after);
+            check_membership_change(c, {au.membership, after, store_.memberships().count_active_owners(c.account.id)});
+            store_.memberships().put(after);
         }
         if (u.name) {
             AccountUser au;
@@ -234,7 +234,7 @@ AccountUser AuthorityService::update_user(const Caller& c, const std::string& id
                 return subject_of(id, au.membership.role);
             });
             au.user.name = *u.name;
-            store_.update_user(au.user);
+            store_.users().update(au.user);
         }
         if (!u.role && !u.status && !u.name) {
             authorize({c.principal, &c}, Operation::get_member);
@@ -251,8 +251,8 @@ void AuthorityService::remove_user(const Caller& c, const std::string& id) {
             au = member_or_404(c, id);
             return subject_of(id, au.membership.role);
         });
-        check_membership_change(c, {au.membership, std::nullopt, store_.count_active_owners(c.account.id)});
-        store_.delete_membership(c.account.id, id);  // also deletes the user's keys in this account
+        check_membership_change(c, {au.membership, std::nullopt, store_.memberships().count_active_owners(c.account.id)});
+        store_.memberships().remove(c.account.id, id);  // also deletes the user's keys in this account
     });
 }
 
@@ -282,17 +282,17 @@ Profile AuthorityService::update_profile(const Principal& p, const std::optional
     User u = *p.user;
     if (name) {
         u.name = *name;
-        write([&] { store_.update_user(u); });
+        write([&] { store_.users().update(u); });
     }
     Principal fresh = p;
-    fresh.user = store_.user(u.id);
+    fresh.user = store_.users().get(u.id);
     return get_profile(fresh);
 }
 
 TfaEnrolment AuthorityService::tfa_enable(const Caller& c) {
     authorize({c.principal, &c}, Operation::enrol_tfa);
     const User& u = *c.principal.user;
-    if (store_.tfa(u.id).enabled)
+    if (store_.tfa().get(u.id).enabled)
         throw ApiError{409, "MUST_BE_UNIQUE", "2FA is already enabled: disable it first to enrol a new device"};
     auto e = tfa_.begin(u);
     return {e.secret_base32, e.otpauth_uri, e.expires_at};
@@ -334,7 +334,7 @@ void AuthorityService::tfa_disable(const Caller& c, const std::string& code) {
 // ---- invitations -----------------------------------------------------------------------
 
 Membership AuthorityService::invitation_or_404(const Principal& p, const std::string& account_id) {
-    auto m = store_.membership(account_id, p.user_id());
+    auto m = store_.memberships().get(account_id, p.user_id());
     if (!m || m->status != MemberStatus::invited) throw ApiError::not_found("no invitation to this account");
     return *m;
 }
@@ -344,7 +344,7 @@ std::vector<Invitation> AuthorityService::list_invitations(const Principal& p) {
     std::vector<Invitation> out;
     for (const auto& m : p.memberships) {
         if (m.status != MemberStatus::invited) continue;
-        auto mem = store_.membership(m.account.id, p.user_id());
+        auto mem = store_.memberships().get(m.account.id, p.user_id());
         out.push_back(Invitation{m.account, m.role, mem ? mem->created_at : std::string{}});
     }
     return out;
@@ -356,23 +356,23 @@ std::pair<Account, Role> AuthorityService::accept_invitation(const Principal& p,
     write([&] {
         m = invitation_or_404(p, account_id);
         m.status = MemberStatus::active;
-        store_.put_membership(m);
+        store_.memberships().put(m);
     });
-    return {*store_.account(account_id), m.role};
+    return {*store_.accounts().get(account_id), m.role};
 }
 
 void AuthorityService::decline_invitation(const Principal& p, const std::string& account_id) {
     authorize({p}, Operation::answer_invitation);
     write([&] {
         invitation_or_404(p, account_id);
-        store_.delete_membership(account_id, p.user_id());
+        store_.memberships().remove(account_id, p.user_id());
     });
 }
 
 // ---- SSH keys --------------------------------------------------------------------------
 
 SshKey AuthorityService::key_or_404(const Caller& c, const std::string& fingerprint) {
-    auto k = store_.ssh_key(c.account.id, fingerprint);
+    auto k = store_.ssh_keys().get(c.account.id, fingerprint);
     if (!k) throw ApiError::not_found("SSH key not found");
     return *k;
 }
@@ -386,11 +386,11 @@ PageResult<SshKey> AuthorityService::list_keys(const Caller& c, const KeyFilter&
     }
     if (!f.label) {
         PageResult<SshKey> r;
-        r.items = store_.ssh_keys(c.account.id, user, to_store_page(pg), r.total);
+        r.items = store_.ssh_keys().list(c.account.id, user, to_store_page(pg), r.total);
         return r;
     }
     std::int64_t total = 0;
-    auto all = store_.ssh_keys(c.account.id, user, {0, INT64_MAX}, total);
+    auto all = store_.ssh_keys().list(c.account.id, user, {0, INT64_MAX}, total);
     std::erase_if(all, [&](const SshKey& k) {
         auto it = k.labels.find(f.label->first);
         return it == k.labels.end() || it->second != f.label->second;
@@ -412,7 +412,7 @@ SshKey AuthorityService::add_key(const Caller& c, const NewKey& nk) {
     if (c.is_system() && !nk.user_id) throw ApiError::unprocessable("user_id", "required when root adds a key");
     authorize({c.principal, &c}, Operation::add_key, [&] {
         owner = nk.user_id ? *nk.user_id : c.principal.user_id();
-        auto au = store_.account_user(c.account.id, owner);
+        auto au = store_.memberships().account_user(c.account.id, owner);
         if (!au) throw ApiError::unprocessable("user_id", "no such member in this account");
         return Subject{owner, au->membership.role, {}};
     });
@@ -429,13 +429,13 @@ SshKey AuthorityService::add_key(const Caller& c, const NewKey& nk) {
     k.type = p.type;
     k.bits = p.bits;
     k.labels = nk.labels;
-    write([&] { store_.insert_ssh_key(k); });
-    return *store_.ssh_key(c.account.id, k.fingerprint);
+    write([&] { store_.ssh_keys().insert(k); });
+    return *store_.ssh_keys().get(c.account.id, k.fingerprint);
 }
 
 // The guard's subject for a key: its owner and their role in this account.
 static Subject key_subject(store::Store& store, const SshKey& k) {
-    auto m = store.membership(k.account_id, k.user_id);
+    auto m = store.memberships().get(k.account_id, k.user_id);
     return Subject{k.user_id, m ? std::optional<Role>(m->role) : std::nullopt, {}};
 }
 
@@ -447,13 +447,13 @@ SshKey AuthorityService::update_key(const Caller& c, const std::string& fingerpr
     });
     if (u.name) k.name = *u.name;
     if (u.labels) k.labels = *u.labels;
-    write([&] { store_.update_ssh_key(k); });
-    return *store_.ssh_key(c.account.id, fingerprint);
+    write([&] { store_.ssh_keys().update(k); });
+    return *store_.ssh_keys().get(c.account.id, fingerprint);
 }
 
 void AuthorityService::delete_key(const Caller& c, const std::string& fingerprint) {
     authorize({c.principal, &c}, Operation::delete_key, [&] { return key_subject(store_, key_or_404(c, fingerprint)); });
-    write([&] { store_.delete_ssh_key(c.account.id, fingerprint); });
+    write([&] { store_.ssh_keys().remove(c.account.id, fingerprint); });
 }
 
 }  // namespace portal::iam
