@@ -1,7 +1,8 @@
 // The authority's embedded store: SQLite in WAL mode, versioned migrations, every write
 // in one transaction. One table class per resource (accounts, users, memberships, SSH keys,
-// 2FA; the login view's lean rows), all on one connection (connection.h); the IAM services
-// (keyd/iam/) are the only writers, so a remote portal can stand in for them in agent mode.
+// 2FA; the login view's lean rows), all on one connection (connection.h). API handlers reach
+// it only through the IAM services (keyd/iam/services.h), so agent mode can supply the same
+// services against a remote portal.
 #pragma once
 #include <cstdint>
 #include <filesystem>
