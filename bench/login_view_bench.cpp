@@ -49,8 +49,8 @@ Env& env() {
 void BM_StoreLoad(benchmark::State& st) {
     auto& e = env();
     for (auto _ : st) {
-        auto users = e.store->all_account_users(e.seed.account_id);
-        auto keys = e.store->all_ssh_keys(e.seed.account_id);
+        auto users = e.store->memberships().all(e.seed.account_id);
+        auto keys = e.store->ssh_keys().all(e.seed.account_id);
         if (users.size() != static_cast<std::size_t>(g_users)) st.SkipWithError("wrong member count");
         benchmark::DoNotOptimize(keys);
     }

@@ -155,11 +155,11 @@ Seeded seed_store(const fs::path& database, int users, int keys_per_user) {
 
     auto store = store::Store::open(database);
     store->transaction([&] {
-        out.account_id = store->create_account("Bench").id;
+        out.account_id = store->accounts().create("Bench").id;
         for (int i = 0; i < users; ++i) {
             auto& bu = out.users[static_cast<std::size_t>(i)];
             std::snprintf(buf, sizeof buf, "%05d", i);
-            const User u = store->create_user(std::string("bench") + buf + "@example.com", std::string("Bench User ") + buf);
+            const User u = store->users().create(std::string("bench") + buf + "@example.com", std::string("Bench User ") + buf);
             bu.id = u.id;
             bu.unix_name = u.unix_name;
             bu.uid = u.uid;
@@ -168,7 +168,7 @@ Seeded seed_store(const fs::path& database, int users, int keys_per_user) {
             m.user_id = u.id;
             m.role = i == 0 ? Role::owner : Role::manager;
             m.status = MemberStatus::active;
-            store->put_membership(m);
+            store->memberships().put(m);
             for (std::size_t k = 0; k < bu.keys.size(); ++k) {
                 const auto& bk = bu.keys[k];
                 SshKey key;
@@ -180,7 +180,7 @@ Seeded seed_store(const fs::path& database, int users, int keys_per_user) {
                 key.public_key = bk.line.substr(0, bk.line.rfind(' '));
                 key.type = "ssh-ed25519";
                 key.bits = 256;
-                store->insert_ssh_key(key);
+                store->ssh_keys().insert(key);
             }
         }
     });

@@ -1,7 +1,7 @@
 // The v1 API below the socket: a request (as text, see fuzz/README.md) from one of a few
-// peers through the real Router, handlers, strict JSON bodies, pagination and the real
-// IamService on a temp SQLite store. A client's request must never make a handler fail
-// with an unexpected exception (500), and every response must be well-formed.
+// peers through the real Router, handlers, strict JSON bodies, pagination and the real IAM
+// services (keyd/iam/authority) on a temp SQLite store. A client's request must never make a
+// handler fail with an unexpected exception (500), and every response must be well-formed.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

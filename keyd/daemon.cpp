@@ -17,7 +17,7 @@
 #include "keyd/api/http_server.h"
 #include "keyd/api/router.h"
 #include "keyd/config/config.h"
-#include "keyd/iam/authority_service.h"
+#include "keyd/iam/authority/authority.h"
 #include "keyd/log/log.h"
 #include "keyd/login/login_service.h"
 #include "keyd/login/login_socket.h"
@@ -194,7 +194,7 @@ int run_daemon(const DaemonOptions& opts) {
             io, login_source, login_service, &publisher,
             [&terminator](std::uint32_t uid) { terminator.terminate_user(uid); }, refresher_settings(cfg, helper));
 
-        iam::AuthorityService service(*store, tfa, [&refresher] { refresher.request_refresh(); });
+        iam::authority::Authority authority(*store, tfa, [&refresher] { refresher.request_refresh(); });
 
         iam::ServerStatusService server_status([&refresher] {
             const login::RefresherStatus r = refresher.status();
@@ -206,7 +206,7 @@ int run_daemon(const DaemonOptions& opts) {
             for (const auto& c : r.collisions) s.collisions.push_back({c.user_id, c.unix_name, c.reason, c.uid});
             return s;
         });
-        api::Router router(service);
+        api::Router router(authority.services());
         api::register_v1_routes(router, server_status);
 
         login::LoginSocket login_socket(io, cfg.login_socket, login_service);
@@ -234,7 +234,7 @@ int run_daemon(const DaemonOptions& opts) {
         // that is neither root nor a portal user is refused at accept, holding no slot.
         api::HttpServer api_server(
             io, cfg.api_socket, 0666, limits, [&router](const api::Request& r) { return router.dispatch(r); },
-            [&store](uid_t uid) { return uid == 0 || store->user_by_uid(static_cast<std::uint32_t>(uid)).has_value(); });
+            [&store](uid_t uid) { return uid == 0 || store->users().by_uid(static_cast<std::uint32_t>(uid)).has_value(); });
 
         asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
         std::function<void(const boost::system::error_code&, int)> on_signal;

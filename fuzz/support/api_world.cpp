@@ -8,7 +8,7 @@
 #include "fuzz/support/temp_dir.h"
 #include "keyd/api/percent_encoding.h"
 #include "keyd/api/router.h"
-#include "keyd/iam/authority_service.h"
+#include "keyd/iam/authority/authority.h"
 #include "keyd/log/log.h"
 #include "keyd/store/store.h"
 #include "keyd/tfa/secret_box.h"
@@ -22,8 +22,8 @@ struct ApiWorld::Service {
     std::unique_ptr<store::Store> store = store::Store::open(dir.path() / "portal.db", {200000, 200999});
     tfa::TfaService tfa{*store, SecretBox::load_or_create(dir.path() / "tfa.key"), {},
                         [] { return std::chrono::system_clock::now(); }};
-    iam::AuthorityService service{*store, tfa};
-    api::Router router{service};
+    iam::authority::Authority authority{*store, tfa};
+    api::Router router{authority.services()};
 
     iam::ServerStatusService server{{}};
     Service() { api::register_v1_routes(router, server); }

@@ -1,5 +1,5 @@
 // The v1 API as the daemon serves it, for the router target: the real Router with every
-// route, over the real IamService on a temp SQLite store, seeded with one account and a
+// route, over the real IAM services on a temp SQLite store, seeded with one account and a
 // few members through the API itself (as root). Everything that names keyd/iam types is in
 // make_api_service() in api_world.cpp, the one place to adapt when the service changes.
 #pragma once

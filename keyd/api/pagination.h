@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "keyd/api/http_types.h"
-#include "keyd/iam/service.h"
+#include "keyd/iam/paging.h"
 
 namespace portal::api {
 

@@ -69,9 +69,9 @@ Response no_content() {
     return r;
 }
 
-iam::Caller Context::caller() const { return service.caller_in(principal, req.header("x-account-id")); }
+iam::Caller Context::caller() const { return iam.callers.caller_in(principal, req.header("x-account-id")); }
 
-Router::Router(iam::IamService& service) : service_(service) {}
+Router::Router(const iam::Services& services) : services_(services) {}
 
 void Router::add(const std::string& method, const std::string& pattern, RouteHandler handler) {
     routes_.push_back({method, split_path(pattern), std::move(handler)});
@@ -87,7 +87,7 @@ Response Router::dispatch(const Request& req) {
     try {
         // Who asks comes first: a uid that is not a portal user learns nothing about which
         // paths or methods exist (403 everywhere, never 404 or 405).
-        iam::Principal caller_principal = service_.principal_for_uid(req.peer.uid);
+        iam::Principal caller_principal = services_.callers.principal_for_uid(req.peer.uid);
         if (caller_principal.user) principal = caller_principal.user->id;
         const auto segs = decoded_segments(req.path);
         const Route* match = nullptr;
@@ -112,7 +112,7 @@ Response Router::dispatch(const Request& req) {
         }
         if (!match && path_known) throw iam::ApiError{405, "METHOD_NOT_ALLOWED", "method not allowed on this path"};
         if (!match) throw iam::ApiError::not_found("no such endpoint");
-        Context ctx{req, std::move(params), service_, std::move(caller_principal)};
+        Context ctx{req, std::move(params), services_, std::move(caller_principal)};
         resp = match->handler(ctx);
     } catch (const iam::ApiError& e) {
         resp = error_response(e);

@@ -13,14 +13,14 @@
 #include "keyd/api/http_types.h"
 #include "keyd/iam/caller.h"
 #include "keyd/iam/server_status.h"
-#include "keyd/iam/service.h"
+#include "keyd/iam/services.h"
 
 namespace portal::api {
 
 struct Context {
     const Request& req;
     std::map<std::string, std::string> params;  // path parameters
-    iam::IamService& service;
+    const iam::Services& iam;  // what the handlers call
     iam::Principal principal;
 
     // The caller in the account chosen by X-Account-ID (or the default one).
@@ -32,7 +32,7 @@ using RouteHandler = std::function<Response(Context&)>;
 
 class Router {
 public:
-    explicit Router(iam::IamService& service);
+    explicit Router(const iam::Services& services);
     void add(const std::string& method, const std::string& pattern, RouteHandler handler);
     Response dispatch(const Request& req);
 
@@ -53,7 +53,7 @@ private:
         std::vector<std::string> segments;  // "{name}" segments capture
         RouteHandler handler;
     };
-    iam::IamService& service_;
+    iam::Services services_;
     std::vector<Route> routes_;
 };
 

@@ -2,7 +2,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
-#include "keyd/iam/service.h"
+#include "keyd/iam/invitation_service.h"
 #include "shared/model.h"
 
 namespace portal::api {

@@ -100,7 +100,7 @@ ipc::VerifyCodeReply LoginService::verify_code(const ipc::VerifyCodeRequest& r) 
     reply.result = ipc::VerifyResult::wrong_code;  // never ok unless TfaService says so
     std::string reason = d.reason;
     if (d.allow) {
-        auto user = store_.user(v.members.front().user_id);
+        auto user = store_.users().get(v.members.front().user_id);
         if (!user) {
             reason = "user_vanished";  // removed since the last refresh
         } else {
@@ -133,11 +133,11 @@ ipc::SessionEventReply LoginService::session_event(const ipc::SessionEventReques
                 {"tty", r.tty}});
     if (!portal_user || r.event != ipc::SessionEventKind::open) return {};
     try {
-        auto user = store_.user(m->user_id);
+        auto user = store_.users().get(m->user_id);
         if (!user) return {};
         const auto now = std::chrono::system_clock::to_time_t(clock_());
         user->last_login = LastLogin{store::format_rfc3339(now), r.rhost, hostname_, "ssh", "success"};
-        store_.update_user(*user);
+        store_.users().update(*user);
     } catch (const std::exception& e) {
         // The session is open either way; a store hiccup must not fail the login.
         log::warning("login: cannot record last login", {{"user", r.user}, {"error", e.what()}});

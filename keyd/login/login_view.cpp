@@ -27,9 +27,9 @@ ipc::LoginState build_login_state(store::Store& store, const ViewSettings& setti
 
     std::optional<Account> account;
     if (!settings.account_id.empty()) {
-        account = store.account(settings.account_id);
+        account = store.accounts().get(settings.account_id);
     } else {
-        auto all = store.all_accounts();  // oldest first
+        auto all = store.accounts().all();  // oldest first
         if (!all.empty()) account = std::move(all.front());
     }
     if (!account) {
@@ -41,10 +41,10 @@ ipc::LoginState build_login_state(store::Store& store, const ViewSettings& setti
 
     // One query for the keys, one for the members: grouped here, not queried per user.
     std::unordered_map<std::string, std::vector<ipc::LoginKey>> keys_of;
-    for (auto& k : store.login_keys(account->id))
+    for (auto& k : store.login_rows().keys(account->id))
         keys_of[k.user_id].push_back(ipc::LoginKey{authorized_key_line(k.public_key, k.name), std::move(k.fingerprint_sha256)});
 
-    auto rows = store.login_members(account->id);
+    auto rows = store.login_rows().members(account->id);
     state.members.reserve(rows.size());
     for (auto& r : rows) {
         ipc::LoginMember m;

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "keyd/store/store.h"
+#include "keyd/store/types.h"
 
 struct sqlite3;
 struct sqlite3_stmt;

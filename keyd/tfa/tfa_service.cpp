@@ -39,7 +39,7 @@ TfaService::TfaService(store::Store& store, SecretBox box, Settings settings, Cl
     // Failures and locks outlive a restart: restore what the store kept, keep it up to date.
     using Ms = std::chrono::milliseconds;
     auto to_time = [](std::int64_t ms) { return FailureLimiter::TimePoint(std::chrono::duration_cast<FailureLimiter::TimePoint::duration>(Ms(ms))); };
-    for (const auto& [user_id, st] : store_.tfa_failure_states()) {
+    for (const auto& [user_id, st] : store_.tfa().failure_states()) {
         FailureLimiter::Snapshot snap;
         for (std::int64_t ms : st.failures_ms) snap.failures.push_back(to_time(ms));
         if (st.locked_until_ms) snap.locked_until = to_time(*st.locked_until_ms);
@@ -50,7 +50,7 @@ TfaService::TfaService(store::Store& store, SecretBox box, Settings settings, Cl
         store::TfaFailureState st;
         for (auto t : snap.failures) st.failures_ms.push_back(to_ms(t));
         if (snap.locked_until) st.locked_until_ms = to_ms(*snap.locked_until);
-        store_.put_tfa_failure_state(user_id, st);
+        store_.tfa().put_failure_state(user_id, st);
     });
 }
 
@@ -71,10 +71,10 @@ Enrolment TfaService::begin(const User& user) {
     e.otpauth_uri = otpauth_uri(settings_.issuer, user.email, secret, settings_.params);
     e.expires_at = rfc3339(now_seconds() + settings_.enrolment_ttl.count());
     store_.transaction([&] {
-        auto rec = store_.tfa(user.id);
+        auto rec = store_.tfa().get(user.id);
         rec.pending_ciphertext = box_.seal(secret, context(user.id));
         rec.pending_expires_at = e.expires_at;
-        store_.put_tfa(user.id, rec);
+        store_.tfa().put(user.id, rec);
     });
     wipe(secret);
     return e;
@@ -89,7 +89,7 @@ TfaService::ConfirmError TfaService::confirm(const User& user, std::string_view 
     }
     ConfirmError result = ConfirmError::none;
     store_.transaction([&] {
-        auto rec = store_.tfa(user.id);
+        auto rec = store_.tfa().get(user.id);
         if (rec.pending_ciphertext.empty()) {
             result = ConfirmError::no_pending;
             return;
@@ -114,7 +114,7 @@ TfaService::ConfirmError TfaService::confirm(const User& user, std::string_view 
         rec.last_accepted_step = check.step;
         rec.recovery_code_hashes.clear();
         for (const auto& rc : recovery_codes) rec.recovery_code_hashes.push_back(hash_recovery_code(rc));
-        store_.put_tfa(user.id, rec);
+        store_.tfa().put(user.id, rec);
     });
     if (result == ConfirmError::wrong_code) limiter_.record_failure(user.id);
     if (result == ConfirmError::none) limiter_.record_success(user.id);
@@ -125,7 +125,7 @@ VerifyResult TfaService::verify(const User& user, std::string_view code, bool al
     if (auto locked = limiter_.locked_for(user.id)) return {Verdict::locked, *locked};
     Verdict verdict = Verdict::wrong_code;
     store_.transaction([&] {
-        auto rec = store_.tfa(user.id);
+        auto rec = store_.tfa().get(user.id);
         if (!rec.enabled || rec.secret_ciphertext.empty()) {
             verdict = Verdict::not_enrolled;
             return;
@@ -136,7 +136,7 @@ VerifyResult TfaService::verify(const User& user, std::string_view code, bool al
         wipe(*secret);
         if (check.ok) {
             rec.last_accepted_step = check.step;  // high-water mark: this code and older ones are spent
-            store_.put_tfa(user.id, rec);
+            store_.tfa().put(user.id, rec);
             verdict = Verdict::ok;
             return;
         }
@@ -144,7 +144,7 @@ VerifyResult TfaService::verify(const User& user, std::string_view code, bool al
         for (auto it = rec.recovery_code_hashes.begin(); it != rec.recovery_code_hashes.end(); ++it) {
             if (verify_recovery_code(code, *it)) {
                 rec.recovery_code_hashes.erase(it);  // single use
-                store_.put_tfa(user.id, rec);
+                store_.tfa().put(user.id, rec);
                 verdict = Verdict::ok;
                 return;
             }
@@ -159,7 +159,7 @@ VerifyResult TfaService::verify(const User& user, std::string_view code, bool al
 }
 
 void TfaService::clear(const std::string& user_id) {
-    store_.transaction([&] { store_.put_tfa(user_id, store::TfaRecord{}); });
+    store_.transaction([&] { store_.tfa().put(user_id, store::TfaRecord{}); });
     limiter_.record_success(user_id);
 }
 

@@ -11,7 +11,7 @@
 #include <set>
 
 #include "keyd/api/router.h"
-#include "keyd/iam/authority_service.h"
+#include "keyd/iam/authority/authority.h"
 #include "keyd/store/store.h"
 #include "keyd/tfa/tfa_service.h"
 #include "tests/api/support/daemon_fixture.h"
@@ -73,9 +73,9 @@ std::set<std::string> served_routes(const Daemon& d) {
     auto store = portal::store::Store::open(dir / "routes.db");
     portal::tfa::TfaService tfa(*store, portal::SecretBox::load_or_create(dir / "tfa.key"), {},
                                 [] { return std::chrono::system_clock::now(); });
-    portal::iam::AuthorityService service(*store, tfa);
+    portal::iam::authority::Authority authority(*store, tfa);
     portal::iam::ServerStatusService server({});
-    portal::api::Router router(service);
+    portal::api::Router router(authority.services());
     portal::api::register_v1_routes(router, server);
     std::set<std::string> out;
     for (const auto& [method, pattern] : router.routes()) out.insert(route_key(method, pattern));

@@ -90,10 +90,10 @@ struct World {
         : tfa(*store, SecretBox::load_or_create(dir.path() / "tfa.key"), settings(), [this] { return clock(); }),
           source(*store, login::ViewSettings{}, [this] { return clock(); }),
           service(*store, tfa, "testhost", [this] { return clock(); }) {
-        account = store->create_account("Example");
+        account = store->accounts().create("Example");
         auto member = [&](const std::string& email, Role role, MemberStatus status) {
-            User u = store->create_user(email, email);
-            store->put_membership(Membership{account.id, u.id, role, status, "", ""});
+            User u = store->users().create(email, email);
+            store->memberships().put(Membership{account.id, u.id, role, status, "", ""});
             return u;
         };
         alice = member("alice@example.com", Role::owner, MemberStatus::active);
@@ -101,12 +101,12 @@ struct World {
         carol = member("carol@example.com", Role::manager, MemberStatus::deactivated);
         dave = member("dave@example.com", Role::support, MemberStatus::active);
         erin = member("erin@example.com", Role::manager, MemberStatus::invited);
-        store->insert_ssh_key(make_key(account, alice, "alice laptop", 1));
-        store->insert_ssh_key(make_key(account, alice, "alice desk", 2));
-        store->insert_ssh_key(make_key(account, bob, "bob", 1));
-        store->insert_ssh_key(make_key(account, carol, "carol", 1));
-        store->insert_ssh_key(make_key(account, dave, "dave", 1));
-        store->insert_ssh_key(make_key(account, erin, "erin", 1));
+        store->ssh_keys().insert(make_key(account, alice, "alice laptop", 1));
+        store->ssh_keys().insert(make_key(account, alice, "alice desk", 2));
+        store->ssh_keys().insert(make_key(account, bob, "bob", 1));
+        store->ssh_keys().insert(make_key(account, carol, "carol", 1));
+        store->ssh_keys().insert(make_key(account, dave, "dave", 1));
+        store->ssh_keys().insert(make_key(account, erin, "erin", 1));
         refresh();
     }
 
@@ -164,7 +164,7 @@ TEST_CASE("login view: a key name cannot start a second authorized_keys line") {
 
 TEST_CASE("login view: follows the configured account, or none") {
     World w;
-    Account other = w.store->create_account("Other");
+    Account other = w.store->accounts().create("Other");
     login::StoreLoginStateSource src(*w.store, login::ViewSettings{other.id, {Role::owner}, 60s}, [&] { return w.clock(); });
     auto s = src.load();
     CHECK(s.account_id == other.id);
@@ -229,7 +229,7 @@ TEST_CASE("login service: CheckAccount decisions carry the rules' reasons") {
 TEST_CASE("login service: a deactivated member gets no keys after the next update") {
     World w;
     REQUIRE(w.keys(w.bob).keys.size() == 1);
-    w.store->put_membership(Membership{w.account.id, w.bob.id, Role::manager, MemberStatus::deactivated, "", ""});
+    w.store->memberships().put(Membership{w.account.id, w.bob.id, Role::manager, MemberStatus::deactivated, "", ""});
     CHECK(w.keys(w.bob).keys.size() == 1);  // answers come from the state in memory...
     w.refresh();                            // ...until it is swapped
     CHECK(w.keys(w.bob).keys.empty());
@@ -239,9 +239,9 @@ TEST_CASE("login service: a deactivated member gets no keys after the next updat
 TEST_CASE("login service: Enforce 2FA refuses a member without 2FA, requires a code from one with it") {
     World w;
     w.enrol(w.alice);
-    Account a = *w.store->account(w.account.id);
+    Account a = *w.store->accounts().get(w.account.id);
     a.enforce_2fa = true;
-    w.store->update_account(a);
+    w.store->accounts().update(a);
     w.refresh();
 
     auto b = w.check(w.bob.unix_name);
@@ -310,7 +310,7 @@ TEST_CASE("login service: VerifyCode for members without 2FA, refused members an
 TEST_CASE("login service: a session opening records the last login") {
     World w;
     w.service.session_event({w.bob.unix_name, ipc::SessionEventKind::open, "198.51.100.4", "sshd", "ssh"});
-    auto u = w.store->user(w.bob.id);
+    auto u = w.store->users().get(w.bob.id);
     REQUIRE(u->last_login);
     CHECK(u->last_login->at == store::format_rfc3339(w.now));
     CHECK(u->last_login->ip == "198.51.100.4");
@@ -320,7 +320,7 @@ TEST_CASE("login service: a session opening records the last login") {
 
     w.now += 100;
     w.service.session_event({w.bob.unix_name, ipc::SessionEventKind::close, "198.51.100.4", "sshd", "ssh"});
-    CHECK(w.store->user(w.bob.id)->last_login->at == u->last_login->at);  // close changes nothing
+    CHECK(w.store->users().get(w.bob.id)->last_login->at == u->last_login->at);  // close changes nothing
     w.service.session_event({"root", ipc::SessionEventKind::open, "", "sshd", ""});  // not ours: ignored
 }
 
@@ -369,7 +369,7 @@ struct RefresherWorld : World {
                                [this](std::uint32_t uid) { terminated.push_back(uid); }, settings()};
 
     void set_status(const User& u, Role r, MemberStatus st) {
-        store->put_membership(Membership{account.id, u.id, r, st, "", ""});
+        store->memberships().put(Membership{account.id, u.id, r, st, "", ""});
         refresher.request_refresh();
     }
     void run() {
@@ -432,16 +432,16 @@ TEST_CASE("refresher: members who lose access get their sessions ended") {
     w.set_status(w.alice, Role::owner, MemberStatus::active);
     w.run();
     CHECK(w.terminated.empty());  // regained access: nothing to end
-    w.store->delete_membership(w.account.id, w.alice.id);
+    w.store->memberships().remove(w.account.id, w.alice.id);
     w.refresher.request_refresh();
     w.run();
     CHECK(w.terminated == std::vector<std::uint32_t>{w.alice.uid});
 
     // Enforce 2FA asks members to enrol; it does not throw them out.
     w.terminated.clear();
-    Account a = *w.store->account(w.account.id);
+    Account a = *w.store->accounts().get(w.account.id);
     a.enforce_2fa = true;
-    w.store->update_account(a);
+    w.store->accounts().update(a);
     w.refresher.request_refresh();
     w.run();
     CHECK(w.terminated.empty());
@@ -564,7 +564,7 @@ TEST_CASE("refresher: a state file that cannot be written is removed, never re-s
     // /run is full; bob is deactivated, and alice gets enough keys that the new state needs
     // more room than the old file gives back when it is removed.
     fill(run / "filler");
-    for (int i = 0; i < 100; ++i) w.store->insert_ssh_key(make_key(w.account, w.alice, "alice extra " + std::to_string(i), 100 + i));
+    for (int i = 0; i < 100; ++i) w.store->ssh_keys().insert(make_key(w.account, w.alice, "alice extra " + std::to_string(i), 100 + i));
     w.set_status(w.bob, Role::manager, MemberStatus::deactivated);
     w.run();
     CHECK(w.keys(w.bob).keys.empty());  // the login socket follows at once
@@ -610,7 +610,7 @@ TEST_CASE("refresher: status says whether the state file is current, and lists c
     CHECK(st.collisions[0].reason == "name exists locally");
 
     fill(run / "filler");
-    for (int i = 0; i < 100; ++i) w.store->insert_ssh_key(make_key(w.account, w.alice, "alice extra " + std::to_string(i), 100 + i));
+    for (int i = 0; i < 100; ++i) w.store->ssh_keys().insert(make_key(w.account, w.alice, "alice extra " + std::to_string(i), 100 + i));
     w.refresher.request_refresh();
     w.run();
     st = w.refresher.status();
@@ -666,7 +666,7 @@ TEST_CASE("refresher: members who lost access while the daemon was down have the
     CHECK((st.st_mode & 0777) == 0600);
 
     // Committed, never published: the daemon died before its refresh.
-    w.store->put_membership(Membership{w.account.id, w.bob.id, Role::manager, MemberStatus::deactivated, "", ""});
+    w.store->memberships().put(Membership{w.account.id, w.bob.id, Role::manager, MemberStatus::deactivated, "", ""});
     // A fresh daemon: a new refresher over the same files.
     std::vector<std::uint32_t> ended;
     login::Refresher restarted(w.io, w.source, w.service, &w.publisher,
@@ -874,14 +874,14 @@ TEST_CASE("login view: 10,000 members x 3 keys, every key found") {
     // How long this takes is bench/login_view_bench's to measure, not a unit test's.
     TempDir dir;
     auto store = store::Store::open(dir.path() / "portal.db");
-    Account account = store->create_account("Big");
+    Account account = store->accounts().create("Big");
     store->transaction([&] {
         for (int i = 0; i < 10000; ++i) {
             const std::string email = "user" + std::to_string(i) + "@example.com";
-            User u = store->create_user(email, email);
-            store->put_membership(Membership{account.id, u.id, i % 2 ? Role::manager : Role::owner,
+            User u = store->users().create(email, email);
+            store->memberships().put(Membership{account.id, u.id, i % 2 ? Role::manager : Role::owner,
                                              MemberStatus::active, "", ""});
-            for (int k = 0; k < 3; ++k) store->insert_ssh_key(make_key(account, u, u.unix_name + " key " + std::to_string(k), k));
+            for (int k = 0; k < 3; ++k) store->ssh_keys().insert(make_key(account, u, u.unix_name + " key " + std::to_string(k), k));
         }
     });
     login::ViewSettings settings;

@@ -49,9 +49,9 @@ SshKey make_key(const std::string& account, const std::string& user, const std::
 struct Fixture {
     TempDir dir;
     std::unique_ptr<Store> store = Store::open(dir.db());
-    Account acc = store->create_account("Acme");
-    User owner = store->create_user("owner@example.com", "Olivia Owner");
-    Fixture() { store->put_membership(Membership{acc.id, owner.id, Role::owner, MemberStatus::active, "", ""}); }
+    Account acc = store->accounts().create("Acme");
+    User owner = store->users().create("owner@example.com", "Olivia Owner");
+    Fixture() { store->memberships().put(Membership{acc.id, owner.id, Role::owner, MemberStatus::active, "", ""}); }
 };
 
 }  // namespace
@@ -63,7 +63,7 @@ TEST_CASE("store: migrates an empty database and keeps data across reopen", "[st
         auto s = Store::open(dir.db());
         CHECK(s->schema_version() == latest_schema_version());
         CHECK(s->revision() == 0);
-        account_id = s->create_account("Acme").id;
+        account_id = s->accounts().create("Acme").id;
     }
     {
         auto db = sqlite::Db::open(dir.db());
@@ -73,7 +73,7 @@ TEST_CASE("store: migrates an empty database and keeps data across reopen", "[st
     auto s = Store::open(dir.db());
     CHECK(s->schema_version() == latest_schema_version());
     CHECK(s->revision() == 1);
-    auto a = s->account(account_id);
+    auto a = s->accounts().get(account_id);
     REQUIRE(a);
     CHECK(a->name == "Acme");
 }
@@ -91,7 +91,7 @@ TEST_CASE("store: refuses a database newer than the build", "[store]") {
 TEST_CASE("store: file modes and directory checks", "[store]") {
     TempDir dir;
     auto s = Store::open(dir.db());
-    s->create_account("x");  // touches -wal/-shm
+    s->accounts().create("x");  // touches -wal/-shm
     CHECK(mode_of(dir.db()) == 0600);
     CHECK(mode_of(dir.db().parent_path()) == 0700);
     for (const char* suffix : {"-wal", "-shm"}) {
@@ -118,32 +118,32 @@ TEST_CASE("store: file modes and directory checks", "[store]") {
 TEST_CASE("store: accounts CRUD", "[store]") {
     TempDir dir;
     auto s = Store::open(dir.db());
-    Account a = s->create_account("Acme");
+    Account a = s->accounts().create("Acme");
     CHECK(a.id.rfind("acc_", 0) == 0);
     CHECK(a.created_at.size() == 20);
     CHECK(a.created_at.back() == 'Z');
     CHECK_FALSE(a.enforce_2fa);
-    Account b = s->create_account("Beta");
-    CHECK(s->all_accounts().size() == 2);
+    Account b = s->accounts().create("Beta");
+    CHECK(s->accounts().all().size() == 2);
 
     a.name = "Acme Inc";
     a.enforce_2fa = true;
-    s->update_account(a);
-    auto got = s->account(a.id);
+    s->accounts().update(a);
+    auto got = s->accounts().get(a.id);
     REQUIRE(got);
     CHECK(got->name == "Acme Inc");
     CHECK(got->enforce_2fa);
     CHECK(got->created_at == a.created_at);
-    CHECK_FALSE(s->account("acc_nope"));
+    CHECK_FALSE(s->accounts().get("acc_nope"));
 
     Account ghost;
     ghost.id = "acc_nope";
-    CHECK_THROWS_AS(s->update_account(ghost), StoreError);
+    CHECK_THROWS_AS(s->accounts().update(ghost), StoreError);
 
-    User u = s->create_user("u@example.com", "U");
-    s->put_membership({a.id, u.id, Role::owner, MemberStatus::active, "", ""});
-    s->put_membership({b.id, u.id, Role::manager, MemberStatus::active, "", ""});
-    auto mine = s->accounts_of_user(u.id);
+    User u = s->users().create("u@example.com", "U");
+    s->memberships().put({a.id, u.id, Role::owner, MemberStatus::active, "", ""});
+    s->memberships().put({b.id, u.id, Role::manager, MemberStatus::active, "", ""});
+    auto mine = s->accounts().of_user(u.id);
     REQUIRE(mine.size() == 2);
     std::set<std::string> ids{mine[0].account.id, mine[1].account.id};
     CHECK(ids == std::set<std::string>{a.id, b.id});
@@ -153,31 +153,31 @@ TEST_CASE("store: accounts CRUD", "[store]") {
 TEST_CASE("store: users CRUD", "[store]") {
     TempDir dir;
     auto s = Store::open(dir.db(), UidRange{5000, 5999});
-    User u = s->create_user("Jane.Doe+work@Example.com", "Jane Doe");
+    User u = s->users().create("Jane.Doe+work@Example.com", "Jane Doe");
     CHECK(u.id.rfind("usr_", 0) == 0);
     CHECK(u.unix_name == "jane_doe");
     CHECK(u.uid == 5000);
     CHECK_FALSE(u.tfa_enabled);
     CHECK_FALSE(u.last_login);
 
-    auto by_id = s->user(u.id);
+    auto by_id = s->users().get(u.id);
     REQUIRE(by_id);
     CHECK(by_id->email == "Jane.Doe+work@Example.com");
     CHECK(by_id->unix_name == u.unix_name);
-    REQUIRE(s->user_by_uid(5000));
-    CHECK(s->user_by_uid(5000)->id == u.id);
-    REQUIRE(s->user_by_email("jane.doe+WORK@example.COM"));  // case-insensitive
-    CHECK(s->user_by_email("jane.doe+WORK@example.COM")->id == u.id);
-    CHECK_FALSE(s->user_by_email("nobody@example.com"));
-    CHECK_FALSE(s->user_by_uid(5001));
+    REQUIRE(s->users().by_uid(5000));
+    CHECK(s->users().by_uid(5000)->id == u.id);
+    REQUIRE(s->users().by_email("jane.doe+WORK@example.COM"));  // case-insensitive
+    CHECK(s->users().by_email("jane.doe+WORK@example.COM")->id == u.id);
+    CHECK_FALSE(s->users().by_email("nobody@example.com"));
+    CHECK_FALSE(s->users().by_uid(5001));
 
     u.name = "Jane D.";
     u.email = "jane@example.com";
     u.unix_name = "ignored";
     u.uid = 42;
     u.last_login = LastLogin{"2026-11-28T03:07:00Z", "192.0.2.1", "web1", "ssh", "success"};
-    s->update_user(u);
-    auto got = s->user(u.id);
+    s->users().update(u);
+    auto got = s->users().get(u.id);
     REQUIRE(got);
     CHECK(got->name == "Jane D.");
     CHECK(got->email == "jane@example.com");
@@ -189,54 +189,54 @@ TEST_CASE("store: users CRUD", "[store]") {
 
     User ghost;
     ghost.id = "usr_nope";
-    CHECK_THROWS_AS(s->update_user(ghost), StoreError);
+    CHECK_THROWS_AS(s->users().update(ghost), StoreError);
 
-    s->delete_user(u.id);
-    CHECK_FALSE(s->user(u.id));
-    CHECK_FALSE(s->user_by_email("jane@example.com"));
+    s->users().remove(u.id);
+    CHECK_FALSE(s->users().get(u.id));
+    CHECK_FALSE(s->users().by_email("jane@example.com"));
 }
 
 TEST_CASE("store: memberships CRUD and owner count", "[store]") {
     Fixture f;
     auto& s = *f.store;
-    User m = s.create_user("mgr@example.com", "Max Manager");
-    s.put_membership({f.acc.id, m.id, Role::manager, MemberStatus::invited, "", ""});
-    auto mem = s.membership(f.acc.id, m.id);
+    User m = s.users().create("mgr@example.com", "Max Manager");
+    s.memberships().put({f.acc.id, m.id, Role::manager, MemberStatus::invited, "", ""});
+    auto mem = s.memberships().get(f.acc.id, m.id);
     REQUIRE(mem);
     CHECK(mem->role == Role::manager);
     CHECK(mem->status == MemberStatus::invited);
-    CHECK(s.count_active_owners(f.acc.id) == 1);
+    CHECK(s.memberships().count_active_owners(f.acc.id) == 1);
 
-    s.put_membership({f.acc.id, m.id, Role::owner, MemberStatus::active, "", ""});
-    auto updated = s.membership(f.acc.id, m.id);
+    s.memberships().put({f.acc.id, m.id, Role::owner, MemberStatus::active, "", ""});
+    auto updated = s.memberships().get(f.acc.id, m.id);
     REQUIRE(updated);
     CHECK(updated->role == Role::owner);
     CHECK(updated->created_at == mem->created_at);
-    CHECK(s.count_active_owners(f.acc.id) == 2);
+    CHECK(s.memberships().count_active_owners(f.acc.id) == 2);
 
-    s.put_membership({f.acc.id, m.id, Role::owner, MemberStatus::deactivated, "", ""});
-    CHECK(s.count_active_owners(f.acc.id) == 1);
+    s.memberships().put({f.acc.id, m.id, Role::owner, MemberStatus::deactivated, "", ""});
+    CHECK(s.memberships().count_active_owners(f.acc.id) == 1);
 
-    auto au = s.account_user(f.acc.id, m.id);
+    auto au = s.memberships().account_user(f.acc.id, m.id);
     REQUIRE(au);
     CHECK(au->user.email == "mgr@example.com");
     CHECK(au->membership.status == MemberStatus::deactivated);
-    CHECK(s.all_account_users(f.acc.id).size() == 2);
+    CHECK(s.memberships().all(f.acc.id).size() == 2);
 
-    s.delete_membership(f.acc.id, m.id);
-    CHECK_FALSE(s.membership(f.acc.id, m.id));
-    CHECK(s.user(m.id));  // the identity stays
-    CHECK(s.all_account_users(f.acc.id).size() == 1);
+    s.memberships().remove(f.acc.id, m.id);
+    CHECK_FALSE(s.memberships().get(f.acc.id, m.id));
+    CHECK(s.users().get(m.id));  // the identity stays
+    CHECK(s.memberships().all(f.acc.id).size() == 1);
 
-    CHECK_THROWS_AS(s.put_membership({"acc_nope", m.id, Role::manager, MemberStatus::active, "", ""}), StoreError);
+    CHECK_THROWS_AS(s.memberships().put({"acc_nope", m.id, Role::manager, MemberStatus::active, "", ""}), StoreError);
 }
 
 TEST_CASE("store: ssh keys CRUD and conflicts", "[store]") {
     Fixture f;
     auto& s = *f.store;
     SshKey k = make_key(f.acc.id, f.owner.id, "laptop", 1);
-    s.insert_ssh_key(k);
-    auto got = s.ssh_key(f.acc.id, k.fingerprint);
+    s.ssh_keys().insert(k);
+    auto got = s.ssh_keys().get(f.acc.id, k.fingerprint);
     REQUIRE(got);
     CHECK(got->public_key == k.public_key);
     CHECK(got->fingerprint_sha256 == k.fingerprint_sha256);
@@ -248,68 +248,68 @@ TEST_CASE("store: ssh keys CRUD and conflicts", "[store]") {
     SECTION("duplicate name") {
         SshKey dup = make_key(f.acc.id, f.owner.id, "laptop", 2);
         try {
-            s.insert_ssh_key(dup);
+            s.ssh_keys().insert(dup);
             FAIL("no conflict");
         } catch (const Conflict& c) {
             CHECK(c.field == "name");
         }
-        CHECK_FALSE(s.ssh_key(f.acc.id, dup.fingerprint));
+        CHECK_FALSE(s.ssh_keys().get(f.acc.id, dup.fingerprint));
     }
     SECTION("duplicate key material") {
         SshKey dup = make_key(f.acc.id, f.owner.id, "desktop", 1);
         try {
-            s.insert_ssh_key(dup);
+            s.ssh_keys().insert(dup);
             FAIL("no conflict");
         } catch (const Conflict& c) {
             CHECK(c.field == "public_key");
         }
     }
     SECTION("rename onto an existing name") {
-        s.insert_ssh_key(make_key(f.acc.id, f.owner.id, "desktop", 2));
+        s.ssh_keys().insert(make_key(f.acc.id, f.owner.id, "desktop", 2));
         const auto rev2 = s.revision();
         SshKey r = make_key(f.acc.id, f.owner.id, "laptop", 2);
         try {
-            s.update_ssh_key(r);
+            s.ssh_keys().update(r);
             FAIL("no conflict");
         } catch (const Conflict& c) {
             CHECK(c.field == "name");
         }
-        CHECK(s.ssh_key(f.acc.id, r.fingerprint)->name == "desktop");
+        CHECK(s.ssh_keys().get(f.acc.id, r.fingerprint)->name == "desktop");
         CHECK(s.revision() == rev2);
         return;
     }
     CHECK(s.revision() == rev);
     std::int64_t total = 0;
-    CHECK(s.ssh_keys(f.acc.id, std::nullopt, Page{}, total).size() == 1);
+    CHECK(s.ssh_keys().list(f.acc.id, std::nullopt, Page{}, total).size() == 1);
     CHECK(total == 1);
 
     // The same key in another account is fine: uniqueness is per account.
-    Account other = s.create_account("Other");
-    s.put_membership({other.id, f.owner.id, Role::owner, MemberStatus::active, "", ""});
-    s.insert_ssh_key(make_key(other.id, f.owner.id, "laptop", 1));
+    Account other = s.accounts().create("Other");
+    s.memberships().put({other.id, f.owner.id, Role::owner, MemberStatus::active, "", ""});
+    s.ssh_keys().insert(make_key(other.id, f.owner.id, "laptop", 1));
 
     k.name = "work laptop";
     k.labels = {{"team", "ops"}};
     k.public_key = "ignored";
-    s.update_ssh_key(k);
-    got = s.ssh_key(f.acc.id, k.fingerprint);
+    s.ssh_keys().update(k);
+    got = s.ssh_keys().get(f.acc.id, k.fingerprint);
     REQUIRE(got);
     CHECK(got->name == "work laptop");
     CHECK(got->labels == std::map<std::string, std::string>{{"team", "ops"}});
     CHECK(got->public_key == "ssh-ed25519 AAAAkey1");
 
-    s.delete_ssh_key(f.acc.id, k.fingerprint);
-    CHECK_FALSE(s.ssh_key(f.acc.id, k.fingerprint));
-    CHECK(s.ssh_key(other.id, k.fingerprint));
-    CHECK_THROWS_AS(s.update_ssh_key(k), StoreError);
+    s.ssh_keys().remove(f.acc.id, k.fingerprint);
+    CHECK_FALSE(s.ssh_keys().get(f.acc.id, k.fingerprint));
+    CHECK(s.ssh_keys().get(other.id, k.fingerprint));
+    CHECK_THROWS_AS(s.ssh_keys().update(k), StoreError);
 
     // A key needs a membership of its owner in the account.
-    User stranger = s.create_user("stranger@example.com", "S");
-    CHECK_THROWS_AS(s.insert_ssh_key(make_key(f.acc.id, stranger.id, "x", 9)), StoreError);
+    User stranger = s.users().create("stranger@example.com", "S");
+    CHECK_THROWS_AS(s.ssh_keys().insert(make_key(f.acc.id, stranger.id, "x", 9)), StoreError);
 
-    s.insert_ssh_key(make_key(other.id, f.owner.id, "second", 3));
-    s.delete_ssh_keys_of(other.id, f.owner.id);
-    CHECK(s.all_ssh_keys(other.id).empty());
+    s.ssh_keys().insert(make_key(other.id, f.owner.id, "second", 3));
+    s.ssh_keys().remove_of_user(other.id, f.owner.id);
+    CHECK(s.ssh_keys().all(other.id).empty());
 }
 
 TEST_CASE("store: email is unique case-insensitively and a conflict changes nothing", "[store]") {
@@ -317,20 +317,20 @@ TEST_CASE("store: email is unique case-insensitively and a conflict changes noth
     auto& s = *f.store;
     const auto rev = s.revision();
     try {
-        s.create_user("OWNER@example.com", "Copy");
+        s.users().create("OWNER@example.com", "Copy");
         FAIL("no conflict");
     } catch (const Conflict& c) {
         CHECK(c.field == "email");
     }
     CHECK(s.revision() == rev);
-    CHECK(s.all_account_users(f.acc.id).size() == 1);
+    CHECK(s.memberships().all(f.acc.id).size() == 1);
     // The uid of the failed insert was not consumed.
-    User next = s.create_user("next@example.com", "Next");
+    User next = s.users().create("next@example.com", "Next");
     CHECK(next.uid == f.owner.uid + 1);
 
     next.email = "Owner@Example.com";
-    CHECK_THROWS_AS(s.update_user(next), Conflict);
-    CHECK(s.user(next.id)->email == "next@example.com");
+    CHECK_THROWS_AS(s.users().update(next), Conflict);
+    CHECK(s.users().get(next.id)->email == "next@example.com");
 }
 
 TEST_CASE("store: a failed transaction rolls everything back", "[store]") {
@@ -339,41 +339,41 @@ TEST_CASE("store: a failed transaction rolls everything back", "[store]") {
     const auto rev = s.revision();
     std::string user_id;
     CHECK_THROWS_WITH(s.transaction([&] {
-        Account a = s.create_account("Doomed");
-        User u = s.create_user("doomed@example.com", "D");
+        Account a = s.accounts().create("Doomed");
+        User u = s.users().create("doomed@example.com", "D");
         user_id = u.id;
-        s.put_membership({a.id, u.id, Role::owner, MemberStatus::active, "", ""});
-        s.insert_ssh_key(make_key(a.id, u.id, "k", 7));
-        s.delete_user(f.owner.id);
+        s.memberships().put({a.id, u.id, Role::owner, MemberStatus::active, "", ""});
+        s.ssh_keys().insert(make_key(a.id, u.id, "k", 7));
+        s.users().remove(f.owner.id);
         throw std::runtime_error("boom");
     }),
                       "boom");
-    CHECK(s.all_accounts().size() == 1);
-    CHECK_FALSE(s.user(user_id));
-    CHECK(s.user(f.owner.id));
-    CHECK(s.membership(f.acc.id, f.owner.id));
+    CHECK(s.accounts().all().size() == 1);
+    CHECK_FALSE(s.users().get(user_id));
+    CHECK(s.users().get(f.owner.id));
+    CHECK(s.memberships().get(f.acc.id, f.owner.id));
     CHECK(s.revision() == rev);
 
     // A conflict inside a larger transaction aborts it as a whole if it escapes ...
     CHECK_THROWS_AS(s.transaction([&] {
-        s.create_account("Also doomed");
-        s.create_user("owner@example.com", "dup");
+        s.accounts().create("Also doomed");
+        s.users().create("owner@example.com", "dup");
     }),
                     Conflict);
-    CHECK(s.all_accounts().size() == 1);
+    CHECK(s.accounts().all().size() == 1);
 
     // ... and undoes only itself when the caller catches it and carries on.
     s.transaction([&] {
-        s.create_account("Kept");
+        s.accounts().create("Kept");
         try {
             s.transaction([&] {
-                s.create_account("Inner, undone");
-                s.create_user("owner@example.com", "dup");
+                s.accounts().create("Inner, undone");
+                s.users().create("owner@example.com", "dup");
             });
         } catch (const Conflict&) {
         }
     });
-    auto all = s.all_accounts();
+    auto all = s.accounts().all();
     REQUIRE(all.size() == 2);
     CHECK((all[0].name == "Kept" || all[1].name == "Kept"));
     CHECK(s.revision() > rev);
@@ -383,20 +383,20 @@ TEST_CASE("store: revision is bumped once per write transaction", "[store]") {
     TempDir dir;
     auto s = Store::open(dir.db());
     CHECK(s->revision() == 0);
-    Account a = s->create_account("A");
+    Account a = s->accounts().create("A");
     CHECK(s->revision() == 1);
     s->transaction([&] {
-        s->create_account("B");
-        s->create_account("C");
+        s->accounts().create("B");
+        s->accounts().create("C");
         a.name = "A2";
-        s->update_account(a);
+        s->accounts().update(a);
     });
     CHECK(s->revision() == 2);
-    s->transaction([&] { s->all_accounts(); });  // reads only
+    s->transaction([&] { s->accounts().all(); });  // reads only
     CHECK(s->revision() == 2);
-    s->delete_user("usr_absent");  // changes nothing
+    s->users().remove("usr_absent");  // changes nothing
     CHECK(s->revision() == 2);
-    s->update_account(a);
+    s->accounts().update(a);
     CHECK(s->revision() == 3);
 }
 
@@ -405,17 +405,17 @@ TEST_CASE("store: pagination returns a stable order and the total", "[store]") {
     auto& s = *f.store;
     s.transaction([&] {
         for (int i = 0; i < 24; ++i) {
-            User u = s.create_user("user" + std::to_string(i) + "@example.com", "U");
-            s.put_membership({f.acc.id, u.id, Role::manager, MemberStatus::active, "", ""});
-            s.insert_ssh_key(make_key(f.acc.id, u.id, "key" + std::to_string(i), i));
-            if (i % 2 == 0) s.insert_ssh_key(make_key(f.acc.id, u.id, "extra" + std::to_string(i), 100 + i));
+            User u = s.users().create("user" + std::to_string(i) + "@example.com", "U");
+            s.memberships().put({f.acc.id, u.id, Role::manager, MemberStatus::active, "", ""});
+            s.ssh_keys().insert(make_key(f.acc.id, u.id, "key" + std::to_string(i), i));
+            if (i % 2 == 0) s.ssh_keys().insert(make_key(f.acc.id, u.id, "extra" + std::to_string(i), 100 + i));
         }
     });
     std::int64_t total = 0;
     std::set<std::string> seen;
     std::vector<std::string> order;
     for (std::int64_t off = 0; off < 25; off += 10) {
-        auto page = s.account_users(f.acc.id, Page{off, 10}, total);
+        auto page = s.memberships().list(f.acc.id, Page{off, 10}, total);
         CHECK(total == 25);
         CHECK(page.size() == static_cast<std::size_t>(std::min<std::int64_t>(10, 25 - off)));
         for (const auto& au : page) {
@@ -425,27 +425,27 @@ TEST_CASE("store: pagination returns a stable order and the total", "[store]") {
     }
     CHECK(seen.size() == 25);
     std::vector<std::string> all;
-    for (const auto& au : s.all_account_users(f.acc.id)) all.push_back(au.user.id);
+    for (const auto& au : s.memberships().all(f.acc.id)) all.push_back(au.user.id);
     CHECK(all == order);
-    CHECK(s.account_users(f.acc.id, Page{100, 10}, total).empty());
+    CHECK(s.memberships().list(f.acc.id, Page{100, 10}, total).empty());
     CHECK(total == 25);
 
-    auto keys = s.ssh_keys(f.acc.id, std::nullopt, Page{30, 20}, total);
+    auto keys = s.ssh_keys().list(f.acc.id, std::nullopt, Page{30, 20}, total);
     CHECK(total == 36);
     CHECK(keys.size() == 6);
     // A user from the loop (the fixture owner has no keys and may sort last within a second).
-    auto own = s.ssh_keys(f.acc.id, keys.back().user_id, Page{}, total);
+    auto own = s.ssh_keys().list(f.acc.id, keys.back().user_id, Page{}, total);
     CHECK((total == 1 || total == 2));
     CHECK(own.size() == static_cast<std::size_t>(total));
-    CHECK(s.all_ssh_keys(f.acc.id).size() == 36);
+    CHECK(s.ssh_keys().all(f.acc.id).size() == 36);
 }
 
 TEST_CASE("store: member filters run in SQL: role, status, search with LIKE's wildcards literal", "[store]") {
     Fixture f;  // the owner: owner@example.com, "Olivia Owner"
     auto& s = *f.store;
     auto add = [&](const std::string& email, const std::string& name, Role role, MemberStatus status) {
-        User u = s.create_user(email, name);
-        s.put_membership({f.acc.id, u.id, role, status, "", ""});
+        User u = s.users().create(email, name);
+        s.memberships().put({f.acc.id, u.id, role, status, "", ""});
         return u.id;
     };
     const auto pct = add("100%off@example.com", "Percy Cent", Role::manager, MemberStatus::active);
@@ -455,7 +455,7 @@ TEST_CASE("store: member filters run in SQL: role, status, search with LIKE's wi
     auto ids = [&](const MemberFilter& filter, Page page = {}) {
         std::int64_t total = -1;
         std::set<std::string> out;
-        for (const auto& au : s.account_users(f.acc.id, filter, page, total)) out.insert(au.user.id);
+        for (const auto& au : s.memberships().list(f.acc.id, filter, page, total)) out.insert(au.user.id);
         return std::make_pair(out, total);
     };
     using Ids = std::set<std::string>;
@@ -473,7 +473,7 @@ TEST_CASE("store: member filters run in SQL: role, status, search with LIKE's wi
     CHECK(total == 5);
     CHECK(page.size() == 2);
     // Unix names match too.
-    auto au = s.account_user(f.acc.id, pct);
+    auto au = s.memberships().account_user(f.acc.id, pct);
     REQUIRE(au);
     CHECK(ids({std::nullopt, std::nullopt, au->user.unix_name}).first.count(pct) == 1);
 }
@@ -481,38 +481,38 @@ TEST_CASE("store: member filters run in SQL: role, status, search with LIKE's wi
 TEST_CASE("store: unix names stay unique for colliding emails", "[store]") {
     TempDir dir;
     auto s = Store::open(dir.db());
-    User a = s->create_user("alice@a.example", "Alice A");
-    User b = s->create_user("alice@b.example", "Alice B");
-    User c = s->create_user("Alice+x@c.example", "Alice C");
+    User a = s->users().create("alice@a.example", "Alice A");
+    User b = s->users().create("alice@b.example", "Alice B");
+    User c = s->users().create("Alice+x@c.example", "Alice C");
     CHECK(a.unix_name == "alice");
     CHECK(b.unix_name != a.unix_name);
     CHECK(c.unix_name != a.unix_name);
     CHECK(c.unix_name != b.unix_name);
     CHECK(b.unix_name.rfind("alice", 0) == 0);
-    User root = s->create_user("root@example.com", "Not root");
+    User root = s->users().create("root@example.com", "Not root");
     CHECK(root.unix_name != "root");
 }
 
 TEST_CASE("store: uids are allocated in order within the range", "[store]") {
     TempDir dir;
     auto s = Store::open(dir.db(), UidRange{70000, 70002});
-    CHECK(s->create_user("a@x.example", "A").uid == 70000);
-    User b = s->create_user("b@x.example", "B");
+    CHECK(s->users().create("a@x.example", "A").uid == 70000);
+    User b = s->users().create("b@x.example", "B");
     CHECK(b.uid == 70001);
-    User c = s->create_user("c@x.example", "C");
+    User c = s->users().create("c@x.example", "C");
     CHECK(c.uid == 70002);
     const auto rev = s->revision();
-    CHECK_THROWS_WITH(s->create_user("d@x.example", "D"), "uid range exhausted");
-    CHECK_FALSE(s->user_by_email("d@x.example"));
+    CHECK_THROWS_WITH(s->users().create("d@x.example", "D"), "uid range exhausted");
+    CHECK_FALSE(s->users().by_email("d@x.example"));
     CHECK(s->revision() == rev);
     // A freed uid is not handed out again: the old owner's files may still exist.
-    s->delete_user(c.id);
-    CHECK_THROWS_AS(s->create_user("d@x.example", "D"), StoreError);
+    s->users().remove(c.id);
+    CHECK_THROWS_AS(s->users().create("d@x.example", "D"), StoreError);
     s.reset();
 
     // A wider range on reopen continues after the high-water mark.
     s = Store::open(dir.db(), UidRange{70000, 70010});
-    CHECK(s->create_user("d@x.example", "D").uid == 70003);
+    CHECK(s->users().create("d@x.example", "D").uid == 70003);
     CHECK_THROWS_AS(Store::open(dir.db(), UidRange{10, 5}), StoreError);
 }
 
@@ -525,17 +525,17 @@ TEST_CASE("store: uids and names used by local accounts are skipped at allocatio
     local.name_taken = [&](const std::string& name) { return local_names.count(name) != 0; };
     auto s = Store::open(dir.db(), UidRange{70000, 70005}, local);
 
-    User jane = s->create_user("jane@example.com", "Jane");
+    User jane = s->users().create("jane@example.com", "Jane");
     CHECK(jane.uid == 70002);
     CHECK(jane.unix_name == "jane3");
-    User bob = s->create_user("bob@example.com", "Bob");
+    User bob = s->users().create("bob@example.com", "Bob");
     CHECK(bob.uid == 70004);  // 70003 is local
     CHECK(bob.unix_name == "bob");
     // A local account appearing later does not change an existing member (publication
     // reports that collision); only new allocations skip it.
     local_uids.insert(70005);
-    CHECK_THROWS_WITH(s->create_user("c@example.com", "C"), "uid range exhausted");
-    CHECK(s->user(jane.id)->uid == 70002);
+    CHECK_THROWS_WITH(s->users().create("c@example.com", "C"), "uid range exhausted");
+    CHECK(s->users().get(jane.id)->uid == 70002);
 
     // The real lookup: root (uid 0) is taken on every machine; a name nobody has is not.
     auto passwd = LocalAccounts::from_passwd();
@@ -547,32 +547,32 @@ TEST_CASE("store: uids and names used by local accounts are skipped at allocatio
 TEST_CASE("store: deleting users and memberships cascades", "[store]") {
     Fixture f;
     auto& s = *f.store;
-    Account other = s.create_account("Other");
-    User m = s.create_user("m@example.com", "M");
-    s.put_membership({f.acc.id, m.id, Role::manager, MemberStatus::active, "", ""});
-    s.put_membership({other.id, m.id, Role::owner, MemberStatus::active, "", ""});
-    s.insert_ssh_key(make_key(f.acc.id, m.id, "a", 1));
-    s.insert_ssh_key(make_key(other.id, m.id, "b", 2));
-    s.insert_ssh_key(make_key(f.acc.id, f.owner.id, "owner", 3));
+    Account other = s.accounts().create("Other");
+    User m = s.users().create("m@example.com", "M");
+    s.memberships().put({f.acc.id, m.id, Role::manager, MemberStatus::active, "", ""});
+    s.memberships().put({other.id, m.id, Role::owner, MemberStatus::active, "", ""});
+    s.ssh_keys().insert(make_key(f.acc.id, m.id, "a", 1));
+    s.ssh_keys().insert(make_key(other.id, m.id, "b", 2));
+    s.ssh_keys().insert(make_key(f.acc.id, f.owner.id, "owner", 3));
     TfaRecord r;
     r.enabled = true;
     r.secret_ciphertext = std::string("\x00\x01secret", 8);
     r.recovery_code_hashes = {"h1", "h2"};
-    s.put_tfa(m.id, r);
+    s.tfa().put(m.id, r);
 
-    s.delete_membership(f.acc.id, m.id);
-    CHECK_FALSE(s.ssh_key(f.acc.id, "aa:bb:1"));
-    CHECK(s.ssh_key(other.id, "aa:bb:2"));
-    CHECK(s.tfa(m.id).enabled);  // 2FA belongs to the user, not the membership
+    s.memberships().remove(f.acc.id, m.id);
+    CHECK_FALSE(s.ssh_keys().get(f.acc.id, "aa:bb:1"));
+    CHECK(s.ssh_keys().get(other.id, "aa:bb:2"));
+    CHECK(s.tfa().get(m.id).enabled);  // 2FA belongs to the user, not the membership
 
-    s.delete_user(m.id);
-    CHECK_FALSE(s.ssh_key(other.id, "aa:bb:2"));
-    CHECK_FALSE(s.membership(other.id, m.id));
-    CHECK(s.accounts_of_user(m.id).empty());
-    TfaRecord gone = s.tfa(m.id);
+    s.users().remove(m.id);
+    CHECK_FALSE(s.ssh_keys().get(other.id, "aa:bb:2"));
+    CHECK_FALSE(s.memberships().get(other.id, m.id));
+    CHECK(s.accounts().of_user(m.id).empty());
+    TfaRecord gone = s.tfa().get(m.id);
     CHECK_FALSE(gone.enabled);
     CHECK(gone.recovery_code_hashes.empty());
-    CHECK(s.ssh_key(f.acc.id, "aa:bb:3"));
+    CHECK(s.ssh_keys().get(f.acc.id, "aa:bb:3"));
     auto db = sqlite::Db::open(f.dir.db());
     CHECK(db.query_int("SELECT COUNT(*) FROM tfa") == 0);
     CHECK(db.query_int("SELECT COUNT(*) FROM tfa_recovery_codes") == 0);
@@ -581,41 +581,41 @@ TEST_CASE("store: deleting users and memberships cascades", "[store]") {
 TEST_CASE("store: tfa records round-trip and replace", "[store]") {
     Fixture f;
     auto& s = *f.store;
-    TfaRecord none = s.tfa(f.owner.id);
+    TfaRecord none = s.tfa().get(f.owner.id);
     CHECK_FALSE(none.enabled);
     CHECK(none.last_accepted_step == -1);
 
     TfaRecord pending;
     pending.pending_ciphertext = std::string("\xff\x00pending", 9);
     pending.pending_expires_at = "2026-11-28T03:17:00Z";
-    s.put_tfa(f.owner.id, pending);
-    TfaRecord got = s.tfa(f.owner.id);
+    s.tfa().put(f.owner.id, pending);
+    TfaRecord got = s.tfa().get(f.owner.id);
     CHECK(got.pending_ciphertext == pending.pending_ciphertext);
     CHECK(got.pending_expires_at == pending.pending_expires_at);
-    CHECK_FALSE(s.user(f.owner.id)->tfa_enabled);
+    CHECK_FALSE(s.users().get(f.owner.id)->tfa_enabled);
 
     TfaRecord on;
     on.enabled = true;
     on.secret_ciphertext = std::string("\x01\x02\x00\x03", 4);
     on.last_accepted_step = 59000123;
     on.recovery_code_hashes = {"c", "a", "b"};
-    s.put_tfa(f.owner.id, on);
-    got = s.tfa(f.owner.id);
+    s.tfa().put(f.owner.id, on);
+    got = s.tfa().get(f.owner.id);
     CHECK(got.enabled);
     CHECK(got.secret_ciphertext == on.secret_ciphertext);
     CHECK(got.pending_ciphertext.empty());
     CHECK(got.last_accepted_step == 59000123);
     CHECK(got.recovery_code_hashes == on.recovery_code_hashes);
-    CHECK(s.user(f.owner.id)->tfa_enabled);
+    CHECK(s.users().get(f.owner.id)->tfa_enabled);
 
     on.recovery_code_hashes = {"a"};  // one used up
-    s.put_tfa(f.owner.id, on);
-    CHECK(s.tfa(f.owner.id).recovery_code_hashes == std::vector<std::string>{"a"});
+    s.tfa().put(f.owner.id, on);
+    CHECK(s.tfa().get(f.owner.id).recovery_code_hashes == std::vector<std::string>{"a"});
 
-    s.put_tfa(f.owner.id, TfaRecord{});
-    CHECK_FALSE(s.user(f.owner.id)->tfa_enabled);
-    CHECK(s.tfa(f.owner.id).recovery_code_hashes.empty());
-    CHECK_THROWS_AS(s.put_tfa("usr_nope", on), StoreError);
+    s.tfa().put(f.owner.id, TfaRecord{});
+    CHECK_FALSE(s.users().get(f.owner.id)->tfa_enabled);
+    CHECK(s.tfa().get(f.owner.id).recovery_code_hashes.empty());
+    CHECK_THROWS_AS(s.tfa().put("usr_nope", on), StoreError);
 }
 
 TEST_CASE("store: timestamps are RFC 3339 UTC", "[store]") {
@@ -627,46 +627,46 @@ TEST_CASE("store: timestamps are RFC 3339 UTC", "[store]") {
 TEST_CASE("store: scales to 10000 users with 3 keys each", "[store][scale]") {
     TempDir dir;
     auto s = Store::open(dir.db());
-    Account a = s->create_account("Big");
+    Account a = s->accounts().create("Big");
     s->transaction([&] {
         for (int i = 0; i < 10000; ++i) {
-            User u = s->create_user("user" + std::to_string(i) + "@example.com", "U");
-            s->put_membership({a.id, u.id, i == 0 ? Role::owner : Role::manager, MemberStatus::active, "", ""});
+            User u = s->users().create("user" + std::to_string(i) + "@example.com", "U");
+            s->memberships().put({a.id, u.id, i == 0 ? Role::owner : Role::manager, MemberStatus::active, "", ""});
             for (int j = 0; j < 3; ++j) {
-                s->insert_ssh_key(make_key(a.id, u.id, "k" + std::to_string(i * 3 + j), i * 3 + j));
+                s->ssh_keys().insert(make_key(a.id, u.id, "k" + std::to_string(i * 3 + j), i * 3 + j));
             }
         }
     });
-    auto users = s->all_account_users(a.id);
-    auto keys = s->all_ssh_keys(a.id);
+    auto users = s->memberships().all(a.id);
+    auto keys = s->ssh_keys().all(a.id);
     CHECK(users.size() == 10000);
     CHECK(keys.size() == 30000);
     std::int64_t total = 0;
-    CHECK(s->ssh_keys(a.id, users[5000].user.id, Page{}, total).size() == 3);
+    CHECK(s->ssh_keys().list(a.id, users[5000].user.id, Page{}, total).size() == 3);
     // Load times: bench/login_view_bench (StoreLoad), not a unit test's wall clock.
 }
 
 TEST_CASE("store: TOTP failure states round-trip, and an empty one is forgotten", "[store][tfa]") {
     TempDir dir;
     auto s = Store::open(dir.db());
-    User u = s->create_user("limited@example.com", "L");
-    CHECK(s->tfa_failure_states().empty());
-    s->put_tfa_failure_state(u.id, {{1700000000000, 1700000001000}, std::nullopt});
-    s->put_tfa_failure_state(u.id, {{}, 1700000300000});
-    auto all = s->tfa_failure_states();
+    User u = s->users().create("limited@example.com", "L");
+    CHECK(s->tfa().failure_states().empty());
+    s->tfa().put_failure_state(u.id, {{1700000000000, 1700000001000}, std::nullopt});
+    s->tfa().put_failure_state(u.id, {{}, 1700000300000});
+    auto all = s->tfa().failure_states();
     REQUIRE(all.size() == 1);
     CHECK(all[0].first == u.id);
     CHECK(all[0].second.failures_ms.empty());
     CHECK(all[0].second.locked_until_ms == std::optional<std::int64_t>(1700000300000));
-    s->put_tfa_failure_state(u.id, {{1700000400000}, std::nullopt});
-    all = s->tfa_failure_states();
+    s->tfa().put_failure_state(u.id, {{1700000400000}, std::nullopt});
+    all = s->tfa().failure_states();
     REQUIRE(all.size() == 1);
     CHECK(all[0].second.failures_ms == std::vector<std::int64_t>{1700000400000});
     CHECK_FALSE(all[0].second.locked_until_ms);
-    s->put_tfa_failure_state(u.id, {});
-    CHECK(s->tfa_failure_states().empty());
+    s->tfa().put_failure_state(u.id, {});
+    CHECK(s->tfa().failure_states().empty());
     // Deleting the user takes their state with them.
-    s->put_tfa_failure_state(u.id, {{}, 1700000300000});
-    s->delete_user(u.id);
-    CHECK(s->tfa_failure_states().empty());
+    s->tfa().put_failure_state(u.id, {{}, 1700000300000});
+    s->users().remove(u.id);
+    CHECK(s->tfa().failure_states().empty());
 }

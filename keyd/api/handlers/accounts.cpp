@@ -9,7 +9,7 @@ namespace portal::api {
 void register_account_routes(Router& r) {
     r.add("GET", "/v1/account", [](Context& ctx) {
         auto c = ctx.caller();
-        return json_response(200, account_json(ctx.service.get_account(c)));
+        return json_response(200, account_json(ctx.iam.accounts.get(c)));
     });
     r.add("PUT", "/v1/account", [](Context& ctx) {
         JsonBody body(ctx.req);
@@ -20,11 +20,11 @@ void register_account_routes(Router& r) {
         body.finish();
         if (u.name && u.name->empty()) throw iam::ApiError::unprocessable("name", "must not be empty");
         auto c = ctx.caller();
-        return json_response(200, account_json(ctx.service.update_account(c, u)));
+        return json_response(200, account_json(ctx.iam.accounts.update(c, u)));
     });
     r.add("GET", "/v1/accounts", [](Context& ctx) {
         nlohmann::json out = nlohmann::json::array();
-        for (const auto& [a, role] : ctx.service.list_accounts(ctx.principal)) out.push_back(account_membership_json(a, role));
+        for (const auto& [a, role] : ctx.iam.accounts.list(ctx.principal)) out.push_back(account_membership_json(a, role));
         return json_response(200, out);
     });
     r.add("POST", "/v1/accounts", [](Context& ctx) {
@@ -32,7 +32,7 @@ void register_account_routes(Router& r) {
         auto name = body.string("name", true, 100);
         auto owner = body.string("owner_user_id", false, 64);
         body.finish();
-        auto [a, role] = ctx.service.create_account(ctx.principal, *name, owner);
+        auto [a, role] = ctx.iam.accounts.create(ctx.principal, *name, owner);
         return json_response(201, account_membership_json(a, role));
     });
 }

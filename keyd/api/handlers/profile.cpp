@@ -25,33 +25,33 @@ std::string code_field(JsonBody& body) {
 }  // namespace
 
 void register_profile_routes(Router& r) {
-    r.add("GET", "/v1/profile", [](Context& ctx) { return json_response(200, profile_json(ctx.service.get_profile(ctx.principal))); });
+    r.add("GET", "/v1/profile", [](Context& ctx) { return json_response(200, profile_json(ctx.iam.profile.get(ctx.principal))); });
     r.add("PUT", "/v1/profile", [](Context& ctx) {
         JsonBody body(ctx.req);
         auto name = body.string("name", false, 100);
         body.finish();
         if (name && name->empty()) throw iam::ApiError::unprocessable("name", "must not be empty");
-        return json_response(200, profile_json(ctx.service.update_profile(ctx.principal, name)));
+        return json_response(200, profile_json(ctx.iam.profile.update(ctx.principal, name)));
     });
     r.add("GET", "/v1/profile/invitations", [](Context& ctx) {
         nlohmann::json out = nlohmann::json::array();
-        for (const auto& i : ctx.service.list_invitations(ctx.principal)) out.push_back(invitation_json(i));
+        for (const auto& i : ctx.iam.invitations.list(ctx.principal)) out.push_back(invitation_json(i));
         return json_response(200, out);
     });
     r.add("POST", "/v1/profile/invitations/{account_id}/accept", [](Context& ctx) {
         JsonBody(ctx.req).finish();
-        auto [a, role] = ctx.service.accept_invitation(ctx.principal, ctx.param("account_id"));
+        auto [a, role] = ctx.iam.invitations.accept(ctx.principal, ctx.param("account_id"));
         return json_response(200, account_membership_json(a, role));
     });
     r.add("POST", "/v1/profile/invitations/{account_id}/decline", [](Context& ctx) {
         JsonBody(ctx.req).finish();
-        ctx.service.decline_invitation(ctx.principal, ctx.param("account_id"));
+        ctx.iam.invitations.decline(ctx.principal, ctx.param("account_id"));
         return no_content();
     });
     r.add("POST", "/v1/profile/tfa/enable", [](Context& ctx) {
         JsonBody(ctx.req).finish();
         auto c = ctx.caller();
-        auto e = ctx.service.tfa_enable(c);
+        auto e = ctx.iam.tfa.enable(c);
         auto resp = json_response(201, {{"secret", e.secret_base32}, {"otpauth_uri", e.otpauth_uri}, {"expires_at", e.expires_at}});
         resp.headers.emplace_back("cache-control", "no-store");
         return resp;
@@ -60,7 +60,7 @@ void register_profile_routes(Router& r) {
         JsonBody body(ctx.req);
         auto code = code_field(body);
         auto c = ctx.caller();
-        auto codes = ctx.service.tfa_confirm(c, code);
+        auto codes = ctx.iam.tfa.confirm(c, code);
         auto resp = json_response(200, {{"recovery_codes", codes}});
         resp.headers.emplace_back("cache-control", "no-store");
         return resp;
@@ -69,7 +69,7 @@ void register_profile_routes(Router& r) {
         JsonBody body(ctx.req);
         auto code = code_field(body);
         auto c = ctx.caller();
-        ctx.service.tfa_disable(c, code);
+        ctx.iam.tfa.disable(c, code);
         return no_content();
     });
 }

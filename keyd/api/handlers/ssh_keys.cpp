@@ -18,7 +18,7 @@ void register_ssh_key_routes(Router& r) {
             f.label = std::make_pair(it->second.substr(0, eq), it->second.substr(eq + 1));
         }
         auto c = ctx.caller();
-        auto page = ctx.service.list_keys(c, f, pg);
+        auto page = ctx.iam.keys.list(c, f, pg);
         nlohmann::json out = nlohmann::json::array();
         for (const auto& k : page.items) out.push_back(ssh_key_json(k));
         auto resp = json_response(200, out);
@@ -34,11 +34,11 @@ void register_ssh_key_routes(Router& r) {
         k.user_id = body.string("user_id", false, 64);
         body.finish();
         auto c = ctx.caller();
-        return json_response(201, ssh_key_json(ctx.service.add_key(c, k)));
+        return json_response(201, ssh_key_json(ctx.iam.keys.add(c, k)));
     });
     r.add("GET", "/v1/ssh_keys/{fingerprint}", [](Context& ctx) {
         auto c = ctx.caller();
-        return json_response(200, ssh_key_json(ctx.service.get_key(c, ctx.param("fingerprint"))));
+        return json_response(200, ssh_key_json(ctx.iam.keys.get(c, ctx.param("fingerprint"))));
     });
     r.add("PUT", "/v1/ssh_keys/{fingerprint}", [](Context& ctx) {
         JsonBody body(ctx.req);
@@ -48,11 +48,11 @@ void register_ssh_key_routes(Router& r) {
         body.finish();
         if (u.name && u.name->empty()) throw iam::ApiError::unprocessable("name", "must not be empty");
         auto c = ctx.caller();
-        return json_response(200, ssh_key_json(ctx.service.update_key(c, ctx.param("fingerprint"), u)));
+        return json_response(200, ssh_key_json(ctx.iam.keys.update(c, ctx.param("fingerprint"), u)));
     });
     r.add("DELETE", "/v1/ssh_keys/{fingerprint}", [](Context& ctx) {
         auto c = ctx.caller();
-        ctx.service.delete_key(c, ctx.param("fingerprint"));
+        ctx.iam.keys.remove(c, ctx.param("fingerprint"));
         return no_content();
     });
 }

@@ -45,7 +45,7 @@ void register_user_routes(Router& r) {
             if (!f.status) throw iam::ApiError::bad_request("status must be invited, active or deactivated");
         }
         auto c = ctx.caller();
-        auto page = ctx.service.list_users(c, f, pg);
+        auto page = ctx.iam.members.list(c, f, pg);
         nlohmann::json out = nlohmann::json::array();
         for (const auto& au : page.items) out.push_back(user_json(au));
         auto resp = json_response(200, out);
@@ -67,11 +67,11 @@ void register_user_routes(Router& r) {
         body.finish();
         if (!valid_email(u.email)) throw iam::ApiError::unprocessable("email", "must be an email address");
         auto c = ctx.caller();
-        return json_response(201, user_json(ctx.service.create_user(c, u)));
+        return json_response(201, user_json(ctx.iam.members.create(c, u)));
     });
     r.add("GET", "/v1/account/users/{id}", [](Context& ctx) {
         auto c = ctx.caller();
-        return json_response(200, user_json(ctx.service.get_user(c, ctx.param("id"))));
+        return json_response(200, user_json(ctx.iam.members.get(c, ctx.param("id"))));
     });
     r.add("PUT", "/v1/account/users/{id}", [](Context& ctx) {
         JsonBody body(ctx.req);
@@ -87,17 +87,17 @@ void register_user_routes(Router& r) {
         body.finish();
         if (u.name && u.name->empty()) throw iam::ApiError::unprocessable("name", "must not be empty");
         auto c = ctx.caller();
-        return json_response(200, user_json(ctx.service.update_user(c, ctx.param("id"), u)));
+        return json_response(200, user_json(ctx.iam.members.update(c, ctx.param("id"), u)));
     });
     r.add("DELETE", "/v1/account/users/{id}", [](Context& ctx) {
         auto c = ctx.caller();
-        ctx.service.remove_user(c, ctx.param("id"));
+        ctx.iam.members.remove(c, ctx.param("id"));
         return no_content();
     });
     r.add("POST", "/v1/account/users/{id}/tfa/reset", [](Context& ctx) {
         JsonBody(ctx.req).finish();
         auto c = ctx.caller();
-        ctx.service.reset_user_tfa(c, ctx.param("id"));
+        ctx.iam.members.reset_tfa(c, ctx.param("id"));
         return no_content();
     });
 }

@@ -1,0 +1,18 @@
+// CallerDirectory on the embedded store.
+#pragma once
+#include "keyd/iam/authority/backend.h"
+#include "keyd/iam/caller_directory.h"
+
+namespace portal::iam::authority {
+
+class Callers final : public CallerDirectory {
+public:
+    explicit Callers(Backend& b) : b_(b) {}
+    Principal principal_for_uid(uid_t uid) override;
+    Caller caller_in(const Principal& p, const std::optional<std::string>& account_id) override;
+
+private:
+    Backend& b_;
+};
+
+}  // namespace portal::iam::authority

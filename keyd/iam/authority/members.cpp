@@ -1,0 +1,114 @@
+#include "keyd/iam/authority/members.h"
+
+#include "keyd/iam/errors.h"
+
+namespace portal::iam::authority {
+namespace {
+
+// What the caller may see of a member: without the person record, only id and email remain
+// (an empty unix_name marks it for the view; every real user has one).
+AccountUser shown_to(const Caller& c, AccountUser au) {
+    if (sees_person_record(c, au.membership)) return au;
+    User only;
+    only.id = std::move(au.user.id);
+    only.email = std::move(au.user.email);
+    au.user = std::move(only);
+    return au;
+}
+
+}  // namespace
+
+PageResult<AccountUser> Members::list(const Caller& c, const UserFilter& f, const PageRequest& pg) {
+    authorize({c.principal, &c}, Operation::list_members);
+    PageResult<AccountUser> r;
+    r.items = b_.store.memberships().list(c.account.id, store::MemberFilter{f.role, f.status, f.search_pattern},
+                                          to_store_page(pg), r.total);
+    for (auto& au : r.items) au = shown_to(c, std::move(au));
+    return r;
+}
+
+AccountUser Members::get(const Caller& c, const std::string& id) {
+    authorize({c.principal, &c}, Operation::get_member);
+    return shown_to(c, b_.member_or_404(c, id));
+}
+
+AccountUser Members::create(const Caller& c, const NewUser& u) {
+    authorize({c.principal, &c}, Operation::add_member);
+    if (u.status == MemberStatus::deactivated)
+        throw ApiError::unprocessable("status", "a new member is invited or active");
+    std::string user_id;
+    b_.write([&] {
+        auto existing = b_.store.users().by_email(u.email);
+        User user = existing ? *existing : b_.store.users().create(u.email, u.name);
+        if (b_.store.memberships().get(c.account.id, user.id))
+            throw ApiError::conflict("email", "already a member of this account");
+        Membership m;
+        m.account_id = c.account.id;
+        m.user_id = user.id;
+        m.role = u.role;
+        // A person who already exists joins only by accepting (root provisions directly).
+        m.status = existing && !c.is_system() ? MemberStatus::invited : u.status;
+        b_.store.memberships().put(m);
+        user_id = user.id;
+    });
+    return shown_to(c, b_.member_or_404(c, user_id));
+}
+
+AccountUser Members::update(const Caller& c, const std::string& id, const UserUpdate& u) {
+    b_.write([&] {
+        if (u.role || u.status) {
+            AccountUser au;
+            authorize({c.principal, &c}, Operation::change_membership, [&] {
+                au = b_.member_or_404(c, id);
+                return b_.subject_of(id, au.membership.role);
+            });
+            Membership after = au.membership;
+            if (u.role) after.role = *u.role;
+            if (u.status) {
+                if (*u.status == MemberStatus::invited && au.membership.status != MemberStatus::invited)
+                    throw ApiError::unprocessable("status", "a member cannot go back to invited");
+                after.status = *u.status;
+            }
+            check_membership_change(c, {au.membership, after, b_.store.memberships().count_active_owners(c.account.id)});
+            b_.store.memberships().put(after);
+        }
+        if (u.name) {
+            AccountUser au;
+            authorize({c.principal, &c}, Operation::rename_user, [&] {
+                au = b_.member_or_404(c, id);
+                return b_.subject_of(id, au.membership.role);
+            });
+            au.user.name = *u.name;
+            b_.store.users().update(au.user);
+        }
+        if (!u.role && !u.status && !u.name) {
+            authorize({c.principal, &c}, Operation::get_member);
+            b_.member_or_404(c, id);
+        }
+    });
+    return shown_to(c, b_.member_or_404(c, id));
+}
+
+void Members::remove(const Caller& c, const std::string& id) {
+    b_.write([&] {
+        AccountUser au;
+        authorize({c.principal, &c}, Operation::remove_member, [&] {
+            au = b_.member_or_404(c, id);
+            return b_.subject_of(id, au.membership.role);
+        });
+        check_membership_change(c, {au.membership, std::nullopt, b_.store.memberships().count_active_owners(c.account.id)});
+        b_.store.memberships().remove(c.account.id, id);  // also deletes the user's keys in this account
+    });
+}
+
+void Members::reset_tfa(const Caller& c, const std::string& id) {
+    b_.write([&] {
+        authorize({c.principal, &c}, Operation::reset_user_tfa, [&] {
+            auto au = b_.member_or_404(c, id);
+            return b_.subject_of(id, au.membership.role);
+        });
+        b_.tfa.clear(id);
+    });
+}
+
+}  // namespace portal::iam::authority

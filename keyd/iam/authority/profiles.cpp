@@ -1,0 +1,26 @@
+#include "keyd/iam/authority/profiles.h"
+
+namespace portal::iam::authority {
+
+Profile Profiles::get(const Principal& p) {
+    authorize({p}, Operation::get_profile);
+    Profile out;
+    out.user = *p.user;
+    for (const auto& m : p.memberships)
+        if (m.status == MemberStatus::active) out.accounts.emplace_back(m.account, m.role);
+    return out;
+}
+
+Profile Profiles::update(const Principal& p, const std::optional<std::string>& name) {
+    authorize({p}, Operation::update_profile);
+    User u = *p.user;
+    if (name) {
+        u.name = *name;
+        b_.write([&] { b_.store.users().update(u); });
+    }
+    Principal fresh = p;
+    fresh.user = b_.store.users().get(u.id);
+    return get(fresh);
+}
+
+}  // namespace portal::iam::authority

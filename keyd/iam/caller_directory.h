@@ -1,0 +1,21 @@
+// How a socket peer becomes a Principal, and a Principal a Caller in one account.
+#pragma once
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "keyd/iam/caller.h"
+
+namespace portal::iam {
+
+class CallerDirectory {
+public:
+    virtual ~CallerDirectory() = default;
+
+    // Resolves the socket peer (and the X-Account-ID header, if any) to a caller.
+    virtual Principal principal_for_uid(uid_t uid) = 0;
+    virtual Caller caller_in(const Principal& p, const std::optional<std::string>& account_id) = 0;
+};
+
+}  // namespace portal::iam

@@ -1,0 +1,209 @@
+#include "keyd/store/connection.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "keyd/store/migrations.h"
+#include "shared/ipc/unique_fd.h"
+
+namespace portal::store {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---- files and permissions --------------------------------------------------------
+
+class UmaskGuard {
+public:
+    explicit UmaskGuard(mode_t mask) : old_(::umask(mask)) {}
+    ~UmaskGuard() { ::umask(old_); }
+    UmaskGuard(const UmaskGuard&) = delete;
+    UmaskGuard& operator=(const UmaskGuard&) = delete;
+
+private:
+    mode_t old_;
+};
+
+using Fd = ipc::UniqueFd;
+
+[[noreturn]] void fail_errno(const std::string& what, const fs::path& p) {
+    throw StoreError(what + " " + p.string() + ": " + std::strerror(errno));
+}
+
+// Creates the parent directory (0700) and the database file (0600) when missing, and
+// refuses a directory anyone may write to: another user could swap the database or
+// its -wal file. An existing database (and its -wal/-shm) is tightened to 0600.
+void prepare_files(const fs::path& db_path) {
+    UmaskGuard mask(077);
+    fs::path dir = db_path.parent_path();
+    if (dir.empty()) dir = ".";
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) {
+        fs::create_directories(dir, ec);  // 0777 & ~077 = 0700
+        if (ec) throw StoreError("cannot create " + dir.string() + ": " + ec.message());
+    }
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) fail_errno("cannot stat", dir);
+    if (!S_ISDIR(st.st_mode)) throw StoreError(dir.string() + " is not a directory");
+    if ((st.st_mode & S_IWOTH) != 0) {
+        throw StoreError("refusing to open the store: " + dir.string() + " is world-writable");
+    }
+
+    Fd fd(::open(db_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd.get() < 0) fail_errno("cannot open", db_path);
+    if (::fstat(fd.get(), &st) != 0) fail_errno("cannot stat", db_path);
+    if (!S_ISREG(st.st_mode)) throw StoreError(db_path.string() + " is not a regular file");
+    if ((st.st_mode & 077) != 0 && ::fchmod(fd.get(), 0600) != 0) fail_errno("cannot chmod", db_path);
+
+    for (const char* suffix : {"-wal", "-shm"}) {
+        fs::path side = db_path;
+        side += suffix;
+        if (::lstat(side.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+            if (::chmod(side.c_str(), 0600) != 0) fail_errno("cannot chmod", side);
+        }
+    }
+}
+
+}  // namespace
+
+// ---- constraint names -> API fields ------------------------------------------------
+
+// SQLite names the columns of the violated UNIQUE constraint or index in its message,
+// "UNIQUE constraint failed: ssh_keys.account_id, ssh_keys.name"; each set of columns
+// belongs to exactly one constraint of the schema (migrations.cpp).
+Conflict conflict_from(const sqlite::Error& e) {
+    static const std::pair<std::string_view, std::string_view> kFields[] = {
+        {"users.email", "email"},
+        {"users.unix_name", "unix_name"},
+        {"users.uid", "uid"},
+        {"users.id", "id"},
+        {"accounts.id", "id"},
+        {"ssh_keys.account_id, ssh_keys.name", "name"},
+        {"ssh_keys.account_id, ssh_keys.fingerprint", "public_key"},
+        {"memberships.account_id, memberships.user_id", "user_id"},
+        {"tfa_recovery_codes.user_id, tfa_recovery_codes.code_hash", "recovery_codes"},
+        {"tfa.user_id", "user_id"},
+    };
+    std::string_view msg = e.what();
+    constexpr std::string_view kPrefix = "constraint failed: ";
+    std::string_view cols;
+    if (auto pos = msg.find(kPrefix); pos != std::string_view::npos) cols = msg.substr(pos + kPrefix.size());
+    for (const auto& [c, field] : kFields) {
+        if (cols == c) return Conflict(std::string(field), std::string(field) + " must be unique");
+    }
+    // Not in the table (a newer constraint): name the last column.
+    std::string field(cols.substr(cols.rfind('.') == std::string_view::npos ? 0 : cols.rfind('.') + 1));
+    if (field.empty()) field = "id";
+    return Conflict(field, field + " must be unique");
+}
+
+// ---- prepared statements ------------------------------------------------------------
+
+Query::Query(StatementCache& c, std::string_view sql) {
+    auto it = c.cache_.find(sql);
+    if (it == c.cache_.end()) {
+        it = c.cache_.emplace(std::string(sql), StatementCache::Cached{c.db_->prepare(sql, true)}).first;
+    }
+    if (!it->second.busy) {
+        slot_ = &it->second;
+        slot_->busy = true;
+        s_ = &slot_->stmt;
+    } else {
+        own_ = c.db_->prepare(sql);
+        s_ = &own_;
+    }
+}
+
+Query::~Query() {
+    s_->reset();
+    if (slot_ != nullptr) slot_->busy = false;
+}
+
+// ---- the connection -----------------------------------------------------------------------
+
+std::unique_ptr<Connection> Connection::open(const fs::path& db_path) {
+    prepare_files(db_path);
+    // The constructor is private; make_unique cannot reach it.
+    std::unique_ptr<Connection> c(new Connection());
+    UmaskGuard mask(077);  // -wal and -shm are created on first use, 0600 too
+    c->db_ = sqlite::Db::open(db_path);
+    c->db_.busy_timeout(5000);
+    // WAL + FULL: a commit is durable once COMMIT returns, even if we are SIGKILLed
+    // (or the machine loses power) right after.
+    std::string mode = c->db_.query_text("PRAGMA journal_mode = WAL");
+    if (mode != "wal") throw StoreError("cannot enable WAL journal mode (got " + mode + ")");
+    // cache_size: SQLite's default 2 MiB. The OS page cache holds the file anyway; a larger
+    // private cache only adds to the daemon's RSS (bench/README.md, DaemonMemory).
+    c->db_.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF; PRAGMA cache_size = -2048; PRAGMA temp_store = MEMORY;");
+    if (c->db_.query_int("PRAGMA foreign_keys") != 1) throw StoreError("SQLite lacks foreign key support");
+    migrate(c->db_);
+    return c;
+}
+
+void Connection::transact(const std::function<void()>& f) {
+    if (depth_ == 0) {
+        db_.exec("BEGIN IMMEDIATE");
+        changes_at_begin_ = db_.total_changes();
+        depth_ = 1;
+        try {
+            f();
+            if (db_.total_changes() != changes_at_begin_) bump_revision();
+            db_.exec("COMMIT");
+        } catch (...) {
+            depth_ = 0;
+            rollback_quietly("ROLLBACK");
+            throw;
+        }
+        depth_ = 0;
+        return;
+    }
+    // Nested: joins the outer transaction, but a savepoint lets a failed inner
+    // operation undo just itself if the caller catches and carries on.
+    const std::string sp = "nested_" + std::to_string(depth_);
+    db_.exec("SAVEPOINT " + sp);
+    ++depth_;
+    try {
+        f();
+    } catch (...) {
+        --depth_;
+        rollback_quietly("ROLLBACK TO " + sp);
+        rollback_quietly("RELEASE " + sp);
+        throw;
+    }
+    --depth_;
+    db_.exec("RELEASE " + sp);
+}
+
+void Connection::rollback_quietly(const std::string& sql) noexcept {
+    if (!db_.in_transaction()) return;  // SQLite may already have rolled back (I/O error)
+    try {
+        db_.exec(sql);
+    } catch (...) {  // the original error is the one worth reporting
+    }
+}
+
+void Connection::bump_revision() {
+    Query q(stmts_, "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'");
+    q->run();
+}
+
+std::int64_t Connection::meta_int(std::string_view key) {
+    return locked([&] {
+        Query q(stmts_, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?");
+        q->bind(1, key);
+        if (!q->step()) throw StoreError("corrupt store: meta row missing");
+        return q->column_int(0);
+    });
+}
+
+int Connection::schema_version() {
+    return locked([&] { return static_cast<int>(db_.query_int("PRAGMA user_version")); });
+}
+
+}  // namespace portal::store

@@ -1,0 +1,41 @@
+#include "keyd/store/login_rows.h"
+
+#include "keyd/store/connection.h"
+#include "keyd/store/rows.h"
+
+namespace portal::store {
+
+std::vector<LoginMemberRow> LoginRows::members(const std::string& account_id) {
+    return conn_.locked([&] {
+        Query q(conn_, "SELECT u.id, u.unix_name, u.uid, m.role, m.status, u.tfa_enabled"
+                       " FROM memberships m JOIN users u ON u.id = m.user_id"
+                       " WHERE m.account_id = ? ORDER BY u.unix_name");
+        q->bind(1, account_id);
+        std::vector<LoginMemberRow> out;
+        while (q->step()) {
+            LoginMemberRow r;
+            r.user_id = q->column_text(0);
+            r.unix_name = q->column_text(1);
+            r.uid = static_cast<std::uint32_t>(q->column_int(2));
+            r.role = read_role(*q, 3);
+            r.status = read_member_status(*q, 4);
+            r.tfa_enabled = q->column_bool(5);
+            out.push_back(std::move(r));
+        }
+        return out;
+    });
+}
+
+std::vector<LoginKeyRow> LoginRows::keys(const std::string& account_id) {
+    return conn_.locked([&] {
+        Query q(conn_, "SELECT k.user_id, k.name, k.public_key, k.fingerprint_sha256 FROM ssh_keys k"
+                       " WHERE k.account_id = ? ORDER BY k.created_at, k.rowid");
+        q->bind(1, account_id);
+        std::vector<LoginKeyRow> out;
+        while (q->step())
+            out.push_back(LoginKeyRow{q->column_text(0), q->column_text(1), q->column_text(2), q->column_text(3)});
+        return out;
+    });
+}
+
+}  // namespace portal::store

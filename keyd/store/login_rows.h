@@ -1,0 +1,36 @@
+// The login path's view of an account (keyd/login/login_view.h): only the columns it needs,
+// one query per table, no per-row JSON, so 10,000 members x 3 keys load in milliseconds.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "shared/model.h"
+
+namespace portal::store {
+
+class Connection;
+
+struct LoginMemberRow {
+    std::string user_id, unix_name;
+    std::uint32_t uid = 0;
+    Role role = Role::manager;
+    MemberStatus status = MemberStatus::active;
+    bool tfa_enabled = false;
+};
+struct LoginKeyRow {
+    std::string user_id, name, public_key, fingerprint_sha256;
+};
+
+class LoginRows {
+public:
+    explicit LoginRows(Connection& conn) : conn_(conn) {}
+
+    std::vector<LoginMemberRow> members(const std::string& account_id);  // ordered by unix_name
+    std::vector<LoginKeyRow> keys(const std::string& account_id);        // in the order they were added
+
+private:
+    Connection& conn_;
+};
+
+}  // namespace portal::store
