@@ -289,9 +289,13 @@ bool Refresher::write_state_dir(const std::shared_ptr<const ipc::LoginState>& wr
     for (const auto& name : changes->remove) {
         std::string remove_error;
         if (ipc::remove_member_entry(dir, name, remove_error)) continue;
-        if (first_error.empty()) first_error = remove_error;
         // Names no member can have are never looked up: harmless where they are.
-        if (ipc::is_member_file_name(name)) header_unsafe = true;
+        if (!ipc::is_member_file_name(name)) {
+            log::debug("login refresh: cannot remove a stray file from the state directory", {{"error", remove_error}});
+            continue;
+        }
+        if (first_error.empty()) first_error = remove_error;
+        header_unsafe = true;
     }
     for (const ipc::LoginMember* m : changes->write) {
         std::string write_error;
