@@ -7,9 +7,9 @@
 //   helper_bench [--users=N] [--keys=K] [google benchmark flags]
 //
 // Modes: online (the real portal-keyd answers on its login socket; store seeded as in
-// api_bench) and fallback (no daemon: the helper parses a login-state file with N members,
-// written with shared/ipc/state_file.h). The user looked up is the last member, the worst
-// case for a scan.
+// api_bench) and fallback (no daemon: the helper reads the state directory of N members,
+// written with shared/ipc/state_dir.h: the header and the member's own entry). The user
+// looked up is the last member.
 #include <benchmark/benchmark.h>
 #include <sys/stat.h>
 
@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "bench/support.h"
-#include "shared/ipc/state_file.h"
+#include "shared/ipc/state_dir.h"
 
 namespace {
 
@@ -43,7 +43,7 @@ struct Env {
     Daemon daemon;
     const BenchUser* user = nullptr;
     fs::path authorized_keys;  // the user's keys, for cat
-    fs::path fallback_state;   // a state file no daemon touches
+    fs::path fallback_state;   // a state directory no daemon touches
     bool online = false;       // the daemon serves the login socket
     std::string online_problem;
 
@@ -63,12 +63,12 @@ struct Env {
         ::chmod(authorized_keys.c_str(), 0600);
 
         fs::create_directories(dir.path() / "fallback");
-        fallback_state = dir.path() / "fallback" / "login-state.json";
+        fallback_state = dir.path() / "fallback" / "login-state";
         std::string error;
-        portal::ipc::StateFileMode mode;
-        mode.mode = 0600;
-        if (!portal::ipc::write_state_file(fallback_state, login_state_of(seed), mode, error))
-            throw std::runtime_error("write_state_file: " + error);
+        if (!portal::ipc::write_whole_state_dir(fallback_state.string(), login_state_of(seed),
+                                                portal::ipc::StateFileMode{0600, {}, {}},
+                                                portal::ipc::StateFileMode{0700, {}, {}}, error))
+            throw std::runtime_error("write_whole_state_dir: " + error);
 
         const auto t = daemon.start();
         std::fprintf(stderr, "helper_bench: daemon answered after %.3f s\n", t.wall_s);
@@ -80,7 +80,7 @@ struct Env {
         // sshd runs the command with a clean environment; these two are for tests only.
         return {"PORTAL_KEYD_LOGIN_SOCKET=" +
                     (use_daemon ? daemon.login_socket() : dir.path() / "fallback" / "no-daemon.sock").string(),
-                "PORTAL_KEYD_STATE_FILE=" + (use_daemon ? daemon.state_file() : fallback_state).string()};
+                "PORTAL_KEYD_STATE_DIR=" + (use_daemon ? daemon.login_state_dir() : fallback_state).string()};
     }
 };
 

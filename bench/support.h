@@ -104,7 +104,7 @@ public:
     fs::path database() const { return state_dir() / "portal.db"; }
     fs::path api_socket() const { return runtime_dir() / "api.sock"; }
     fs::path login_socket() const { return runtime_dir() / "login.sock"; }
-    fs::path state_file() const { return runtime_dir() / "login-state.json"; }
+    fs::path login_state_dir() const { return runtime_dir() / "login-state"; }  // the fallback
     std::string log_tail() const;
 
 private:

@@ -102,8 +102,9 @@ std::vector<uid_t> allowed_uids(const HelperUser& h) {
 
 login::RefresherSettings refresher_settings(const config::Config& c, const HelperUser& h) {
     login::RefresherSettings s;
-    s.state_file = c.login_state_file;
-    s.state_file_group = h.gid;
+    s.state_dir = c.login_state_dir;
+    s.state_dir_group = h.gid;
+    s.legacy_state_file = c.runtime_directory / "login-state.json";  // the single file before the directory
     s.terminate_sessions = c.revoke_terminate_sessions;
     s.allowed_record = c.state_directory / "allowed-members.json";
     return s;
@@ -132,7 +133,7 @@ void log_restart_needed(const config::Config& running, const config::Config& fre
     cmp("api.max_body_bytes", running.api_max_body_bytes, fresh.api_max_body_bytes);
     cmp("api.request_timeout", running.api_request_timeout, fresh.api_request_timeout);
     cmp("api.max_connections_per_uid", running.api_max_connections_per_uid, fresh.api_max_connections_per_uid);
-    cmp("login.state_file", running.login_state_file, fresh.login_state_file);
+    cmp("login.state_dir", running.login_state_dir, fresh.login_state_dir);
     cmp("userdb.dropin_directory", running.userdb_dropin_directory, fresh.userdb_dropin_directory);
     cmp("userdb.socket_directory", running.userdb_socket_directory, fresh.userdb_socket_directory);
     cmp("userdb.service", running.userdb_service, fresh.userdb_service);
@@ -280,7 +281,7 @@ int run_daemon(const DaemonOptions& opts) {
         log::info("ready", {{"mode", "authority"},
                             {"api_socket", cfg.api_socket.string()},
                             {"login_socket", cfg.login_socket.string()},
-                            {"state_file", cfg.login_state_file.string()},
+                            {"state_dir", cfg.login_state_dir.string()},
                             {"userdb", cfg.userdb_dropin_directory.string()},
                             {"database", cfg.database.string()},
                             {"revision", std::to_string(store->revision())}});

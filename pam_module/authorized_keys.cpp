@@ -1,7 +1,8 @@
 // sshd's AuthorizedKeysCommand helper: `authorized-keys -- USER UID FINGERPRINT` (the drop-in:
 // `-- %u %U %f`) prints the keys sshd may accept for a portal user (only the offered one). It
 // asks portal-keyd over the login socket and falls back to the on-disk login state when the
-// daemon does not answer. Non-portal and refused users get no output, and neither does a
+// daemon does not answer (the state directory: the header and this user's entry only, see
+// shared/ipc/state_dir.h). Non-portal and refused users get no output, and neither does a
 // member whose name sshd resolved to another uid than the member's (a local account named
 // like the member, e.g. added to /etc/passwd after the member was published, must never
 // accept the member's keys). Always exits 0: sshd ignores the output of a failing command,
@@ -11,11 +12,11 @@
 // before %U: the uid is then looked up here with getpwnam, as sshd did; no answer, no keys).
 // A second argument of digits only is a uid (a fingerprint never is).
 //
-// Paths other than the defaults (/run/portal-keyd/login.sock, /run/portal-keyd/login-state.json):
+// Paths other than the defaults (/run/portal-keyd/login.sock, the directory /run/portal-keyd/login-state):
 //   authorized-keys [--socket=PATH] [--state=PATH] -- USER [UID] [FINGERPRINT]
 // Options count only in front of a "--" argument: sshd's %u is whatever user name the client
 // sent ("--socket=/tmp/x" included), so without "--" every argument is positional. The
-// environment variables PORTAL_KEYD_LOGIN_SOCKET / PORTAL_KEYD_STATE_FILE (tests; sshd runs
+// environment variables PORTAL_KEYD_LOGIN_SOCKET / PORTAL_KEYD_STATE_DIR (tests; sshd runs
 // the command with a clean environment) apply when no option is given.
 #include <charconv>
 #include <csignal>
@@ -32,7 +33,7 @@
 #include "pam_module/local_identity.h"
 #include "shared/ipc/framing.h"
 #include "shared/ipc/login_client.h"
-#include "shared/ipc/state_file.h"
+#include "shared/ipc/state_dir.h"
 
 namespace {
 
@@ -74,7 +75,7 @@ std::optional<uid_t> parse_uid(std::string_view s) {
 
 // nullopt on misuse. Options only before the first "--" (see the top of the file).
 std::optional<Args> parse_args(int argc, char** argv) {
-    Args a{env_or("PORTAL_KEYD_LOGIN_SOCKET", kDefaultLoginSocket), env_or("PORTAL_KEYD_STATE_FILE", kDefaultStateFile),
+    Args a{env_or("PORTAL_KEYD_LOGIN_SOCKET", kDefaultLoginSocket), env_or("PORTAL_KEYD_STATE_DIR", kDefaultStateDir),
            {}, {}, {}};
     int first = 1;  // the first positional argument
     for (int i = 1; i < argc; ++i) {
@@ -143,9 +144,9 @@ int main(int argc, char** argv) {
         if (online.ok()) {
             reply = std::move(online.value);
         } else {
-            warn("portal-keyd did not answer (" + online.error + "); using the state file");
+            warn("portal-keyd did not answer (" + online.error + "); using the state directory");
             std::string error;
-            auto loaded = read_state_file(args->state, error, std::time(nullptr), user);
+            auto loaded = read_state_dir(args->state, user, error, std::time(nullptr));
             if (!loaded) {
                 warn(error);
                 return 0;

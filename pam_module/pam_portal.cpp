@@ -20,7 +20,8 @@
 //   setcred  PAM_SUCCESS.
 //   session  SessionEvent open/close, best effort: never fails a session.
 //
-// When the daemon does not answer, account falls back to the on-disk login state (a 2FA
+// When the daemon does not answer, account falls back to the on-disk login state (the state
+// directory's header and this user's entry, shared/ipc/state_dir.h; a 2FA
 // member is then refused: codes are verified only by the daemon). When neither answers, the
 // module cannot tell a portal user from a local one and returns PAM_IGNORE: local users are
 // never locked out, and a portal user gets no keys from the helper in that state anyway.
@@ -31,7 +32,7 @@
 // name the daemon answers for but that resolves here to another uid than the member's (a
 // local account shadowing a member logs in as itself, never as the member). The decision
 // is kept for the transaction (pam_set_data), so later phases skip it. An error (a failed
-// pam_get_user, an exception) is PAM_IGNORE too, until the daemon or its state file said the
+// pam_get_user, an exception) is PAM_IGNORE too, until the daemon or its state directory said the
 // user is a portal member with this uid; only then can this module refuse.
 //
 // Arguments: socket=PATH state=PATH timeout=MS uid_min=N uid_max=N debug. Bad or unknown
@@ -55,7 +56,7 @@
 
 #include "pam_module/local_identity.h"
 #include "shared/ipc/login_client.h"
-#include "shared/ipc/state_file.h"
+#include "shared/ipc/state_dir.h"
 
 #define PORTAL_PAM_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -67,7 +68,7 @@ using portal::login_path::UidRange;
 
 struct Options {
     ClientOptions client;
-    std::string state_file = kDefaultStateFile;
+    std::string state_dir = kDefaultStateDir;
     UidRange uids;
     bool debug = false;
 };
@@ -104,7 +105,7 @@ Options parse_options(pam_handle_t* pamh, int argc, const char** argv) {
             if (a.size() > 7 && a[7] == '/') o.client.socket_path = a.substr(7);
             else bad(i);
         } else if (a.starts_with("state=")) {
-            if (a.size() > 6 && a[6] == '/') o.state_file = a.substr(6);
+            if (a.size() > 6 && a[6] == '/') o.state_dir = a.substr(6);
             else bad(i);
         } else if (a.starts_with("timeout=")) {
             if (auto ms = number_in(a.substr(8), 1, 60'000)) o.client.timeout = std::chrono::milliseconds(*ms);
@@ -138,7 +139,7 @@ struct Context {
     std::string user, rhost, service, tty;
     bool silent = false;
     Resolution local;     // what NSS says about `user` here
-    bool member = false;  // the daemon (or its state file) said: a portal member with this uid
+    bool member = false;  // the daemon (or its state directory) said: a portal member with this uid
 };
 
 // Reads the arguments and PAM items; a PAM error code when there is no user.
@@ -193,7 +194,7 @@ bool not_ours_here(Context& c) {
     return true;
 }
 
-// The account decision: the daemon's, or the state file's when the daemon did not answer.
+// The account decision: the daemon's, or the state directory's when the daemon did not answer.
 // nullopt: neither could decide.
 std::optional<LoginDecision> ask(const Context& c, bool& from_fallback) {
     from_fallback = false;
@@ -201,10 +202,10 @@ std::optional<LoginDecision> ask(const Context& c, bool& from_fallback) {
     auto online = client.check_account(c.user, c.rhost, c.service);
     if (online.ok()) return online.value;
     pam_syslog(c.pamh, LOG_WARNING, "portal-keyd did not answer (%s); using %s", clean(online.error, 200).c_str(),
-               c.opt.state_file.c_str());
+               c.opt.state_dir.c_str());
     from_fallback = true;
     std::string error;
-    auto loaded = read_state_file(c.opt.state_file, error, std::time(nullptr), c.user);
+    auto loaded = read_state_dir(c.opt.state_dir, c.user, error, std::time(nullptr));
     if (!loaded) {
         pam_syslog(c.pamh, LOG_ERR, "no usable login state: %s", clean(error, 200).c_str());
         return std::nullopt;

@@ -104,6 +104,10 @@ public:
         }
         return nullptr;
     }
+    // A key that no longer exists: refused with what replaced it (not as an "unknown key").
+    void retired(const char* key, const std::string& why) {
+        if (auto* n = take(key)) fail(origin_, *n, full(key), why);
+    }
     const std::string& origin() const { return origin_; }
     // Any key left over is unknown: a typo must not silently become a default.
     void finish() {
@@ -148,7 +152,13 @@ void parse_login(const toml::table& root, const std::string& origin, Config& c) 
         for (const auto& r : roles) c.login_roles.push_back(*parse_role(r));
     }
     l.string("helper_user", c.login_helper_user);
-    l.path("state_file", c.login_state_file);
+    l.path("state_dir", c.login_state_dir);
+    // The fallback was one file until the per-member directory replaced it: an old setting
+    // is refused rather than guessed at, since the helper's --state= and pam_portal's state=
+    // must name the new directory too.
+    l.retired("state_file",
+              "replaced by login.state_dir (a directory with one file per member, default "
+              "<runtime_directory>/login-state; the helper's --state= and pam_portal.so's state= name it too)");
     l.seconds("fallback_grace", c.login_fallback_grace, 0, 30 * 86400);
     l.finish();
     for (char ch : c.login_account_id)
@@ -264,7 +274,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
     if (c.login_socket.empty()) c.login_socket = c.runtime_directory / "login.sock";
     if (c.database.empty()) c.database = c.state_directory / "portal.db";
     if (c.secret_key.empty()) c.secret_key = c.state_directory / "tfa.key";
-    if (c.login_state_file.empty()) c.login_state_file = c.runtime_directory / "login-state.json";
+    if (c.login_state_dir.empty()) c.login_state_dir = c.runtime_directory / "login-state";
     return c;
 }
 

@@ -12,11 +12,14 @@
 #include <cstring>
 #include <exception>
 #include <set>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "keyd/log/log.h"
 #include "keyd/revoke/revocation.h"
-#include "shared/ipc/state_file.h"
+#include "shared/ipc/state_dir.h"
 
 namespace portal::login {
 
@@ -100,7 +103,7 @@ bool Refresher::refresh() {
     const std::string publish_ms = ms_since(mark);
     service_.update(state);
     ++generation_;
-    write_state_file(*state);
+    write_state_dir(state);
     const std::string state_file_ms = ms_since(mark);
 
     last_ = state;
@@ -115,7 +118,7 @@ bool Refresher::refresh() {
     record_allowed(*state);
     ++refreshes_;
     // A refresh of a large account frees tens of MiB of temporaries (the store's rows, the
-    // state file's JSON); give them back to the system instead of keeping them as heap.
+    // state directory's JSON); give them back to the system instead of keeping them as heap.
     ::malloc_trim(0);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     log::debug("login refresh: done", {{"revision", std::to_string(state->revision)},
@@ -170,39 +173,180 @@ void Refresher::record_allowed(const ipc::LoginState& state) {
     recorded_ = std::move(allowed);
 }
 
-bool Refresher::write_state_file(const ipc::LoginState& state) {
-    ipc::StateFileMode mode;
+namespace {
+
+struct StateDirModes {
+    ipc::StateFileMode dir, file;
+};
+
+StateDirModes state_dir_modes(const std::optional<gid_t>& group) {
+    StateDirModes m;
     if (::geteuid() == 0) {
-        mode.owner = 0;
-        mode.group = settings_.state_file_group;
-        mode.mode = settings_.state_file_group ? 0640 : 0600;
+        m.file.owner = m.dir.owner = 0;
+        m.file.group = m.dir.group = group;
+        m.file.mode = group ? 0640 : 0600;
+        m.dir.mode = group ? 0750 : 0700;
     } else {
-        mode.mode = 0600;  // not root: no group to hand it to
+        m.file.mode = 0600;  // not root: no group to hand it to
+        m.dir.mode = 0700;
     }
-    const std::string path = settings_.state_file.string();
+    return m;
+}
+
+using MemberIndex = std::unordered_map<std::string_view, const ipc::LoginMember*>;
+
+MemberIndex index_members(const ipc::LoginState& state) {
+    MemberIndex index;
+    index.reserve(state.members.size());
+    for (const auto& m : state.members)
+        if (ipc::is_member_file_name(m.unix_name)) index.emplace(m.unix_name, &m);
+    return index;
+}
+
+// What a write must do to bring the directory to `state`.
+struct StateDirChanges {
+    std::vector<const ipc::LoginMember*> write;
+    std::vector<std::string> remove;
+};
+
+// From the state the entries hold (the last write): only what differs.
+StateDirChanges changes_since(const ipc::LoginState& on_disk, const MemberIndex& wanted) {
+    StateDirChanges c;
+    const MemberIndex had = index_members(on_disk);
+    for (const auto& [name, member] : wanted) {
+        const auto it = had.find(name);
+        if (it == had.end() || !(*it->second == *member)) c.write.push_back(member);
+    }
+    for (const auto& [name, member] : had)
+        if (!wanted.count(name)) c.remove.emplace_back(name);
+    return c;
+}
+
+// From what the directory holds (start-up, or after a failure): every file read back. An
+// entry is kept only when it is exactly the member's, for this account, at a revision not
+// after this one; anything else (members who left, other accounts' or layouts' entries,
+// temp files of an interrupted write) goes.
+std::optional<StateDirChanges> reconcile(const std::string& dir, const ipc::LoginState& state,
+                                         const MemberIndex& wanted, std::string& error) {
+    auto names = ipc::list_state_dir(dir, error);
+    if (!names) return std::nullopt;
+    StateDirChanges c;
+    std::unordered_set<std::string_view> current;
+    for (const auto& name : *names) {
+        if (name == ipc::kStateHeaderName) continue;
+        const auto it = wanted.find(name);
+        if (it == wanted.end()) {
+            c.remove.push_back(name);
+            continue;
+        }
+        current.insert(it->first);
+        std::string read_error;
+        const auto entry = ipc::read_member_entry(dir, name, read_error);
+        if (!entry || entry->account_id != state.account_id || entry->revision > state.revision ||
+            !(entry->member == *it->second))
+            c.write.push_back(it->second);
+    }
+    for (const auto& [name, member] : wanted)
+        if (!current.count(name)) c.write.push_back(member);
+    return c;
+}
+
+}  // namespace
+
+bool Refresher::write_state_dir(const std::shared_ptr<const ipc::LoginState>& written_state) {
+    const ipc::LoginState& state = *written_state;
+    const StateDirModes modes = state_dir_modes(settings_.state_dir_group);
+    const std::string dir = settings_.state_dir.string();
+    if (!legacy_removed_ && !settings_.legacy_state_file.empty()) {
+        // An upgrade from the single file: nothing reads it any more, and left behind it would
+        // only go stale.
+        if (::unlink(settings_.legacy_state_file.c_str()) == 0)
+            log::info("login refresh: removed the state file of an older version",
+                      {{"path", settings_.legacy_state_file.string()}});
+        legacy_removed_ = true;
+    }
+
     std::string error;
-    ipc::FileIdentity written;
-    if (ipc::write_state_file(path, state, mode, error, &written)) {
-        if (!file_error_.empty()) log::info("login refresh: the state file is written again", {{"path", path}});
-        file_generation_ = generation_;
-        file_identity_ = written;
-        file_revision_ = state.revision;
-        file_error_.clear();
-        return true;
+    if (!ipc::prepare_state_dir(dir, modes.dir, error)) {
+        state_dir_failed(error, "no directory");
+        return false;
     }
-    // The old file describes an older state: a member revoked since could log in from it.
-    // Remove it; without a file the fallback refuses portal members (local users never ask).
+    const MemberIndex wanted = index_members(state);
+    std::optional<StateDirChanges> changes;
+    if (on_disk_ && on_disk_->account_id == state.account_id) changes = changes_since(*on_disk_, wanted);
+    else changes = reconcile(dir, state, wanted, error);
+    on_disk_.reset();  // until this write completes
+    if (!changes) {
+        std::string header_error;
+        state_dir_failed(error, ipc::remove_state_header(dir, header_error) ? "yes" : "no: " + header_error);
+        return false;
+    }
+
+    // Entries first, the header last: a reader meanwhile sees, for each member, the entry of
+    // the previous state or of this one (never a removed member who is still a member).
+    std::string first_error;     // the first entry that could not be written or removed
+    bool header_unsafe = false;  // an entry left behind that may be wrong: the header must go
+    for (const auto& name : changes->remove) {
+        std::string remove_error;
+        if (ipc::remove_member_entry(dir, name, remove_error)) continue;
+        // Names no member can have are never looked up: harmless where they are.
+        if (!ipc::is_member_file_name(name)) {
+            log::debug("login refresh: cannot remove a stray file from the state directory", {{"error", remove_error}});
+            continue;
+        }
+        if (first_error.empty()) first_error = remove_error;
+        header_unsafe = true;
+    }
+    for (const ipc::LoginMember* m : changes->write) {
+        std::string write_error;
+        if (ipc::write_member_entry(dir, ipc::MemberEntry{state.account_id, state.revision, *m}, modes.file,
+                                    write_error))
+            continue;
+        if (first_error.empty()) first_error = write_error;
+        // The old entry describes an older state (a member revoked since could log in from
+        // it): without it the member is refused in fallback until a write succeeds.
+        std::string remove_error;
+        if (!ipc::remove_member_entry(dir, m->unix_name, remove_error)) header_unsafe = true;
+    }
+
+    std::string header_error;
+    if (header_unsafe) {
+        state_dir_failed(first_error, ipc::remove_state_header(dir, header_error) ? "yes" : "no: " + header_error);
+        return false;
+    }
+    ipc::FileIdentity written;
+    if (!ipc::write_state_header(dir, state, modes.file, header_error, &written)) {
+        std::string remove_error;
+        state_dir_failed(header_error, ipc::remove_state_header(dir, remove_error) ? "yes" : "no: " + remove_error);
+        return false;
+    }
+    if (!first_error.empty()) {
+        // The header is current for every entry present; the missing ones are refused. Not
+        // current: the touch timer retries with a whole reconciliation.
+        state_dir_failed(first_error, "no (the entries that could not be written were removed)");
+        return false;
+    }
+    if (!file_error_.empty()) log::info("login refresh: the state directory is written again", {{"path", dir}});
+    file_generation_ = generation_;
+    file_identity_ = written;
+    file_revision_ = state.revision;
+    file_error_.clear();
+    on_disk_ = written_state;
+    return true;
+}
+
+void Refresher::state_dir_failed(const std::string& error, const std::string& header_removed) {
     file_generation_.reset();
-    std::string removed = "yes";
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) removed = std::string("no: ") + std::strerror(errno);
+    on_disk_.reset();
+    const std::string dir = settings_.state_dir.string();
     if (file_error_.empty())
-        log::error("login refresh: cannot write the state file; removed the old one, so the fallback refuses portal "
-                   "members until a write succeeds",
-                   {{"path", path}, {"error", error}, {"removed", removed}});
+        log::error("login refresh: cannot write the state directory; the fallback refuses the portal members it "
+                   "could not write (all of them when the header was removed) until a write succeeds",
+                   {{"path", dir}, {"error", error}, {"header_removed", header_removed}});
     else
-        log::debug("login refresh: the state file still cannot be written", {{"error", error}, {"removed", removed}});
+        log::debug("login refresh: the state directory still cannot be written",
+                   {{"error", error}, {"header_removed", header_removed}});
     file_error_ = error.empty() ? "write failed" : error;
-    return false;
 }
 
 RefresherStatus Refresher::status() const {
@@ -231,12 +375,14 @@ void Refresher::touch() {
     if (!last_) return;
     if (file_generation_ == generation_) {
         std::string error;
-        if (ipc::touch_state_file(settings_.state_file.string(), error, &file_identity_)) return;
-        // Removed or replaced behind our back: write it again from the current state.
-        log::warning("login refresh: cannot re-stamp the state file, rewriting it", {{"error", error}});
+        if (ipc::touch_state_header(settings_.state_dir.string(), error, &file_identity_)) return;
+        // Removed or replaced behind our back, entries perhaps too: reconcile the whole directory.
+        log::warning("login refresh: cannot re-stamp the state header, rewriting the state directory",
+                     {{"error", error}});
+        on_disk_.reset();
     }
-    // No file holding the current state (a write failed): never stamp an older one; write.
-    write_state_file(*last_);
+    // Not holding the current state (a write failed): never stamp an older one; write.
+    write_state_dir(last_);
 }
 
 }  // namespace portal::login

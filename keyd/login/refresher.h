@@ -1,12 +1,17 @@
 // One refresh of everything the login path reads, after every change of IAM state:
 //   LoginStateSource::load -> Publisher::plan (collisions: published flags, warnings)
 //   -> Publisher::publish (userdb drop-ins and provider) -> LoginService::update (the login
-//   socket's answers) -> the state file (fallback) -> sessions of members who lost access end
-//   -> the record of who is allowed (so that the first refresh after a restart finds the
+//   socket's answers) -> the state directory (fallback) -> sessions of members who lost access
+//   end -> the record of who is allowed (so that the first refresh after a restart finds the
 //   members who lost access while the daemon was down or before it could publish).
-// The state file never looks fresher than it is: only a file holding the current state is
-// re-stamped; when a write fails the old file is removed (portal members are refused in
-// fallback until the next write succeeds; local users are not concerned).
+// The state directory (shared/ipc/state_dir.h) is written in proportion to the change: the
+// files of members whose entry changed, removals of members who left, then the header. The
+// first write after start reconciles it whole (a leftover of an older revision or another
+// account never survives). It never looks fresher than it is: only a header holding the
+// current state with every entry written is re-stamped; an entry that cannot be written is
+// removed (that member is refused in fallback), and when even that fails the header goes
+// (portal members are refused in fallback until a write succeeds; local users are not
+// concerned).
 // Bursts coalesce: request_refresh() posts one refresh to the io_context, so all the writes
 // of one API request cause one refresh, right after that request's handler returns.
 #pragma once
@@ -60,18 +65,21 @@ public:
 };
 
 struct RefresherSettings {
-    std::filesystem::path state_file;
-    std::optional<gid_t> state_file_group;  // the helper user's group: 0640 root:group; none: 0600
+    std::filesystem::path state_dir;
+    // The helper user's group: the directory 0750 and its files 0640, root:group; none: 0700/0600.
+    std::optional<gid_t> state_dir_group;
+    // The single state file of older versions, removed at the first write (empty: none).
+    std::filesystem::path legacy_state_file;
     bool terminate_sessions = true;
-    std::chrono::milliseconds touch_interval{30000};  // re-stamp the state file's mtime
+    std::chrono::milliseconds touch_interval{30000};  // re-stamp the state header's mtime
     // Who was allowed at the last refresh (0600, in the state directory). Empty: none kept,
     // and revocations do not survive a restart.
     std::filesystem::path allowed_record;
 };
 
-// The fallback file as the refresher last left it.
+// The fallback (state directory) as the refresher last left it.
 struct StateFileStatus {
-    bool current = false;       // the file holds the state the login socket serves
+    bool current = false;       // it holds the state the login socket serves, every entry written
     std::uint64_t revision = 0; // revision of the last state written (0: none yet)
     std::string error;          // why the last write failed ("" when it did not)
 };
@@ -101,7 +109,7 @@ public:
     bool refresh();
     // Coalesced refresh on the io_context (AuthorityService's on_change).
     void request_refresh();
-    // Starts re-stamping the state file every touch_interval.
+    // Starts re-stamping the state header every touch_interval.
     void start_touch_timer();
     void set_settings(RefresherSettings settings);
 
@@ -111,13 +119,14 @@ public:
     std::uint64_t refresh_count() const { return refreshes_; }
     RefresherStatus status() const;
 
-    // Re-stamps the state file if it holds the current state, else writes it (the touch
-    // timer's work; public for tests).
+    // Re-stamps the state header if the directory holds the current state, else writes it
+    // (the touch timer's work; public for tests).
     void touch();
 
 private:
     struct Timers;
-    bool write_state_file(const ipc::LoginState& state);
+    bool write_state_dir(const std::shared_ptr<const ipc::LoginState>& state);
+    void state_dir_failed(const std::string& error, const std::string& header_removed);
     std::vector<revoke::Revocation> revocations(const ipc::LoginState& built);
     void record_allowed(const ipc::LoginState& state);
 
@@ -134,13 +143,17 @@ private:
     std::vector<Collision> collisions_;
     std::uint64_t refreshes_ = 0;
 
-    // The state file: which refresh's state it holds (none after a failed write, when it is
-    // removed), and the file we wrote (a file put there by anything else is never re-stamped).
+    // The state directory: which refresh's state it holds (none after a failed write), and
+    // the header we wrote (a header put there by anything else is never re-stamped).
     std::uint64_t generation_ = 0;  // of last_ (and of the refresh writing it)
     std::optional<std::uint64_t> file_generation_;
     ipc::FileIdentity file_identity_;
     std::uint64_t file_revision_ = 0;
     std::string file_error_;  // non-empty while writes fail (logged once per failing stretch)
+    // The state whose entries the directory holds, to write only what changed; null when
+    // unknown (start-up, after a failure): the next write reconciles the whole directory.
+    std::shared_ptr<const ipc::LoginState> on_disk_;
+    bool legacy_removed_ = false;
 
     // The allowed record: read once, compared against at the first refresh after start.
     bool baseline_read_ = false;

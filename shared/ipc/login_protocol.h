@@ -16,7 +16,7 @@
 namespace portal::ipc {
 
 inline constexpr const char* kDefaultLoginSocket = "/run/portal-keyd/login.sock";
-inline constexpr const char* kDefaultStateFile = "/run/portal-keyd/login-state.json";
+inline constexpr const char* kDefaultStateDir = "/run/portal-keyd/login-state";
 
 namespace method {
 inline constexpr std::string_view get_authorized_keys = "io.portal.Login.GetAuthorizedKeys";

@@ -62,31 +62,127 @@ const LoginMember* LoginState::find(std::string_view unix_name) const {
     return nullptr;
 }
 
-std::string to_json(const LoginState& state) {
-    json members = json::array();
-    for (const auto& m : state.members) {
-        json keys = json::array();
-        for (const auto& k : m.keys) keys.push_back({{"line", k.line}, {"fingerprint_sha256", k.fingerprint_sha256}});
-        members.push_back({{"unix_name", m.unix_name},
-                           {"uid", m.uid},
-                           {"user_id", m.user_id},
-                           {"role", to_string(m.role)},
-                           {"status", to_string(m.status)},
-                           {"tfa_enabled", m.tfa_enabled},
-                           {"published", m.published},
-                           {"keys", std::move(keys)}});
-    }
+namespace {
+
+json member_json(const LoginMember& m) {
+    json keys = json::array();
+    for (const auto& k : m.keys) keys.push_back({{"line", k.line}, {"fingerprint_sha256", k.fingerprint_sha256}});
+    return {{"unix_name", m.unix_name},
+            {"uid", m.uid},
+            {"user_id", m.user_id},
+            {"role", to_string(m.role)},
+            {"status", to_string(m.status)},
+            {"tfa_enabled", m.tfa_enabled},
+            {"published", m.published},
+            {"keys", std::move(keys)}};
+}
+
+// Everything of `state` but its members, with `version`.
+json header_json(const LoginState& state, int version) {
     json roles = json::array();
     for (Role r : state.login_roles) roles.push_back(to_string(r));
-    const json j{{"version", state.version},
-                 {"revision", state.revision},
-                 {"generated_at", state.generated_at},
-                 {"grace_seconds", state.grace_seconds},
-                 {"account_id", state.account_id},
-                 {"enforce_2fa", state.enforce_2fa},
-                 {"login_roles", std::move(roles)},
-                 {"members", std::move(members)}};
-    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+    return {{"version", version},
+            {"revision", state.revision},
+            {"generated_at", state.generated_at},
+            {"grace_seconds", state.grace_seconds},
+            {"account_id", state.account_id},
+            {"enforce_2fa", state.enforce_2fa},
+            {"login_roles", std::move(roles)}};
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// The fields header_json writes, but version (checked by the caller) and members.
+bool parse_header_fields(FieldReader& r, LoginState& state, std::string& error) {
+    r.get("revision", state.revision);
+    r.get("generated_at", state.generated_at);
+    r.get("grace_seconds", state.grace_seconds);
+    r.get("account_id", state.account_id);
+    r.get("enforce_2fa", state.enforce_2fa);
+    const json* roles = r.array("login_roles", /*required=*/false);
+    if (!r.ok()) return false;
+    if (state.grace_seconds < 0) return r.fail("grace_seconds", "must not be negative");
+    if (roles) {
+        state.login_roles.clear();
+        for (std::size_t i = 0; i < roles->size(); ++i) {
+            const json& v = (*roles)[i];
+            std::optional<Role> role;
+            if (v.is_string()) role = parse_role(v.get_ref<const std::string&>());
+            if (!role) {
+                error = element_path(r, "login_roles", i) + ": not a role";
+                return false;
+            }
+            state.login_roles.push_back(*role);
+        }
+    }
+    return true;
+}
+
+bool check_version(FieldReader& r, int expected) {
+    std::int64_t version = 0;
+    if (!r.get("version", version)) return false;
+    if (version != expected) return r.fail("version", "unsupported version " + std::to_string(version));
+    return true;
+}
+
+}  // namespace
+
+std::string to_json(const LoginState& state) {
+    json j = header_json(state, state.version);
+    json members = json::array();
+    for (const auto& m : state.members) members.push_back(member_json(m));
+    j["members"] = std::move(members);
+    return dump(j);
+}
+
+std::string header_to_json(const LoginState& state) { return dump(header_json(state, kStateDirVersion)); }
+
+std::optional<LoginState> header_from_json(std::string_view text, std::string& error) {
+    error.clear();
+    const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {
+        error = "not valid JSON";
+        return std::nullopt;
+    }
+    LoginState state;
+    FieldReader r(j, "", error);
+    if (!check_version(r, kStateDirVersion)) return std::nullopt;
+    state.version = kStateDirVersion;
+    if (!parse_header_fields(r, state, error)) return std::nullopt;
+    if (!r.only({"version", "revision", "generated_at", "grace_seconds", "account_id", "enforce_2fa", "login_roles"}))
+        return std::nullopt;
+    return state;
+}
+
+std::string member_entry_to_json(const MemberEntry& entry) {
+    const json j{{"version", kStateDirVersion},
+                 {"account_id", entry.account_id},
+                 {"revision", entry.revision},
+                 {"member", member_json(entry.member)}};
+    return dump(j);
+}
+
+std::optional<MemberEntry> member_entry_from_json(std::string_view text, std::string& error) {
+    error.clear();
+    const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {
+        error = "not valid JSON";
+        return std::nullopt;
+    }
+    MemberEntry entry;
+    FieldReader r(j, "", error);
+    if (!check_version(r, kStateDirVersion)) return std::nullopt;
+    r.get("account_id", entry.account_id);
+    r.get("revision", entry.revision);
+    if (!r.ok()) return std::nullopt;
+    const auto member = j.find("member");
+    if (member == j.end()) {
+        r.fail("member", "missing");
+        return std::nullopt;
+    }
+    if (!parse_member(*member, r.field_path("member"), entry.member, error)) return std::nullopt;
+    if (!r.only({"version", "account_id", "revision", "member"})) return std::nullopt;
+    return entry;
 }
 
 std::optional<LoginState> login_state_from_json(std::string_view text, std::string& error,
@@ -109,38 +205,11 @@ std::optional<LoginState> login_state_from_json(std::string_view text, std::stri
     }
     LoginState state;
     FieldReader r(j, "", error);
-    std::int64_t version = 0;
-    if (!r.get("version", version)) return std::nullopt;
-    if (version != kLoginStateVersion) {
-        r.fail("version", "unsupported version " + std::to_string(version));
-        return std::nullopt;
-    }
+    if (!check_version(r, kLoginStateVersion)) return std::nullopt;
     state.version = kLoginStateVersion;
-    r.get("revision", state.revision);
-    r.get("generated_at", state.generated_at);
-    r.get("grace_seconds", state.grace_seconds);
-    r.get("account_id", state.account_id);
-    r.get("enforce_2fa", state.enforce_2fa);
-    const json* roles = r.array("login_roles", /*required=*/false);
+    if (!parse_header_fields(r, state, error)) return std::nullopt;
     const json* members = r.array("members");
     if (!r.ok()) return std::nullopt;
-    if (state.grace_seconds < 0) {
-        r.fail("grace_seconds", "must not be negative");
-        return std::nullopt;
-    }
-    if (roles) {
-        state.login_roles.clear();
-        for (std::size_t i = 0; i < roles->size(); ++i) {
-            const json& v = (*roles)[i];
-            std::optional<Role> role;
-            if (v.is_string()) role = parse_role(v.get_ref<const std::string&>());
-            if (!role) {
-                error = element_path(r, "login_roles", i) + ": not a role";
-                return std::nullopt;
-            }
-            state.login_roles.push_back(*role);
-        }
-    }
     state.members.reserve(members->size());
     std::unordered_set<std::string_view> seen;
     seen.reserve(members->size());

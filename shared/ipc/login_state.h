@@ -17,6 +17,7 @@ inline constexpr int kLoginStateVersion = 1;
 struct LoginKey {
     std::string line;                // "type base64 comment", as printed to sshd
     std::string fingerprint_sha256;  // "SHA256:..." as ssh-keygen -l / sshd's %f
+    bool operator==(const LoginKey&) const = default;
 };
 
 struct LoginMember {
@@ -28,6 +29,7 @@ struct LoginMember {
     bool tfa_enabled = false;
     bool published = true;  // false: the name collides with a local or reserved account
     std::vector<LoginKey> keys;
+    bool operator==(const LoginMember&) const = default;
 };
 
 struct LoginState {
@@ -57,5 +59,29 @@ std::string to_json(const LoginState& state);
 // not checked): about twice as fast on a large file, for readers that want one user.
 std::optional<LoginState> login_state_from_json(std::string_view text, std::string& error,
                                                 std::optional<std::string_view> only_member = std::nullopt);
+
+// --- The state directory's files (docs/LOGIN_PROTOCOL.md, "On-disk state"; state_dir.h) ---
+
+// Layout version of the header and of every member entry: a file of another version is
+// stale (never trusted), whoever wrote it.
+inline constexpr int kStateDirVersion = 2;
+
+// One member's file: the member as in LoginState::members, the account it belongs to, and
+// the account revision at which the daemon wrote it.
+struct MemberEntry {
+    std::string account_id;
+    std::uint64_t revision = 0;
+    LoginMember member;
+};
+
+// The header: `state` without members, version kStateDirVersion.
+std::string header_to_json(const LoginState& state);
+// Strict, as login_state_from_json; members stay empty. A version other than
+// kStateDirVersion is refused ("version: unsupported version 1").
+std::optional<LoginState> header_from_json(std::string_view text, std::string& error);
+
+std::string member_entry_to_json(const MemberEntry& entry);
+// Strict; a version other than kStateDirVersion is refused.
+std::optional<MemberEntry> member_entry_from_json(std::string_view text, std::string& error);
 
 }  // namespace portal::ipc

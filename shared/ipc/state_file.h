@@ -1,5 +1,5 @@
-// The on-disk login state (docs/LOGIN_PROTOCOL.md, "On-disk state"): the fallback the
-// helper and the PAM module read when the daemon does not answer, and its atomic writer.
+// Atomic writes of the daemon's small state files (the fallback directory's files, state_dir.h;
+// the allowed-members record), and what a read of the fallback returns.
 #pragma once
 #include <cstdint>
 #include <ctime>
@@ -13,24 +13,15 @@
 
 namespace portal::ipc {
 
-inline constexpr std::size_t kMaxStateFileBytes = 16 * 1024 * 1024;
-
+// A read of the fallback (state_dir.h): the header's state with the member asked for.
 struct LoadedState {
     LoginState state;
     std::int64_t age_seconds = 0;  // now - mtime (0 when mtime is in the future)
     bool expired = false;          // age_seconds > state.grace_seconds
 };
-
-// Reads and checks the file: opened O_NOFOLLOW|O_NONBLOCK (a symlink or FIFO can't trick or
-// hang us), a regular file owned by root (see trust.h), not writable by group or others,
-// under kMaxStateFileBytes, and a version this code knows. An expired file is still returned
-// (with expired = true) so the caller can say "state_expired" to portal users; use it only
-// through check_account with StateSource{.fallback = true, .expired = ...}.
-// `only_member`: keep just that member (see login_state_from_json); the login path looks up
-// one user per process.
-std::optional<LoadedState> read_state_file(const std::string& path, std::string& error,
-                                           std::time_t now = std::time(nullptr),
-                                           std::optional<std::string_view> only_member = std::nullopt);
+// An expired state is still returned (expired = true) so the caller can say "state_expired"
+// to portal users; use it only through check_account with StateSource{.fallback = true,
+// .expired = ...}.
 
 struct StateFileMode {
     mode_t mode = 0640;
@@ -45,17 +36,14 @@ struct FileIdentity {
     bool operator==(const FileIdentity&) const = default;
 };
 
-// Atomically replaces `path` with `content`: a temp file in the same directory, fchmod/fchown,
-// write, fsync, rename, fsync of the directory. On failure the old file stays and the temp
-// file is removed. `written` (optional) receives the new file's identity.
+// Atomically replaces `path` with `content`: a temp file in the same directory ("<path>.XXXXXX"),
+// fchmod/fchown, write, fsync, rename, fsync of the directory (unless `sync_directory` is
+// false: a caller writing many files fsyncs it once). On failure the old file stays and the
+// temp file is removed. `written` (optional) receives the new file's identity.
 bool write_file_atomically(const std::string& path, std::string_view content, const StateFileMode& mode,
-                           std::string& error, FileIdentity* written = nullptr);
+                           std::string& error, FileIdentity* written = nullptr, bool sync_directory = true);
 
-// write_file_atomically with the state as JSON.
-bool write_state_file(const std::string& path, const LoginState& state, const StateFileMode& mode,
-                      std::string& error, FileIdentity* written = nullptr);
-
-// Re-stamps the file's mtime (the daemon does this every 30 s while it runs). With
+// Re-stamps the file's mtime (the daemon does this to the fallback's header every 30 s). With
 // `expected`, only when the path still names that file (else false, nothing touched).
 bool touch_state_file(const std::string& path, std::string& error, const FileIdentity* expected = nullptr);
 

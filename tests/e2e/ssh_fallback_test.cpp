@@ -1,5 +1,5 @@
 // End to end: the daemon stopped. The keys helper and pam_portal.so fall back to the login
-// state file: a member without 2FA still logs in within [login] fallback_grace, a 2FA member
+// state directory (the header and the member's own entry): a member without 2FA still logs in within [login] fallback_grace, a 2FA member
 // is refused (codes are verified by the daemon only), after the grace no portal user gets in,
 // and root is never affected.
 #include <catch2/catch.hpp>
@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "tests/e2e/support/checks.h"
 #include "tests/e2e/support/world.h"
@@ -24,7 +26,7 @@ std::chrono::system_clock::time_point mtime_of(const std::filesystem::path& p) {
 
 }  // namespace
 
-TEST_CASE("daemon stopped: logins go on from the state file within the grace and then stop", "[e2e][fallback]") {
+TEST_CASE("daemon stopped: logins go on from the state directory within the grace and then stop", "[e2e][fallback]") {
     WorldOptions opts;
     opts.fallback_grace = 4;
     World w("fallback", opts);
@@ -35,9 +37,9 @@ TEST_CASE("daemon stopped: logins go on from the state file within the grace and
     REQUIRE(wait_until([&] { return w.probe_key(tfa.unix_name, tfa.key) == "partial"; }, 5000ms));
 
     REQUIRE(w.stop_daemon() == 0);
-    const auto stamped = mtime_of(w.state_file());
+    const auto stamped = mtime_of(w.state_header());
     const auto stale_at = stamped + std::chrono::seconds(opts.fallback_grace);
-    INFO("state file age at stop: "
+    INFO("state header age at stop: "
          << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - stamped).count()
          << " ms");
     REQUIRE(std::chrono::system_clock::now() + 1500ms < stale_at);  // time left to test within the grace
@@ -75,7 +77,37 @@ TEST_CASE("daemon stopped: logins go on from the state file within the grace and
     CHECK(w.probe_key(tfa.unix_name, tfa.key) != "partial");
     CHECK(w.login("root", w.root_key()).ok());
 
+    // Leftovers while the daemon is down: the single file of older versions, an entry of a
+    // member who is none (an older revision's), and the member's own entry as an older
+    // revision wrote it (another key, active). The restarted daemon reconciles them away.
+    const auto entry_of = [&](const std::string& name) { return w.state_dir() / name; };
+    write_file(w.runtime_dir() / "login-state.json", "{\"version\":1}");
+    auto stale = nlohmann::json::parse(read_file(entry_of(plain.unix_name)));
+    stale["revision"] = 1;
+    stale["member"]["unix_name"] = "olduser";
+    write_file(entry_of("olduser"), stale.dump());
+    stale["member"]["unix_name"] = plain.unix_name;
+    stale["member"]["keys"] = nlohmann::json::array({{{"line", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOld old"},
+                                                      {"fingerprint_sha256", "SHA256:old"}}});
+    write_file(entry_of(plain.unix_name), stale.dump());
+
     // The daemon back: logins resume.
     w.start_daemon();
     CHECK(login_eventually(w, plain).ok());
+    CHECK_FALSE(std::filesystem::exists(w.runtime_dir() / "login-state.json"));
+    CHECK_FALSE(std::filesystem::exists(entry_of("olduser")));
+    const auto now_entry = nlohmann::json::parse(read_file(entry_of(plain.unix_name)));
+    CHECK(now_entry.at("member").at("keys").size() == 1);
+    CHECK(now_entry.at("member").at("keys").at(0).at("line") != "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOld old");
+    CHECK(now_entry.at("revision").get<std::uint64_t>() > 1);
+
+    // On disk as documented: root-owned, the helper's group reads, nobody else.
+    struct stat dir_st {}, entry_st {};
+    REQUIRE(::stat(w.state_dir().c_str(), &dir_st) == 0);
+    REQUIRE(::stat(entry_of(plain.unix_name).c_str(), &entry_st) == 0);
+    CHECK(dir_st.st_uid == 0);
+    CHECK(entry_st.st_uid == 0);
+    CHECK(dir_st.st_gid == entry_st.st_gid);
+    CHECK((dir_st.st_mode & 07777) == ((dir_st.st_gid != 0) ? 0750 : 0700));
+    CHECK((entry_st.st_mode & 07777) == ((entry_st.st_gid != 0) ? 0640 : 0600));
 }

@@ -47,7 +47,7 @@ private:
 
 std::string module_args(const World& w) {
     return std::string(PAM_PORTAL_MODULE) + " socket=" + w.login_socket().string() +
-           " state=" + w.state_file().string() + " timeout=2000";
+           " state=" + w.state_dir().string() + " timeout=2000";
 }
 
 // Arguments no administrator meant: each is ignored (logged), none may lock anyone out.

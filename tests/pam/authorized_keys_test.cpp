@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 using namespace portal;
@@ -12,7 +14,7 @@ using namespace portal::test;
 namespace {
 
 std::vector<std::string> helper_env() {
-    return {"PORTAL_KEYD_LOGIN_SOCKET=" + kSocket, "PORTAL_KEYD_STATE_FILE=" + kStateFile,
+    return {"PORTAL_KEYD_LOGIN_SOCKET=" + kSocket, "PORTAL_KEYD_STATE_DIR=" + kStateDir,
             std::string(kTestAllowUidEnv) + "=" + std::to_string(::getuid())};
 }
 
@@ -67,13 +69,13 @@ TEST_CASE("authorized-keys: online answers", "[helper]") {
     CHECK(q.fingerprint == std::optional<std::string>("SHA256:bob-2"));
 }
 
-TEST_CASE("authorized-keys: daemon down, fallback to the state file", "[helper]") {
+TEST_CASE("authorized-keys: daemon down, fallback to the state directory", "[helper]") {
     PortalFixture fx;
     fx.stop_daemon();
     auto r = helper({"bob", uid_of("bob")});
     CHECK(r.exit_code == 0);
     CHECK(lines(r.out) == keys_of("bob"));
-    CHECK(r.err.find("using the state file") != std::string::npos);
+    CHECK(r.err.find("using the state directory") != std::string::npos);
     // The fallback checks the uid too.
     r = helper({"bob", "4242", "SHA256:bob-2"});
     CHECK(r.out.empty());
@@ -85,6 +87,29 @@ TEST_CASE("authorized-keys: daemon down, fallback to the state file", "[helper]"
     fx.write_state(sample_state(), std::time(nullptr) - 7200);
     r = helper({"bob", uid_of("bob")});
     CHECK(r.exit_code == 0);
+    CHECK(r.out.empty());
+
+    // Only bob's entry is read: another member's broken entry does not concern him ...
+    fx.write_state(sample_state());
+    {
+        std::ofstream broken(kStateDir + "/carol", std::ios::trunc);
+        broken << "{";
+    }
+    r = helper({"bob", uid_of("bob")});
+    CHECK(lines(r.out) == keys_of("bob"));
+    // ... but his own entry written for another account is stale: no keys.
+    LoginState other = sample_state();
+    other.account_id = "acc_other";
+    const std::string elsewhere = kDir + "/other-state";
+    std::string error;
+    REQUIRE(write_whole_state_dir(elsewhere, other, StateFileMode{0640, {}, {}}, StateFileMode{0750, {}, {}}, error));
+    REQUIRE(::rename((elsewhere + "/bob").c_str(), (kStateDir + "/bob").c_str()) == 0);
+    std::filesystem::remove_all(elsewhere);
+    r = helper({"bob", uid_of("bob")});
+    CHECK(r.out.empty());
+    CHECK(r.err.find("written for another account") != std::string::npos);
+    // A name that cannot be a member's never becomes a path (here: bob's entry from outside).
+    r = helper({"../login-state/bob", uid_of("bob")});
     CHECK(r.out.empty());
 
     fx.remove_state();
@@ -105,13 +130,13 @@ TEST_CASE("authorized-keys: misuse exits 0 with a message on stderr", "[helper]"
 TEST_CASE("authorized-keys: paths as options only in front of --; %u can never be an option", "[helper]") {
     PortalFixture fx;
     const std::vector<std::string> only_trust = {std::string(kTestAllowUidEnv) + "=" + std::to_string(::getuid())};
-    // No environment: the options name the fixture's socket and state file.
+    // No environment: the options name the fixture's socket and state directory.
     auto r = run_process(
-        {AUTHORIZED_KEYS_BIN, "--socket=" + kSocket, "--state=" + kStateFile, "--", "alice", uid_of("alice")}, only_trust);
+        {AUTHORIZED_KEYS_BIN, "--socket=" + kSocket, "--state=" + kStateDir, "--", "alice", uid_of("alice")}, only_trust);
     CHECK(r.exit_code == 0);
     CHECK(lines(r.out) == keys_of("alice"));
-    fx.stop_daemon();  // the state file given by --state answers now
-    r = run_process({AUTHORIZED_KEYS_BIN, "--socket=" + kSocket, "--state=" + kStateFile, "--", "bob", uid_of("bob")},
+    fx.stop_daemon();  // the state directory given by --state answers now
+    r = run_process({AUTHORIZED_KEYS_BIN, "--socket=" + kSocket, "--state=" + kStateDir, "--", "bob", uid_of("bob")},
                     only_trust);
     CHECK(lines(r.out) == keys_of("bob"));
     fx.start_daemon();
@@ -187,7 +212,7 @@ TEST_CASE("authorized-keys: keys only for the uid sshd resolved (%U), in every c
         CHECK(r.out.empty());
         CHECK(r.err.find("not printing the keys") != std::string::npos);
     }
-    // ... nor from the state file.
+    // ... nor from the state directory.
     fx.stop_daemon();
     r = helper({"--", "bob", "4242", "SHA256:bob-2"});
     CHECK(r.out.empty());

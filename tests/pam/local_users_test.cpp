@@ -38,7 +38,7 @@ private:
     void* handle_;
 };
 
-std::vector<std::string> fixture_args() { return {"socket=" + kSocket, "state=" + kStateFile, "timeout=1000"}; }
+std::vector<std::string> fixture_args() { return {"socket=" + kSocket, "state=" + kStateDir, "timeout=1000"}; }
 
 // A daemon that accepts and never answers; counts the connections it accepted.
 struct HungDaemon {
@@ -92,7 +92,7 @@ TEST_CASE("local users: not ours before any IPC, even with the daemon hung", "[p
     CHECK(hung.server.connections() == 0);
 
     // The hung daemon is reachable: a name that may be a member does ask it (and, with no
-    // answer, falls back to the state file).
+    // answer, falls back to the state directory).
     Transcript t;
     Module m;
     PamSession s("portal", "bob", t);
@@ -151,7 +151,7 @@ TEST_CASE("local users: members are still decided with garbage next to good argu
     Module m;
     // uid_min > uid_max: both ignored (defaults); the good socket= still counts.
     const std::vector<std::string> args = {"bogus", "uid_min=300000", "uid_max=100", "timeout=x", "socket=" + kSocket,
-                                           "state=" + kStateFile};
+                                           "state=" + kStateDir};
     Transcript t;
     PamSession bob("portal", "bob", t);
     CHECK(m.call("pam_sm_acct_mgmt", bob.handle(), args) == PAM_SUCCESS);

@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
         std::perror("pam_tests: re-exec under pam_wrapper");
         return 1;
     }
-    // The fake daemon and state file belong to the invoking user; let the client trust it
+    // The fake daemon and state directory belong to the invoking user; let the client trust it
     // (honoured only for the caller's own uid; root is trusted anyway).
     ::setenv(portal::ipc::kTestAllowUidEnv, std::to_string(::getuid()).c_str(), 1);
     return Catch::Session().run(argc, argv);

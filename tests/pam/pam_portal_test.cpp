@@ -6,6 +6,7 @@
 #include "tests/pam/support.h"
 
 #include <dlfcn.h>
+#include <filesystem>
 #include <security/pam_modules.h>
 
 using namespace portal;
@@ -28,7 +29,7 @@ public:
     int call(const char* name, pam_handle_t* ph, int flags = 0) const {
         auto fn = reinterpret_cast<Fn>(::dlsym(handle_, name));
         REQUIRE(fn);
-        const std::string socket = "socket=" + kSocket, state = "state=" + kStateFile;
+        const std::string socket = "socket=" + kSocket, state = "state=" + kStateDir;
         const char* argv[] = {socket.c_str(), state.c_str(), "timeout=1000"};
         return fn(ph, flags, 3, argv);
     }
@@ -269,7 +270,7 @@ TEST_CASE("auth: not enrolled is never success", "[pam][auth]") {
     CHECK(c.error() == "Two-factor authentication is not set up for this account.");
 }
 
-TEST_CASE("fallback: daemon down, the state file decides", "[pam][fallback]") {
+TEST_CASE("fallback: daemon down, the state directory decides", "[pam][fallback]") {
     PortalFixture fx;
     fx.stop_daemon();
     SECTION("account: member without 2FA allowed, refused ones refused, others ignored") {
@@ -310,10 +311,32 @@ TEST_CASE("fallback: daemon down, the state file decides", "[pam][fallback]") {
         CHECK(module_result("pam_sm_authenticate", "alice", t) == PAM_IGNORE);
         CHECK(t.messages.empty());
     }
-    SECTION("a tampered (group-writable) state file is not used") {
-        REQUIRE(::chmod(kStateFile.c_str(), 0660) == 0);
+    SECTION("a tampered (group-writable) member entry is not used") {
+        REQUIRE(::chmod((kStateDir + "/carol").c_str(), 0660) == 0);
         Transcript t;
         CHECK(module_result("pam_sm_acct_mgmt", "carol", t) == PAM_IGNORE);
+    }
+    SECTION("a tampered (group-writable) header or directory is not used") {
+        REQUIRE(::chmod((kStateDir + "/" + ipc::kStateHeaderName).c_str(), 0660) == 0);
+        Transcript t;
+        CHECK(module_result("pam_sm_acct_mgmt", "carol", t) == PAM_IGNORE);
+        REQUIRE(::chmod((kStateDir + "/" + ipc::kStateHeaderName).c_str(), 0640) == 0);
+        CHECK(module_result("pam_sm_acct_mgmt", "carol", t) == PAM_PERM_DENIED);  // the control
+        REQUIRE(::chmod(kStateDir.c_str(), 0770) == 0);
+        CHECK(module_result("pam_sm_acct_mgmt", "carol", t) == PAM_IGNORE);
+    }
+    SECTION("an entry for another account is stale: cannot tell, so ignore") {
+        ipc::LoginState other = sample_state();
+        other.account_id = "acc_other";
+        const std::string elsewhere = kDir + "/other-state";
+        std::string error;
+        REQUIRE(ipc::write_whole_state_dir(elsewhere, other, ipc::StateFileMode{0640, {}, {}},
+                                           ipc::StateFileMode{0750, {}, {}}, error));
+        REQUIRE(::rename((elsewhere + "/carol").c_str(), (kStateDir + "/carol").c_str()) == 0);
+        std::filesystem::remove_all(elsewhere);
+        Transcript t;
+        CHECK(module_result("pam_sm_acct_mgmt", "carol", t) == PAM_IGNORE);
+        CHECK(module_result("pam_sm_acct_mgmt", "dave", t) == PAM_PERM_DENIED);  // others still decided
     }
 }
 
@@ -379,7 +402,7 @@ TEST_CASE("fallback: a hung daemon costs at most timeout=", "[pam][fallback]") {
     });
     const auto t0 = std::chrono::steady_clock::now();
     Transcript t;
-    CHECK(module_result("pam_sm_acct_mgmt", "bob", t) == PAM_SUCCESS);  // from the state file
+    CHECK(module_result("pam_sm_acct_mgmt", "bob", t) == PAM_SUCCESS);  // from the state directory
     const auto took = std::chrono::steady_clock::now() - t0;
     CHECK(took >= std::chrono::milliseconds(1000));
     CHECK(took < std::chrono::milliseconds(5000));  // generous: CI machines are loaded

@@ -63,14 +63,20 @@ void PortalFixture::stop_daemon() { server_.reset(); }
 
 void PortalFixture::write_state(const ipc::LoginState& s, std::time_t mtime) {
     std::string error;
-    REQUIRE(ipc::write_state_file(kStateFile, s, ipc::StateFileMode{0640, {}, {}}, error));
-    if (mtime) {
+    INFO(error);
+    REQUIRE(ipc::write_whole_state_dir(kStateDir, s, ipc::StateFileMode{0640, {}, {}}, ipc::StateFileMode{0750, {}, {}},
+                                       error));
+    if (mtime) {  // the header's mtime is when the daemon last confirmed the state
+        const std::string header = kStateDir + "/" + ipc::kStateHeaderName;
         timespec times[2] = {{mtime, 0}, {mtime, 0}};
-        REQUIRE(::utimensat(AT_FDCWD, kStateFile.c_str(), times, 0) == 0);
+        REQUIRE(::utimensat(AT_FDCWD, header.c_str(), times, 0) == 0);
     }
 }
 
-void PortalFixture::remove_state() { ::unlink(kStateFile.c_str()); }
+void PortalFixture::remove_state() {
+    std::error_code ec;
+    fs::remove_all(kStateDir, ec);
+}
 
 Conv::Conv(std::vector<const char*> answers) : echo_off(std::move(answers)) {
     echo_off.push_back(nullptr);

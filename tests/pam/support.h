@@ -1,4 +1,4 @@
-// Shared by the PAM tests: the fixture (state file + fake daemon at the paths the generated
+// Shared by the PAM tests: the fixture (state directory + fake daemon at the paths the generated
 // service files name), a PAM conversation that records everything, and a child runner.
 #pragma once
 #include <catch2/catch.hpp>
@@ -16,7 +16,7 @@ extern "C" {
 #include <string>
 #include <vector>
 
-#include "shared/ipc/state_file.h"
+#include "shared/ipc/state_dir.h"
 #include "shared/ipc/trust.h"
 #include "tests/pam/fake_login_server.h"
 
@@ -24,13 +24,13 @@ namespace portal::test {
 
 inline const std::string kDir = PAM_TEST_DIR;
 inline const std::string kSocket = kDir + "/login.sock";
-inline const std::string kStateFile = kDir + "/login-state.json";
+inline const std::string kStateDir = kDir + "/login-state";  // the fallback directory
 
 // alice: owner with 2FA; bob: manager without; carol: deactivated; dave: support (role not
 // allowed); root: a colliding name the daemon did not publish.
 ipc::LoginState sample_state(bool enforce_2fa = false);
 
-// Writes the state file (or removes it) and runs the fake daemon (or not).
+// Writes the state directory (or removes it) and runs the fake daemon (or not).
 class PortalFixture {
 public:
     PortalFixture();

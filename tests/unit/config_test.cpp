@@ -29,7 +29,7 @@ TEST_CASE("config: defaults of the login, userdb and revoke sections") {
     CHECK(c.login_account_id.empty());
     CHECK(c.login_roles == std::vector<Role>{Role::owner, Role::manager});
     CHECK(c.login_helper_user == "portal-keyd-keys");
-    CHECK(c.login_state_file == "/run/portal-keyd/login-state.json");
+    CHECK(c.login_state_dir == "/run/portal-keyd/login-state");
     CHECK(c.login_fallback_grace == std::chrono::seconds(3600));
     CHECK(c.userdb_dropin_directory == "/run/userdb");
     CHECK(c.userdb_socket_directory == "/run/systemd/userdb");
@@ -64,11 +64,20 @@ terminate_sessions = true
     CHECK(c.revoke_terminate_sessions);
 }
 
-TEST_CASE("config: the state file follows the runtime directory") {
+TEST_CASE("config: the state directory follows the runtime directory") {
     auto c = parse_config("[daemon]\nruntime_directory = \"/tmp/x/run\"\n", "test.toml");
-    CHECK(c.login_state_file == "/tmp/x/run/login-state.json");
-    c = parse_config("[daemon]\nruntime_directory = \"/tmp/x/run\"\n[login]\nstate_file = \"/srv/s.json\"\n", "t");
-    CHECK(c.login_state_file == "/srv/s.json");
+    CHECK(c.login_state_dir == "/tmp/x/run/login-state");
+    c = parse_config("[daemon]\nruntime_directory = \"/tmp/x/run\"\n[login]\nstate_dir = \"/srv/state\"\n", "t");
+    CHECK(c.login_state_dir == "/srv/state");
+}
+
+TEST_CASE("config: the single state file of older versions is refused, naming what replaced it") {
+    try {
+        parse_config("[login]\nstate_file = \"/run/portal-keyd/login-state.json\"\n", "test.toml");
+        FAIL("accepted login.state_file");
+    } catch (const config::ConfigError& e) {
+        CHECK_THAT(e.what(), Catch::StartsWith("test.toml:2:14: login.state_file: replaced by login.state_dir"));
+    }
 }
 
 TEST_CASE("config: login, userdb and revoke values are read") {
@@ -130,7 +139,7 @@ TEST_CASE("config: errors in the new sections name file, line and key") {
         {"[login]\nroles = [\"owner\", \"owner\"]\n", "login.roles[1]: duplicate \"owner\""},
         {"[login]\nhelper_user = \"Bad User\"\n", "login.helper_user: \"Bad User\" is not a valid user name"},
         {"[login]\nhelper_user = 7\n", "test.toml:2:15: login.helper_user: must be a string"},
-        {"[login]\nstate_file = \"relative.json\"\n", "test.toml:2:14: login.state_file: must be an absolute path"},
+        {"[login]\nstate_dir = \"relative\"\n", "test.toml:2:13: login.state_dir: must be an absolute path"},
         {"[login]\nfallback_grace = -1\n", "login.fallback_grace: must be between 0 and 2592000"},
         {"[login]\nfallback_grace = \"1h\"\n", "login.fallback_grace: must be an integer"},
         {"[login]\naccount_id = \"acc/../x\"\n", "login.account_id: must be an account id"},
@@ -167,7 +176,7 @@ TEST_CASE("config: the shipped portal-keyd.toml parses to the defaults") {
     auto c = parse_config(text.str(), "portal-keyd.toml");
     auto d = parse_config("", "defaults");
     CHECK(c.login_roles == d.login_roles);
-    CHECK(c.login_state_file == d.login_state_file);
+    CHECK(c.login_state_dir == d.login_state_dir);
     CHECK(c.userdb_role_groups == d.userdb_role_groups);
     CHECK(c.revoke_terminate_sessions == d.revoke_terminate_sessions);
 }

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <memory>
 #include <string>
@@ -37,6 +38,7 @@
 #include "shared/ipc/framing.h"
 #include "shared/ipc/login_client.h"
 #include "shared/ipc/login_rules.h"
+#include "shared/ipc/state_dir.h"
 #include "shared/ipc/state_file.h"
 #include "shared/totp.h"
 #include "tests/unit/support/prerequisite.h"
@@ -361,7 +363,7 @@ struct RefresherWorld : World {
     std::vector<std::uint32_t> terminated;
     login::RefresherSettings settings() const {
         login::RefresherSettings s;
-        s.state_file = dir.path() / "login-state.json";
+        s.state_dir = state_dir();
         s.touch_interval = 50ms;
         return s;
     }
@@ -376,11 +378,14 @@ struct RefresherWorld : World {
         io.restart();
         io.poll();
     }
+    fs::path state_dir() const { return dir.path() / "login-state"; }
+    fs::path header() const { return state_dir() / ipc::kStateHeaderName; }
+    fs::path entry(const User& u) const { return state_dir() / u.unix_name; }
 };
 
 }  // namespace
 
-TEST_CASE("refresher: publishes, swaps the service's state, writes the state file") {
+TEST_CASE("refresher: publishes, swaps the service's state, writes the state directory") {
     RefresherWorld w;
     w.publisher.colliding = w.bob.unix_name;
     REQUIRE(w.refresher.refresh());
@@ -391,14 +396,181 @@ TEST_CASE("refresher: publishes, swaps the service's state, writes the state fil
     CHECK(w.check(w.alice.unix_name).allow);
 
     std::string error;
-    auto loaded = ipc::read_state_file((w.dir.path() / "login-state.json").string(), error, w.now);
+    auto loaded = ipc::read_state_dir(w.state_dir().string(), w.bob.unix_name, error, w.now);
+    INFO(error);
     REQUIRE(loaded);
-    CHECK(loaded->state.members.size() == 5);
+    REQUIRE(loaded->state.find(w.bob.unix_name));
     CHECK_FALSE(loaded->state.find(w.bob.unix_name)->published);
     CHECK(loaded->state.revision == w.store->revision());
+    // The header and one entry per member of the state, each as the service has it.
+    CHECK(std::distance(fs::directory_iterator(w.state_dir()), fs::directory_iterator()) == 6);
+    for (const auto* u : {&w.alice, &w.bob, &w.carol, &w.dave, &w.erin}) {
+        auto entry = ipc::read_member_entry(w.state_dir().string(), u->unix_name, error);
+        INFO(u->unix_name << ": " << error);
+        REQUIRE(entry);
+        CHECK(entry->account_id == w.account.id);
+        CHECK(entry->revision == w.store->revision());
+        CHECK(entry->member == *w.publisher.last->find(u->unix_name));
+    }
     struct stat st {};
-    REQUIRE(::stat((w.dir.path() / "login-state.json").c_str(), &st) == 0);
+    REQUIRE(::stat(w.entry(w.alice).c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);  // no helper group here
+    REQUIRE(::stat(w.header().c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    REQUIRE(::stat(w.state_dir().c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0700);
+}
+
+namespace {
+
+struct FileStamp {
+    ino_t ino = 0;
+    std::int64_t mtime_ns = 0;
+    bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp stamp_of(const fs::path& p) {
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return {st.st_ino, st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec};
+}
+
+// Every entry's identity, by name (the header left out).
+std::map<std::string, FileStamp> entry_stamps(const fs::path& dir) {
+    std::map<std::string, FileStamp> out;
+    for (const auto& e : fs::directory_iterator(dir))
+        if (e.path().filename() != ipc::kStateHeaderName) out[e.path().filename().string()] = stamp_of(e.path());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("refresher: a change rewrites only the entries that changed, and removes those of members who left") {
+    RefresherWorld w;
+    REQUIRE(w.refresher.refresh());
+    const auto revision_before = w.store->revision();
+    auto before = entry_stamps(w.state_dir());
+    REQUIRE(before.size() == 5);
+    const FileStamp header_before = stamp_of(w.header());
+
+    std::this_thread::sleep_for(10ms);  // a rewrite gets a new mtime even on a coarse clock
+    w.store->insert_ssh_key(make_key(w.account, w.alice, "alice new", 3));
+    w.refresher.request_refresh();
+    w.run();
+    auto after = entry_stamps(w.state_dir());
+    REQUIRE(after.size() == 5);
+    for (const auto& [name, st] : after) {
+        INFO(name);
+        if (name == w.alice.unix_name) CHECK_FALSE(st == before[name]);
+        else CHECK(st == before[name]);  // same file, untouched
+    }
+    CHECK_FALSE(stamp_of(w.header()) == header_before);  // the header always follows the revision
+    std::string error;
+    auto alice = ipc::read_member_entry(w.state_dir().string(), w.alice.unix_name, error);
+    REQUIRE(alice);
+    CHECK(alice->member.keys.size() == 3);
+    CHECK(alice->revision == w.store->revision());
+    CHECK(w.store->revision() > revision_before);
+    auto bob = ipc::read_member_entry(w.state_dir().string(), w.bob.unix_name, error);
+    REQUIRE(bob);
+    CHECK(bob->revision == revision_before);  // written at the revision it last changed
+    auto header = ipc::read_state_dir(w.state_dir().string(), w.bob.unix_name, error, w.now);
+    REQUIRE(header);
+    CHECK(header->state.revision == w.store->revision());
+
+    // erin leaves the account: her entry goes, nothing else is written.
+    before = after;
+    w.store->delete_membership(w.account.id, w.erin.id);
+    w.refresher.request_refresh();
+    w.run();
+    after = entry_stamps(w.state_dir());
+    CHECK_FALSE(after.count(w.erin.unix_name));
+    CHECK(after.size() == 4);
+    for (const auto& [name, st] : after) CHECK(st == before[name]);
+    CHECK(w.refresher.status().state_file.current);
+}
+
+TEST_CASE("refresher: the first write after start reconciles the whole directory") {
+    RefresherWorld w;
+    REQUIRE(w.refresher.refresh());
+    std::string error;
+    // Leftovers of an earlier run: bob's entry as an older revision wrote it (another key), an
+    // entry of someone who is no member any more, a temp file of an interrupted write, an entry
+    // for the same member in another account, the single state file of older versions, and
+    // carol's entry in good order (same content, older revision: kept as it is).
+    auto bob = ipc::read_member_entry(w.state_dir().string(), w.bob.unix_name, error);
+    REQUIRE(bob);
+    const ipc::MemberEntry current_bob = *bob;
+    bob->revision = 1;
+    bob->member.keys[0].line = "ssh-ed25519 AAAAold bob@old";
+    const ipc::StateFileMode mode{0600, {}, {}};
+    REQUIRE(ipc::write_member_entry(w.state_dir().string(), *bob, mode, error));
+    ipc::MemberEntry gone = current_bob;
+    gone.member.unix_name = "olduser";
+    REQUIRE(ipc::write_member_entry(w.state_dir().string(), gone, mode, error));
+    std::ofstream(w.state_dir() / "dave.Ab12Cd") << "{";
+    auto dave = ipc::read_member_entry(w.state_dir().string(), w.dave.unix_name, error);
+    REQUIRE(dave);
+    dave->account_id = "acc_other";
+    REQUIRE(ipc::write_member_entry(w.state_dir().string(), *dave, mode, error));
+    auto carol = ipc::read_member_entry(w.state_dir().string(), w.carol.unix_name, error);
+    REQUIRE(carol);
+    carol->revision = 1;
+    REQUIRE(ipc::write_member_entry(w.state_dir().string(), *carol, mode, error));
+    const FileStamp carol_stamp = stamp_of(w.entry(w.carol));
+    const FileStamp alice_stamp = stamp_of(w.entry(w.alice));
+    const fs::path legacy = w.dir.path() / "login-state.json";
+    std::ofstream(legacy) << "{\"version\":1}";
+
+    // A restarted daemon: nothing in memory about what the directory holds.
+    auto s = w.settings();
+    s.legacy_state_file = legacy;
+    login::Refresher restarted(w.io, w.source, w.service, &w.publisher, {}, s);
+    REQUIRE(restarted.refresh());
+    CHECK(restarted.status().state_file.current);
+    CHECK_FALSE(fs::exists(legacy));
+    CHECK_FALSE(fs::exists(w.state_dir() / "olduser"));
+    CHECK_FALSE(fs::exists(w.state_dir() / "dave.Ab12Cd"));
+    CHECK(entry_stamps(w.state_dir()).size() == 5);
+    bob = ipc::read_member_entry(w.state_dir().string(), w.bob.unix_name, error);
+    REQUIRE(bob);
+    CHECK(bob->member == current_bob.member);
+    CHECK(bob->revision == w.store->revision());
+    dave = ipc::read_member_entry(w.state_dir().string(), w.dave.unix_name, error);
+    REQUIRE(dave);
+    CHECK(dave->account_id == w.account.id);
+    CHECK(stamp_of(w.entry(w.carol)) == carol_stamp);  // equal content: not rewritten
+    CHECK(stamp_of(w.entry(w.alice)) == alice_stamp);
+}
+
+TEST_CASE("refresher: an entry that can be neither written nor removed takes the header with it") {
+    RefresherWorld w;
+    REQUIRE(w.refresher.refresh());
+    REQUIRE(fs::exists(w.header()));
+    // A directory in bob's place (with something in it, so it cannot simply be removed):
+    // his new entry cannot be renamed there, and the old one cannot be unlinked.
+    fs::remove(w.entry(w.bob));
+    fs::create_directories(w.entry(w.bob) / "x");
+    w.set_status(w.bob, Role::manager, MemberStatus::deactivated);
+    w.run();
+    CHECK_FALSE(fs::exists(w.header()));  // portal members refused in fallback
+    auto st = w.refresher.status();
+    CHECK_FALSE(st.state_file.current);
+    CHECK_THAT(st.state_file.error, Catch::Contains(w.entry(w.bob).string()));
+    std::string error;
+    CHECK_FALSE(ipc::read_state_dir(w.state_dir().string(), w.alice.unix_name, error, w.now));
+
+    // The touch timer retries; while the directory is in the way nothing looks current.
+    w.refresher.touch();
+    CHECK_FALSE(fs::exists(w.header()));
+    fs::remove_all(w.entry(w.bob));
+    w.refresher.touch();
+    CHECK(w.refresher.status().state_file.current);
+    auto loaded = ipc::read_state_dir(w.state_dir().string(), w.bob.unix_name, error, w.now);
+    INFO(error);
+    REQUIRE(loaded);
+    REQUIRE(loaded->state.find(w.bob.unix_name));
+    CHECK(loaded->state.find(w.bob.unix_name)->status == MemberStatus::deactivated);
 }
 
 TEST_CASE("refresher: a burst of changes is one refresh") {
@@ -482,10 +654,10 @@ TEST_CASE("refresher: a failed load keeps the last good state") {
     CHECK(w.keys(w.alice).keys.size() == 2);
 }
 
-TEST_CASE("refresher: the state file is re-stamped, and rewritten when it vanished") {
+TEST_CASE("refresher: the state header is re-stamped, and rewritten when it vanished") {
     RefresherWorld w;
     REQUIRE(w.refresher.refresh());
-    const fs::path file = w.dir.path() / "login-state.json";
+    const fs::path file = w.header();
     timespec old[2] = {{1000, 0}, {1000, 0}};
     REQUIRE(::utimensat(AT_FDCWD, file.c_str(), old, 0) == 0);
     w.refresher.start_touch_timer();
@@ -539,27 +711,35 @@ void fill(const fs::path& path) {
     ::close(fd);
 }
 
-std::optional<ipc::LoadedState> read_state(const fs::path& file, std::int64_t now) {
+std::optional<ipc::LoadedState> read_state(const fs::path& dir, const User& u, std::int64_t now) {
     std::string error;
-    auto s = ipc::read_state_file(file.string(), error, now);
+    auto s = ipc::read_state_dir(dir.string(), u.unix_name, error, now);
     INFO(error);
     return s;
 }
 
 }  // namespace
 
-TEST_CASE("refresher: a state file that cannot be written is removed, never re-stamped, and comes back") {
+TEST_CASE("refresher: entries that cannot be written are removed, never re-stamped, and come back") {
     if (!test::prerequisite(::geteuid() == 0, "mounting a small tmpfs needs root")) return;
     RefresherWorld w;
     const fs::path run = w.dir.path() / "run";
     SmallTmpfs tmpfs(run, "64k");
     auto s = w.settings();
-    s.state_file = run / "login-state.json";
+    s.state_dir = run / "login-state";
     w.refresher.set_settings(s);
     REQUIRE(w.refresher.refresh());
-    const auto before = read_state(s.state_file, w.now);
+    const auto before = read_state(s.state_dir, w.bob, w.now);
     REQUIRE(before);
     CHECK(before->state.find(w.bob.unix_name) != nullptr);
+    // Whatever the fallback says about bob now: nothing, or that he is not let in.
+    const auto bob_refused = [&] {
+        std::string error;
+        auto st = ipc::read_state_dir(s.state_dir.string(), w.bob.unix_name, error, w.now);
+        if (!st) return true;
+        const auto* bob = st->state.find(w.bob.unix_name);
+        return !bob || bob->status == MemberStatus::deactivated;
+    };
 
     // /run is full; bob is deactivated, and alice gets enough keys that the new state needs
     // more room than the old file gives back when it is removed.
@@ -568,33 +748,38 @@ TEST_CASE("refresher: a state file that cannot be written is removed, never re-s
     w.set_status(w.bob, Role::manager, MemberStatus::deactivated);
     w.run();
     CHECK(w.keys(w.bob).keys.empty());  // the login socket follows at once
-    // The file that still let bob in is gone, not kept and re-stamped as if current.
-    CHECK_FALSE(fs::exists(s.state_file));
+    // The entry that still let bob in is gone, not kept and re-stamped as if current.
+    CHECK(bob_refused());
+    CHECK_FALSE(w.refresher.status().state_file.current);
 
-    // The touch timer runs (every 50 ms here) while /run is still full: no file appears.
+    // The touch timer runs (every 50 ms here) while /run is still full: bob stays out.
     w.refresher.start_touch_timer();
     w.io.restart();
     w.io.run_for(300ms);
-    CHECK_FALSE(fs::exists(s.state_file));
+    CHECK(bob_refused());
+    CHECK_FALSE(w.refresher.status().state_file.current);
 
     // Room again: the next write brings the current state back.
     fs::remove(run / "filler");
     w.io.restart();
     w.io.run_for(300ms);
-    const auto after = read_state(s.state_file, w.now);
+    CHECK(w.refresher.status().state_file.current);
+    const auto after = read_state(s.state_dir, w.bob, w.now);
     REQUIRE(after);
     CHECK(after->state.revision == w.store->revision());
     CHECK(after->state.find(w.bob.unix_name)->status == MemberStatus::deactivated);
-    CHECK(after->state.find(w.alice.unix_name)->keys.size() == 102);
+    const auto alice = read_state(s.state_dir, w.alice, w.now);
+    REQUIRE(alice);
+    CHECK(alice->state.find(w.alice.unix_name)->keys.size() == 102);
 }
 
-TEST_CASE("refresher: status says whether the state file is current, and lists collisions") {
+TEST_CASE("refresher: status says whether the state directory is current, and lists collisions") {
     if (!test::prerequisite(::geteuid() == 0, "mounting a small tmpfs needs root")) return;
     RefresherWorld w;
     const fs::path run = w.dir.path() / "run";
     SmallTmpfs tmpfs(run, "64k");
     auto s = w.settings();
-    s.state_file = run / "login-state.json";
+    s.state_dir = run / "login-state";
     w.refresher.set_settings(s);
     w.publisher.colliding = w.bob.unix_name;
     REQUIRE(w.refresher.refresh());
@@ -625,10 +810,10 @@ TEST_CASE("refresher: status says whether the state file is current, and lists c
     CHECK(st.state_file.error.empty());
 }
 
-TEST_CASE("refresher: a file put in the state file's place is not re-stamped") {
+TEST_CASE("refresher: a header put in the state header's place is not re-stamped") {
     RefresherWorld w;
     REQUIRE(w.refresher.refresh());
-    const fs::path file = w.dir.path() / "login-state.json";
+    const fs::path file = w.header();
     // Someone else's file (an old copy restored, say) with an old stamp.
     const fs::path other = w.dir.path() / "other.json";
     fs::copy_file(file, other);

@@ -103,7 +103,9 @@ public:
     std::filesystem::path runtime_dir() const { return dir_ / "run"; }
     std::filesystem::path api_socket() const { return runtime_dir() / "api.sock"; }
     std::filesystem::path login_socket() const { return runtime_dir() / "login.sock"; }
-    std::filesystem::path state_file() const { return runtime_dir() / "login-state.json"; }
+    // The fallback: a directory with a header (its mtime: last confirmed) and one file per member.
+    std::filesystem::path state_dir() const { return runtime_dir() / "login-state"; }
+    std::filesystem::path state_header() const { return state_dir() / "account.json"; }
     std::filesystem::path userdb_socket() const { return "/run/systemd/userdb/io.portal.keyd"; }
     std::filesystem::path host_key_pub() const { return dir_ / "ssh_host_ed25519_key.pub"; }
     int sshd_port() const { return sshd_port_; }
