@@ -107,7 +107,7 @@ public:
     // Refreshes now. False when no new state could be built: the last good one stays
     // everywhere (a failed or partial load never replaces it).
     bool refresh();
-    // Coalesced refresh on the io_context (AuthorityService's on_change).
+    // Coalesced refresh on the io_context (the authority services' on_change).
     void request_refresh();
     // Starts re-stamping the state header every touch_interval.
     void start_touch_timer();

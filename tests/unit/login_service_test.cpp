@@ -454,7 +454,7 @@ TEST_CASE("refresher: a change rewrites only the entries that changed, and remov
     const FileStamp header_before = stamp_of(w.header());
 
     std::this_thread::sleep_for(10ms);  // a rewrite gets a new mtime even on a coarse clock
-    w.store->insert_ssh_key(make_key(w.account, w.alice, "alice new", 3));
+    w.store->ssh_keys().insert(make_key(w.account, w.alice, "alice new", 3));
     w.refresher.request_refresh();
     w.run();
     auto after = entry_stamps(w.state_dir());
@@ -480,7 +480,7 @@ TEST_CASE("refresher: a change rewrites only the entries that changed, and remov
 
     // erin leaves the account: her entry goes, nothing else is written.
     before = after;
-    w.store->delete_membership(w.account.id, w.erin.id);
+    w.store->memberships().remove(w.account.id, w.erin.id);
     w.refresher.request_refresh();
     w.run();
     after = entry_stamps(w.state_dir());
