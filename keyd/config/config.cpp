@@ -55,8 +55,11 @@ public:
     template <class Int>
     void integer(const char* key, Int& out, std::int64_t lo, std::int64_t hi) {
         if (auto* n = take(key)) {
+            // Type first: toml++'s value<int64_t>() of a float casts it, undefined behaviour
+            // when it is out of range (found by config_fuzz: 2.999e+102).
+            if (!n->is_integer()) fail(origin_, *n, full(key), "must be an integer");
             auto v = n->value<std::int64_t>();
-            if (!n->is_integer() || !v) fail(origin_, *n, full(key), "must be an integer");
+            if (!v) fail(origin_, *n, full(key), "must be an integer");
             if (*v < lo || *v > hi)
                 fail(origin_, *n, full(key), "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
             out = static_cast<Int>(*v);
