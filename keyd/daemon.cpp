@@ -179,6 +179,7 @@ int run_daemon(const DaemonOptions& opts) {
         make_dir(cfg.runtime_directory, 0755);  // sockets inside must be reachable by members
 
         auto store = store::Store::open(cfg.database, {cfg.uid_min, cfg.uid_max}, store::LocalAccounts::from_passwd());
+        store->set_change_log_retention({cfg.store_change_log_revisions, cfg.store_change_log_max_age, 1000});
         auto clock = [] { return std::chrono::system_clock::now(); };
         tfa::TfaService tfa(*store, SecretBox::load_or_create(cfg.secret_key), tfa_settings(cfg), clock);
 

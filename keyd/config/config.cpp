@@ -219,7 +219,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
         o << where(origin, e.source()) << ": " << e.description();
         throw ConfigError(o.str());
     }
-    static const std::set<std::string> sections{"daemon", "portal", "users", "tfa", "api", "login", "userdb", "revoke"};
+    static const std::set<std::string> sections{"daemon", "portal", "users", "store", "tfa", "api", "login", "userdb", "revoke"};
     for (auto&& [k, v] : root)
         if (!sections.count(std::string(k.str())))
             fail(origin, v, std::string(k.str()), "unknown section");
@@ -248,6 +248,11 @@ Config parse_config(const std::string& text, const std::string& origin) {
     u.integer("uid_max", c.uid_max, 1000, 2147483647);
     u.finish();
     if (c.uid_max < c.uid_min) throw ConfigError(origin + ": users.uid_max: must not be below users.uid_min");
+
+    Section st(root, "store", origin);
+    st.integer("change_log_revisions", c.store_change_log_revisions, 1000, 100000000);
+    st.seconds("change_log_max_age", c.store_change_log_max_age, 3600, 3650LL * 86400);
+    st.finish();
 
     Section t(root, "tfa", origin);
     t.string("issuer", c.tfa_issuer);

@@ -33,6 +33,10 @@ struct Config {
     // [users]
     std::uint32_t uid_min = 200000;
     std::uint32_t uid_max = 299999;
+    // [store] the change log (keyd/store/change_log.h): revisions kept at most, and the age
+    // past which older revisions go (the newest 1,000 always stay)
+    std::uint64_t store_change_log_revisions = 100000;
+    std::chrono::seconds store_change_log_max_age{30 * 86400};
     // [tfa]
     std::string tfa_issuer = "portal-keyd";
     int tfa_max_failures = 5;

@@ -50,6 +50,7 @@ Account AccountsTable::create(const std::string& name) {
         Query q(conn_, "INSERT INTO accounts (id, name, enforce_2fa, created_at, updated_at)"
                        " VALUES (?, ?, ?, ?, ?)");
         q->bind_all(a.id, a.name, a.enforce_2fa, a.created_at, a.updated_at).run();
+        conn_.record(ChangeKind::account, ChangeOp::upsert, a.id, "", a.id);
     });
     return a;
 }
@@ -60,6 +61,7 @@ void AccountsTable::update(const Account& a) {
         if (q->bind_all(a.name, a.enforce_2fa, now_rfc3339(), a.id).run() == 0) {
             throw StoreError("no such account");
         }
+        conn_.record(ChangeKind::account, ChangeOp::upsert, a.id, "", a.id);
     });
 }
 

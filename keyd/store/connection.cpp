@@ -4,8 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <stdexcept>
 #include <utility>
 
 #include "keyd/store/migrations.h"
@@ -146,27 +149,38 @@ std::unique_ptr<Connection> Connection::open(const fs::path& db_path) {
     return c;
 }
 
-void Connection::transact(const std::function<void()>& f) {
+void Connection::transact(const std::function<void()>& f, bool untracked) {
     if (depth_ == 0) {
         db_.exec("BEGIN IMMEDIATE");
         changes_at_begin_ = db_.total_changes();
+        untracked_ = untracked;
+        clear_pending();
         depth_ = 1;
         try {
             f();
-            if (db_.total_changes() != changes_at_begin_) bump_revision();
+            if (!pending_.empty()) {
+                commit_changes();
+            } else if (db_.total_changes() != changes_at_begin_ && !untracked_) {
+                // A table write method that forgot record(): consumers of the log would never
+                // see the change. Refused, so that the test of that method fails.
+                throw StoreError("internal error: a write changed the store without recording what it changed");
+            }
             db_.exec("COMMIT");
         } catch (...) {
             depth_ = 0;
+            clear_pending();
             rollback_quietly("ROLLBACK");
             throw;
         }
         depth_ = 0;
+        clear_pending();
         return;
     }
     // Nested: joins the outer transaction, but a savepoint lets a failed inner
-    // operation undo just itself if the caller catches and carries on.
+    // operation undo just itself (and what it recorded) if the caller catches and carries on.
     const std::string sp = "nested_" + std::to_string(depth_);
     db_.exec("SAVEPOINT " + sp);
+    const std::size_t pending_before = pending_.size(), undo_before = op_undo_.size();
     ++depth_;
     try {
         f();
@@ -174,10 +188,93 @@ void Connection::transact(const std::function<void()>& f) {
         --depth_;
         rollback_quietly("ROLLBACK TO " + sp);
         rollback_quietly("RELEASE " + sp);
+        forget_pending_since(pending_before, undo_before);
         throw;
     }
     --depth_;
     db_.exec("RELEASE " + sp);
+}
+
+void Connection::record(ChangeKind kind, ChangeOp op, std::string_view account_id, std::string_view user_id,
+                        std::string_view entity_id) {
+    if (depth_ == 0) throw std::logic_error("store: record() outside a write transaction");
+    auto key = std::make_tuple(kind, std::string(account_id), std::string(entity_id));
+    if (auto it = pending_index_.find(key); it != pending_index_.end()) {
+        op_undo_.emplace_back(it->second, pending_[it->second].op);
+        pending_[it->second].op = op;
+        return;
+    }
+    pending_index_.emplace(std::move(key), pending_.size());
+    pending_.push_back(Change{0, kind, op, std::string(account_id), std::string(user_id), std::string(entity_id)});
+}
+
+// A savepoint rolled back: what it recorded goes too (in proportion to what it recorded).
+void Connection::forget_pending_since(std::size_t pending_size, std::size_t undo_size) {
+    while (op_undo_.size() > undo_size) {
+        pending_[op_undo_.back().first].op = op_undo_.back().second;
+        op_undo_.pop_back();
+    }
+    while (pending_.size() > pending_size) {
+        const Change& c = pending_.back();
+        pending_index_.erase(std::make_tuple(c.kind, c.account_id, c.entity_id));
+        pending_.pop_back();
+    }
+}
+
+void Connection::set_retention(const ChangeLogRetention& r, std::function<std::int64_t()> now_seconds) {
+    std::lock_guard lock(mu_);
+    retention_ = r;
+    if (now_seconds) now_seconds_ = std::move(now_seconds);
+}
+
+void Connection::commit_changes() {
+    std::uint64_t revision = 0;
+    {
+        Query q(stmts_, "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"
+                        " RETURNING CAST(value AS INTEGER)");
+        if (!q->step()) throw StoreError("corrupt store: meta row missing");
+        revision = static_cast<std::uint64_t>(q->column_int(0));
+    }
+    const std::int64_t now = now_seconds_ ? now_seconds_() : static_cast<std::int64_t>(::time(nullptr));
+    Query q(stmts_, "INSERT INTO changes (revision, seq, kind, op, account_id, user_id, entity_id, changed_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    std::int64_t seq = 0;
+    for (const Change& c : pending_) {
+        q->bind_all(static_cast<std::int64_t>(revision), seq++, to_string(c.kind), to_string(c.op), c.account_id,
+                    c.user_id, c.entity_id, now);
+        q->run();
+        q->reset();
+    }
+    if (revision % kCompactEvery == 0) compact(revision);
+}
+
+// The newest revisions stay: at least min_revisions, at most max_revisions; in between,
+// those younger than max_age. Work in proportion to what goes (changes_time index).
+void Connection::compact(std::uint64_t revision) {
+    const std::int64_t now = now_seconds_ ? now_seconds_() : static_cast<std::int64_t>(::time(nullptr));
+    const auto below = [&](std::uint64_t n) { return revision > n ? revision - n : 0; };
+    std::uint64_t cut = below(retention_.max_revisions);
+    {
+        Query q(stmts_, "SELECT MAX(revision) FROM changes WHERE changed_at < ?");
+        q->bind(1, now - static_cast<std::int64_t>(retention_.max_age.count()));
+        if (q->step() && !q->is_null(0)) {
+            const auto aged = std::min(static_cast<std::uint64_t>(q->column_int(0)), below(retention_.min_revisions));
+            cut = std::max(cut, aged);
+        }
+    }
+    std::uint64_t through = 0;
+    {
+        Query q(stmts_, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'changes_compacted_through'");
+        if (!q->step()) throw StoreError("corrupt store: meta row changes_compacted_through missing");
+        through = static_cast<std::uint64_t>(q->column_int(0));
+    }
+    if (cut <= through) return;
+    {
+        Query q(stmts_, "DELETE FROM changes WHERE revision <= ?");
+        q->bind(1, static_cast<std::int64_t>(cut)).run();
+    }
+    Query q(stmts_, "UPDATE meta SET value = ? WHERE key = 'changes_compacted_through'");
+    q->bind(1, std::to_string(cut)).run();
 }
 
 void Connection::rollback_quietly(const std::string& sql) noexcept {
@@ -186,11 +283,6 @@ void Connection::rollback_quietly(const std::string& sql) noexcept {
         db_.exec(sql);
     } catch (...) {  // the original error is the one worth reporting
     }
-}
-
-void Connection::bump_revision() {
-    Query q(stmts_, "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'");
-    q->run();
 }
 
 std::int64_t Connection::meta_int(std::string_view key) {

@@ -106,6 +106,7 @@ void MembershipsTable::put(const Membership& m) {
             if (e.is_foreign_key_violation()) throw StoreError("membership: no such account or user");
             throw;
         }
+        conn_.record(ChangeKind::membership, ChangeOp::upsert, m.account_id, m.user_id, m.user_id);
     });
 }
 
@@ -113,7 +114,8 @@ void MembershipsTable::remove(const std::string& account_id, const std::string& 
     conn_.write([&] {
         // The foreign key from ssh_keys cascades: the user's keys in this account go too.
         Query q(conn_, "DELETE FROM memberships WHERE account_id = ? AND user_id = ?");
-        q->bind_all(account_id, user_id).run();
+        if (q->bind_all(account_id, user_id).run() > 0)
+            conn_.record(ChangeKind::membership, ChangeOp::remove, account_id, user_id, user_id);
     });
 }
 

@@ -104,9 +104,28 @@ CREATE TABLE tfa_failures (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 3: the change log (change_log.h). A store migrated from version 2 has no history:
+// its log starts compacted through the current revision.
+constexpr std::string_view kV3 = R"sql(
+CREATE TABLE changes (
+    revision   INTEGER NOT NULL,
+    seq        INTEGER NOT NULL,  -- order within the revision
+    kind       TEXT NOT NULL CHECK (kind IN ('account', 'user', 'membership', 'ssh_key', 'tfa')),
+    op         TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+    account_id TEXT NOT NULL,     -- '' for user-global entities
+    user_id    TEXT NOT NULL,     -- '' for an account
+    entity_id  TEXT NOT NULL,
+    changed_at INTEGER NOT NULL,  -- unix seconds
+    PRIMARY KEY (revision, seq)
+) WITHOUT ROWID;
+CREATE INDEX changes_time ON changes (changed_at);
+INSERT INTO meta (key, value) SELECT 'changes_compacted_through', value FROM meta WHERE key = 'revision';
+)sql";
+
 const std::vector<Migration> kMigrations = {
     {1, "iam core: accounts, users, memberships, ssh_keys, tfa", kV1},
     {2, "tfa failures and locks survive a restart", kV2},
+    {3, "change log", kV3},
 };
 
 constexpr std::string_view kBookkeeping = R"sql(

@@ -69,29 +69,36 @@ void SshKeysTable::insert(const SshKey& k) {
             if (e.is_foreign_key_violation()) throw StoreError("ssh key: the user is not a member of the account");
             throw;
         }
+        conn_.record(ChangeKind::ssh_key, ChangeOp::upsert, k.account_id, k.user_id, k.fingerprint);
     });
 }
 
 void SshKeysTable::update(const SshKey& k) {
     conn_.write([&] {
         Query q(conn_, "UPDATE ssh_keys SET name = ?, labels = ?, updated_at = ?"
-                       " WHERE account_id = ? AND fingerprint = ?");
+                       " WHERE account_id = ? AND fingerprint = ? RETURNING user_id");
         q->bind_all(k.name, labels_to_json(k.labels), now_rfc3339(), k.account_id, k.fingerprint);
-        if (q->run() == 0) throw StoreError("no such ssh key");
+        if (!q->step()) throw StoreError("no such ssh key");
+        const std::string user_id = q->column_text(0);
+        while (q->step()) {
+        }
+        conn_.record(ChangeKind::ssh_key, ChangeOp::upsert, k.account_id, user_id, k.fingerprint);
     });
 }
 
 void SshKeysTable::remove(const std::string& account_id, const std::string& fingerprint) {
     conn_.write([&] {
-        Query q(conn_, "DELETE FROM ssh_keys WHERE account_id = ? AND fingerprint = ?");
-        q->bind_all(account_id, fingerprint).run();
+        Query q(conn_, "DELETE FROM ssh_keys WHERE account_id = ? AND fingerprint = ? RETURNING user_id");
+        q->bind_all(account_id, fingerprint);
+        while (q->step()) conn_.record(ChangeKind::ssh_key, ChangeOp::remove, account_id, q->column_text(0), fingerprint);
     });
 }
 
 void SshKeysTable::remove_of_user(const std::string& account_id, const std::string& user_id) {
     conn_.write([&] {
-        Query q(conn_, "DELETE FROM ssh_keys WHERE account_id = ? AND user_id = ?");
-        q->bind_all(account_id, user_id).run();
+        Query q(conn_, "DELETE FROM ssh_keys WHERE account_id = ? AND user_id = ? RETURNING fingerprint");
+        q->bind_all(account_id, user_id);
+        while (q->step()) conn_.record(ChangeKind::ssh_key, ChangeOp::remove, account_id, user_id, q->column_text(0));
     });
 }
 

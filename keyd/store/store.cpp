@@ -13,7 +13,8 @@ Store::Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts loca
       memberships_(*conn_),
       ssh_keys_(*conn_),
       tfa_(*conn_),
-      login_rows_(*conn_) {}
+      login_rows_(*conn_),
+      changes_(*conn_) {}
 
 Store::~Store() = default;
 
@@ -25,6 +26,10 @@ std::unique_ptr<Store> Store::open(const std::filesystem::path& db_path, UidRang
 }
 
 void Store::transaction(const std::function<void()>& f) { conn_->write(f); }
+
+void Store::set_change_log_retention(const ChangeLogRetention& r, std::function<std::int64_t()> now_seconds) {
+    conn_->set_retention(r, std::move(now_seconds));
+}
 
 int Store::schema_version() { return conn_->schema_version(); }
 

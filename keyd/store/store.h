@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "keyd/store/accounts_table.h"
+#include "keyd/store/change_log.h"
 #include "keyd/store/login_rows.h"
 #include "keyd/store/memberships_table.h"
 #include "keyd/store/ssh_keys_table.h"
@@ -37,6 +38,10 @@ public:
     int schema_version();
     // Monotonic revision of the IAM state, bumped by every write transaction that changed it.
     std::uint64_t revision();
+    // What each revision changed (change_log.h), and how long that is kept. `now_seconds`
+    // (tests) replaces the clock that stamps and ages the log.
+    ChangeLog& changes() { return changes_; }
+    void set_change_log_retention(const ChangeLogRetention& r, std::function<std::int64_t()> now_seconds = {});
 
     AccountsTable& accounts() { return accounts_; }
     UsersTable& users() { return users_; }  // global identities
@@ -55,6 +60,7 @@ private:
     SshKeysTable ssh_keys_;
     TfaTable tfa_;
     LoginRows login_rows_;
+    ChangeLog changes_;
 };
 
 }  // namespace portal::store

@@ -54,6 +54,7 @@ void TfaTable::put(const std::string& user_id, const TfaRecord& r) {
             q->bind_all(user_id, h).run();
             q->reset();
         }
+        conn_.record(ChangeKind::tfa, ChangeOp::upsert, "", user_id, user_id);
     });
 }
 
@@ -73,7 +74,8 @@ std::vector<std::pair<std::string, TfaFailureState>> TfaTable::failure_states() 
 }
 
 void TfaTable::put_failure_state(const std::string& user_id, const TfaFailureState& st) {
-    conn_.write([&] {
+    // Counters of failed attempts, not IAM state: no change logged, no new revision.
+    conn_.write_untracked([&] {
         if (st.failures_ms.empty() && !st.locked_until_ms) {
             Query q(conn_, "DELETE FROM tfa_failures WHERE user_id = ?");
             q->bind(1, user_id).run();

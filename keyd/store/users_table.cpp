@@ -84,6 +84,7 @@ User UsersTable::create(const std::string& email, const std::string& name) {
         Query q(conn_, "INSERT INTO users (id, email, name, unix_name, uid, tfa_enabled, created_at, updated_at)"
                        " VALUES (?, ?, ?, ?, ?, 0, ?, ?)");
         q->bind_all(u.id, u.email, u.name, u.unix_name, u.uid, u.created_at, u.updated_at).run();
+        conn_.record(ChangeKind::user, ChangeOp::upsert, "", u.id, u.id);
     });
     return u;
 }
@@ -105,14 +106,16 @@ void UsersTable::update(const User& u) {
         }
         q->bind(8, now_rfc3339()).bind(9, u.id);
         if (q->run() == 0) throw StoreError("no such user");
+        conn_.record(ChangeKind::user, ChangeOp::upsert, "", u.id, u.id);
     });
 }
 
 void UsersTable::remove(const std::string& id) {
     conn_.write([&] {
-        // Foreign keys cascade: memberships -> ssh_keys, tfa, recovery codes.
+        // Foreign keys cascade: memberships -> ssh_keys, tfa, recovery codes. One change says
+        // it all: a consumer drops whatever it holds of the user.
         Query q(conn_, "DELETE FROM users WHERE id = ?");
-        q->bind(1, id).run();
+        if (q->bind(1, id).run() > 0) conn_.record(ChangeKind::user, ChangeOp::remove, "", id, id);
     });
 }
 

@@ -123,6 +123,9 @@ terminate_sessions = false
 
     // An explicit empty list is honoured (nobody logs in), not replaced by the default.
     CHECK(parse_config("[login]\nroles = []\n", "t").login_roles.empty());
+    const auto st = parse_config("[store]\nchange_log_revisions = 5000\nchange_log_max_age = 86400\n", "t");
+    CHECK(st.store_change_log_revisions == 5000);
+    CHECK(st.store_change_log_max_age == std::chrono::seconds(86400));
     CHECK(parse_config("[userdb.role_groups]\nowner = []\n", "t").userdb_role_groups.at(Role::owner).empty());
 }
 
@@ -160,6 +163,10 @@ TEST_CASE("config: errors in the new sections name file, line and key") {
         {"[revoke]\nterminate_sessions = 1\n", "revoke.terminate_sessions: must be true or false"},
         {"[revoke]\nterminate = true\n", "revoke.terminate: unknown key"},
         {"[revocation]\n", "revocation: unknown section"},
+        {"[store]\nchange_log_revisions = 10\n", "store.change_log_revisions: must be between 1000 and 100000000"},
+        {"[store]\nchange_log_max_age = 60\n", "store.change_log_max_age: must be between 3600 and"},
+        {"[store]\nchange_log_max_age = 1.5\n", "test.toml:2:22: store.change_log_max_age: must be an integer"},
+        {"[store]\nchangelog = 1\n", "store.changelog: unknown key"},
     };
     for (const auto& c : cases) {
         INFO(c.toml);
