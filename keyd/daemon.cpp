@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 #include "keyd/login/login_view.h"
 #include "keyd/login/refresher.h"
 #include "keyd/login/userdb_publisher.h"
+#include "keyd/net/io_thread.h"
 #include "keyd/revoke/session_terminator.h"
 #include "keyd/store/store.h"
 #include "keyd/tfa/tfa_service.h"
@@ -170,8 +172,8 @@ int run_daemon(const DaemonOptions& opts) {
     log::init(level_of(cfg));
     ::signal(SIGPIPE, SIG_IGN);
     ::umask(077);
-    // Before any NSS call of ours: our own getpwnam() must never ask our userdb provider,
-    // which runs on this very thread.
+    // Before any NSS call of ours: our own getpwnam() must never ask our userdb provider
+    // (it answers on the login thread, but a lookup must not depend on our own answers).
     userdb::ensure_userdb_bypass(userdb_config(cfg));
 
     try {
@@ -183,14 +185,19 @@ int run_daemon(const DaemonOptions& opts) {
         auto clock = [] { return std::chrono::system_clock::now(); };
         tfa::TfaService tfa(*store, SecretBox::load_or_create(cfg.secret_key), tfa_settings(cfg), clock);
 
-        // Everything holding Asio objects is declared after io, so it goes before io does.
+        // Everything holding Asio objects is declared after its io_context, so it goes first.
+        // io: the API, store writes, publication, revocation, timers, signals. login_io (its
+        // own thread, started below): the login socket and the userdb provider, which answer
+        // from immutable snapshots the main thread hands over, and never wait for it.
         asio::io_context io(1);
+        asio::io_context login_io(1);
 
         // The login path: state from the store -> userdb, login socket, state file, revocations.
         login::StoreLoginStateSource login_source(*store, view_settings(cfg), clock);
-        login::LoginService login_service(*store, tfa, host_name(), clock);
+        login::LoginService login_service(*store, tfa, host_name(), clock,
+                                          [&io](std::function<void()> task) { asio::post(io, std::move(task)); });
         revoke::SessionTerminator terminator(io, {cfg.uid_min, cfg.uid_max, std::chrono::milliseconds(2000), "/proc"});
-        login::UserdbPublisher publisher(io, userdb_config(cfg));
+        login::UserdbPublisher publisher(login_io, userdb_config(cfg));
         HelperUser helper = lookup_helper(cfg.login_helper_user);
         login::Refresher refresher(
             io, login_source, login_service, &publisher,
@@ -211,13 +218,22 @@ int run_daemon(const DaemonOptions& opts) {
         api::Router router(authority.services());
         api::register_v1_routes(router, server_status);
 
-        login::LoginSocket login_socket(io, cfg.login_socket, login_service);
+        login::LoginSocket login_socket(login_io, cfg.login_socket, login_service);
         login_socket.set_access(allowed_uids(helper), helper.gid);
         // The login state exists before we say READY: sshd may ask right after. The API socket
         // comes last, so its appearance also means the login socket, state file and userdb
         // records are in place (tests and scripts wait for it).
         refresher.refresh();
         refresher.start_touch_timer();
+        // Serving logins starts with the first state in place. Declared after the login socket
+        // and the provider: destroyed first, it stops their io_context and joins the thread.
+        bool login_thread_failed = false;
+        net::IoThread login_thread(login_io, "portal-login", [&io, &login_thread_failed] {
+            asio::post(io, [&io, &login_thread_failed] {
+                login_thread_failed = true;
+                io.stop();
+            });
+        });
         // A local account named like a member (or with a member's uid) unpublishes the member
         // within a second, not at the next write.
         std::optional<userdb::LocalAccountsWatch> local_accounts;
@@ -288,6 +304,7 @@ int run_daemon(const DaemonOptions& opts) {
                             {"revision", std::to_string(store->revision())}});
         sd_notify(0, "READY=1");
         io.run();
+        if (login_thread_failed) return 1;
     } catch (const std::exception& e) {
         log::error("fatal", {{"error", e.what()}});
         return 1;

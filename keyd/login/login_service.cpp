@@ -14,8 +14,8 @@ std::string rhost_or_local(const std::string& rhost) { return rhost.empty() ? st
 
 }  // namespace
 
-LoginService::LoginService(store::Store& store, tfa::TfaService& tfa, std::string hostname, Clock clock)
-    : store_(store), tfa_(tfa), hostname_(std::move(hostname)), clock_(std::move(clock)) {
+LoginService::LoginService(store::Store& store, tfa::TfaService& tfa, std::string hostname, Clock clock, Defer defer)
+    : store_(store), tfa_(tfa), hostname_(std::move(hostname)), clock_(std::move(clock)), defer_(std::move(defer)) {
     update(std::make_shared<const ipc::LoginState>());
 }
 
@@ -132,17 +132,36 @@ ipc::SessionEventReply LoginService::session_event(const ipc::SessionEventReques
                 {"service", r.service},
                 {"tty", r.tty}});
     if (!portal_user || r.event != ipc::SessionEventKind::open) return {};
-    try {
-        auto user = store_.users().get(m->user_id);
-        if (!user) return {};
-        const auto now = std::chrono::system_clock::to_time_t(clock_());
-        user->last_login = LastLogin{store::format_rfc3339(now), r.rhost, hostname_, "ssh", "success"};
-        store_.users().update(*user);
-    } catch (const std::exception& e) {
-        // The session is open either way; a store hiccup must not fail the login.
-        log::warning("login: cannot record last login", {{"user", r.user}, {"error", e.what()}});
+    const auto now = std::chrono::system_clock::to_time_t(clock_());
+    bool queue_task = false;
+    {
+        std::lock_guard lock(logins_mu_);
+        logins_.emplace_back(m->user_id, LastLogin{store::format_rfc3339(now), r.rhost, hostname_, "ssh", "success"});
+        queue_task = !logins_task_queued_;
+        logins_task_queued_ = true;
+    }
+    if (queue_task) {
+        if (defer_) defer_([this] { write_logins(); });
+        else write_logins();
     }
     return {};
+}
+
+void LoginService::write_logins() {
+    std::vector<std::pair<std::string, LastLogin>> batch;
+    {
+        std::lock_guard lock(logins_mu_);
+        batch.swap(logins_);
+        logins_task_queued_ = false;
+    }
+    if (batch.empty()) return;
+    try {
+        store_.users().record_logins(batch);
+    } catch (const std::exception& e) {
+        // The sessions are open either way; a store hiccup must not fail a login.
+        log::warning("login: cannot record last logins",
+                     {{"logins", std::to_string(batch.size())}, {"error", e.what()}});
+    }
 }
 
 }  // namespace portal::login

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "keyd/store/store.h"
 #include "keyd/tfa/tfa_service.h"
@@ -21,8 +23,11 @@ namespace portal::login {
 class LoginService final : public ipc::LoginHandler {
 public:
     using Clock = std::function<std::chrono::system_clock::time_point()>;
+    // Runs a task elsewhere (the daemon: on the main thread), so that the login thread never
+    // waits for a store write. Empty: run it at once, on the caller's thread.
+    using Defer = std::function<void(std::function<void()>)>;
     // `hostname` goes into users' last_login.host.
-    LoginService(store::Store& store, tfa::TfaService& tfa, std::string hostname, Clock clock);
+    LoginService(store::Store& store, tfa::TfaService& tfa, std::string hostname, Clock clock, Defer defer = {});
 
     // Swaps in a new state (after a refresh). Until the first update, nobody is a portal user.
     void update(std::shared_ptr<const ipc::LoginState> state);
@@ -34,7 +39,9 @@ public:
     // oracle for a code's validity, no step of their 2FA spent, no lockout counted. The PAM
     // module asks CheckAccount first, so this only happens when access changed in between.
     ipc::VerifyCodeReply verify_code(const ipc::VerifyCodeRequest& r) override;
-    // Logged; "open" of a portal member records last_login (at, rhost, this host, "ssh", "success").
+    // Logged; "open" of a portal member records last_login (at, rhost, this host, "ssh",
+    // "success"): queued and written by a deferred task, all the queued ones in one
+    // transaction. Answers at once.
     ipc::SessionEventReply session_event(const ipc::SessionEventRequest& r) override;
 
 private:
@@ -48,12 +55,18 @@ private:
     static ipc::LoginState view_for(const Snapshot& s, std::string_view user);
     std::shared_ptr<const Snapshot> snapshot() const;
 
+    void write_logins();  // the deferred task
+
     store::Store& store_;
     tfa::TfaService& tfa_;
     std::string hostname_;
     Clock clock_;
+    Defer defer_;
     mutable std::mutex mu_;
     std::shared_ptr<const Snapshot> current_;
+    std::mutex logins_mu_;
+    std::vector<std::pair<std::string, LastLogin>> logins_;  // user id, last login; not yet written
+    bool logins_task_queued_ = false;
 };
 
 }  // namespace portal::login

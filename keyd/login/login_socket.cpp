@@ -14,6 +14,7 @@
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <unordered_set>
@@ -42,7 +43,14 @@ struct LoginSocket::Server : std::enable_shared_from_this<LoginSocket::Server> {
     LoginSocketLimits limits;
     local::acceptor acceptor;
     asio::steady_timer retry_timer;
-    std::vector<uid_t> allowed;  // besides root
+    // Besides root. Set by set_access() on the main thread (reload), read at accept time on
+    // the login thread.
+    mutable std::mutex access_mu;
+    std::vector<uid_t> allowed;
+    bool is_allowed(uid_t uid) const {
+        std::lock_guard lock(access_mu);
+        return uid == 0 || std::find(allowed.begin(), allowed.end(), uid) != allowed.end();
+    }
     std::unordered_set<Connection*> connections;
     bool stopped = false;
     net::SocketFile socket_file;  // what open() bound; removed at the end only if still ours
@@ -166,8 +174,7 @@ void LoginSocket::Server::do_accept() {
         const auto cred = ipc::peer_credentials(sock.native_handle());
         if (!cred) {
             sock.close(ignored);  // no identity, no service
-        } else if (cred->uid != 0 &&
-                   std::find(self->allowed.begin(), self->allowed.end(), cred->uid) == self->allowed.end()) {
+        } else if (!self->is_allowed(cred->uid)) {
             self->refuse(*cred);
             sock.close(ignored);
         } else if (self->connections.size() >= self->limits.max_connections) {
@@ -202,7 +209,10 @@ LoginSocket::LoginSocket(asio::io_context& io, const std::filesystem::path& path
 LoginSocket::~LoginSocket() { server_->stop(); }
 
 bool LoginSocket::set_access(std::vector<uid_t> uids, std::optional<gid_t> group) {
-    server_->allowed = std::move(uids);
+    {
+        std::lock_guard lock(server_->access_mu);
+        server_->allowed = std::move(uids);
+    }
     const char* p = server_->path.c_str();
     mode_t mode = 0600;
     if (group) {

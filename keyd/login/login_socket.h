@@ -1,4 +1,4 @@
-// The login socket (docs/LOGIN_PROTOCOL.md) on the daemon's io_context: NUL-framed JSON
+// The login socket (docs/LOGIN_PROTOCOL.md) on the login thread's io_context: NUL-framed JSON
 // requests dispatched to an ipc::LoginHandler. Who may connect is decided by SO_PEERCRED at
 // accept time (root and the keys helper's user); everybody else is closed at once.
 // The file is 0660 root:<helper's group> (0600 without one), not 0666: the login client
@@ -40,8 +40,9 @@ public:
     // uids allowed besides root (the helper user, resolved at start and on reload), and the
     // group that may open the socket file (the helper's: mode 0660; none: 0600). Returns
     // false (logged) when the file's group or mode cannot be set; the uid list applies anyway.
+    // Safe to call from any thread.
     bool set_access(std::vector<uid_t> uids, std::optional<gid_t> group);
-    std::size_t connections() const;
+    std::size_t connections() const;  // on the io_context's thread
 
     struct Server;  // implementation (login_socket.cpp)
 

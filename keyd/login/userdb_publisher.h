@@ -17,8 +17,10 @@ namespace portal::login {
 
 class UserdbPublisher final : public Publisher {
 public:
-    // Sets SYSTEMD_BYPASS_USERDB, binds the provider socket (throws when that fails).
-    UserdbPublisher(boost::asio::io_context& io, userdb::UserdbConfig cfg);
+    // Sets SYSTEMD_BYPASS_USERDB, binds the provider socket (throws when that fails). The
+    // provider is served on `serve_io` (the daemon's login thread); plan() and publish() run
+    // on the caller's thread.
+    UserdbPublisher(boost::asio::io_context& serve_io, userdb::UserdbConfig cfg);
     PublicationPlan plan(ipc::LoginState& state) override;
     // Drop-ins, then the provider: a failure of one does not keep the other from updating.
     void publish(const std::shared_ptr<const ipc::LoginState>& state) override;

@@ -110,6 +110,18 @@ void UsersTable::update(const User& u) {
     });
 }
 
+void UsersTable::record_logins(const std::vector<std::pair<std::string, LastLogin>>& logins) {
+    conn_.write([&] {
+        Query q(conn_, "UPDATE users SET last_login_at = ?, last_login_ip = ?, last_login_host = ?,"
+                       " last_login_method = ?, last_login_status = ? WHERE id = ?");
+        for (const auto& [id, l] : logins) {
+            q->bind_all(l.at, l.ip, l.host, l.method, l.status, id);
+            if (q->run() > 0) conn_.record(ChangeKind::user, ChangeOp::upsert, "", id, id);
+            q->reset();
+        }
+    });
+}
+
 void UsersTable::remove(const std::string& id) {
     conn_.write([&] {
         // Foreign keys cascade: memberships -> ssh_keys, tfa, recovery codes. One change says

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "keyd/store/types.h"
 #include "shared/model.h"
@@ -40,6 +41,9 @@ public:
     // what LocalAccounts reports taken.
     User create(const std::string& email, const std::string& name);
     void update(const User& u);  // email, name, last_login; unix_name/uid never change
+    // Only the last_login columns, for a batch of users in one transaction (the login path's
+    // session events); users that no longer exist are skipped.
+    void record_logins(const std::vector<std::pair<std::string, LastLogin>>& logins);
     void remove(const std::string& id);  // and everything that hangs off it
 
 private:

@@ -56,8 +56,16 @@ TfaService::TfaService(store::Store& store, SecretBox box, Settings settings, Cl
 
 void TfaService::set_settings(const Settings& s) {
     validate(s.params);
-    settings_ = s;
+    {
+        std::lock_guard lock(settings_mu_);
+        settings_ = s;
+    }
     limiter_.set_policy(s.limits);
+}
+
+Settings TfaService::current_settings() const {
+    std::lock_guard lock(settings_mu_);
+    return settings_;
 }
 
 std::int64_t TfaService::now_seconds() const {
@@ -68,8 +76,9 @@ Enrolment TfaService::begin(const User& user) {
     auto secret = totp_random_secret(20);  // 160 bits, RFC 4226's recommendation
     Enrolment e;
     e.secret_base32 = base32_encode(secret);
-    e.otpauth_uri = otpauth_uri(settings_.issuer, user.email, secret, settings_.params);
-    e.expires_at = rfc3339(now_seconds() + settings_.enrolment_ttl.count());
+    const Settings settings = current_settings();
+    e.otpauth_uri = otpauth_uri(settings.issuer, user.email, secret, settings.params);
+    e.expires_at = rfc3339(now_seconds() + settings.enrolment_ttl.count());
     store_.transaction([&] {
         auto rec = store_.tfa().get(user.id);
         rec.pending_ciphertext = box_.seal(secret, context(user.id));
@@ -100,7 +109,7 @@ TfaService::ConfirmError TfaService::confirm(const User& user, std::string_view 
         }
         auto secret = box_.open(rec.pending_ciphertext, context(user.id));
         if (!secret) throw std::runtime_error("pending TOTP secret cannot be decrypted (wrong key file?)");
-        auto check = totp_verify(*secret, code, now_seconds(), -1, settings_.params);
+        auto check = totp_verify(*secret, code, now_seconds(), -1, current_settings().params);
         wipe(*secret);
         if (!check.ok) {
             result = ConfirmError::wrong_code;
@@ -132,7 +141,7 @@ VerifyResult TfaService::verify(const User& user, std::string_view code, bool al
         }
         auto secret = box_.open(rec.secret_ciphertext, context(user.id));
         if (!secret) throw std::runtime_error("TOTP secret cannot be decrypted (wrong key file?)");
-        auto check = totp_verify(*secret, code, now_seconds(), rec.last_accepted_step, settings_.params);
+        auto check = totp_verify(*secret, code, now_seconds(), rec.last_accepted_step, current_settings().params);
         wipe(*secret);
         if (check.ok) {
             rec.last_accepted_step = check.step;  // high-water mark: this code and older ones are spent

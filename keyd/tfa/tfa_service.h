@@ -4,6 +4,7 @@
 #pragma once
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,7 +59,14 @@ private:
     Settings settings_;
     Clock clock_;
     FailureLimiter limiter_;
+    // Only the settings need a lock of their own: the API and the login thread both verify
+    // codes, and a reload replaces the settings. Each operation's read-check-write of a
+    // user's record is one store transaction (serialized by the store), and the limiter
+    // locks itself. (No lock around whole operations: the API calls some of them inside a
+    // store transaction, and a second lock taken in the other order would deadlock.)
+    mutable std::mutex settings_mu_;
 
+    Settings current_settings() const;
     std::int64_t now_seconds() const;
 };
 

@@ -8,6 +8,7 @@
 #include <array>
 #include <cerrno>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
@@ -56,7 +57,13 @@ struct Provider::Impl : std::enable_shared_from_this<Provider::Impl> {
     net::SocketFile socket_file;  // removed at the end only if still ours
     stream::acceptor acceptor;
     asio::steady_timer retry;  // after an accept error (EMFILE...), try again a little later
+    // Replaced by update() on the main thread, read per request on the login thread.
+    mutable std::mutex db_mu;
     std::shared_ptr<const Database> db;
+    std::shared_ptr<const Database> current_db() const {
+        std::lock_guard lock(db_mu);
+        return db;
+    }
     std::chrono::milliseconds idle_timeout{10'000};
     std::map<const void*, std::weak_ptr<Connection>> connections;
     bool stopped = false;
@@ -97,7 +104,7 @@ private:
         std::string message;
         switch (buffer_.next(message)) {
             case ipc::MessageBuffer::Status::message:
-                reply_ = handle_request(owner_->db, message, peer_uid_);
+                reply_ = handle_request(owner_->current_db(), message, peer_uid_);
                 if (reply_->close_after())
                     log::debug("userdb: bad request", {{"peer_uid", std::to_string(peer_uid_)}});
                 write_more();
@@ -227,7 +234,10 @@ Provider::~Provider() {
 }
 
 void Provider::update(std::shared_ptr<const ipc::LoginState> planned) {
-    impl_->db = impl_->build(planned ? *planned : ipc::LoginState{});
+    // Built here (NSS checks of the configured groups included), swapped in under the lock.
+    auto db = impl_->build(planned ? *planned : ipc::LoginState{});
+    std::lock_guard lock(impl_->db_mu);
+    impl_->db = std::move(db);
 }
 
 void Provider::set_idle_timeout(std::chrono::milliseconds timeout) { impl_->idle_timeout = timeout; }

@@ -1,6 +1,6 @@
 // The io.systemd.UserDatabase Varlink provider at <socket_directory>/<service>: answers
 // GetUserRecord, GetGroupRecord and GetMemberships from memory (the last update()), on the
-// daemon's io_context. Memberships (roles -> groups, the 2FA group) exist only through it, so
+// io_context it is given (the daemon's login thread). Memberships (roles -> groups, the 2FA group) exist only through it, so
 // with the daemon down users keep resolving (drop-ins) but lose the extra groups.
 // Protocol details and errors: keyd/userdb/user_database.h.
 #pragma once
@@ -22,8 +22,8 @@ public:
     // Binds the socket (mode 0666: every process's NSS asks it), replacing a stale socket
     // file; throws std::runtime_error when the path is held by a live provider or is not a
     // socket, or cfg.service is not a plain file name. Serves an empty database (plus the 2FA
-    // group) until the first update(). Not thread-safe: construct, update() and destroy it on
-    // the io_context's thread (or before it runs).
+    // group) until the first update(). Construct and destroy it while the io_context is not
+    // running or on its thread; update() may be called from any thread.
     Provider(boost::asio::io_context& io, UserdbConfig cfg);
     ~Provider();  // closes every connection and removes the socket
     Provider(const Provider&) = delete;

@@ -63,6 +63,7 @@ public:
     void start_daemon();
     int stop_daemon(int sig = 15);  // SIGTERM (or `sig`: 9 for a crash); the exit code
     bool daemon_running() { return daemon_.running(); }
+    pid_t daemon_pid() const { return daemon_.pid(); }
     void start_sshd();
     void create_account();
 
