@@ -66,6 +66,27 @@ void BM_BuildLoginState(benchmark::State& st) {
     }
 }
 
+// One change (a member's role flips) applied to a view of the whole account: the store write
+// is not timed, the view's refresh (change log read, point reads, the member moved in place)
+// is. The cost must not depend on the account's size.
+void BM_IncrementalApply(benchmark::State& st) {
+    auto& e = env();
+    login::IncrementalLoginView view;
+    view.set_settings(login::ViewSettings{e.seed.account_id, {Role::owner, Role::manager}, std::chrono::seconds(60)});
+    view.refresh(*e.store, 0);
+    std::size_t i = 0;
+    for (auto _ : st) {
+        st.PauseTiming();
+        const auto& user = e.seed.users[1 + (i++ * 7) % (e.seed.users.size() - 1)];
+        const Role role = i % 2 ? Role::owner : Role::manager;
+        e.store->memberships().put(Membership{e.seed.account_id, user.id, role, MemberStatus::active, "", ""});
+        st.ResumeTiming();
+        const auto& state = view.refresh(*e.store, 0);
+        if (state.members.size() != static_cast<std::size_t>(g_users)) st.SkipWithError("wrong member count");
+    }
+    if (view.stats().full_builds != 1) st.SkipWithError("the view rebuilt instead of applying");
+}
+
 void BM_KeyLookup(benchmark::State& st) {
     auto& e = env();
     auto clock = [] { return std::chrono::system_clock::now(); };
@@ -89,6 +110,7 @@ int main(int argc, char** argv) {
     portal::log::init(portal::log::Level::warning);  // a log line per lookup would be the measurement
     benchmark::RegisterBenchmark("StoreLoad/all_members_and_keys", BM_StoreLoad)->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BuildLoginState", BM_BuildLoginState)->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("IncrementalLoginView/one_change", BM_IncrementalApply)->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark("LoginService/get_authorized_keys", BM_KeyLookup)->Unit(benchmark::kMicrosecond);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

@@ -1,5 +1,7 @@
 #include "keyd/login/login_view.h"
 
+#include <algorithm>
+#include <set>
 #include <unordered_map>
 #include <utility>
 
@@ -17,6 +19,29 @@ std::string authorized_key_line(std::string_view public_key, std::string_view na
     }
     return line;
 }
+
+namespace {
+
+ipc::LoginKey login_key(store::LoginKeyRow& k) {
+    return ipc::LoginKey{authorized_key_line(k.public_key, k.name), std::move(k.fingerprint_sha256)};
+}
+
+ipc::LoginMember login_member(store::LoginMemberRow& r, std::vector<ipc::LoginKey> keys) {
+    ipc::LoginMember m;
+    m.unix_name = std::move(r.unix_name);
+    m.uid = r.uid;
+    m.role = r.role;
+    m.status = r.status;
+    m.tfa_enabled = r.tfa_enabled;
+    m.published = true;
+    m.keys = std::move(keys);
+    m.user_id = std::move(r.user_id);
+    return m;
+}
+
+bool by_name(const ipc::LoginMember& a, const ipc::LoginMember& b) { return a.unix_name < b.unix_name; }
+
+}  // namespace
 
 ipc::LoginState build_login_state(store::Store& store, const ViewSettings& settings, std::int64_t now) {
     ipc::LoginState state;
@@ -41,32 +66,98 @@ ipc::LoginState build_login_state(store::Store& store, const ViewSettings& setti
 
     // One query for the keys, one for the members: grouped here, not queried per user.
     std::unordered_map<std::string, std::vector<ipc::LoginKey>> keys_of;
-    for (auto& k : store.login_rows().keys(account->id))
-        keys_of[k.user_id].push_back(ipc::LoginKey{authorized_key_line(k.public_key, k.name), std::move(k.fingerprint_sha256)});
+    for (auto& k : store.login_rows().keys(account->id)) keys_of[k.user_id].push_back(login_key(k));
 
     auto rows = store.login_rows().members(account->id);
     state.members.reserve(rows.size());
     for (auto& r : rows) {
-        ipc::LoginMember m;
-        m.unix_name = std::move(r.unix_name);
-        m.uid = r.uid;
-        m.role = r.role;
-        m.status = r.status;
-        m.tfa_enabled = r.tfa_enabled;
-        m.published = true;
-        if (auto it = keys_of.find(r.user_id); it != keys_of.end()) m.keys = std::move(it->second);
-        m.user_id = std::move(r.user_id);
-        state.members.push_back(std::move(m));
+        std::vector<ipc::LoginKey> keys;
+        if (auto it = keys_of.find(r.user_id); it != keys_of.end()) keys = std::move(it->second);
+        state.members.push_back(login_member(r, std::move(keys)));
     }
     return state;
 }
 
+// ---- the incremental view -----------------------------------------------------------------
+
+void IncrementalLoginView::set_settings(const ViewSettings& s) {
+    settings_ = s;
+    built_ = false;  // another account or other roles: build anew
+}
+
+const ipc::LoginState& IncrementalLoginView::refresh(store::Store& store, std::int64_t now) {
+    store.read([&] {
+        const std::uint64_t revision = store.revision();
+        if (built_ && revision == state_.revision) return;
+        if (!built_ || !apply(store, revision)) build(store);
+    });
+    state_.generated_at = now;
+    return state_;
+}
+
+void IncrementalLoginView::build(store::Store& store) {
+    state_ = build_login_state(store, settings_, 0);
+    name_of_user_.clear();
+    name_of_user_.reserve(state_.members.size());
+    for (const auto& m : state_.members) name_of_user_.emplace(m.user_id, m.unix_name);
+    built_ = true;
+    ++stats_.full_builds;
+}
+
+// Members are re-read when a change names them: their membership in this account, their user
+// (name, uid, 2FA flag; a deleted user), their 2FA record or one of their keys here. Cost: a
+// binary search and one or two point reads per named member, plus moving the members after
+// an insertion point in the vector (memmove-like, no copies of strings).
+bool IncrementalLoginView::apply(store::Store& store, std::uint64_t revision) {
+    if (state_.account_id.empty()) return false;  // no account yet: nothing to apply to
+    // More changes than members: a full build reads less.
+    const auto changes = store.changes().since(state_.revision, std::max<std::size_t>(1000, state_.members.size()));
+    if (!changes) return false;
+    std::set<std::string> users;
+    for (const auto& c : *changes) {
+        if (c.kind == store::ChangeKind::account) {
+            if (c.entity_id != state_.account_id) continue;
+            if (c.op == store::ChangeOp::remove) return false;
+            const auto account = store.accounts().get(state_.account_id);
+            if (!account) return false;
+            state_.enforce_2fa = account->enforce_2fa;
+            continue;
+        }
+        if (c.user_id.empty() || (!c.account_id.empty() && c.account_id != state_.account_id)) continue;
+        users.insert(c.user_id);
+    }
+    auto& members = state_.members;
+    for (const auto& user_id : users) {
+        ++stats_.members_reread;
+        if (auto it = name_of_user_.find(user_id); it != name_of_user_.end()) {
+            ipc::LoginMember probe;
+            probe.unix_name = it->second;
+            auto pos = std::lower_bound(members.begin(), members.end(), probe, by_name);
+            if (pos != members.end() && pos->user_id == user_id) members.erase(pos);
+            name_of_user_.erase(it);
+        }
+        auto row = store.login_rows().member(state_.account_id, user_id);
+        if (!row) continue;
+        std::vector<ipc::LoginKey> keys;
+        for (auto& k : store.login_rows().keys_of(state_.account_id, user_id)) keys.push_back(login_key(k));
+        ipc::LoginMember m = login_member(*row, std::move(keys));
+        name_of_user_.emplace(m.user_id, m.unix_name);
+        auto pos = std::lower_bound(members.begin(), members.end(), m, by_name);
+        members.insert(pos, std::move(m));
+    }
+    state_.revision = revision;
+    ++stats_.applied;
+    return true;
+}
+
 StoreLoginStateSource::StoreLoginStateSource(store::Store& store, ViewSettings settings, Clock clock)
-    : store_(store), settings_(std::move(settings)), clock_(std::move(clock)) {}
+    : store_(store), clock_(std::move(clock)) {
+    view_.set_settings(settings);
+}
 
 ipc::LoginState StoreLoginStateSource::load() {
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(clock_().time_since_epoch()).count();
-    return build_login_state(store_, settings_, now);
+    return view_.refresh(store_, now);  // a copy: the refresher plans publication on it
 }
 
 }  // namespace portal::login

@@ -1,12 +1,15 @@
 // The login state (shared/ipc/login_state.h) of the account this server follows: what the
 // login socket answers from and what the fallback file and userdb records are made of.
-// Built in one pass with one query per table, so 10,000 members x 3 keys stay fast.
+// Built in full in one pass with one query per table (start-up, settings changed, the change
+// log compacted past it), and otherwise kept current by applying the store's change log
+// (keyd/store/change_log.h): only the members a change names are read again, by primary key.
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "keyd/store/store.h"
@@ -38,17 +41,45 @@ ipc::LoginState build_login_state(store::Store& store, const ViewSettings& setti
 // The key line sshd gets: "<type> <base64> <name>", the name made safe for one line.
 std::string authorized_key_line(std::string_view public_key, std::string_view name);
 
+// The login state of one account, kept current from the change log.
+class IncrementalLoginView {
+public:
+    struct Stats {
+        std::uint64_t full_builds = 0;
+        std::uint64_t applied = 0;          // refreshes that applied changes
+        std::uint64_t members_reread = 0;   // point reads of members, in total
+    };
+
+    // Brings the view to the store's current revision (a full build the first time, after
+    // set_settings(), and when the log no longer holds the changes since the view's
+    // revision) and returns it, stamped `now`.
+    const ipc::LoginState& refresh(store::Store& store, std::int64_t now);
+    void set_settings(const ViewSettings& s);
+    const Stats& stats() const { return stats_; }
+
+private:
+    void build(store::Store& store);
+    bool apply(store::Store& store, std::uint64_t revision);  // false: build in full instead
+
+    ViewSettings settings_;
+    bool built_ = false;
+    ipc::LoginState state_;  // members ordered by unix_name, as build_login_state's
+    std::unordered_map<std::string, std::string> name_of_user_;  // user id -> unix_name, of state_'s members
+    Stats stats_;
+};
+
 class StoreLoginStateSource final : public LoginStateSource {
 public:
     using Clock = std::function<std::chrono::system_clock::time_point()>;
     StoreLoginStateSource(store::Store& store, ViewSettings settings, Clock clock);
     ipc::LoginState load() override;
-    void set_settings(const ViewSettings& s) override { settings_ = s; }
+    void set_settings(const ViewSettings& s) override { view_.set_settings(s); }
+    const IncrementalLoginView::Stats& stats() const { return view_.stats(); }
 
 private:
     store::Store& store_;
-    ViewSettings settings_;
     Clock clock_;
+    IncrementalLoginView view_;
 };
 
 }  // namespace portal::login

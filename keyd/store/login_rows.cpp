@@ -38,4 +38,34 @@ std::vector<LoginKeyRow> LoginRows::keys(const std::string& account_id) {
     });
 }
 
+std::optional<LoginMemberRow> LoginRows::member(const std::string& account_id, const std::string& user_id) {
+    return conn_.locked([&]() -> std::optional<LoginMemberRow> {
+        Query q(conn_, "SELECT u.id, u.unix_name, u.uid, m.role, m.status, u.tfa_enabled"
+                       " FROM memberships m JOIN users u ON u.id = m.user_id"
+                       " WHERE m.account_id = ? AND m.user_id = ?");
+        q->bind_all(account_id, user_id);
+        if (!q->step()) return std::nullopt;
+        LoginMemberRow r;
+        r.user_id = q->column_text(0);
+        r.unix_name = q->column_text(1);
+        r.uid = static_cast<std::uint32_t>(q->column_int(2));
+        r.role = read_role(*q, 3);
+        r.status = read_member_status(*q, 4);
+        r.tfa_enabled = q->column_bool(5);
+        return r;
+    });
+}
+
+std::vector<LoginKeyRow> LoginRows::keys_of(const std::string& account_id, const std::string& user_id) {
+    return conn_.locked([&] {
+        Query q(conn_, "SELECT k.user_id, k.name, k.public_key, k.fingerprint_sha256 FROM ssh_keys k"
+                       " WHERE k.account_id = ? AND k.user_id = ? ORDER BY k.created_at, k.rowid");
+        q->bind_all(account_id, user_id);
+        std::vector<LoginKeyRow> out;
+        while (q->step())
+            out.push_back(LoginKeyRow{q->column_text(0), q->column_text(1), q->column_text(2), q->column_text(3)});
+        return out;
+    });
+}
+
 }  // namespace portal::store

@@ -2,6 +2,7 @@
 // one query per table, no per-row JSON, so 10,000 members x 3 keys load in milliseconds.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ public:
 
     std::vector<LoginMemberRow> members(const std::string& account_id);  // ordered by unix_name
     std::vector<LoginKeyRow> keys(const std::string& account_id);        // in the order they were added
+    // One member, for applying a change (keyd/login/login_view.h): point reads by primary key.
+    std::optional<LoginMemberRow> member(const std::string& account_id, const std::string& user_id);
+    std::vector<LoginKeyRow> keys_of(const std::string& account_id, const std::string& user_id);
 
 private:
     Connection& conn_;

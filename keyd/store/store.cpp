@@ -31,6 +31,10 @@ void Store::set_change_log_retention(const ChangeLogRetention& r, std::function<
     conn_->set_retention(r, std::move(now_seconds));
 }
 
+void Store::read(const std::function<void()>& f) {
+    conn_->locked([&] { f(); });
+}
+
 int Store::schema_version() { return conn_->schema_version(); }
 
 std::uint64_t Store::revision() { return static_cast<std::uint64_t>(conn_->meta_int("revision")); }

@@ -34,6 +34,9 @@ public:
     // Runs f inside BEGIN IMMEDIATE ... COMMIT; rolls back and rethrows if f throws.
     // Every write goes through here; nested calls join the outer transaction.
     void transaction(const std::function<void()>& f);
+    // Runs f with the store to itself: no write of this process (any thread) lands between
+    // its reads, so they see one revision. (Only the daemon writes the database.)
+    void read(const std::function<void()>& f);
 
     int schema_version();
     // Monotonic revision of the IAM state, bumped by every write transaction that changed it.
