@@ -58,7 +58,10 @@ std::optional<LoginMemberRow> LoginRows::member(const std::string& account_id, c
 
 std::vector<LoginKeyRow> LoginRows::keys_of(const std::string& account_id, const std::string& user_id) {
     return conn_.locked([&] {
-        Query q(conn_, "SELECT k.user_id, k.name, k.public_key, k.fingerprint_sha256 FROM ssh_keys k"
+        // INDEXED BY: left to itself the planner walks the account's keys in the order index
+        // (no sort) instead of the user's few keys (bench: 50 ms against 0.1 ms at 10,000 x 3).
+        Query q(conn_, "SELECT k.user_id, k.name, k.public_key, k.fingerprint_sha256"
+                       " FROM ssh_keys k INDEXED BY ssh_keys_account_user"
                        " WHERE k.account_id = ? AND k.user_id = ? ORDER BY k.created_at, k.rowid");
         q->bind_all(account_id, user_id);
         std::vector<LoginKeyRow> out;
