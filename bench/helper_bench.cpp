@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/support.h"
@@ -113,13 +115,65 @@ double mean(const std::vector<double>& v) {
 
 std::size_t count_lines(const std::string& s) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')); }
 
-enum class Mode { online, online_fingerprint, fallback, fallback_fingerprint, online_not_portal };
+enum class Mode { online, online_fingerprint, fallback, fallback_fingerprint, online_not_portal, online_write_storm };
+
+// Clients looping API writes that change the login state (a member's role flips between
+// manager and owner: a new revision, a refresh, userdb groups) while the helper is measured.
+class WriteStorm {
+public:
+    WriteStorm(const Env& e, int clients) {
+        for (int c = 0; c < clients; ++c)
+            threads_.emplace_back([this, &e, c] {
+                try {
+                    HttpConnection conn(e.daemon.api_socket());
+                    for (std::size_t i = 0; !stop_; ++i) {
+                        // Members other than the owner (users[0]) and the measured user (last).
+                        const auto& u = e.seed.users[1 + (i * 4 + static_cast<std::size_t>(c)) % (e.seed.users.size() - 2)];
+                        const char* role = i % 2 ? "owner" : "manager";
+                        auto r = conn.request("PUT", "/v1/account/users/" + u.id, std::string("{\"role\":\"") + role + "\"}",
+                                              e.seed.account_id);
+                        if (r.status != 200) throw std::runtime_error("PUT answered " + std::to_string(r.status));
+                        ++writes_;
+                    }
+                } catch (const std::exception& ex) {
+                    std::lock_guard lock(mu_);
+                    error_ = ex.what();
+                }
+            });
+    }
+    ~WriteStorm() { stop(); }
+    void stop() {
+        stop_ = true;
+        for (auto& t : threads_)
+            if (t.joinable()) t.join();
+    }
+    std::size_t writes() const { return writes_; }
+    std::string error() {
+        std::lock_guard lock(mu_);
+        return error_;
+    }
+
+private:
+    std::atomic<bool> stop_{false};
+    std::atomic<std::size_t> writes_{0};
+    std::mutex mu_;
+    std::string error_;
+    std::vector<std::thread> threads_;
+};
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
 
 // Reported time per iteration is the helper's; the counters hold both and the ratio.
 void BM_HelperVsCat(benchmark::State& st, Mode mode) {
     Env* e = env(st);
     if (!e) return;
-    const bool use_daemon = mode == Mode::online || mode == Mode::online_fingerprint || mode == Mode::online_not_portal;
+    const bool storm = mode == Mode::online_write_storm;
+    const bool use_daemon = mode == Mode::online || mode == Mode::online_fingerprint ||
+                            mode == Mode::online_not_portal || storm;
     if (use_daemon && !e->online) {
         skip(st, e->online_problem);
         return;
@@ -133,7 +187,10 @@ void BM_HelperVsCat(benchmark::State& st, Mode mode) {
         helper.push_back(e->user->keys.back().sha256);  // as sshd's %f: only the offered key
         want_lines = 1;
     }
-    const auto henv = e->helper_env(use_daemon);
+    auto henv = e->helper_env(use_daemon);
+    // In the storm the fallback must not hide a slow daemon: no state directory, so a helper
+    // that gave up on the daemon prints nothing and is counted.
+    if (storm) henv.back() = "PORTAL_KEYD_STATE_DIR=" + (e->dir.path() / "no-state-dir").string();
     const std::vector<std::string> cat{kCat, e->authorized_keys.string()};
 
     // Once, untimed: both print what sshd should see.
@@ -152,18 +209,23 @@ void BM_HelperVsCat(benchmark::State& st, Mode mode) {
     }
 
     std::vector<double> h, c, hcpu, ccpu;
+    std::size_t missed = 0;  // storm: calls that printed no keys (the helper gave up on the daemon)
+    std::unique_ptr<WriteStorm> writers;
+    if (storm) writers = std::make_unique<WriteStorm>(*e, 4);
     try {
         bool helper_first = false;
         for (auto _ : st) {
             helper_first = !helper_first;
             RunResult rh, rc;
+            std::string hout;
             if (helper_first) {
-                rh = run_program(helper, henv);
+                rh = run_program(helper, henv, storm ? &hout : nullptr);
                 rc = run_program(cat, {});
             } else {
                 rc = run_program(cat, {});
-                rh = run_program(helper, henv);
+                rh = run_program(helper, henv, storm ? &hout : nullptr);
             }
+            if (storm && count_lines(hout) != want_lines) ++missed;
             if (rh.status != 0 || rc.status != 0) {
                 skip(st, "a program failed");
                 break;
@@ -177,6 +239,13 @@ void BM_HelperVsCat(benchmark::State& st, Mode mode) {
     } catch (const std::exception& ex) {
         skip(st, ex.what());
         return;
+    }
+    if (writers) {
+        writers->stop();
+        if (!writers->error().empty()) skip(st, "write storm: " + writers->error());
+        st.counters["writes"] = static_cast<double>(writers->writes());
+        st.counters["missed"] = static_cast<double>(missed);
+        st.counters["helper_p99_ms"] = percentile(h, 0.99) * 1e3;
     }
     const double hm = median(h), cm = median(c);
     st.counters["helper_ms"] = hm * 1e3;
@@ -216,6 +285,7 @@ int main(int argc, char** argv) {
     reg("HelperVsCat/online", Mode::online);
     reg("HelperVsCat/online_fingerprint", Mode::online_fingerprint);
     reg("HelperVsCat/online_not_portal_user", Mode::online_not_portal);
+    reg("HelperVsCat/online_during_write_storm", Mode::online_write_storm);
     reg("HelperVsCat/fallback", Mode::fallback);
     reg("HelperVsCat/fallback_fingerprint", Mode::fallback_fingerprint);
 

@@ -400,9 +400,16 @@ HttpConnection::~HttpConnection() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-HttpResponse HttpConnection::get(const std::string& target) {
+HttpResponse HttpConnection::get(const std::string& target) { return request("GET", target, ""); }
+
+HttpResponse HttpConnection::request(const std::string& method, const std::string& target, const std::string& body,
+                                     const std::string& account_id) {
     if (fd_ < 0) throw std::runtime_error("connection closed");
-    const std::string req = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n";
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n";
+    if (!account_id.empty()) req += "X-Account-Id: " + account_id + "\r\n";
+    if (!body.empty())
+        req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    req += "\r\n" + body;
     if (!ipc::write_fully(fd_, req)) fail_errno("write");
 
     char chunk[65536];

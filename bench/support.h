@@ -129,6 +129,8 @@ public:
     HttpConnection(const HttpConnection&) = delete;
     HttpConnection& operator=(const HttpConnection&) = delete;
     HttpResponse get(const std::string& target);  // throws on I/O errors
+    HttpResponse request(const std::string& method, const std::string& target, const std::string& body,
+                         const std::string& account_id = "");
     bool open() const { return fd_ >= 0; }
 
 private:
