@@ -287,16 +287,50 @@ private:
 // per call (~40-80 ms with 10,000 members published). /etc is read directly. What is left
 // unseen: a name that appears in a later NSS source (LDAP...) after we published it, which
 // nss-systemd hides from the whole system anyway when it comes first in nsswitch.conf.
+// The answers of the checks beyond /etc/passwd and /etc/group (our drop-ins: a few stats;
+// NSS: other sources), remembered per name or id for kMemoTtl or until local accounts are
+// said to have changed: a plan asks about every member at every refresh, and at 10,000
+// members those syscalls were a fifth of a refresh. A source other than the files (LDAP, a
+// drop-in of another service) is noticed within kMemoTtl, as the drop-in writer's rescan.
+constexpr auto kMemoTtl = std::chrono::seconds(60);
+
+template <class Key>
+class CheckMemo {
+public:
+    template <class Check>
+    bool get(const Key& key, Check&& check) {
+        const auto now = std::chrono::steady_clock::now();
+        const std::uint64_t epoch = local_accounts_epoch.load();
+        if (epoch != epoch_ || now - started_ >= kMemoTtl) {  // all of it ages at once: no per-entry clocks
+            answers_.clear();
+            epoch_ = epoch;
+            started_ = now;
+        }
+        if (auto it = answers_.find(key); it != answers_.end()) return it->second;
+        const bool taken = check();
+        answers_.emplace(key, taken);
+        return taken;
+    }
+
+private:
+    std::unordered_map<Key, bool> answers_;
+    std::uint64_t epoch_ = 0;
+    std::chrono::steady_clock::time_point started_{};
+};
+
 std::function<bool(std::string_view)> local_name_check(const UserdbConfig& cfg) {
     ensure_userdb_bypass(cfg);
     auto files = std::make_shared<LocalFiles>();
     auto ours = std::make_shared<OurDropins>(cfg);
-    return [files, ours](std::string_view name_view) {
+    auto memo = std::make_shared<CheckMemo<std::string>>();
+    return [files, ours, memo](std::string_view name_view) {
         if (files->has_name(name_view)) return true;
         const std::string name(name_view);
-        if (!ours->contains(name + ".user") && nss_user(name)) return true;
-        if (!ours->contains(name + ".group") && nss_group(name)) return true;
-        return false;
+        return memo->get(name, [&] {
+            if (!ours->contains(name + ".user") && nss_user(name)) return true;
+            if (!ours->contains(name + ".group") && nss_group(name)) return true;
+            return false;
+        });
     };
 }
 
@@ -304,12 +338,15 @@ std::function<bool(std::uint32_t)> local_id_check(const UserdbConfig& cfg) {
     ensure_userdb_bypass(cfg);
     auto files = std::make_shared<LocalFiles>();
     auto ours = std::make_shared<OurDropins>(cfg);
-    return [files, ours](std::uint32_t id) {
+    auto memo = std::make_shared<CheckMemo<std::uint32_t>>();
+    return [files, ours, memo](std::uint32_t id) {
         if (files->has_id(id)) return true;
-        const std::string key = std::to_string(id);
-        if (!ours->contains(key + ".user") && nss_user(id)) return true;
-        if (!ours->contains(key + ".group") && nss_group(id)) return true;
-        return false;
+        return memo->get(id, [&] {
+            const std::string key = std::to_string(id);
+            if (!ours->contains(key + ".user") && nss_user(id)) return true;
+            if (!ours->contains(key + ".group") && nss_group(id)) return true;
+            return false;
+        });
     };
 }
 

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <optional>
 #include <set>
+#include <unordered_set>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -39,6 +40,10 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
         }
     }
 
+    // gids taken so far: looked up per member (a scan of groups_ made the build quadratic,
+    // ~50 M comparisons at 10,000 members).
+    std::unordered_set<std::uint32_t> gids;
+    for (const auto& g : db->groups_) gids.insert(g.gid);
     for (const auto& m : planned.members) {
         if (!m.published) continue;
         if (db->user_by_name_.count(m.unix_name) || db->user_by_uid_.count(m.uid)) continue;  // plan refuses these
@@ -51,8 +56,7 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
         db->user_by_name_.emplace(u.name, db->users_.size());
         db->user_by_uid_.emplace(u.uid, db->users_.size());
         db->users_.push_back(std::move(u));
-        if (!db->group_by_name_.count(m.unix_name) &&
-            std::none_of(db->groups_.begin(), db->groups_.end(), [&](const Group& g) { return g.gid == m.uid; }))
+        if (!db->group_by_name_.count(m.unix_name) && gids.insert(m.uid).second)
             db->groups_.push_back({m.unix_name, m.uid, dump(group_record(m.unix_name, m.uid, cfg)), false});
         for (const auto& g : member_groups(m, planned, cfg)) {
             if (!resolvable.count(g)) continue;
