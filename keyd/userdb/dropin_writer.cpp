@@ -113,11 +113,6 @@ struct Desired {
 
 }  // namespace
 
-struct DropinWriter::Rendered {
-    ipc::LoginMember member;
-    std::vector<std::pair<std::string, Desired>> files;
-};
-
 DropinWriter::DropinWriter(UserdbConfig cfg) : cfg_(std::move(cfg)) {
     // It names our temp files: nothing that could reach outside the directory.
     if (!is_valid_service_name(cfg_.service)) throw std::invalid_argument("userdb: invalid service name");
@@ -156,10 +151,8 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
     stamp_valid_ = false;  // until the end: a failure part-way means "re-read next time"
     auto& existing = known_;
 
-    // 2. What should be there. A member's files depend only on the member and cfg_: rendered
-    // again only when the member changed. `desired` points into `rendered`, which holds them.
-    std::unordered_map<std::string, std::shared_ptr<const Rendered>> rendered;
-    std::unordered_map<std::string_view, const Desired*> desired;
+    // 2. What should be there.
+    std::unordered_map<std::string, Desired> desired;
     for (const auto& m : planned.members) {
         if (!m.published) continue;
         const std::string& name = m.unix_name;
@@ -168,29 +161,21 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
             log::warning("userdb: not publishing an invalid member", {{"user", log::sanitize(name, 64)}});
             continue;
         }
-        std::shared_ptr<const Rendered> r;
-        if (auto it = rendered_.find(name); it != rendered_.end() && it->second->member == m) r = it->second;
-        if (!r) {
-            auto fresh = std::make_shared<Rendered>();
-            fresh->member = m;
-            auto& files = fresh->files;
-            const std::string uid = std::to_string(m.uid);
-            files.push_back({name + ".user", {false, dump(user_record(m, cfg_)) + "\n", 0644}});
-            files.push_back({uid + ".user", {true, name + ".user", 0}});
-            files.push_back({name + ".group", {false, dump(group_record(name, m.uid, cfg_)) + "\n", 0644}});
-            files.push_back({uid + ".group", {true, name + ".group", 0}});
-            if (auto priv = privileged_section(m)) {
-                // "service" too, so the file is recognisably ours even alone. No <uid> link: every
-                // file in this directory slows nss-systemd's membership scans down.
-                const nlohmann::json body{{"privileged", std::move(*priv)}, {"service", cfg_.service}};
-                files.push_back({name + ".user-privileged", {false, dump(body) + "\n", 0600}});
-            }
-            r = std::move(fresh);
+        const std::string uid = std::to_string(m.uid);
+        std::vector<std::pair<std::string, Desired>> files;
+        files.push_back({name + ".user", {false, dump(user_record(m, cfg_)) + "\n", 0644}});
+        files.push_back({uid + ".user", {true, name + ".user", 0}});
+        files.push_back({name + ".group", {false, dump(group_record(name, m.uid, cfg_)) + "\n", 0644}});
+        files.push_back({uid + ".group", {true, name + ".group", 0}});
+        if (auto priv = privileged_section(m)) {
+            // "service" too, so the file is recognisably ours even alone. No <uid> link: every
+            // file in this directory slows nss-systemd's membership scans down.
+            const nlohmann::json body{{"privileged", std::move(*priv)}, {"service", cfg_.service}};
+            files.push_back({name + ".user-privileged", {false, dump(body) + "\n", 0600}});
         }
-        const auto& files = r->files;
         std::string conflict;
         for (const auto& [file, want] : files) {
-            if (desired.count(std::string_view(file))) {
+            if (desired.count(file)) {
                 conflict = file + " (another member)";
                 break;
             }
@@ -207,16 +192,13 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
                          {{"user", name}, {"file", conflict}});
             continue;
         }
-        for (const auto& [file, want] : files) desired.emplace(file, &want);
-        rendered.insert_or_assign(name, std::move(r));
+        for (auto& f : files) desired.emplace(std::move(f));
     }
 
     // 3. Write what changed: files first, then the symlinks that point at them.
     for (const bool links : {false, true}) {
-        for (const auto& [file_view, want_ptr] : desired) {
-            const Desired& want = *want_ptr;
+        for (const auto& [file, want] : desired) {
             if (want.symlink != links) continue;
-            const std::string file(file_view);
             auto x = existing.find(file);
             if (x != existing.end()) {
                 const auto& have = x->second;
@@ -286,7 +268,7 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
     // the privileged companion before its record.
     std::vector<std::pair<int, std::string>> stale;
     for (const auto& [file, x] : existing) {
-        if (!x.ours || desired.count(std::string_view(file))) continue;
+        if (!x.ours || desired.count(file)) continue;
         const int order = x.kind == Kind::symlink ? 0 : dropin_suffix(file) == ".user-privileged" ? 1 : 2;
         stale.emplace_back(order, file);
     }
@@ -300,7 +282,6 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
         ++last_changes_;
     }
 
-    rendered_ = std::move(rendered);
     if (last_changes_ > 0 && ::fsync(dfd.get()) != 0) fail(dir.string(), errno);
     if (errors > 0)
         throw std::runtime_error("userdb: " + std::to_string(errors) + " drop-in update(s) failed, first: " +

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <ctime>
-#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -52,14 +51,9 @@ public:
         timespec mtime{};
     };
 
-    struct Rendered;  // one member's files (dropin_writer.cpp)
-
 private:
     UserdbConfig cfg_;
     std::unordered_map<std::string, Entry> known_;  // the directory as of our last look
-    // Each published member's files as last rendered, by unix name: a member unchanged since
-    // the last call is not turned into JSON again (at 10,000 members that was most of a call).
-    std::unordered_map<std::string, std::shared_ptr<const Rendered>> rendered_;
     bool stamp_valid_ = false;
     dev_t dir_dev_ = 0;
     ino_t dir_ino_ = 0;

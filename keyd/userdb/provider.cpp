@@ -45,13 +45,11 @@ struct Provider::Impl : std::enable_shared_from_this<Provider::Impl> {
     Impl(asio::io_context& io_, UserdbConfig c) : io(io_), cfg(std::move(c)), acceptor(io_), retry(io_) {}
 
     void accept();
-    // On the thread that calls update() (and the constructor): the cache is that thread's.
-    std::shared_ptr<const Database> build(const ipc::LoginState& planned) {
+    std::shared_ptr<const Database> build(const ipc::LoginState& planned) const {
         return Database::build(
             planned, cfg, [this](std::string_view g) { return local_group_exists(cfg, g); },
-            [this](std::uint32_t gid) { return local_gid_exists(cfg, gid); }, &records);
+            [this](std::uint32_t gid) { return local_gid_exists(cfg, gid); });
     }
-    RecordCache records;
 
     asio::io_context& io;
     UserdbConfig cfg;

@@ -19,45 +19,9 @@ using nlohmann::json;
 
 // --- the snapshot ----------------------------------------------------------------------
 
-namespace {
-
-RecordCache::Records render(const ipc::LoginMember& m, const UserdbConfig& cfg) {
-    RecordCache::Records r;
-    r.member = m;
-    json record = user_record(m, cfg);
-    r.public_json = dump(record);
-    if (auto priv = privileged_section(m)) {
-        record["privileged"] = std::move(*priv);
-        r.privileged_json = dump(record);
-    }
-    r.group_json = dump(group_record(m.unix_name, m.uid, cfg));
-    return r;
-}
-
-}  // namespace
-
-const RecordCache::Records& RecordCache::get(const ipc::LoginMember& m, const UserdbConfig& cfg) {
-    auto& e = entries_[m.unix_name];
-    if (e.records.public_json.empty() || !(e.records.member == m)) e.records = render(m, cfg);
-    e.used = true;
-    return e.records;
-}
-
-void RecordCache::drop_unused() {
-    for (auto it = entries_.begin(); it != entries_.end();) {
-        if (!it->second.used) {
-            it = entries_.erase(it);
-        } else {
-            it->second.used = false;
-            ++it;
-        }
-    }
-}
-
 std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, const UserdbConfig& cfg,
                                                 const std::function<bool(std::string_view)>& group_exists_locally,
-                                                const std::function<bool(std::uint32_t)>& gid_exists_locally,
-                                                RecordCache* cache) {
+                                                const std::function<bool(std::uint32_t)>& gid_exists_locally) {
     auto db = std::make_shared<Database>();
     db->service_ = cfg.service;
 
@@ -83,20 +47,22 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
     for (const auto& m : planned.members) {
         if (!m.published) continue;
         if (db->user_by_name_.count(m.unix_name) || db->user_by_uid_.count(m.uid)) continue;  // plan refuses these
-        const RecordCache::Records fresh = cache ? RecordCache::Records{} : render(m, cfg);
-        const RecordCache::Records& rec = cache ? cache->get(m, cfg) : fresh;
-        User u{m.unix_name, m.uid, rec.public_json, rec.privileged_json};
+        json record = user_record(m, cfg);
+        User u{m.unix_name, m.uid, dump(record), {}};
+        if (auto priv = privileged_section(m)) {
+            record["privileged"] = std::move(*priv);
+            u.privileged_json = dump(record);
+        }
         db->user_by_name_.emplace(u.name, db->users_.size());
         db->user_by_uid_.emplace(u.uid, db->users_.size());
         db->users_.push_back(std::move(u));
         if (!db->group_by_name_.count(m.unix_name) && gids.insert(m.uid).second)
-            db->groups_.push_back({m.unix_name, m.uid, rec.group_json, false});
+            db->groups_.push_back({m.unix_name, m.uid, dump(group_record(m.unix_name, m.uid, cfg)), false});
         for (const auto& g : member_groups(m, planned, cfg)) {
             if (!resolvable.count(g)) continue;
             db->memberships_.push_back({m.unix_name, g, dump(json{{"userName", m.unix_name}, {"groupName", g}})});
         }
     }
-    if (cache) cache->drop_unused();
     for (std::size_t i = 0; i < db->groups_.size(); ++i) {
         db->group_by_name_.emplace(db->groups_[i].name, i);
         db->group_by_gid_.emplace(db->groups_[i].gid, i);

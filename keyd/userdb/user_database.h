@@ -19,26 +19,6 @@ namespace portal::userdb {
 inline constexpr std::string_view kInterface = "io.systemd.UserDatabase";
 inline constexpr std::size_t kMaxVarlinkRequestBytes = 64 * 1024;
 
-// Each member's user record (public and privileged JSON) and per-user group record as last
-// built, reused by the next build while the member is unchanged: at 10,000 members turning
-// every record into JSON again was a quarter of a refresh. Used by one thread at a time.
-class RecordCache {
-public:
-    struct Records {
-        ipc::LoginMember member;
-        std::string public_json, privileged_json, group_json;
-    };
-    const Records& get(const ipc::LoginMember& m, const UserdbConfig& cfg);
-    void drop_unused();  // forgets members not asked for since the last call
-
-private:
-    struct Entry {
-        Records records;
-        bool used = false;
-    };
-    std::unordered_map<std::string, Entry> entries_;
-};
-
 class Database {
 public:
     struct User {
@@ -64,11 +44,9 @@ public:
     // Users and per-user groups are answered by look-up but not enumerated: DropinWriter
     // writes them as drop-ins, which nss-systemd enumerates too and does not deduplicate
     // (`getent passwd` would list every member twice, checked on systemd 252).
-    // `cache`, when given, supplies the records of members unchanged since its last use.
     static std::shared_ptr<const Database> build(const ipc::LoginState& planned, const UserdbConfig& cfg,
                                                  const std::function<bool(std::string_view)>& group_exists_locally,
-                                                 const std::function<bool(std::uint32_t)>& gid_exists_locally,
-                                                 RecordCache* cache = nullptr);
+                                                 const std::function<bool(std::uint32_t)>& gid_exists_locally);
 
     const std::string& service() const { return service_; }
     const std::vector<User>& users() const { return users_; }

@@ -473,35 +473,3 @@ TEST_CASE("userdb provider: socket lifecycle", "[userdb]") {
     bad.service = "../x";
     CHECK_THROWS_AS(Provider(io, bad), std::runtime_error);
 }
-
-TEST_CASE("userdb database: records reused from the cache are those of a build without it", "[userdb]") {
-    TempDir dir("userdb-cache");
-    const UserdbConfig cfg = test_config(dir.path());
-    const auto no_group = [](std::string_view) { return false; };
-    const auto no_gid = [](std::uint32_t) { return false; };
-    RecordCache cache;
-    auto state = std::make_shared<ipc::LoginState>(*sample_state());
-    const auto same = [&](const Database& a, const Database& b) {
-        REQUIRE(a.users().size() == b.users().size());
-        for (std::size_t i = 0; i < a.users().size(); ++i) {
-            CHECK(a.users()[i].public_json == b.users()[i].public_json);
-            CHECK(a.users()[i].privileged_json == b.users()[i].privileged_json);
-        }
-        REQUIRE(a.groups().size() == b.groups().size());
-        for (std::size_t i = 0; i < a.groups().size(); ++i) CHECK(a.groups()[i].json == b.groups()[i].json);
-    };
-    same(*Database::build(*state, cfg, no_group, no_gid, &cache), *Database::build(*state, cfg, no_group, no_gid));
-    // A member's keys and role change, another leaves, one comes back under the same name with
-    // another uid: the cache must not hand out what it had.
-    state->members[0].keys = {{"ssh-ed25519 AAAAnew alice-new", "SHA256:new"}};
-    state->members[1].role = Role::owner;
-    state->members.erase(state->members.begin() + 2);
-    same(*Database::build(*state, cfg, no_group, no_gid, &cache), *Database::build(*state, cfg, no_group, no_gid));
-    state->members.push_back(member("dave", 200099, Role::manager));
-    const auto cached = Database::build(*state, cfg, no_group, no_gid, &cache);
-    same(*cached, *Database::build(*state, cfg, no_group, no_gid));
-    REQUIRE(cached->user_by_name("alice"));
-    CHECK(cached->user_by_name("alice")->privileged_json.find("AAAAnew") != std::string::npos);
-    REQUIRE(cached->user_by_name("dave"));
-    CHECK(cached->user_by_name("dave")->uid == 200099);
-}
