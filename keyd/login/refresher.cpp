@@ -57,6 +57,21 @@ std::string ms_since(std::chrono::steady_clock::time_point& mark) {
 }
 }  // namespace
 
+namespace {
+// Members of `now` that are new or differ from `before` (published flag included).
+std::unordered_set<std::string> changed_members(const ipc::LoginState& before, const ipc::LoginState& now) {
+    std::unordered_map<std::string_view, const ipc::LoginMember*> had;
+    had.reserve(before.members.size());
+    for (const auto& m : before.members) had.emplace(m.unix_name, &m);
+    std::unordered_set<std::string> out;
+    for (const auto& m : now.members) {
+        auto it = had.find(m.unix_name);
+        if (it == had.end() || !(*it->second == m)) out.insert(m.unix_name);
+    }
+    return out;
+}
+}  // namespace
+
 bool Refresher::refresh() {
     const auto started = std::chrono::steady_clock::now();
     auto mark = started;  // per-phase times for the debug line: where a slow refresh goes
@@ -94,8 +109,11 @@ bool Refresher::refresh() {
 
     auto state = std::make_shared<const ipc::LoginState>(std::move(built));
     if (publisher_) {
+        // Who differs from the last state published: the publishers render only them.
+        std::optional<std::unordered_set<std::string>> changed;
+        if (last_) changed = changed_members(*last_, *state);
         try {
-            publisher_->publish(state);
+            publisher_->publish(state, changed ? &*changed : nullptr);
         } catch (const std::exception& e) {
             log::error("login refresh: userdb publication failed", {{"error", e.what()}});
         }

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "keyd/login/login_service.h"
@@ -61,7 +62,10 @@ public:
     // Clears `published` for members whose name or id collides with a local or reserved
     // account; says which and why.
     virtual PublicationPlan plan(ipc::LoginState& state) = 0;
-    virtual void publish(const std::shared_ptr<const ipc::LoginState>& state) = 0;
+    // `changed`: names of members that differ from the last state published (or are new);
+    // null when not known (the first publication). Members who left are not in it.
+    virtual void publish(const std::shared_ptr<const ipc::LoginState>& state,
+                         const std::unordered_set<std::string>* changed) = 0;
 };
 
 struct RefresherSettings {

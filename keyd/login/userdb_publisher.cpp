@@ -33,10 +33,11 @@ PublicationPlan UserdbPublisher::plan(ipc::LoginState& state) {
     return out;
 }
 
-void UserdbPublisher::publish(const std::shared_ptr<const ipc::LoginState>& state) {
+void UserdbPublisher::publish(const std::shared_ptr<const ipc::LoginState>& state,
+                              const std::unordered_set<std::string>* changed) {
     std::string failed;
     try {
-        writer_.publish(*state);
+        writer_.publish(*state, changed);
     } catch (const std::exception& e) {
         failed = std::string("drop-ins: ") + e.what();
     }

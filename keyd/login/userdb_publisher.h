@@ -23,7 +23,8 @@ public:
     UserdbPublisher(boost::asio::io_context& serve_io, userdb::UserdbConfig cfg);
     PublicationPlan plan(ipc::LoginState& state) override;
     // Drop-ins, then the provider: a failure of one does not keep the other from updating.
-    void publish(const std::shared_ptr<const ipc::LoginState>& state) override;
+    void publish(const std::shared_ptr<const ipc::LoginState>& state,
+                 const std::unordered_set<std::string>* changed) override;
 
 private:
     userdb::UserdbConfig cfg_;

@@ -11,8 +11,10 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -109,7 +111,33 @@ struct Desired {
     bool symlink = false;
     std::string content;  // regular: file content; symlink: target
     mode_t mode = 0644;
+    bool keep = false;    // an unchanged member's file, known to be in place: left as it is
 };
+
+// An unchanged member's files, when the directory holds every one of them as ours (what the
+// last call wrote, nobody touched since): kept without being rendered again. Else nullopt.
+std::optional<std::vector<std::pair<std::string, Desired>>> kept_files(
+    const ipc::LoginMember& m, const std::unordered_map<std::string, DropinWriter::Entry>& existing) {
+    using Kind = DropinWriter::Entry::Kind;
+    const std::string& name = m.unix_name;
+    const std::string uid = std::to_string(m.uid);
+    std::vector<std::pair<std::string, Desired>> files;
+    files.push_back({name + ".user", {false, {}, 0644, true}});
+    files.push_back({uid + ".user", {true, name + ".user", 0, true}});
+    files.push_back({name + ".group", {false, {}, 0644, true}});
+    files.push_back({uid + ".group", {true, name + ".group", 0, true}});
+    for (const auto& [file, want] : files) {
+        auto x = existing.find(file);
+        if (x == existing.end() || !x->second.ours) return std::nullopt;
+        if (x->second.kind != (want.symlink ? Kind::symlink : Kind::regular)) return std::nullopt;
+        if (want.symlink && x->second.content != want.content) return std::nullopt;
+    }
+    // The privileged companion exists exactly when the member has one (keys, not locked):
+    // unchanged member, unchanged file set.
+    if (auto x = existing.find(name + ".user-privileged"); x != existing.end() && x->second.ours)
+        files.push_back({name + ".user-privileged", {false, {}, 0600, true}});
+    return files;
+}
 
 }  // namespace
 
@@ -118,7 +146,7 @@ DropinWriter::DropinWriter(UserdbConfig cfg) : cfg_(std::move(cfg)) {
     if (!is_valid_service_name(cfg_.service)) throw std::invalid_argument("userdb: invalid service name");
 }
 
-void DropinWriter::publish(const ipc::LoginState& planned) {
+void DropinWriter::publish(const ipc::LoginState& planned, const std::unordered_set<std::string>* changed) {
     last_changes_ = 0;
     const fs::path& dir = cfg_.dropin_directory;
     std::error_code ec;
@@ -151,7 +179,9 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
     stamp_valid_ = false;  // until the end: a failure part-way means "re-read next time"
     auto& existing = known_;
 
-    // 2. What should be there.
+    // 2. What should be there. With a change set and a directory we trust, members outside
+    // it are not rendered again: their files are in place (one hash look-up per file).
+    const bool keep_unchanged = changed && trust_known;
     std::unordered_map<std::string, Desired> desired;
     for (const auto& m : planned.members) {
         if (!m.published) continue;
@@ -160,6 +190,12 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
         if (!is_valid_unix_name(name) || is_reserved_unix_name(name) || !is_publishable_id(m.uid)) {
             log::warning("userdb: not publishing an invalid member", {{"user", log::sanitize(name, 64)}});
             continue;
+        }
+        if (keep_unchanged && !changed->count(name)) {
+            if (auto kept = kept_files(m, existing)) {
+                for (auto& f : *kept) desired.emplace(std::move(f));
+                continue;
+            }
         }
         const std::string uid = std::to_string(m.uid);
         std::vector<std::pair<std::string, Desired>> files;
@@ -198,7 +234,7 @@ void DropinWriter::publish(const ipc::LoginState& planned) {
     // 3. Write what changed: files first, then the symlinks that point at them.
     for (const bool links : {false, true}) {
         for (const auto& [file, want] : desired) {
-            if (want.symlink != links) continue;
+            if (want.symlink != links || want.keep) continue;
             auto x = existing.find(file);
             if (x != existing.end()) {
                 const auto& have = x->second;

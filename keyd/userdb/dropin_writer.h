@@ -8,6 +8,7 @@
 #include <ctime>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "keyd/userdb/config.h"
 #include "shared/ipc/login_state.h"
@@ -36,7 +37,10 @@ public:
     // The directory is re-read only when its mtime changed since our last write (someone else
     // added, removed or renamed a file) or a minute has passed (an in-place edit); otherwise
     // what we know from the last call is trusted (10,000 members: 60,000 files).
-    void publish(const ipc::LoginState& planned);
+    // `changed` (optional): the names of members that may differ from the last call's
+    // `planned`; the others' files are then left alone without rendering them again, unless
+    // the directory was re-read (see above) or one of their files is missing.
+    void publish(const ipc::LoginState& planned, const std::unordered_set<std::string>* changed = nullptr);
 
     // Files written or removed by the last publish() (for logs and tests).
     std::size_t last_changes() const { return last_changes_; }

@@ -20,6 +20,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <unordered_set>
 #include <memory>
 #include <string>
 #include <thread>
@@ -351,10 +352,13 @@ struct FakePublisher final : login::Publisher {
         }
         return p;
     }
-    void publish(const std::shared_ptr<const ipc::LoginState>& state) override {
+    void publish(const std::shared_ptr<const ipc::LoginState>& state,
+                 const std::unordered_set<std::string>* changed) override {
         ++published;
         last = state;
+        last_changed = changed ? std::optional(*changed) : std::nullopt;
     }
+    std::optional<std::unordered_set<std::string>> last_changed;
 };
 
 struct RefresherWorld : World {
@@ -384,6 +388,24 @@ struct RefresherWorld : World {
 };
 
 }  // namespace
+
+TEST_CASE("refresher: the publisher is told which members changed since the last publication") {
+    RefresherWorld w;
+    REQUIRE(w.refresher.refresh());
+    CHECK_FALSE(w.publisher.last_changed);  // the first: everything
+    w.set_status(w.bob, Role::owner, MemberStatus::active);
+    w.run();
+    REQUIRE(w.publisher.published == 2);
+    REQUIRE(w.publisher.last_changed);
+    CHECK(*w.publisher.last_changed == std::unordered_set<std::string>{w.bob.unix_name});
+    // A collision flips `published`: that member changed too.
+    w.publisher.colliding = w.carol.unix_name;
+    REQUIRE(w.refresher.refresh());
+    REQUIRE(w.publisher.last_changed);
+    CHECK(*w.publisher.last_changed == std::unordered_set<std::string>{w.carol.unix_name});
+    REQUIRE(w.refresher.refresh());
+    CHECK(w.publisher.last_changed->empty());
+}
 
 TEST_CASE("refresher: publishes, swaps the service's state, writes the state directory") {
     RefresherWorld w;

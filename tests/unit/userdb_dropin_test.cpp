@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -224,4 +225,42 @@ TEST_CASE("userdb drop-ins: an unusable directory throws", "[userdb]") {
     CHECK_THROWS_AS(w.publish(ipc::LoginState{}), std::runtime_error);
     cfg.service = "../evil";
     CHECK_THROWS_AS(DropinWriter(cfg), std::invalid_argument);
+}
+
+TEST_CASE("userdb drop-ins: with a change set, only the changed members are written; the rest stay", "[userdb]") {
+    TempDir tmp;
+    UserdbConfig cfg;
+    cfg.dropin_directory = tmp.path() / "userdb";
+    cfg.service = "io.portal.test";
+    const auto& dir = cfg.dropin_directory;
+    ipc::LoginState s;
+    s.members = {member("alice", 200001), member("bob", 200002), member("erin", 200005)};
+    DropinWriter w(cfg);
+    w.publish(s);  // no change set: everything
+    const ino_t bob_ino = inode_of(dir / "bob.user");
+
+    // alice's keys change, erin leaves, fred comes: the change set names alice and fred.
+    s.members[0].keys = {{"ssh-ed25519 AAAAnew alice@new", "SHA256:new"}};
+    s.members.pop_back();
+    s.members.push_back(member("fred", 200006));
+    const std::unordered_set<std::string> changed{"alice", "fred"};
+    w.publish(s, &changed);
+    CHECK(json::parse(read(dir / "alice.user-privileged"))["privileged"]["sshAuthorizedKeys"] ==
+          json{"ssh-ed25519 AAAAnew alice@new"});
+    CHECK(fs::exists(dir / "fred.user"));
+    CHECK(fs::read_symlink(dir / "200006.user") == "fred.user");
+    CHECK_FALSE(fs::exists(dir / "erin.user"));    // gone although not in the change set
+    CHECK_FALSE(fs::exists(dir / "200005.user"));
+    CHECK(inode_of(dir / "bob.user") == bob_ino);  // not rewritten
+    CHECK(fs::exists(dir / "bob.user-privileged"));  // kept, not taken for stale
+    // alice.user-privileged rewritten; fred: 5 files; erin: 5 removed
+    CHECK(w.last_changes() == 11);
+
+    // A file of an unchanged member removed behind our back: the directory changed, so it is
+    // re-read and the file comes back even though bob is not in the change set.
+    fs::remove(dir / "bob.user");
+    const std::unordered_set<std::string> none;
+    w.publish(s, &none);
+    CHECK(fs::exists(dir / "bob.user"));
+    CHECK(json::parse(read(dir / "bob.user"))["userName"] == "bob");
 }
