@@ -41,7 +41,7 @@ void UserdbPublisher::publish(const std::shared_ptr<const ipc::LoginState>& stat
     } catch (const std::exception& e) {
         failed = std::string("drop-ins: ") + e.what();
     }
-    provider_.update(state);
+    provider_.update(state, changed);
     if (!failed.empty()) throw std::runtime_error(failed);
 }
 

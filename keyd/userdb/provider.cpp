@@ -45,10 +45,11 @@ struct Provider::Impl : std::enable_shared_from_this<Provider::Impl> {
     Impl(asio::io_context& io_, UserdbConfig c) : io(io_), cfg(std::move(c)), acceptor(io_), retry(io_) {}
 
     void accept();
-    std::shared_ptr<const Database> build(const ipc::LoginState& planned) const {
+    std::shared_ptr<const Database> build(const ipc::LoginState& planned, const Database* previous = nullptr,
+                                          const std::unordered_set<std::string>* changed = nullptr) const {
         return Database::build(
             planned, cfg, [this](std::string_view g) { return local_group_exists(cfg, g); },
-            [this](std::uint32_t gid) { return local_gid_exists(cfg, gid); });
+            [this](std::uint32_t gid) { return local_gid_exists(cfg, gid); }, previous, changed);
     }
 
     asio::io_context& io;
@@ -233,9 +234,11 @@ Provider::~Provider() {
     s.socket_file.remove_if_ours();
 }
 
-void Provider::update(std::shared_ptr<const ipc::LoginState> planned) {
+void Provider::update(std::shared_ptr<const ipc::LoginState> planned, const std::unordered_set<std::string>* changed) {
     // Built here (NSS checks of the configured groups included), swapped in under the lock.
-    auto db = impl_->build(planned ? *planned : ipc::LoginState{});
+    // Only this thread replaces the database, so the one read here is the last built.
+    const auto previous = impl_->current_db();
+    auto db = impl_->build(planned ? *planned : ipc::LoginState{}, previous.get(), changed);
     std::lock_guard lock(impl_->db_mu);
     impl_->db = std::move(db);
 }

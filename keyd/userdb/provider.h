@@ -7,6 +7,8 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <string>
+#include <unordered_set>
 
 #include "keyd/userdb/config.h"
 #include "shared/ipc/login_state.h"
@@ -32,7 +34,9 @@ public:
     // The planned state (published members only are served). Checks through NSS which
     // configured groups exist locally (role groups, the 2FA group). Connections in the middle
     // of an enumeration finish it on the snapshot they started with.
-    void update(std::shared_ptr<const ipc::LoginState> planned);
+    // `changed` (optional): names of members that may differ from the last update's; the
+    // records of the others are reused.
+    void update(std::shared_ptr<const ipc::LoginState> planned, const std::unordered_set<std::string>* changed = nullptr);
 
     // A connection that neither sends a complete request nor accepts reply bytes for this
     // long is closed (default 10 s).

@@ -21,7 +21,9 @@ using nlohmann::json;
 
 std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, const UserdbConfig& cfg,
                                                 const std::function<bool(std::string_view)>& group_exists_locally,
-                                                const std::function<bool(std::uint32_t)>& gid_exists_locally) {
+                                                const std::function<bool(std::uint32_t)>& gid_exists_locally,
+                                                const Database* previous,
+                                                const std::unordered_set<std::string>* changed) {
     auto db = std::make_shared<Database>();
     db->service_ = cfg.service;
 
@@ -47,17 +49,30 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
     for (const auto& m : planned.members) {
         if (!m.published) continue;
         if (db->user_by_name_.count(m.unix_name) || db->user_by_uid_.count(m.uid)) continue;  // plan refuses these
-        json record = user_record(m, cfg);
-        User u{m.unix_name, m.uid, dump(record), {}};
-        if (auto priv = privileged_section(m)) {
-            record["privileged"] = std::move(*priv);
-            u.privileged_json = dump(record);
+        // An unchanged member's records as `previous` has them (same name and uid: its
+        // per-user group then is the same too).
+        const User* kept = previous && changed && !changed->count(m.unix_name) ? previous->user_by_name(m.unix_name) : nullptr;
+        if (kept && kept->uid != m.uid) kept = nullptr;
+        const Group* kept_group = kept ? previous->group_by_gid(m.uid) : nullptr;
+        if (kept_group && kept_group->name != m.unix_name) kept_group = nullptr;
+        User u{m.unix_name, m.uid, {}, {}};
+        if (kept) {
+            u.public_json = kept->public_json;
+            u.privileged_json = kept->privileged_json;
+        } else {
+            json record = user_record(m, cfg);
+            u.public_json = dump(record);
+            if (auto priv = privileged_section(m)) {
+                record["privileged"] = std::move(*priv);
+                u.privileged_json = dump(record);
+            }
         }
         db->user_by_name_.emplace(u.name, db->users_.size());
         db->user_by_uid_.emplace(u.uid, db->users_.size());
         db->users_.push_back(std::move(u));
         if (!db->group_by_name_.count(m.unix_name) && gids.insert(m.uid).second)
-            db->groups_.push_back({m.unix_name, m.uid, dump(group_record(m.unix_name, m.uid, cfg)), false});
+            db->groups_.push_back(
+                {m.unix_name, m.uid, kept_group ? kept_group->json : dump(group_record(m.unix_name, m.uid, cfg)), false});
         for (const auto& g : member_groups(m, planned, cfg)) {
             if (!resolvable.count(g)) continue;
             db->memberships_.push_back({m.unix_name, g, dump(json{{"userName", m.unix_name}, {"groupName", g}})});

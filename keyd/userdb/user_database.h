@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -44,9 +45,14 @@ public:
     // Users and per-user groups are answered by look-up but not enumerated: DropinWriter
     // writes them as drop-ins, which nss-systemd enumerates too and does not deduplicate
     // (`getent passwd` would list every member twice, checked on systemd 252).
+    // With `previous` and `changed` (names of members that may differ from those `previous`
+    // was built from), the records of the other members are copied from `previous` instead
+    // of being turned into JSON again.
     static std::shared_ptr<const Database> build(const ipc::LoginState& planned, const UserdbConfig& cfg,
                                                  const std::function<bool(std::string_view)>& group_exists_locally,
-                                                 const std::function<bool(std::uint32_t)>& gid_exists_locally);
+                                                 const std::function<bool(std::uint32_t)>& gid_exists_locally,
+                                                 const Database* previous = nullptr,
+                                                 const std::unordered_set<std::string>* changed = nullptr);
 
     const std::string& service() const { return service_; }
     const std::vector<User>& users() const { return users_; }

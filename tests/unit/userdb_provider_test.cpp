@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -472,4 +473,45 @@ TEST_CASE("userdb provider: socket lifecycle", "[userdb]") {
     auto bad = cfg;
     bad.service = "../x";
     CHECK_THROWS_AS(Provider(io, bad), std::runtime_error);
+}
+
+TEST_CASE("userdb database: records of unchanged members reused from the previous build equal a fresh build",
+          "[userdb]") {
+    TempDir dir("userdb-reuse");
+    const UserdbConfig cfg = test_config(dir.path());
+    const auto no_group = [](std::string_view) { return false; };
+    const auto no_gid = [](std::uint32_t) { return false; };
+    auto state = std::make_shared<ipc::LoginState>(*sample_state());
+    const auto same = [&](const Database& a, const Database& b) {
+        REQUIRE(a.users().size() == b.users().size());
+        for (std::size_t i = 0; i < a.users().size(); ++i) {
+            CHECK(a.users()[i].name == b.users()[i].name);
+            CHECK(a.users()[i].public_json == b.users()[i].public_json);
+            CHECK(a.users()[i].privileged_json == b.users()[i].privileged_json);
+        }
+        REQUIRE(a.groups().size() == b.groups().size());
+        for (std::size_t i = 0; i < a.groups().size(); ++i) CHECK(a.groups()[i].json == b.groups()[i].json);
+        CHECK(a.memberships().size() == b.memberships().size());
+    };
+    auto previous = Database::build(*state, cfg, no_group, no_gid);
+    // alice's keys and bob's role change (both named), dave leaves, and a new "dave" comes with
+    // another uid (named too); enforce 2FA flips (memberships only).
+    state->members[0].keys = {{"ssh-ed25519 AAAAnew alice-new", "SHA256:new"}};
+    state->members[1].role = Role::owner;
+    state->members.erase(state->members.begin() + 2);
+    state->members.push_back(member("dave", 200099, Role::manager));
+    state->enforce_2fa = true;
+    const std::unordered_set<std::string> changed{"alice", "bob", "dave"};
+    const auto reused = Database::build(*state, cfg, no_group, no_gid, previous.get(), &changed);
+    same(*reused, *Database::build(*state, cfg, no_group, no_gid));
+    REQUIRE(reused->user_by_name("alice"));
+    CHECK(reused->user_by_name("alice")->privileged_json.find("AAAAnew") != std::string::npos);
+    REQUIRE(reused->user_by_name("dave"));
+    CHECK(reused->user_by_name("dave")->uid == 200099);
+    // Even a change set that forgot a member cannot hand out another uid's records.
+    state->members.back().uid = 200100;
+    const std::unordered_set<std::string> none;
+    const auto guarded = Database::build(*state, cfg, no_group, no_gid, reused.get(), &none);
+    REQUIRE(guarded->user_by_name("dave"));
+    CHECK(guarded->user_by_name("dave")->public_json.find("200100") != std::string::npos);
 }
