@@ -11,9 +11,9 @@
 // Root only; it enters a private mount namespace like e2e_tests. Exits 77 when this machine
 // cannot run it (CTest's skip code).
 #include <benchmark/benchmark.h>
-// The World's support code reports sanitizer findings through Catch: its implementation is
-// compiled here, without a test session (nothing reaches it outside sanitizer builds).
-#define CATCH_CONFIG_RUNNER
+// The World's support code reports sanitizer findings through Catch: its implementation
+// (tests/catch_impl.cpp) is linked in, without a test session (nothing reaches it outside
+// sanitizer builds).
 #include <catch2/catch.hpp>
 
 #include <algorithm>

@@ -1,12 +1,6 @@
 // pam_tests: re-executes itself under pam_wrapper, so the tests run the same from CTest, a
 // shell or a debugger: LD_PRELOAD=libpam_wrapper.so (after libasan in sanitizer builds: ASan
 // must come first), PAM_WRAPPER=1, PAM_WRAPPER_SERVICE_DIR=<build>/test-tmp/pam/services.
-#define CATCH_CONFIG_RUNNER
-// g++ 12 at -O2 with the sanitizers sees a false "maybe uninitialized" in <regex>, which the
-// Catch implementation compiled here uses.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <catch2/catch.hpp>
-
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -14,6 +8,7 @@
 #include <unistd.h>
 
 #include "shared/ipc/trust.h"
+#include "tests/catch_session.h"
 
 int main(int argc, char** argv) {
     if (!std::getenv("PORTAL_PAM_TESTS_WRAPPED")) {
@@ -32,5 +27,5 @@ int main(int argc, char** argv) {
     // The fake daemon and state directory belong to the invoking user; let the client trust it
     // (honoured only for the caller's own uid; root is trusted anyway).
     ::setenv(portal::ipc::kTestAllowUidEnv, std::to_string(::getuid()).c_str(), 1);
-    return Catch::Session().run(argc, argv);
+    return portal::test::run_catch_session(argc, argv);
 }

@@ -1,9 +1,7 @@
 // unit_tests and api_tests: Catch's runner, after making the tests' temp root searchable by
 // the other uids some cases run as (tests/CMakeLists.txt), whatever the umask; exit 77 when a
 // case was skipped for a missing prerequisite (tests/unit/support/prerequisite.h).
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
+#include "tests/catch_session.h"
 #include "tests/unit/support/prerequisite.h"
 
 #include <sys/stat.h>
@@ -19,7 +17,7 @@ int main(int argc, char** argv) {
     ::chmod(tmp.c_str(), 0755);
     if (tmp.parent_path() == "/run/portal-keyd-tests") ::chmod(tmp.parent_path().c_str(), 0755);
 #endif
-    const int failed = Catch::Session().run(argc, argv);
+    const int failed = portal::test::run_catch_session(argc, argv);
     // A green run that skipped a case for a missing prerequisite is not a pass.
     if (failed == 0 && portal::test::prerequisite_skipped()) return portal::test::kSkippedExitCode;
     return failed;

@@ -5,13 +5,15 @@
 // SKIP_RETURN_CODE) when it cannot run here. Under PORTAL_SANITIZE sshd preloads the ASan
 // runtime (it loads the ASan-built pam_portal.so), and every World fails on any sanitizer
 // report of the daemon, sshd/PAM or the keys helper.
-#define CATCH_CONFIG_RUNNER
+// Catch's implementation is tests/catch_impl.cpp; the listener's base needs its interfaces.
+#define CATCH_CONFIG_EXTERNAL_INTERFACES
 #include <catch2/catch.hpp>
 
 #include <cstdio>
 #include <string>
 #include <string_view>
 
+#include "tests/catch_session.h"
 #include "tests/e2e/support/environment.h"
 #include "tests/e2e/support/world.h"  // failed_assertions
 
@@ -50,7 +52,8 @@ extern "C" const char* __lsan_default_suppressions() { return "leak:libnss_syste
 #endif
 
 int main(int argc, char** argv) {
-    if (listing_only(argc, argv)) return Catch::Session().run(argc, argv);  // test discovery
+    // Test discovery.
+    if (listing_only(argc, argv)) return portal::test::run_catch_session(argc, argv);
     using namespace portal::e2e;
     if (auto why = missing_prerequisite(); !why.empty()) return skip(why);
     if (auto why = prepare_test_dir(); !why.empty()) {
@@ -58,5 +61,5 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (auto why = enter_private_namespace(); !why.empty()) return skip(why);
-    return Catch::Session().run(argc, argv);
+    return portal::test::run_catch_session(argc, argv);
 }
