@@ -262,13 +262,7 @@ void Connection::compact(std::uint64_t revision) {
             cut = std::max(cut, aged);
         }
     }
-    std::uint64_t through = 0;
-    {
-        Query q(stmts_, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'changes_compacted_through'");
-        if (!q->step()) throw StoreError("corrupt store: meta row changes_compacted_through missing");
-        through = static_cast<std::uint64_t>(q->column_int(0));
-    }
-    if (cut <= through) return;
+    if (cut <= static_cast<std::uint64_t>(meta_int("changes_compacted_through"))) return;
     {
         Query q(stmts_, "DELETE FROM changes WHERE revision <= ?");
         q->bind(1, static_cast<std::int64_t>(cut)).run();

@@ -5,23 +5,35 @@
 
 namespace portal::store {
 
+namespace {
+
+// A member's login columns, in the order read_login_member reads them.
+constexpr const char* kMemberColumns =
+    "SELECT u.id, u.unix_name, u.uid, m.role, m.status, u.tfa_enabled FROM memberships m JOIN users u ON u.id = m.user_id";
+
+LoginMemberRow read_login_member(const sqlite::Statement& q) {
+    LoginMemberRow r;
+    r.user_id = q.column_text(0);
+    r.unix_name = q.column_text(1);
+    r.uid = static_cast<std::uint32_t>(q.column_int(2));
+    r.role = read_role(q, 3);
+    r.status = read_member_status(q, 4);
+    r.tfa_enabled = q.column_bool(5);
+    return r;
+}
+
+LoginKeyRow read_login_key(const sqlite::Statement& q) {
+    return LoginKeyRow{q.column_text(0), q.column_text(1), q.column_text(2), q.column_text(3)};
+}
+
+}  // namespace
+
 std::vector<LoginMemberRow> LoginRows::members(const std::string& account_id) {
     return conn_.locked([&] {
-        Query q(conn_, "SELECT u.id, u.unix_name, u.uid, m.role, m.status, u.tfa_enabled"
-                       " FROM memberships m JOIN users u ON u.id = m.user_id"
-                       " WHERE m.account_id = ? ORDER BY u.unix_name");
+        Query q(conn_, std::string(kMemberColumns) + " WHERE m.account_id = ? ORDER BY u.unix_name");
         q->bind(1, account_id);
         std::vector<LoginMemberRow> out;
-        while (q->step()) {
-            LoginMemberRow r;
-            r.user_id = q->column_text(0);
-            r.unix_name = q->column_text(1);
-            r.uid = static_cast<std::uint32_t>(q->column_int(2));
-            r.role = read_role(*q, 3);
-            r.status = read_member_status(*q, 4);
-            r.tfa_enabled = q->column_bool(5);
-            out.push_back(std::move(r));
-        }
+        while (q->step()) out.push_back(read_login_member(*q));
         return out;
     });
 }
@@ -32,27 +44,17 @@ std::vector<LoginKeyRow> LoginRows::keys(const std::string& account_id) {
                        " WHERE k.account_id = ? ORDER BY k.created_at, k.rowid");
         q->bind(1, account_id);
         std::vector<LoginKeyRow> out;
-        while (q->step())
-            out.push_back(LoginKeyRow{q->column_text(0), q->column_text(1), q->column_text(2), q->column_text(3)});
+        while (q->step()) out.push_back(read_login_key(*q));
         return out;
     });
 }
 
 std::optional<LoginMemberRow> LoginRows::member(const std::string& account_id, const std::string& user_id) {
     return conn_.locked([&]() -> std::optional<LoginMemberRow> {
-        Query q(conn_, "SELECT u.id, u.unix_name, u.uid, m.role, m.status, u.tfa_enabled"
-                       " FROM memberships m JOIN users u ON u.id = m.user_id"
-                       " WHERE m.account_id = ? AND m.user_id = ?");
+        Query q(conn_, std::string(kMemberColumns) + " WHERE m.account_id = ? AND m.user_id = ?");
         q->bind_all(account_id, user_id);
         if (!q->step()) return std::nullopt;
-        LoginMemberRow r;
-        r.user_id = q->column_text(0);
-        r.unix_name = q->column_text(1);
-        r.uid = static_cast<std::uint32_t>(q->column_int(2));
-        r.role = read_role(*q, 3);
-        r.status = read_member_status(*q, 4);
-        r.tfa_enabled = q->column_bool(5);
-        return r;
+        return read_login_member(*q);
     });
 }
 
@@ -65,8 +67,7 @@ std::vector<LoginKeyRow> LoginRows::keys_of(const std::string& account_id, const
                        " WHERE k.account_id = ? AND k.user_id = ? ORDER BY k.created_at, k.rowid");
         q->bind_all(account_id, user_id);
         std::vector<LoginKeyRow> out;
-        while (q->step())
-            out.push_back(LoginKeyRow{q->column_text(0), q->column_text(1), q->column_text(2), q->column_text(3)});
+        while (q->step()) out.push_back(read_login_key(*q));
         return out;
     });
 }

@@ -23,10 +23,8 @@ using namespace portal::e2e;
 
 namespace {
 
-std::string nul_framed(const nlohmann::json& j) { return j.dump() + std::string(1, '\0'); }
-
 nlohmann::json reply_parameters(const Exchange& x) {
-    auto j = nlohmann::json::parse(x.first_message(), nullptr, false);
+    const auto j = first_json(x);
     if (!j.is_object() || !j.contains("parameters") || !j["parameters"].is_object()) return nullptr;
     return j["parameters"];
 }

@@ -20,13 +20,6 @@ constexpr uid_t kNobody = 65534;
 constexpr gid_t kNogroup = 65534;
 constexpr uid_t kStranger = 4242;  // no account, no portal user
 
-std::string msg(const nlohmann::json& j) { return j.dump() + std::string(1, '\0'); }
-
-nlohmann::json first_json(const Exchange& x) {
-    auto j = nlohmann::json::parse(x.first_message(), nullptr, false);
-    return j.is_discarded() ? nlohmann::json() : j;
-}
-
 std::string error_of(const Exchange& x) {
     const auto j = first_json(x);
     return j.is_object() && j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : "";
@@ -43,7 +36,7 @@ nlohmann::json user_record_request(const std::string& user) {
 
 // The login socket still answers a good request with the member's key.
 void login_socket_serves(World& w, const Member& m) {
-    const auto x = converse(w.login_socket(), msg(keys_request(m.unix_name)), 1, 3000ms);
+    const auto x = converse(w.login_socket(), nul_framed(keys_request(m.unix_name)), 1, 3000ms);
     INFO("good request after abuse: " << x.describe());
     const auto j = first_json(x);
     REQUIRE(j.is_object());
@@ -69,16 +62,16 @@ TEST_CASE("login socket: malformed and oversized requests get an error and the d
     const std::vector<Bad> cases = {
         {"not JSON", std::string("this is not json") + '\0', "io.portal.Login.BadRequest"},
         {"JSON, not an object", std::string("[1,2,3]") + '\0', "io.portal.Login.BadRequest"},
-        {"no method", msg({{"parameters", nlohmann::json::object()}}), "io.portal.Login.BadRequest"},
-        {"unknown method", msg({{"method", "io.portal.Login.Nope"}, {"parameters", nlohmann::json::object()}}),
+        {"no method", nul_framed({{"parameters", nlohmann::json::object()}}), "io.portal.Login.BadRequest"},
+        {"unknown method", nul_framed({{"method", "io.portal.Login.Nope"}, {"parameters", nlohmann::json::object()}}),
          "io.portal.Login.MethodNotFound"},
         {"user of the wrong type",
-         msg({{"method", "io.portal.Login.GetAuthorizedKeys"}, {"parameters", {{"user", 5}}}}),
+         nul_framed({{"method", "io.portal.Login.GetAuthorizedKeys"}, {"parameters", {{"user", 5}}}}),
          "io.portal.Login.BadRequest"},
         {"invalid UTF-8", std::string("{\"method\":\"io.portal.Login.CheckAccount\",\"parameters\":{\"user\":\"\xff\xfe\"}}") + '\0',
          "io.portal.Login.BadRequest"},
         {"oversized (200 KiB, no NUL)", std::string(200 * 1024, 'a'), "io.portal.Login.BadRequest"},
-        {"oversized JSON string", msg(keys_request(std::string(100 * 1024, 'x'))), "io.portal.Login.BadRequest"},
+        {"oversized JSON string", nul_framed(keys_request(std::string(100 * 1024, 'x'))), "io.portal.Login.BadRequest"},
     };
     for (const auto& bad : cases) {
         const auto x = converse(w.login_socket(), bad.bytes, 0, 3000ms);
@@ -106,7 +99,7 @@ TEST_CASE("login socket: only root and the keys helper's user may connect", "[e2
     World w("login-uids");
     Member m = w.add_member("ursula@example.com", "manager");
     REQUIRE(login_eventually(w, m).ok());
-    const std::string request = msg(keys_request(m.unix_name));
+    const std::string request = nul_framed(keys_request(m.unix_name));
 
     SECTION("the helper's user (nobody) is served") {
         const auto x = converse(w.login_socket(), request, 1, 3000ms, Credentials{kNobody, kNogroup, {}});
@@ -142,7 +135,7 @@ TEST_CASE("userdb Varlink socket: malformed and oversized requests get an error 
     REQUIRE(login_eventually(w, owner).ok());
 
     const auto sock = w.userdb_socket();
-    auto good = converse(sock, msg(user_record_request(owner.unix_name)), 1, 3000ms);
+    auto good = converse(sock, nul_framed(user_record_request(owner.unix_name)), 1, 3000ms);
     INFO("good: " << good.describe());
     REQUIRE(first_json(good).contains("parameters"));
     CHECK(first_json(good)["parameters"]["record"]["uid"] == owner.uid);
@@ -156,14 +149,14 @@ TEST_CASE("userdb Varlink socket: malformed and oversized requests get an error 
     const std::vector<Bad> cases = {
         {"not JSON", std::string("{not json") + '\0', "io.systemd.System", true},
         {"not an object", std::string("42") + '\0', "io.systemd.System", true},
-        {"unknown method", msg({{"method", "io.systemd.UserDatabase.Nope"}, {"parameters", nlohmann::json::object()}}),
+        {"unknown method", nul_framed({{"method", "io.systemd.UserDatabase.Nope"}, {"parameters", nlohmann::json::object()}}),
          "org.varlink.service.MethodNotFound", false},
         {"wrong service",
-         msg({{"method", "io.systemd.UserDatabase.GetUserRecord"},
+         nul_framed({{"method", "io.systemd.UserDatabase.GetUserRecord"},
               {"parameters", {{"userName", owner.unix_name}, {"service", "io.example.other"}}}}),
          "io.systemd.UserDatabase.BadService", false},
         {"ill-typed parameter",
-         msg({{"method", "io.systemd.UserDatabase.GetUserRecord"},
+         nul_framed({{"method", "io.systemd.UserDatabase.GetUserRecord"},
               {"parameters", {{"uid", "zero"}, {"service", "io.portal.keyd"}}}}),
          "org.varlink.service.InvalidParameter", false},
         {"oversized (200 KiB, no NUL)", std::string(200 * 1024, 'u'), "io.systemd.System", true},
@@ -182,7 +175,7 @@ TEST_CASE("userdb Varlink socket: malformed and oversized requests get an error 
 
     // Any uid may ask (every process's NSS does), but only root and the user itself see the
     // privileged section (the keys).
-    const auto as_nobody = converse(sock, msg(user_record_request(owner.unix_name)), 1, 3000ms,
+    const auto as_nobody = converse(sock, nul_framed(user_record_request(owner.unix_name)), 1, 3000ms,
                                     Credentials{kNobody, kNogroup, {}});
     INFO("as nobody: " << as_nobody.describe());
     const auto record = first_json(as_nobody)["parameters"]["record"];

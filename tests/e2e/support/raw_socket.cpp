@@ -143,4 +143,11 @@ bool HeldConnection::send(const std::string& data) {
     return fd_ >= 0 && ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
 }
 
+std::string nul_framed(const nlohmann::json& message) { return message.dump() + std::string(1, '\0'); }
+
+nlohmann::json first_json(const Exchange& x) {
+    auto j = nlohmann::json::parse(x.first_message(), nullptr, false);
+    return j.is_discarded() ? nlohmann::json() : j;
+}
+
 }  // namespace portal::e2e

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace portal::e2e {
 
 struct Exchange {
@@ -22,6 +24,11 @@ struct Exchange {
     // The first NUL-terminated message of the reply (without the NUL).
     std::string first_message() const { return reply.substr(0, reply.find('\0')); }
 };
+
+// A JSON message as the login and Varlink sockets frame it: the text and a NUL.
+std::string nul_framed(const nlohmann::json& message);
+// The first message of a reply as JSON; null when it is not JSON.
+nlohmann::json first_json(const Exchange& x);
 
 struct Credentials {
     uid_t uid = 0;
