@@ -73,6 +73,8 @@ userdb::UserdbConfig userdb_config(const config::Config& c) {
     u.tfa_group_gid = static_cast<gid_t>(c.userdb_tfa_group_gid);
     u.home_base = c.userdb_home_base.string();
     u.shell = c.userdb_shell.string();
+    u.dropin_members = static_cast<std::size_t>(c.userdb_dropin_members);
+    u.dropin_max_age = c.userdb_dropin_max_age;
     return u;
 }
 
@@ -144,6 +146,8 @@ void log_restart_needed(const config::Config& running, const config::Config& fre
     cmp("userdb.home_base", running.userdb_home_base, fresh.userdb_home_base);
     cmp("userdb.shell", running.userdb_shell, fresh.userdb_shell);
     cmp("userdb.role_groups", running.userdb_role_groups, fresh.userdb_role_groups);
+    cmp("userdb.dropin_members", running.userdb_dropin_members, fresh.userdb_dropin_members);
+    cmp("userdb.dropin_max_age", running.userdb_dropin_max_age.count(), fresh.userdb_dropin_max_age.count());
     for (const auto& key : changed)
         log::warning("configuration reload: this setting needs a restart; keeping the running value", {{"key", key}});
 }
@@ -198,6 +202,7 @@ int run_daemon(const DaemonOptions& opts) {
                                           [&io](std::function<void()> task) { asio::post(io, std::move(task)); });
         revoke::SessionTerminator terminator(io, {cfg.uid_min, cfg.uid_max, std::chrono::milliseconds(2000), "/proc"});
         login::UserdbPublisher publisher(login_io, userdb_config(cfg));
+        login_service.on_logins([&publisher](const std::vector<std::string>& names) { publisher.logged_in(names); });
         HelperUser helper = lookup_helper(cfg.login_helper_user);
         login::Refresher refresher(
             io, login_source, login_service, &publisher,

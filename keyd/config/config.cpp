@@ -185,6 +185,8 @@ void parse_userdb(const toml::table& root, const std::string& origin, Config& c)
     u.integer("tfa_group_gid", c.userdb_tfa_group_gid, 1000, 2147483646);
     u.path("home_base", c.userdb_home_base);
     u.path("shell", c.userdb_shell);
+    u.integer("dropin_members", c.userdb_dropin_members, 0, 1000000);
+    u.seconds("dropin_max_age", c.userdb_dropin_max_age, 3600, 3650LL * 86400);
     if (const toml::table* groups = u.table("role_groups")) {
         for (auto&& [k, v] : *groups) {
             const std::string key(k.str());

@@ -64,6 +64,10 @@ struct Config {
     std::uint32_t userdb_tfa_group_gid = 59990;  // used when the group does not exist locally
     std::filesystem::path userdb_home_base = "/home";
     std::filesystem::path userdb_shell = "/bin/bash";
+    // Drop-ins in dropin_directory only for the members who logged in here most recently:
+    // at most this many, none older than dropin_max_age (everyone else from the provider).
+    std::uint64_t userdb_dropin_members = 1000;
+    std::chrono::seconds userdb_dropin_max_age{30 * 86400};
     std::map<Role, std::vector<std::string>> userdb_role_groups{
         {Role::owner, {"sudo"}}, {Role::manager, {}}, {Role::support, {}}};
     // [revoke]

@@ -137,6 +137,7 @@ ipc::SessionEventReply LoginService::session_event(const ipc::SessionEventReques
     {
         std::lock_guard lock(logins_mu_);
         logins_.emplace_back(m->user_id, LastLogin{store::format_rfc3339(now), r.rhost, hostname_, "ssh", "success"});
+        login_names_.push_back(m->unix_name);
         queue_task = !logins_task_queued_;
         logins_task_queued_ = true;
     }
@@ -149,12 +150,15 @@ ipc::SessionEventReply LoginService::session_event(const ipc::SessionEventReques
 
 void LoginService::write_logins() {
     std::vector<std::pair<std::string, LastLogin>> batch;
+    std::vector<std::string> names;
     {
         std::lock_guard lock(logins_mu_);
         batch.swap(logins_);
+        names.swap(login_names_);
         logins_task_queued_ = false;
     }
     if (batch.empty()) return;
+    if (on_logins_) on_logins_(names);
     try {
         store_.users().record_logins(batch);
     } catch (const std::exception& e) {

@@ -44,6 +44,11 @@ public:
     // transaction. Answers at once.
     ipc::SessionEventReply session_event(const ipc::SessionEventRequest& r) override;
 
+    // Told, by the deferred task, the unix names of the members whose sessions it recorded
+    // (the userdb publisher keeps drop-ins for them). Set before logins are served.
+    using OnLogins = std::function<void(const std::vector<std::string>& unix_names)>;
+    void on_logins(OnLogins f) { on_logins_ = std::move(f); }
+
 private:
     // A state plus its name index: the login path looks up one name among thousands.
     struct Snapshot {
@@ -66,6 +71,8 @@ private:
     std::shared_ptr<const Snapshot> current_;
     std::mutex logins_mu_;
     std::vector<std::pair<std::string, LastLogin>> logins_;  // user id, last login; not yet written
+    std::vector<std::string> login_names_;                      // their unix names
+    OnLogins on_logins_;
     bool logins_task_queued_ = false;
 };
 

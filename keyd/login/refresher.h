@@ -66,6 +66,8 @@ public:
     // null when not known (the first publication). Members who left are not in it.
     virtual void publish(const std::shared_ptr<const ipc::LoginState>& state,
                          const std::unordered_set<std::string>* changed) = 0;
+    // Members who just opened a session on this machine (main thread, batched).
+    virtual void logged_in(const std::vector<std::string>& unix_names) { (void)unix_names; }
 };
 
 struct RefresherSettings {

@@ -3,6 +3,7 @@
 #include <exception>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "keyd/log/log.h"
 
@@ -18,6 +19,7 @@ userdb::UserdbConfig with_bypass(userdb::UserdbConfig cfg) {
 UserdbPublisher::UserdbPublisher(boost::asio::io_context& io, userdb::UserdbConfig cfg)
     : cfg_(with_bypass(std::move(cfg))),
       writer_(cfg_),
+      residents_(cfg_.dropin_members, cfg_.dropin_max_age),
       provider_(io, cfg_),
       name_taken_(userdb::local_name_check(cfg_)),
       id_taken_(userdb::local_id_check(cfg_)) {}
@@ -35,14 +37,39 @@ PublicationPlan UserdbPublisher::plan(ipc::LoginState& state) {
 
 void UserdbPublisher::publish(const std::shared_ptr<const ipc::LoginState>& state,
                               const std::unordered_set<std::string>* changed) {
+    last_ = state;
     std::string failed;
     try {
-        writer_.publish(*state, changed);
+        write_dropins(changed);
     } catch (const std::exception& e) {
         failed = std::string("drop-ins: ") + e.what();
     }
     provider_.update(state, changed);
     if (!failed.empty()) throw std::runtime_error(failed);
+}
+
+void UserdbPublisher::logged_in(const std::vector<std::string>& unix_names) {
+    const auto now = userdb::ResidentMembers::Clock::now();
+    bool added = false;
+    for (const auto& name : unix_names) added |= residents_.note(name, now);
+    if (!added || !last_) return;
+    // Nobody's record changed: the new residents' files are written, the others' kept.
+    const std::unordered_set<std::string> none;
+    try {
+        write_dropins(&none);
+    } catch (const std::exception& e) {
+        log::warning("userdb: cannot write the drop-ins of members who logged in", {{"error", e.what()}});
+    }
+}
+
+void UserdbPublisher::write_dropins(const std::unordered_set<std::string>* changed) {
+    if (!residents_seeded_) {
+        // Restarted without a reboot: who had drop-ins keeps them (aged from their files).
+        residents_seeded_ = true;
+        for (const auto& [name, at] : writer_.our_members()) residents_.note(name, at);
+    }
+    residents_.expire(userdb::ResidentMembers::Clock::now());
+    writer_.publish(*last_, changed, &residents_.names());
 }
 
 }  // namespace portal::login

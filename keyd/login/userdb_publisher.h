@@ -4,9 +4,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <unordered_set>
+#include <vector>
 
 #include "keyd/login/refresher.h"
+#include "keyd/userdb/resident_members.h"
 #include "keyd/userdb/userdb.h"
 
 namespace boost::asio {
@@ -25,10 +29,18 @@ public:
     // Drop-ins, then the provider: a failure of one does not keep the other from updating.
     void publish(const std::shared_ptr<const ipc::LoginState>& state,
                  const std::unordered_set<std::string>* changed) override;
+    // Members who opened a session here get drop-ins (written now, in proportion to them).
+    void logged_in(const std::vector<std::string>& unix_names) override;
+    std::size_t resident_count() const { return residents_.size(); }
 
 private:
+    void write_dropins(const std::unordered_set<std::string>* changed);
+
     userdb::UserdbConfig cfg_;
     userdb::DropinWriter writer_;
+    userdb::ResidentMembers residents_;
+    bool residents_seeded_ = false;
+    std::shared_ptr<const ipc::LoginState> last_;  // the last state published
     userdb::Provider provider_;
     std::function<bool(std::string_view)> name_taken_;
     std::function<bool(std::uint32_t)> id_taken_;

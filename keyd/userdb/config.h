@@ -4,6 +4,8 @@
 #pragma once
 #include <sys/types.h>
 
+#include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -25,6 +27,12 @@ struct UserdbConfig {
                                   // provider serves its group record
     std::string home_base = "/home";
     std::string shell = "/bin/bash";
+    // Which members get drop-ins (identities that resolve while the daemon is down): the
+    // dropin_members who logged in on this machine most recently, within dropin_max_age.
+    // Everyone published resolves through the provider while the daemon runs. Every drop-in
+    // slows every NSS group look-up on the machine down (see userdb.h).
+    std::size_t dropin_members = 1000;
+    std::chrono::seconds dropin_max_age{30 * 86400};
 };
 
 // Adds cfg.service to SYSTEMD_BYPASS_USERDB (a ':'-separated list) unless it is already

@@ -146,7 +146,24 @@ DropinWriter::DropinWriter(UserdbConfig cfg) : cfg_(std::move(cfg)) {
     if (!is_valid_service_name(cfg_.service)) throw std::invalid_argument("userdb: invalid service name");
 }
 
-void DropinWriter::publish(const ipc::LoginState& planned, const std::unordered_set<std::string>* changed) {
+std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> DropinWriter::our_members() {
+    std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> out;
+    UniqueFd dfd(::open(cfg_.dropin_directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dfd) return out;  // nothing published yet
+    known_ = scan(dfd.get(), cfg_.service, "." + cfg_.service + ".tmp.", known_);
+    last_full_scan_ = std::chrono::steady_clock::now();
+    stamp_valid_ = false;  // the next publish() looks at the directory again
+    for (const auto& [file, x] : known_) {
+        if (!x.ours || x.kind != Kind::regular || dropin_suffix(file) != ".user") continue;
+        const std::string name = file.substr(0, file.size() - 5);
+        if (!is_valid_unix_name(name)) continue;  // <uid>.user is a link, but be sure
+        out.emplace_back(name, std::chrono::system_clock::time_point(std::chrono::seconds(x.mtime.tv_sec)));
+    }
+    return out;
+}
+
+void DropinWriter::publish(const ipc::LoginState& planned, const std::unordered_set<std::string>* changed,
+                           const std::unordered_set<std::string>* resident) {
     last_changes_ = 0;
     const fs::path& dir = cfg_.dropin_directory;
     std::error_code ec;
@@ -184,7 +201,7 @@ void DropinWriter::publish(const ipc::LoginState& planned, const std::unordered_
     const bool keep_unchanged = changed && trust_known;
     std::unordered_map<std::string, Desired> desired;
     for (const auto& m : planned.members) {
-        if (!m.published) continue;
+        if (!m.published || (resident && !resident->count(m.unix_name))) continue;
         const std::string& name = m.unix_name;
         // Defensive: names become file names.
         if (!is_valid_unix_name(name) || is_reserved_unix_name(name) || !is_publishable_id(m.uid)) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "keyd/userdb/config.h"
 #include "shared/ipc/login_state.h"
@@ -40,7 +42,14 @@ public:
     // `changed` (optional): the names of members that may differ from the last call's
     // `planned`; the others' files are then left alone without rendering them again, unless
     // the directory was re-read (see above) or one of their files is missing.
-    void publish(const ipc::LoginState& planned, const std::unordered_set<std::string>* changed = nullptr);
+    // `resident` (optional): only these published members get files (the recent logins, see
+    // resident_members.h); everyone else's files of ours are removed. Null: every published member.
+    void publish(const ipc::LoginState& planned, const std::unordered_set<std::string>* changed = nullptr,
+                 const std::unordered_set<std::string>* resident = nullptr);
+
+    // The members whose <name>.user drop-in of ours is in the directory, with its mtime (the
+    // directory is read; a daemon restarted without a reboot finds who had drop-ins before).
+    std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> our_members();
 
     // Files written or removed by the last publish() (for logs and tests).
     std::size_t last_changes() const { return last_changes_; }

@@ -156,7 +156,7 @@ bool nss_group(std::uint32_t gid) { return nss_found<group>(static_cast<gid_t>(g
 // second is enough for what these checks guard against, unless told of a change.
 constexpr auto kRecheckInterval = std::chrono::seconds(1);
 
-// Bumped by local_accounts_changed(): a LocalFiles that saw another value re-reads at once.
+// Bumped by local_accounts_changed(): a LocalAccounts that saw another value re-reads at once.
 std::atomic<std::uint64_t> local_accounts_epoch{0};
 
 // Whether cfg.dropin_directory/<file> is our drop-in (its "service" is ours). Remembers the
@@ -213,10 +213,15 @@ private:
     std::unordered_map<std::string, Seen> cache_;
 };
 
-// Names and ids of /etc/passwd and /etc/group, re-read when either file changes. Read
-// directly because NSS answers for a name we published come from our own drop-ins.
-class LocalFiles {
+// The machine's own users and groups, names and ids: /etc/passwd and /etc/group read directly
+// (NSS answers for a name we published come from our own drop-ins), plus, when every NSS
+// source enumerates (above), what NSS lists that is not a drop-in of ours (other services'
+// drop-ins, systemd-homed, dynamic users). Re-read when /etc/passwd or /etc/group changes,
+// when told of a change, and at least every kListTtl (sources that cannot tell us).
+class LocalAccounts {
 public:
+    LocalAccounts(std::shared_ptr<OurDropins> ours, bool enumerate) : ours_(std::move(ours)), enumerate_(enumerate) {}
+
     bool has_name(std::string_view name) {
         refresh();
         return names_.count(std::string(name)) > 0;
@@ -225,8 +230,11 @@ public:
         refresh();
         return ids_.count(id) > 0;
     }
+    // Whether the lists above are complete (every source enumerated): no per-name NSS look-up.
+    bool complete() const { return enumerate_; }
 
 private:
+    static constexpr auto kListTtl = std::chrono::seconds(60);
     struct Stamp {
         dev_t dev = 0;
         ino_t ino = 0;
@@ -246,10 +254,11 @@ private:
         const auto now = std::chrono::steady_clock::now();
         const std::uint64_t epoch = local_accounts_epoch.load();
         if (loaded_ && epoch == epoch_ && now - checked_ < kRecheckInterval) return;
+        const bool told = epoch != epoch_;
         checked_ = now;
         epoch_ = epoch;
         Stamp p = stamp("/etc/passwd"), g = stamp("/etc/group");
-        if (loaded_ && p == passwd_ && g == group_) return;
+        if (loaded_ && p == passwd_ && g == group_ && !(enumerate_ && (told || now - listed_ >= kListTtl))) return;
         names_.clear();
         ids_.clear();
         if (std::FILE* f = std::fopen("/etc/passwd", "re")) {
@@ -266,13 +275,55 @@ private:
             }
             std::fclose(f);
         }
+        if (enumerate_) {
+            list_nss();
+            listed_ = now;
+        }
         passwd_ = p;
         group_ = g;
         loaded_ = true;
     }
+    // Everything NSS lists, minus our own drop-ins (nss-systemd lists those whatever the
+    // bypass says; our provider does not enumerate). Only the main thread enumerates.
+    void list_nss() {
+        std::vector<char> buf(16 * 1024);
+        ::setpwent();
+        for (;;) {
+            passwd e{};
+            passwd* out = nullptr;
+            const int rc = ::getpwent_r(&e, buf.data(), buf.size(), &out);
+            if (rc == ERANGE && buf.size() < (1u << 24)) {
+                buf.resize(buf.size() * 2);
+                continue;
+            }
+            if (rc != 0 || !out) break;
+            const std::string name = e.pw_name;
+            if (!ours_->contains(name + ".user")) names_.insert(name);
+            if (!ours_->contains(std::to_string(e.pw_uid) + ".user")) ids_.insert(e.pw_uid);
+        }
+        ::endpwent();
+        ::setgrent();
+        for (;;) {
+            group e{};
+            group* out = nullptr;
+            const int rc = ::getgrent_r(&e, buf.data(), buf.size(), &out);
+            if (rc == ERANGE && buf.size() < (1u << 24)) {
+                buf.resize(buf.size() * 2);
+                continue;
+            }
+            if (rc != 0 || !out) break;
+            const std::string name = e.gr_name;
+            if (!ours_->contains(name + ".group")) names_.insert(name);
+            if (!ours_->contains(std::to_string(e.gr_gid) + ".group")) ids_.insert(e.gr_gid);
+        }
+        ::endgrent();
+    }
 
+    std::shared_ptr<OurDropins> ours_;
+    bool enumerate_ = false;
     bool loaded_ = false;
     std::chrono::steady_clock::time_point checked_{};
+    std::chrono::steady_clock::time_point listed_{};
     std::uint64_t epoch_ = 0;
     Stamp passwd_, group_;
     std::unordered_set<std::string> names_;
@@ -281,7 +332,46 @@ private:
 
 }  // namespace
 
-// NSS is asked only about names and ids we have no drop-in for: for those we do, nss-systemd
+// Whether every source of the passwd and group databases can list its accounts: only
+// "files" and "systemd" in nsswitch.conf (Debian's default with libnss-systemd). Then local
+// accounts are enumerated once per look (cost in proportion to the machine's own accounts and
+// the drop-ins, not to the portal's members); otherwise (LDAP, SSSD, NIS, compat...: sources
+// that may not enumerate) each name and id is asked of NSS.
+bool nss_sources_enumerable(const std::filesystem::path& nsswitch_conf) {
+    std::FILE* f = std::fopen(nsswitch_conf.c_str(), "re");
+    if (!f) return true;  // glibc's default without the file: files
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> guard(f, std::fclose);
+    bool ok = true;
+    char line[1024];
+    while (ok && std::fgets(line, sizeof line, f)) {
+        std::string_view l(line);
+        if (auto hash = l.find('#'); hash != std::string_view::npos) l = l.substr(0, hash);
+        auto skip_space = [&] {
+            while (!l.empty() && (l.front() == ' ' || l.front() == '\t' || l.front() == '\n')) l.remove_prefix(1);
+        };
+        skip_space();
+        std::string_view db;
+        for (std::string_view d : {"passwd:", "group:"})
+            if (l.substr(0, d.size()) == d) db = d;
+        if (db.empty()) continue;
+        l.remove_prefix(db.size());
+        bool in_action = false;  // [NOTFOUND=return] and the like
+        for (skip_space(); !l.empty(); skip_space()) {
+            std::size_t n = 0;
+            while (n < l.size() && l[n] != ' ' && l[n] != '\t' && l[n] != '\n') ++n;
+            const std::string_view word = l.substr(0, n);
+            l.remove_prefix(n);
+            if (in_action || word.front() == '[') {
+                in_action = word.back() != ']';
+                continue;
+            }
+            if (word != "files" && word != "systemd") ok = false;
+        }
+    }
+    return ok;
+}
+
+// Without enumerable sources, NSS is asked only about names and ids we have no drop-in for: for those we do, nss-systemd
 // would answer with our own record (it reads drop-ins whatever SYSTEMD_BYPASS_USERDB says),
 // and for a group it would also scan the whole drop-in directory for *.membership files, once
 // per call (~40-80 ms with 10,000 members published). /etc is read directly. What is left
@@ -320,11 +410,12 @@ private:
 
 std::function<bool(std::string_view)> local_name_check(const UserdbConfig& cfg) {
     ensure_userdb_bypass(cfg);
-    auto files = std::make_shared<LocalFiles>();
     auto ours = std::make_shared<OurDropins>(cfg);
+    auto locals = std::make_shared<LocalAccounts>(ours, nss_sources_enumerable("/etc/nsswitch.conf"));
     auto memo = std::make_shared<CheckMemo<std::string>>();
-    return [files, ours, memo](std::string_view name_view) {
-        if (files->has_name(name_view)) return true;
+    return [locals, ours, memo](std::string_view name_view) {
+        if (locals->has_name(name_view)) return true;
+        if (locals->complete()) return false;
         const std::string name(name_view);
         return memo->get(name, [&] {
             if (!ours->contains(name + ".user") && nss_user(name)) return true;
@@ -336,11 +427,12 @@ std::function<bool(std::string_view)> local_name_check(const UserdbConfig& cfg) 
 
 std::function<bool(std::uint32_t)> local_id_check(const UserdbConfig& cfg) {
     ensure_userdb_bypass(cfg);
-    auto files = std::make_shared<LocalFiles>();
     auto ours = std::make_shared<OurDropins>(cfg);
+    auto locals = std::make_shared<LocalAccounts>(ours, nss_sources_enumerable("/etc/nsswitch.conf"));
     auto memo = std::make_shared<CheckMemo<std::uint32_t>>();
-    return [files, ours, memo](std::uint32_t id) {
-        if (files->has_id(id)) return true;
+    return [locals, ours, memo](std::uint32_t id) {
+        if (locals->has_id(id)) return true;
+        if (locals->complete()) return false;
         return memo->get(id, [&] {
             const std::string key = std::to_string(id);
             if (!ours->contains(key + ".user") && nss_user(id)) return true;

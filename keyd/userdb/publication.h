@@ -2,6 +2,7 @@
 // machine's own users and groups (local_name_check, local_id_check).
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -40,12 +41,19 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
                              const std::function<bool(std::string_view)>& name_taken_locally,
                              const std::function<bool(std::uint32_t)>& id_taken_locally);
 
+// Whether every source nsswitch.conf names for passwd and group can list its accounts: only
+// "files" and "systemd" (a missing file means files). Then the checks below list the local
+// accounts instead of asking about each name and id.
+bool nss_sources_enumerable(const std::filesystem::path& nsswitch_conf);
+
 // The real checks: a user or group of that name / id that is not one of our own records.
 // /etc/passwd and /etc/group are read directly (re-read when they change); other sources
 // through NSS with SYSTEMD_BYPASS_USERDB=<service> (set by these functions if missing), which
 // hides our provider but not our drop-ins: nss-systemd reads /run/userdb in-process whatever
-// the bypass says (checked on Debian 12, systemd 252). So NSS is asked only about names and
-// ids for which cfg.dropin_directory holds no drop-in of ours (see publication.cpp).
+// the bypass says (checked on Debian 12, systemd 252). With enumerable sources (above) NSS is
+// listed (setpwent/setgrent) once a minute or when told of a change, minus our own drop-ins:
+// the cost follows the machine's own accounts, not the portal's members. Otherwise NSS is
+// asked about each name and id with no drop-in of ours (answers kept a minute).
 // Not thread-safe (a cache of the /etc files); each returned function has its own.
 std::function<bool(std::string_view)> local_name_check(const UserdbConfig& cfg);
 std::function<bool(std::uint32_t)> local_id_check(const UserdbConfig& cfg);

@@ -122,23 +122,22 @@ TEST_CASE("invitations: an invited member is not published on the account's serv
     Daemon d("invite-publish");
     auto a = seed_account(d, "Acme", "acme");  // the oldest account: the one this server serves
     auto b = seed_account(d, "Globex", "globex");
-    const auto dropin = d.runtime_dir() / "userdb" / (b.owner.json.at("unix_name").get<std::string>() + ".user");
-    const auto a_owner_dropin = d.runtime_dir() / "userdb" / (a.owner.json.at("unix_name").get<std::string>() + ".user");
-    auto wait_for = [](const std::filesystem::path& p, bool present) {
-        for (int i = 0; i < 100 && std::filesystem::exists(p) != present; ++i)
+    const auto b_owner = b.owner.json.at("unix_name").get<std::string>();
+    auto published_soon = [&d](const std::string& name, bool present) {
+        for (int i = 0; i < 100 && provider_has_user(d, name) != present; ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        return std::filesystem::exists(p) == present;
+        return provider_has_user(d, name) == present;
     };
-    REQUIRE(wait_for(a_owner_dropin, true));  // publication works at all
-    CHECK(!std::filesystem::exists(dropin));
+    REQUIRE(published_soon(a.owner.json.at("unix_name").get<std::string>(), true));  // publication works at all
+    CHECK_FALSE(provider_has_user(d, b_owner));
 
     auto invite = d.post("/v1/account/users", {{"email", b.owner.email}, {"name", "B"}, {"role", "manager"}}, a.owner.uid);
     REQUIRE(invite.json.value("status", "") == "invited");
     // A later write makes sure the refresh after the invitation has run.
     auto later = add_member(d, a.account_id, "later@example.com", "manager");
-    REQUIRE(wait_for(d.runtime_dir() / "userdb" / (later.json.at("unix_name").get<std::string>() + ".user"), true));
-    CHECK(!std::filesystem::exists(dropin));
+    REQUIRE(published_soon(later.json.at("unix_name").get<std::string>(), true));
+    CHECK_FALSE(provider_has_user(d, b_owner));
 
     REQUIRE(d.post("/v1/profile/invitations/" + a.account_id + "/accept", nlohmann::json::object(), b.owner.uid).status == 200);
-    CHECK(wait_for(dropin, true));
+    CHECK(published_soon(b_owner, true));
 }

@@ -1,7 +1,8 @@
 // End to end: the daemon stopped. The keys helper and pam_portal.so fall back to the login
 // state directory (the header and the member's own entry): a member without 2FA still logs in within [login] fallback_grace, a 2FA member
 // is refused (codes are verified by the daemon only), after the grace no portal user gets in,
-// and root is never affected.
+// and root is never affected. Identities outlive the daemon only for members who logged in
+// on this machine (their drop-ins).
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
@@ -33,7 +34,14 @@ TEST_CASE("daemon stopped: logins go on from the state directory within the grac
     Member plain = w.add_member("fred@example.com", "manager");
     Member tfa = w.add_member("gina@example.com", "owner");
     w.enrol_tfa(tfa);
+    Member unseen = w.add_member("ursula@example.com", "manager");  // never logs in here
     REQUIRE(login_eventually(w, plain).ok());
+    // Drop-ins (identities that outlive the daemon) only for members who logged in here; the
+    // provider answers for everyone while the daemon runs.
+    const auto dropin_of = [](const Member& m) { return std::filesystem::path("/run/userdb") / (m.unix_name + ".user"); };
+    REQUIRE(wait_until([&] { return std::filesystem::exists(dropin_of(plain)); }, 5000ms));
+    CHECK(lookup_user(unseen.unix_name));
+    CHECK_FALSE(std::filesystem::exists(dropin_of(unseen)));
     REQUIRE(wait_until([&] { return w.probe_key(tfa.unix_name, tfa.key) == "partial"; }, 5000ms));
 
     REQUIRE(w.stop_daemon() == 0);
@@ -46,6 +54,7 @@ TEST_CASE("daemon stopped: logins go on from the state directory within the grac
 
     // Within the grace: the member without 2FA logs in; the identity is still there (drop-ins).
     CHECK(lookup_user(plain.unix_name));
+    CHECK_FALSE(lookup_user(unseen.unix_name));  // no drop-in: unknown until the daemon is back
     auto c = w.client();
     auto in = c->login({plain.unix_name, plain.key, {}});
     INFO("within the grace: " << in.transcript() << "\n" << w.diagnostics());
@@ -94,6 +103,7 @@ TEST_CASE("daemon stopped: logins go on from the state directory within the grac
     // The daemon back: logins resume.
     w.start_daemon();
     CHECK(login_eventually(w, plain).ok());
+    CHECK(lookup_user(unseen.unix_name));
     CHECK_FALSE(std::filesystem::exists(w.runtime_dir() / "login-state.json"));
     CHECK_FALSE(std::filesystem::exists(entry_of("olduser")));
     const auto now_entry = nlohmann::json::parse(read_file(entry_of(plain.unix_name)));

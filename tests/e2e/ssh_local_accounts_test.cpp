@@ -73,7 +73,8 @@ TEST_CASE("a local account appearing under a member's name or uid unpublishes th
         auto r = login_eventually(w, *m);
         INFO(m->unix_name << ": " << r.transcript() << "\n" << w.diagnostics());
         REQUIRE(r.ok());
-        REQUIRE(has_dropin(*m));
+        // A member who opened a session here gets drop-ins (written right after the session opened).
+        REQUIRE(wait_until([&] { return has_dropin(*m); }, 5000ms));
     }
     const std::string passwd = read_file("/etc/passwd");
     const std::string group = read_file("/etc/group");

@@ -126,6 +126,10 @@ terminate_sessions = false
     const auto st = parse_config("[store]\nchange_log_revisions = 5000\nchange_log_max_age = 86400\n", "t");
     CHECK(st.store_change_log_revisions == 5000);
     CHECK(st.store_change_log_max_age == std::chrono::seconds(86400));
+    const auto ud = parse_config("[userdb]\ndropin_members = 0\ndropin_max_age = 7200\n", "t");
+    CHECK(ud.userdb_dropin_members == 0);
+    CHECK(ud.userdb_dropin_max_age == std::chrono::seconds(7200));
+    CHECK(parse_config("", "t").userdb_dropin_members == 1000);
     CHECK(parse_config("[userdb.role_groups]\nowner = []\n", "t").userdb_role_groups.at(Role::owner).empty());
 }
 
@@ -165,6 +169,8 @@ TEST_CASE("config: errors in the new sections name file, line and key") {
         {"[revocation]\n", "revocation: unknown section"},
         {"[store]\nchange_log_revisions = 10\n", "store.change_log_revisions: must be between 1000 and 100000000"},
         {"[store]\nchange_log_max_age = 60\n", "store.change_log_max_age: must be between 3600 and"},
+        {"[userdb]\ndropin_members = -1\n", "userdb.dropin_members: must be between 0 and 1000000"},
+        {"[userdb]\ndropin_max_age = 10\n", "userdb.dropin_max_age: must be between 3600 and"},
         {"[store]\nchange_log_max_age = 1.5\n", "test.toml:2:22: store.change_log_max_age: must be an integer"},
         {"[store]\nchangelog = 1\n", "store.changelog: unknown key"},
     };

@@ -267,3 +267,45 @@ TEST_CASE("userdb drop-ins: with a change set, only the changed members are writ
     CHECK(fs::exists(dir / "bob.user"));
     CHECK(json::parse(read(dir / "bob.user"))["userName"] == "bob");
 }
+
+TEST_CASE("userdb drop-ins: only resident members get files; the others' are removed; a restart finds them",
+          "[userdb]") {
+    TempDir tmp;
+    UserdbConfig cfg;
+    cfg.dropin_directory = tmp.path() / "userdb";
+    cfg.service = "io.portal.test";
+    ipc::LoginState s;
+    s.members = {member("alice", 200001), member("bob", 200002), member("carol", 200003)};
+    const auto& dir = cfg.dropin_directory;
+    fs::create_directories(dir);
+    write(dir / "other.user", R"({"userName":"other","uid":300000,"service":"io.example.other"})");
+
+    DropinWriter w(cfg);
+    std::unordered_set<std::string> resident{"bob"};
+    w.publish(s, nullptr, &resident);
+    CHECK(listing(dir) == std::set<std::string>{"bob.user", "200002.user", "bob.group", "200002.group",
+                                                "bob.user-privileged", "other.user"});
+
+    // Carol logs in: her files come, bob's stay as they are (same inode), nobody is re-read.
+    const ino_t bob_ino = inode_of(dir / "bob.user");
+    resident.insert("carol");
+    const std::unordered_set<std::string> none;
+    w.publish(s, &none, &resident);
+    CHECK(fs::exists(dir / "carol.user"));
+    CHECK(fs::is_symlink(dir / "200003.user"));
+    CHECK(inode_of(dir / "bob.user") == bob_ino);
+    CHECK_FALSE(fs::exists(dir / "alice.user"));
+
+    // Bob ages out: his files go, someone else's stay.
+    resident.erase("bob");
+    w.publish(s, &none, &resident);
+    CHECK(listing(dir) == std::set<std::string>{"carol.user", "200003.user", "carol.group", "200003.group",
+                                                "carol.user-privileged", "other.user"});
+
+    // A new writer (the daemon restarted) learns who had drop-ins, and only ours.
+    DropinWriter again(cfg);
+    const auto found = again.our_members();
+    REQUIRE(found.size() == 1);
+    CHECK(found[0].first == "carol");
+    CHECK(found[0].second.time_since_epoch().count() > 0);
+}

@@ -1,6 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 
@@ -190,4 +194,24 @@ TEST_CASE("userdb plan: the real local checks see the machine's own users", "[us
     const char* bypass = std::getenv("SYSTEMD_BYPASS_USERDB");
     REQUIRE(bypass);
     CHECK(std::string(bypass).find(cfg.service) != std::string::npos);
+}
+
+TEST_CASE("userdb: local accounts are listed only when every NSS source of passwd and group can list them",
+          "[userdb]") {
+    char tmpl[] = "/tmp/portal-nsswitch-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl));
+    const std::filesystem::path dir = tmpl;
+    const auto conf = [&](const std::string& text) {
+        const auto p = dir / "nsswitch.conf";
+        std::ofstream(p) << text;
+        return p;
+    };
+    CHECK(nss_sources_enumerable(conf("passwd:         files systemd\ngroup:          files systemd\n"
+                                      "shadow: files ldap\nnetgroup:       nis\n")));
+    CHECK(nss_sources_enumerable(conf("# passwd: ldap\npasswd: files [NOTFOUND=return] systemd # ldap\ngroup: files\n")));
+    CHECK(nss_sources_enumerable(dir / "missing"));  // glibc's default: files
+    CHECK_FALSE(nss_sources_enumerable(conf("passwd: files systemd\ngroup: files sss systemd\n")));
+    CHECK_FALSE(nss_sources_enumerable(conf("passwd: compat\ngroup: files\n")));
+    CHECK_FALSE(nss_sources_enumerable(conf("  passwd:\tfiles ldap [UNAVAIL = return] systemd\n")));
+    std::filesystem::remove_all(dir);
 }

@@ -1,8 +1,12 @@
 #include "tests/api/support/helpers.h"
 
 #include <openssl/evp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <set>
@@ -182,6 +186,41 @@ Listing list_all(const Daemon& d, const std::string& path, uid_t uid, const Head
         if (r.json.size() < 100) break;
     }
     return out;
+}
+
+}  // namespace portal::test
+
+namespace portal::test {
+
+bool provider_has_user(const Daemon& d, const std::string& unix_name) {
+    const auto path = d.runtime_dir() / "userdb-provider" / "io.portal.keyd";
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    REQUIRE(path.string().size() < sizeof addr.sun_path);
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    std::string reply;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        const nlohmann::json q{{"method", "io.systemd.UserDatabase.GetUserRecord"},
+                               {"parameters", {{"userName", unix_name}, {"service", "io.portal.keyd"}}}};
+        std::string out = q.dump();
+        out.push_back('\0');
+        if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size())) {
+            char buf[4096];
+            for (;;) {
+                const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+                if (n <= 0) break;
+                reply.append(buf, static_cast<std::size_t>(n));
+                if (reply.find('\0') != std::string::npos) break;
+            }
+        }
+    }
+    ::close(fd);
+    INFO("provider reply for " << unix_name << ": " << reply);
+    REQUIRE(reply.find('\0') != std::string::npos);
+    const auto j = nlohmann::json::parse(reply.substr(0, reply.find('\0')));
+    return j.contains("parameters") && j["parameters"].contains("record");
 }
 
 }  // namespace portal::test

@@ -72,4 +72,8 @@ Listing list_all(const Daemon& d, const std::string& path, uid_t uid = 0, const 
 
 long header_long(const HttpResult& r, const std::string& name);  // -1 if absent or not a number
 
+// Whether the daemon's userdb provider (Varlink, in its runtime directory) publishes a user
+// of that name: its GetUserRecord answers with a record rather than an error.
+bool provider_has_user(const Daemon& d, const std::string& unix_name);
+
 }  // namespace portal::test
