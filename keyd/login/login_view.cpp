@@ -101,6 +101,7 @@ void IncrementalLoginView::build(store::Store& store) {
     name_of_user_.reserve(state_.members.size());
     for (const auto& m : state_.members) name_of_user_.emplace(m.user_id, m.unix_name);
     built_ = true;
+    touched_all_ = true;
     ++stats_.full_builds;
 }
 
@@ -120,6 +121,7 @@ bool IncrementalLoginView::apply(store::Store& store, std::uint64_t revision) {
             if (c.op == store::ChangeOp::remove) return false;
             const auto account = store.accounts().get(state_.account_id);
             if (!account) return false;
+            if (state_.enforce_2fa != account->enforce_2fa) touched_all_ = true;  // every member's rules
             state_.enforce_2fa = account->enforce_2fa;
             continue;
         }
@@ -134,6 +136,7 @@ bool IncrementalLoginView::apply(store::Store& store, std::uint64_t revision) {
             probe.unix_name = it->second;
             auto pos = std::lower_bound(members.begin(), members.end(), probe, by_name);
             if (pos != members.end() && pos->user_id == user_id) members.erase(pos);
+            if (!touched_all_) touched_.insert(it->second);
             name_of_user_.erase(it);
         }
         auto row = store.login_rows().member(state_.account_id, user_id);
@@ -142,12 +145,21 @@ bool IncrementalLoginView::apply(store::Store& store, std::uint64_t revision) {
         for (auto& k : store.login_rows().keys_of(state_.account_id, user_id)) keys.push_back(login_key(k));
         ipc::LoginMember m = login_member(*row, std::move(keys));
         name_of_user_.emplace(m.user_id, m.unix_name);
+        if (!touched_all_) touched_.insert(m.unix_name);
         auto pos = std::lower_bound(members.begin(), members.end(), m, by_name);
         members.insert(pos, std::move(m));
     }
     state_.revision = revision;
     ++stats_.applied;
     return true;
+}
+
+std::optional<std::unordered_set<std::string>> IncrementalLoginView::take_changed() {
+    std::optional<std::unordered_set<std::string>> out;
+    if (!touched_all_) out = std::move(touched_);
+    touched_.clear();
+    touched_all_ = false;
+    return out;
 }
 
 StoreLoginStateSource::StoreLoginStateSource(store::Store& store, ViewSettings settings, Clock clock)

@@ -7,9 +7,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "keyd/store/store.h"
@@ -31,6 +33,11 @@ public:
     virtual ~LoginStateSource() = default;
     virtual ipc::LoginState load() = 0;
     virtual void set_settings(const ViewSettings& s) = 0;  // config reload
+    // The unix names of members that may differ between the previous load() and the last one
+    // (old and new names of a renamed member; members who left or came), so that consumers
+    // look at them only. nullopt: not known (the first load, a full build, an account-wide
+    // change): compare everything.
+    virtual std::optional<std::unordered_set<std::string>> take_changed() { return std::nullopt; }
 };
 
 // Every member of the account (published = true: userdb planning decides collisions),
@@ -56,6 +63,8 @@ public:
     const ipc::LoginState& refresh(store::Store& store, std::int64_t now);
     void set_settings(const ViewSettings& s);
     const Stats& stats() const { return stats_; }
+    // The names touched since the last call (see LoginStateSource::take_changed), and resets.
+    std::optional<std::unordered_set<std::string>> take_changed();
 
 private:
     void build(store::Store& store);
@@ -65,6 +74,8 @@ private:
     bool built_ = false;
     ipc::LoginState state_;  // members ordered by unix_name, as build_login_state's
     std::unordered_map<std::string, std::string> name_of_user_;  // user id -> unix_name, of state_'s members
+    bool touched_all_ = true;  // a full build or an account-wide change since take_changed()
+    std::unordered_set<std::string> touched_;
     Stats stats_;
 };
 
@@ -74,6 +85,7 @@ public:
     StoreLoginStateSource(store::Store& store, ViewSettings settings, Clock clock);
     ipc::LoginState load() override;
     void set_settings(const ViewSettings& s) override { view_.set_settings(s); }
+    std::optional<std::unordered_set<std::string>> take_changed() override { return view_.take_changed(); }
     const IncrementalLoginView::Stats& stats() const { return view_.stats(); }
 
 private:

@@ -1,4 +1,5 @@
 #include "keyd/login/refresher.h"
+#include "keyd/login/state_delta.h"
 
 #include <malloc.h>
 
@@ -26,8 +27,10 @@ namespace portal::login {
 namespace asio = boost::asio;
 
 struct Refresher::Timers {
-    explicit Timers(asio::io_context& io) : touch(io) {}
+    explicit Timers(asio::io_context& io) : touch(io), trim(io) {}
     asio::steady_timer touch;
+    asio::steady_timer trim;
+    bool trim_pending = false;
 };
 
 Refresher::Refresher(asio::io_context& io, LoginStateSource& source, LoginService& service, Publisher* publisher,
@@ -57,37 +60,29 @@ std::string ms_since(std::chrono::steady_clock::time_point& mark) {
 }
 }  // namespace
 
-namespace {
-// Members of `now` that are new or differ from `before` (published flag included).
-std::unordered_set<std::string> changed_members(const ipc::LoginState& before, const ipc::LoginState& now) {
-    std::unordered_map<std::string_view, const ipc::LoginMember*> had;
-    had.reserve(before.members.size());
-    for (const auto& m : before.members) had.emplace(m.unix_name, &m);
-    std::unordered_set<std::string> out;
-    for (const auto& m : now.members) {
-        auto it = had.find(m.unix_name);
-        if (it == had.end() || !(*it->second == m)) out.insert(m.unix_name);
-    }
-    return out;
-}
-}  // namespace
 
 bool Refresher::refresh() {
     const auto started = std::chrono::steady_clock::now();
     auto mark = started;  // per-phase times for the debug line: where a slow refresh goes
+    const bool first_refresh = !last_;
     ipc::LoginState built;
     try {
         built = source_.load();
     } catch (const std::exception& e) {
+        touched_unknown_ = true;  // the view may have moved on: compare everything next time
         log::error("login refresh: cannot build the login state, keeping the last good one", {{"error", e.what()}});
         return false;
     }
+    // Who may have changed since the last state published (kept until a refresh completes).
+    if (auto touched = source_.take_changed()) pending_touched_.merge(*touched);
+    else touched_unknown_ = true;
+    const std::unordered_set<std::string>* touched = touched_unknown_ ? nullptr : &pending_touched_;
     const std::string load_ms = ms_since(mark);
 
     // Who loses access is judged on the state before publication planning: the plan also
     // unpublishes members the rules refuse (a role that may not log in), and "not published"
     // must not hide that. Collisions are not revocations (see revoke::losing_access).
-    const std::vector<revoke::Revocation> revoked = revocations(built);
+    const std::vector<revoke::Revocation> revoked = revocations(built, touched);
 
     PublicationPlan plan;
     if (publisher_) {
@@ -108,10 +103,11 @@ bool Refresher::refresh() {
     collisions_ = std::move(plan.collisions);
 
     auto state = std::make_shared<const ipc::LoginState>(std::move(built));
+    // Who differs from the last state published: the publishers render only them, the state
+    // directory writes only them.
+    std::optional<std::unordered_set<std::string>> changed;
+    if (last_) changed = differing_members(*last_, *state, touched);
     if (publisher_) {
-        // Who differs from the last state published: the publishers render only them.
-        std::optional<std::unordered_set<std::string>> changed;
-        if (last_) changed = changed_members(*last_, *state);
         try {
             publisher_->publish(state, changed ? &*changed : nullptr);
         } catch (const std::exception& e) {
@@ -121,10 +117,17 @@ bool Refresher::refresh() {
     const std::string publish_ms = ms_since(mark);
     service_.update(state);
     ++generation_;
-    write_state_dir(state);
+    write_state_dir(state, changed ? &*changed : nullptr);
     const std::string state_file_ms = ms_since(mark);
 
+    // Who is allowed changes only among the members that differ: compare those alone.
+    bool same_allowed = false;
+    if (last_ && changed && recorded_)
+        same_allowed = revoke::allowed_members(only_named(*last_, MemberLookup(*last_), *changed)) ==
+                       revoke::allowed_members(only_named(*state, MemberLookup(*state), *changed));
     last_ = state;
+    pending_touched_.clear();
+    touched_unknown_ = false;
     // After the swap: a revoked member's new logins are refused before the old sessions end.
     for (const auto& r : revoked) {
         log::info("revoke: member lost access",
@@ -133,11 +136,13 @@ bool Refresher::refresh() {
         if (settings_.terminate_sessions && terminate_) terminate_(r.uid);
     }
     // Only now: a crash before this point finds the revoked members still recorded as allowed.
-    record_allowed(*state);
+    if (!same_allowed) record_allowed(*state);
     ++refreshes_;
-    // A refresh of a large account frees tens of MiB of temporaries (the store's rows, the
-    // state directory's JSON); give them back to the system instead of keeping them as heap.
-    ::malloc_trim(0);
+    // A full build of a large account frees tens of MiB of temporaries (the store's rows, the
+    // state directory's JSON): give them back to the system instead of keeping them as heap.
+    // Once things are quiet, not after every change: a trim walks the whole heap (a few ms
+    // at 10,000 members, more than the change itself).
+    trim_heap_soon(first_refresh);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     log::debug("login refresh: done", {{"revision", std::to_string(state->revision)},
                                        {"members", std::to_string(state->members.size())},
@@ -150,7 +155,13 @@ bool Refresher::refresh() {
     return true;
 }
 
-std::vector<revoke::Revocation> Refresher::revocations(const ipc::LoginState& built) {
+std::vector<revoke::Revocation> Refresher::revocations(const ipc::LoginState& built,
+                                                      const std::unordered_set<std::string>* touched) {
+    if (last_ && touched) {
+        // Only a member who changed can lose access (account-wide changes come as "unknown").
+        return revoke::losing_access(only_named(*last_, MemberLookup(*last_), *touched),
+                                     only_named(built, MemberLookup(built), *touched));
+    }
     if (last_) return revoke::losing_access(*last_, built);
     // The first refresh since start: against who was allowed when the daemon last refreshed.
     if (!baseline_read_ && !settings_.allowed_record.empty()) {
@@ -240,6 +251,19 @@ StateDirChanges changes_since(const ipc::LoginState& on_disk, const MemberIndex&
     return c;
 }
 
+// From the names that differ between the state the entries hold and `now`.
+StateDirChanges changes_of(const ipc::LoginState& on_disk, const ipc::LoginState& now,
+                           const std::unordered_set<std::string>& changed) {
+    StateDirChanges c;
+    const MemberLookup had(on_disk), has(now);
+    for (const auto& name : changed) {
+        if (!ipc::is_member_file_name(name)) continue;
+        if (const auto* m = has.find(name)) c.write.push_back(m);
+        else if (had.find(name)) c.remove.push_back(name);
+    }
+    return c;
+}
+
 // From what the directory holds (start-up, or after a failure): every file read back. An
 // entry is kept only when it is exactly the member's, for this account, at a revision not
 // after this one; anything else (members who left, other accounts' or layouts' entries,
@@ -271,7 +295,8 @@ std::optional<StateDirChanges> reconcile(const std::string& dir, const ipc::Logi
 
 }  // namespace
 
-bool Refresher::write_state_dir(const std::shared_ptr<const ipc::LoginState>& written_state) {
+bool Refresher::write_state_dir(const std::shared_ptr<const ipc::LoginState>& written_state,
+                                const std::unordered_set<std::string>* changed) {
     const ipc::LoginState& state = *written_state;
     const StateDirModes modes = state_dir_modes(settings_.state_dir_group);
     const std::string dir = settings_.state_dir.string();
@@ -289,10 +314,15 @@ bool Refresher::write_state_dir(const std::shared_ptr<const ipc::LoginState>& wr
         state_dir_failed(error, "no directory");
         return false;
     }
-    const MemberIndex wanted = index_members(state);
     std::optional<StateDirChanges> changes;
-    if (on_disk_ && on_disk_->account_id == state.account_id) changes = changes_since(*on_disk_, wanted);
-    else changes = reconcile(dir, state, wanted, error);
+    if (changed && on_disk_ && on_disk_ == last_ && on_disk_->account_id == state.account_id) {
+        // The directory holds the last state published: only the members that differ from it.
+        changes = changes_of(*on_disk_, state, *changed);
+    } else {
+        const MemberIndex wanted = index_members(state);
+        if (on_disk_ && on_disk_->account_id == state.account_id) changes = changes_since(*on_disk_, wanted);
+        else changes = reconcile(dir, state, wanted, error);
+    }
     on_disk_.reset();  // until this write completes
     if (!changes) {
         std::string header_error;
@@ -380,6 +410,20 @@ RefresherStatus Refresher::status() const {
     return s;
 }
 
+void Refresher::trim_heap_soon(bool now) {
+    if (now) {
+        ::malloc_trim(0);
+        return;
+    }
+    if (timers_->trim_pending) return;
+    timers_->trim_pending = true;
+    timers_->trim.expires_after(std::chrono::seconds(2));
+    timers_->trim.async_wait([this](const boost::system::error_code& ec) {
+        timers_->trim_pending = false;
+        if (!ec) ::malloc_trim(0);
+    });
+}
+
 void Refresher::start_touch_timer() {
     timers_->touch.expires_after(settings_.touch_interval);
     timers_->touch.async_wait([this](const boost::system::error_code& ec) {
@@ -400,7 +444,7 @@ void Refresher::touch() {
         on_disk_.reset();
     }
     // Not holding the current state (a write failed): never stamp an older one; write.
-    write_state_dir(last_);
+    write_state_dir(last_, nullptr);
 }
 
 }  // namespace portal::login

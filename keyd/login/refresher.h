@@ -131,10 +131,13 @@ public:
 
 private:
     struct Timers;
-    bool write_state_dir(const std::shared_ptr<const ipc::LoginState>& state);
+    bool write_state_dir(const std::shared_ptr<const ipc::LoginState>& state,
+                         const std::unordered_set<std::string>* changed);
     void state_dir_failed(const std::string& error, const std::string& header_removed);
-    std::vector<revoke::Revocation> revocations(const ipc::LoginState& built);
+    std::vector<revoke::Revocation> revocations(const ipc::LoginState& built,
+                                                const std::unordered_set<std::string>* touched);
     void record_allowed(const ipc::LoginState& state);
+    void trim_heap_soon(bool now);
 
     boost::asio::io_context& io_;
     LoginStateSource& source_;
@@ -145,6 +148,10 @@ private:
     std::unique_ptr<Timers> timers_;
     bool pending_ = false;
     std::shared_ptr<const ipc::LoginState> last_;  // the last state published (with published flags)
+    // Members the source touched since last_ (take_changed), gathered until a refresh
+    // completes; unknown after a full build, an account-wide change or a failed load.
+    std::unordered_set<std::string> pending_touched_;
+    bool touched_unknown_ = true;
     std::vector<std::string> warnings_;
     std::vector<Collision> collisions_;
     std::uint64_t refreshes_ = 0;

@@ -38,17 +38,51 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
         } else if (!gid_exists_locally(cfg.tfa_group_gid)) {
             resolvable.insert(cfg.tfa_group);
             db->groups_.push_back({cfg.tfa_group, static_cast<std::uint32_t>(cfg.tfa_group_gid),
-                                   dump(group_record(cfg.tfa_group, cfg.tfa_group_gid, cfg)), true});
+                                   SharedText(dump(group_record(cfg.tfa_group, cfg.tfa_group_gid, cfg))), true});
         }
     }
 
-    // gids taken so far: looked up per member (a scan of groups_ made the build quadratic,
-    // ~50 M comparisons at 10,000 members).
-    std::unordered_set<std::uint32_t> gids;
-    for (const auto& g : db->groups_) gids.insert(g.gid);
-    for (const auto& m : planned.members) {
-        if (!m.published) continue;
-        if (db->user_by_name_.count(m.unix_name) || db->user_by_uid_.count(m.uid)) continue;  // plan refuses these
+    // Published members, one per name and per uid (the plan refuses duplicates; the first in
+    // the plan's order wins here too), taken in name order.
+    std::vector<const ipc::LoginMember*> members;
+    members.reserve(planned.members.size());
+    for (const auto& m : planned.members)
+        if (m.published) members.push_back(&m);
+    {
+        std::vector<std::size_t> order(members.size()), drop;
+        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+        auto mark_duplicates = [&](auto same, auto less) {
+            std::stable_sort(order.begin(), order.end(), less);
+            for (std::size_t i = 1; i < order.size(); ++i)
+                if (same(order[i - 1], order[i])) drop.push_back(std::max(order[i - 1], order[i]));
+        };
+        mark_duplicates([&](auto a, auto b) { return members[a]->uid == members[b]->uid; },
+                        [&](auto a, auto b) { return members[a]->uid < members[b]->uid; });
+        mark_duplicates([&](auto a, auto b) { return members[a]->unix_name == members[b]->unix_name; },
+                        [&](auto a, auto b) { return members[a]->unix_name < members[b]->unix_name; });
+        if (!drop.empty()) {
+            std::sort(drop.begin(), drop.end());
+            std::vector<const ipc::LoginMember*> kept;
+            for (std::size_t i = 0; i < members.size(); ++i)
+                if (!std::binary_search(drop.begin(), drop.end(), i)) kept.push_back(members[i]);
+            members = std::move(kept);
+        }
+        std::stable_sort(members.begin(), members.end(),
+                         [](const auto* a, const auto* b) { return a->unix_name < b->unix_name; });
+    }
+
+    // The groups served before the per-user ones (the 2FA group): a per-user group never
+    // takes their name or gid.
+    const std::size_t served = db->groups_.size();
+    auto group_taken = [&](const std::string& name, std::uint32_t gid) {
+        for (std::size_t i = 0; i < served; ++i)
+            if (db->groups_[i].name == name || db->groups_[i].gid == gid) return true;
+        return false;
+    };
+    db->users_.reserve(members.size());
+    db->groups_.reserve(served + members.size());
+    for (const ipc::LoginMember* mp : members) {
+        const auto& m = *mp;
         // An unchanged member's records as `previous` has them (same name and uid: its
         // per-user group then is the same too).
         const User* kept = previous && changed && !changed->count(m.unix_name) ? previous->user_by_name(m.unix_name) : nullptr;
@@ -61,49 +95,70 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
             u.privileged_json = kept->privileged_json;
         } else {
             json record = user_record(m, cfg);
-            u.public_json = dump(record);
+            u.public_json = SharedText(dump(record));
             if (auto priv = privileged_section(m)) {
                 record["privileged"] = std::move(*priv);
-                u.privileged_json = dump(record);
+                u.privileged_json = SharedText(dump(record));
             }
         }
-        db->user_by_name_.emplace(u.name, db->users_.size());
-        db->user_by_uid_.emplace(u.uid, db->users_.size());
         db->users_.push_back(std::move(u));
-        if (!db->group_by_name_.count(m.unix_name) && gids.insert(m.uid).second)
-            db->groups_.push_back(
-                {m.unix_name, m.uid, kept_group ? kept_group->json : dump(group_record(m.unix_name, m.uid, cfg)), false});
+        if (!group_taken(m.unix_name, m.uid))
+            db->groups_.push_back({m.unix_name, m.uid,
+                                   kept_group ? kept_group->json : SharedText(dump(group_record(m.unix_name, m.uid, cfg))),
+                                   false});
+        const std::vector<std::size_t> had = previous ? previous->memberships_of_user(m.unix_name) : std::vector<std::size_t>{};
+        const std::size_t first_membership = db->memberships_.size();
         for (const auto& g : member_groups(m, planned, cfg)) {
             if (!resolvable.count(g)) continue;
-            db->memberships_.push_back({m.unix_name, g, dump(json{{"userName", m.unix_name}, {"groupName", g}})});
+            SharedText text;
+            for (auto i : had)
+                if (previous->memberships_[i].group == g) text = previous->memberships_[i].json;
+            if (text.empty()) text = SharedText(dump(json{{"userName", m.unix_name}, {"groupName", g}}));
+            db->memberships_.push_back({m.unix_name, g, std::move(text)});
         }
+        std::sort(db->memberships_.begin() + static_cast<std::ptrdiff_t>(first_membership), db->memberships_.end(),
+                  [](const Membership& a, const Membership& b) { return a.group < b.group; });
     }
-    for (std::size_t i = 0; i < db->groups_.size(); ++i) {
-        db->group_by_name_.emplace(db->groups_[i].name, i);
-        db->group_by_gid_.emplace(db->groups_[i].gid, i);
-    }
-    for (std::size_t i = 0; i < db->memberships_.size(); ++i) {
-        db->by_user_[db->memberships_[i].user].push_back(i);
-        db->by_group_[db->memberships_[i].group].push_back(i);
-    }
+    std::stable_sort(db->groups_.begin(), db->groups_.end(),
+                     [](const Group& a, const Group& b) { return a.name < b.name; });
+
+    auto id_index = [](const auto& items, auto id_of) {
+        IdIndex index;
+        index.reserve(items.size());
+        for (std::size_t i = 0; i < items.size(); ++i) index.emplace_back(id_of(items[i]), i);
+        std::sort(index.begin(), index.end());
+        return index;
+    };
+    db->user_by_uid_ = id_index(db->users_, [](const User& u) { return u.uid; });
+    db->group_by_gid_ = id_index(db->groups_, [](const Group& g) { return g.gid; });
+    for (std::size_t i = 0; i < db->memberships_.size(); ++i) db->by_group_[db->memberships_[i].group].push_back(i);
     return db;
 }
 
 namespace {
-template <typename Map, typename Key, typename Vec>
-auto lookup(const Map& map, const Key& key, const Vec& vec) -> decltype(&vec[0]) {
-    auto it = map.find(key);
-    return it == map.end() ? nullptr : &vec[it->second];
+template <typename Vec>
+auto by_name(const Vec& vec, std::string_view name) -> decltype(&vec[0]) {
+    auto it = std::lower_bound(vec.begin(), vec.end(), name, [](const auto& x, std::string_view n) { return x.name < n; });
+    return it != vec.end() && it->name == name ? &*it : nullptr;
+}
+template <typename Index, typename Vec>
+auto by_id(const Index& index, std::uint32_t id, const Vec& vec) -> decltype(&vec[0]) {
+    auto it = std::lower_bound(index.begin(), index.end(), std::pair<std::uint32_t, std::size_t>{id, 0});
+    return it != index.end() && it->first == id ? &vec[it->second] : nullptr;
 }
 }  // namespace
 
-const Database::User* Database::user_by_name(std::string_view n) const { return lookup(user_by_name_, std::string(n), users_); }
-const Database::User* Database::user_by_uid(std::uint32_t uid) const { return lookup(user_by_uid_, uid, users_); }
-const Database::Group* Database::group_by_name(std::string_view n) const { return lookup(group_by_name_, std::string(n), groups_); }
-const Database::Group* Database::group_by_gid(std::uint32_t gid) const { return lookup(group_by_gid_, gid, groups_); }
-const std::vector<std::size_t>* Database::memberships_of_user(std::string_view n) const {
-    auto it = by_user_.find(std::string(n));
-    return it == by_user_.end() ? nullptr : &it->second;
+const Database::User* Database::user_by_name(std::string_view n) const { return by_name(users_, n); }
+const Database::User* Database::user_by_uid(std::uint32_t uid) const { return by_id(user_by_uid_, uid, users_); }
+const Database::Group* Database::group_by_name(std::string_view n) const { return by_name(groups_, n); }
+const Database::Group* Database::group_by_gid(std::uint32_t gid) const { return by_id(group_by_gid_, gid, groups_); }
+std::vector<std::size_t> Database::memberships_of_user(std::string_view n) const {
+    auto first = std::lower_bound(memberships_.begin(), memberships_.end(), n,
+                                  [](const Membership& x, std::string_view name) { return x.user < name; });
+    std::vector<std::size_t> out;
+    for (auto it = first; it != memberships_.end() && it->user == n; ++it)
+        out.push_back(static_cast<std::size_t>(it - memberships_.begin()));
+    return out;
 }
 const std::vector<std::size_t>* Database::memberships_of_group(std::string_view n) const {
     auto it = by_group_.find(std::string(n));
@@ -233,16 +288,16 @@ bool ReplyStream::fill(std::string& out, std::size_t chunk) {
                 const bool has_priv = !u.privileged_json.empty();
                 const bool show = has_priv && (peer_uid_ == 0 || peer_uid_ == u.uid);
                 out += R"({"record":)";
-                out += show ? u.privileged_json : u.public_json;
+                out += show ? u.privileged_json.str() : u.public_json.str();
                 out += has_priv && !show ? R"(,"incomplete":true})" : R"(,"incomplete":false})";
                 break;
             }
             case Kind::groups:
                 out += R"({"record":)";
-                out += db_->groups()[i].json;
+                out += db_->groups()[i].json.str();
                 out += R"(,"incomplete":false})";
                 break;
-            case Kind::memberships: out += db_->memberships()[i].json; break;
+            case Kind::memberships: out += db_->memberships()[i].json.str(); break;
             case Kind::fixed: break;
         }
         if (continues_ && !last) out += R"(,"continues":true)";
@@ -385,9 +440,8 @@ ReplyStream handle_request(std::shared_ptr<const Database> db, std::string_view 
         r.kind_ = ReplyStream::Kind::memberships;
         const auto& all = db->memberships();
         if (user) {
-            if (const auto* list = db->memberships_of_user(*user))
-                for (auto i : *list)
-                    if (!group || all[i].group == *group) r.items_.push_back(i);
+            for (auto i : db->memberships_of_user(*user))
+                if (!group || all[i].group == *group) r.items_.push_back(i);
         } else if (group) {
             if (const auto* list = db->memberships_of_group(*group)) r.items_ = *list;
         } else {

@@ -505,7 +505,7 @@ TEST_CASE("userdb database: records of unchanged members reused from the previou
     const auto reused = Database::build(*state, cfg, no_group, no_gid, previous.get(), &changed);
     same(*reused, *Database::build(*state, cfg, no_group, no_gid));
     REQUIRE(reused->user_by_name("alice"));
-    CHECK(reused->user_by_name("alice")->privileged_json.find("AAAAnew") != std::string::npos);
+    CHECK(reused->user_by_name("alice")->privileged_json.str().find("AAAAnew") != std::string::npos);
     REQUIRE(reused->user_by_name("dave"));
     CHECK(reused->user_by_name("dave")->uid == 200099);
     // Even a change set that forgot a member cannot hand out another uid's records.
@@ -513,5 +513,5 @@ TEST_CASE("userdb database: records of unchanged members reused from the previou
     const std::unordered_set<std::string> none;
     const auto guarded = Database::build(*state, cfg, no_group, no_gid, reused.get(), &none);
     REQUIRE(guarded->user_by_name("dave"));
-    CHECK(guarded->user_by_name("dave")->public_json.find("200100") != std::string::npos);
+    CHECK(guarded->user_by_name("dave")->public_json.str().find("200100") != std::string::npos);
 }
