@@ -7,6 +7,7 @@
 //
 // The store is seeded directly through keyd/store (one transaction) before the daemon
 // starts: through the API every write would fsync, and 40,000 writes would take minutes.
+#include <algorithm>
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -158,6 +159,53 @@ void BM_List(benchmark::State& st, const std::string& target, int want_total) {
     st.SetBytesProcessed(static_cast<std::int64_t>(bytes));
 }
 
+// One change at a time (a member's role flips, or a member is deactivated and back), each
+// followed by GET /v1/server: the daemon serves requests and refreshes on one thread, in
+// order, so that answer comes once the change is in the login socket's snapshot, the userdb
+// provider, the drop-ins and the state directory. Per change: the daemon's main-thread CPU
+// (request, store write, refresh, the GET) and the wall time until the GET answered.
+void BM_OneChange(benchmark::State& st, bool status) {
+    Env* e = env(st);
+    if (!e) return;
+    std::vector<double> cpu_ms, visible_ms;
+    try {
+        HttpConnection conn(e->daemon.api_socket());
+        std::size_t n = 0;
+        for (auto _ : st) {
+            // Spread over the account; the two cases on different members (never the first, the owner).
+            const std::size_t size = e->seed.users.size();
+            const auto& user = e->seed.users[1 + (n * 7919 + (status ? size / 2 : 0)) % (size - 1)];
+            const bool back = (n / e->seed.users.size()) % 2 == 1;
+            ++n;
+            const std::string body = status ? (back ? R"({"status":"active"})" : R"({"status":"deactivated"})")
+                                            : (back ? R"({"role":"manager"})" : R"({"role":"owner"})");
+            const double cpu0 = cpu_info(e->daemon.pid()).main_thread_s;
+            const double t0 = now_seconds();
+            auto r = conn.request("PUT", "/v1/account/users/" + user.id, body);
+            if (r.status != 200) throw std::runtime_error("PUT: HTTP " + std::to_string(r.status) + ": " + r.body);
+            auto barrier = conn.get("/v1/server");
+            if (barrier.status != 200) throw std::runtime_error("GET /v1/server: HTTP " + std::to_string(barrier.status));
+            const double t1 = now_seconds();
+            cpu_ms.push_back((cpu_info(e->daemon.pid()).main_thread_s - cpu0) * 1e3);
+            visible_ms.push_back((t1 - t0) * 1e3);
+            st.SetIterationTime(t1 - t0);
+        }
+    } catch (const std::exception& ex) {
+        skip(st, ex.what());
+        return;
+    }
+    auto pct = [](std::vector<double> v, double p) {
+        if (v.empty()) return 0.0;
+        std::sort(v.begin(), v.end());
+        return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+    };
+    st.counters["cpu_ms_p50"] = pct(cpu_ms, 0.5);
+    st.counters["cpu_ms_p99"] = pct(cpu_ms, 0.99);
+    st.counters["visible_ms_p50"] = pct(visible_ms, 0.5);
+    st.counters["visible_ms_p99"] = pct(visible_ms, 0.99);
+    st.counters["users"] = g_users;
+}
+
 // The daemon's memory after seeding, start-up and every listing above.
 void BM_Memory(benchmark::State& st) {
     Env* e = env(st);
@@ -207,6 +255,8 @@ int main(int argc, char** argv) {
                       ->Unit(benchmark::kMicrosecond);
         if (t.threads) b->Threads(1)->Threads(2)->Threads(4)->Threads(8);
     }
+    benchmark::RegisterBenchmark("OneChange/role", BM_OneChange, false)->UseManualTime()->Iterations(100)->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("OneChange/deactivate", BM_OneChange, true)->UseManualTime()->Iterations(100)->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("DaemonMemory", BM_Memory)->Iterations(1);
 
     benchmark::RunSpecifiedBenchmarks();

@@ -238,7 +238,9 @@ void Provider::update(std::shared_ptr<const ipc::LoginState> planned, const std:
     // Built here (NSS checks of the configured groups included), swapped in under the lock.
     // Only this thread replaces the database, so the one read here is the last built.
     const auto previous = impl_->current_db();
-    auto db = impl_->build(planned ? *planned : ipc::LoginState{}, previous.get(), changed);
+    // Not `planned ? *planned : LoginState{}`: that conditional is a copy of the whole state.
+    static const ipc::LoginState empty;
+    auto db = impl_->build(planned ? *planned : empty, previous.get(), changed);
     std::lock_guard lock(impl_->db_mu);
     impl_->db = std::move(db);
 }

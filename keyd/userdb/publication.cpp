@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -61,6 +62,27 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
     scratch.members.resize(1);
     const ipc::LoginPolicy policy = ipc::policy_of(state);
 
+    // Names and uids that more than one member holds (the store keeps both unique, so
+    // normally none): only for those does the order decide who gets it, and only those go
+    // through the sets below (10,000 set insertions per plan were a third of its time).
+    std::unordered_set<std::string_view> shared_names;
+    std::unordered_set<std::uint32_t> shared_ids;
+    {
+        std::vector<std::string_view> all_names;
+        std::vector<std::uint32_t> all_ids;
+        all_names.reserve(state.members.size());
+        all_ids.reserve(state.members.size());
+        for (const auto& m : state.members) {
+            all_names.push_back(m.unix_name);
+            all_ids.push_back(m.uid);
+        }
+        if (!std::is_sorted(all_names.begin(), all_names.end())) std::sort(all_names.begin(), all_names.end());
+        std::sort(all_ids.begin(), all_ids.end());
+        for (std::size_t i = 1; i < all_names.size(); ++i)
+            if (all_names[i] == all_names[i - 1]) shared_names.insert(all_names[i]);
+        for (std::size_t i = 1; i < all_ids.size(); ++i)
+            if (all_ids[i] == all_ids[i - 1]) shared_ids.insert(all_ids[i]);
+    }
     std::unordered_set<std::string> names;
     std::unordered_set<std::uint32_t> ids;
     for (auto& m : state.members) {
@@ -120,8 +142,8 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
             continue;
         }
         m.published = true;
-        names.insert(name);
-        ids.insert(m.uid);
+        if (shared_names.count(name)) names.insert(name);
+        if (shared_ids.count(m.uid)) ids.insert(m.uid);
     }
     plan.state = std::move(state);
     return plan;
