@@ -61,9 +61,27 @@ ipc::LoginState state_allowing(const std::vector<AllowedMember>& members) {
 }
 
 std::string allowed_record_to_json(const std::vector<AllowedMember>& members) {
-    json list = json::array();
-    for (const auto& m : members) list.push_back({{"user_id", m.user_id}, {"unix_name", m.unix_name}, {"uid", m.uid}});
-    return json{{"version", kVersion}, {"members", std::move(list)}}.dump(-1, ' ', false, json::error_handler_t::replace);
+    // Written out directly, each string escaped by the JSON library: the same text as a
+    // document dump (keys in order), without a tree of 10,000 objects built at every
+    // revocation. allowed_record_test checks the two agree.
+    auto quoted = [](const std::string& v) { return json(v).dump(-1, ' ', false, json::error_handler_t::replace); };
+    std::string out = R"({"members":[)";
+    out.reserve(members.size() * 80 + 32);
+    for (std::size_t i = 0; i < members.size(); ++i) {
+        const auto& m = members[i];
+        if (i) out += ',';
+        out += R"({"uid":)";
+        out += std::to_string(m.uid);
+        out += R"(,"unix_name":)";
+        out += quoted(m.unix_name);
+        out += R"(,"user_id":)";
+        out += quoted(m.user_id);
+        out += '}';
+    }
+    out += R"(],"version":)";
+    out += std::to_string(kVersion);
+    out += '}';
+    return out;
 }
 
 std::optional<std::vector<AllowedMember>> allowed_record_from_json(std::string_view text, std::string& error) {

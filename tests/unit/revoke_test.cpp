@@ -20,6 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "keyd/revoke/allowed_record.h"
 #include "keyd/revoke/revocation.h"
 #include "keyd/revoke/session_terminator.h"
 #include "tests/unit/support/prerequisite.h"
@@ -382,4 +385,20 @@ TEST_CASE("session terminator: an exception while handling logind's reply does n
     REQUIRE(run_until(io, [&] { return seen.size() == 3; }, 5000ms));
     CHECK(seen[2] == std::make_pair(std::uint32_t{299943}, std::string("logind")));
     CHECK(logind.calls() == std::vector<std::uint32_t>{299942, 299943});
+}
+
+TEST_CASE("allowed record: written as the JSON document it is, and read back", "[revoke]") {
+    std::vector<revoke::AllowedMember> members{{"usr_a", "alice", 200001}, {"usr_\"b\\", "bob", 200002}};
+    const std::string text = revoke::allowed_record_to_json(members);
+    const nlohmann::json doc{{"version", 1},
+                             {"members",
+                              {{{"user_id", "usr_a"}, {"unix_name", "alice"}, {"uid", 200001}},
+                               {{"user_id", "usr_\"b\\"}, {"unix_name", "bob"}, {"uid", 200002}}}}};
+    CHECK(text == doc.dump());
+    std::string error;
+    const auto back = revoke::allowed_record_from_json(text, error);
+    INFO(error);
+    REQUIRE(back);
+    CHECK(*back == members);
+    CHECK(revoke::allowed_record_to_json({}) == R"({"members":[],"version":1})");
 }
