@@ -292,6 +292,7 @@ int run_daemon(const DaemonOptions& opts) {
             }
             log::info("stopping", {{"signal", std::to_string(sig)}});
             sd_notify(0, "STOPPING=1");
+            refresher.save_state_dir_manifest();  // nothing runs after this: io stops
             io.stop();
         };
         signals.async_wait(on_signal);

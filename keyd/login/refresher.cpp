@@ -1,5 +1,6 @@
 #include "keyd/login/refresher.h"
 #include "keyd/login/state_delta.h"
+#include "keyd/login/state_dir_manifest.h"
 
 #include <malloc.h>
 
@@ -264,6 +265,39 @@ StateDirChanges changes_of(const ipc::LoginState& on_disk, const ipc::LoginState
     return c;
 }
 
+// From the manifest a clean stop left (state_dir_manifest.h): the entries it lists are in the
+// directory, so only the members whose digest differs are written, without reading a file.
+// nullopt: no manifest, or one that does not describe the directory (then reconcile).
+std::optional<StateDirChanges> from_manifest(const std::string& dir, const ipc::LoginState& state,
+                                             const MemberIndex& wanted) {
+    std::string error;
+    const auto manifest = take_manifest(dir, error);
+    if (!manifest) {
+        if (!error.empty()) log::warning("login refresh: ignoring the state directory's manifest", {{"error", error}});
+        return std::nullopt;
+    }
+    if (manifest->account_id != state.account_id || manifest->revision > state.revision) return std::nullopt;
+    // Exactly its entries (and the header) in the directory: a file added or removed while
+    // the daemon was stopped means reading everything.
+    auto names = ipc::list_state_dir(dir, error);
+    if (!names) return std::nullopt;
+    std::size_t entries = 0;
+    for (const auto& name : *names) {
+        if (name == ipc::kStateHeaderName) continue;
+        if (!manifest->entries.count(name)) return std::nullopt;
+        ++entries;
+    }
+    if (entries != manifest->entries.size()) return std::nullopt;
+    StateDirChanges c;
+    for (const auto& [name, member] : wanted) {
+        const auto it = manifest->entries.find(std::string(name));
+        if (it == manifest->entries.end() || it->second != member_digest(*member)) c.write.push_back(member);
+    }
+    for (const auto& [name, digest] : manifest->entries)
+        if (!wanted.count(name)) c.remove.push_back(name);
+    return c;
+}
+
 // From what the directory holds (start-up, or after a failure): every file read back. An
 // entry is kept only when it is exactly the member's, for this account, at a revision not
 // after this one; anything else (members who left, other accounts' or layouts' entries,
@@ -321,7 +355,7 @@ bool Refresher::write_state_dir(const std::shared_ptr<const ipc::LoginState>& wr
     } else {
         const MemberIndex wanted = index_members(state);
         if (on_disk_ && on_disk_->account_id == state.account_id) changes = changes_since(*on_disk_, wanted);
-        else changes = reconcile(dir, state, wanted, error);
+        else if (!(changes = from_manifest(dir, state, wanted))) changes = reconcile(dir, state, wanted, error);
     }
     on_disk_.reset();  // until this write completes
     if (!changes) {
@@ -380,6 +414,17 @@ bool Refresher::write_state_dir(const std::shared_ptr<const ipc::LoginState>& wr
     file_revision_ = state.revision;
     file_error_.clear();
     on_disk_ = written_state;
+    return true;
+}
+
+bool Refresher::save_state_dir_manifest() {
+    if (!last_ || file_generation_ != generation_ || on_disk_ != last_) return false;  // not exactly last_
+    std::string error;
+    if (!write_manifest(settings_.state_dir.string(), *last_, error)) {
+        log::warning("login refresh: cannot leave a manifest of the state directory; the next start reads it whole",
+                     {{"error", error}});
+        return false;
+    }
     return true;
 }
 

@@ -128,6 +128,10 @@ public:
     // Re-stamps the state header if the directory holds the current state, else writes it
     // (the touch timer's work; public for tests).
     void touch();
+    // At a clean stop: leaves a manifest of the state directory (state_dir_manifest.h) when
+    // it holds exactly the state served, so that the next start writes only what changed
+    // meanwhile instead of reading every entry back. True when one was written.
+    bool save_state_dir_manifest();
 
 private:
     struct Timers;

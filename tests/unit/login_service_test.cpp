@@ -22,6 +22,7 @@
 #include <optional>
 #include <unordered_set>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +31,7 @@
 #include "keyd/login/login_socket.h"
 #include "keyd/login/login_view.h"
 #include "keyd/login/refresher.h"
+#include "keyd/login/state_dir_manifest.h"
 #include "keyd/revoke/allowed_record.h"
 #include "keyd/store/store.h"
 #include "keyd/store/timestamp.h"
@@ -563,6 +565,137 @@ TEST_CASE("refresher: the first write after start reconciles the whole directory
     CHECK(dave->account_id == w.account.id);
     CHECK(stamp_of(w.entry(w.carol)) == carol_stamp);  // equal content: not rewritten
     CHECK(stamp_of(w.entry(w.alice)) == alice_stamp);
+}
+
+TEST_CASE("refresher: after a clean stop, the manifest spares reading the entries; anything unexpected reads them") {
+    RefresherWorld w;
+    REQUIRE(w.refresher.refresh());
+    const fs::path manifest = w.state_dir() / login::kManifestName;
+    REQUIRE(w.refresher.save_state_dir_manifest());
+    REQUIRE(fs::exists(manifest));
+    struct stat st {};
+    REQUIRE(::stat(manifest.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+    std::this_thread::sleep_for(10ms);  // a rewrite gets a new mtime even on a coarse clock
+    auto before = entry_stamps(w.state_dir());
+    before.erase(login::kManifestName);
+
+    SECTION("a change while stopped: only that entry is written, and the manifest is gone") {
+        w.store->ssh_keys().insert(make_key(w.account, w.alice, "alice new", 3));
+        login::Refresher restarted(w.io, w.source, w.service, &w.publisher, {}, w.settings());
+        REQUIRE(restarted.refresh());
+        CHECK_FALSE(fs::exists(manifest));
+        CHECK(restarted.status().state_file.current);
+        const auto after = entry_stamps(w.state_dir());
+        REQUIRE(after.size() == before.size());
+        for (const auto& [name, stamp] : after) {
+            INFO(name);
+            if (name == w.alice.unix_name) CHECK_FALSE(stamp == before.at(name));
+            else CHECK(stamp == before.at(name));
+        }
+        std::string error;
+        auto alice = ipc::read_member_entry(w.state_dir().string(), w.alice.unix_name, error);
+        REQUIRE(alice);
+        CHECK(alice->member.keys.size() == 3);
+    }
+    SECTION("an entry edited while stopped is trusted only as far as the manifest goes: a lie is read back") {
+        // The manifest says bob's entry is current; someone replaced it. With the manifest
+        // the daemon would keep it; the directory listing matches, so only the digest can
+        // tell: the manifest is rewritten to claim another digest for bob, and bob is rewritten.
+        std::string text;
+        {
+            std::ifstream in(manifest);
+            std::ostringstream all;
+            all << in.rdbuf();
+            text = all.str();
+        }
+        const auto at = text.find(" " + w.bob.unix_name + "\n");
+        REQUIRE(at != std::string::npos);
+        text.replace(at - 16, 16, "0123456789abcdef");
+        ipc::StateFileMode mode{0600, {}, {}};
+        std::string error;
+        REQUIRE(ipc::write_file_atomically(manifest.string(), text, mode, error));
+        login::Refresher restarted(w.io, w.source, w.service, &w.publisher, {}, w.settings());
+        REQUIRE(restarted.refresh());
+        const auto after = entry_stamps(w.state_dir());
+        CHECK_FALSE(after.at(w.bob.unix_name) == before.at(w.bob.unix_name));
+        CHECK(after.at(w.alice.unix_name) == before.at(w.alice.unix_name));
+    }
+    SECTION("a file added while stopped: the whole directory is read, the stranger removed") {
+        std::string error;
+        auto bob = ipc::read_member_entry(w.state_dir().string(), w.bob.unix_name, error);
+        REQUIRE(bob);
+        bob->member.unix_name = "stranger";
+        REQUIRE(ipc::write_member_entry(w.state_dir().string(), *bob, ipc::StateFileMode{0600, {}, {}}, error));
+        login::Refresher restarted(w.io, w.source, w.service, &w.publisher, {}, w.settings());
+        REQUIRE(restarted.refresh());
+        CHECK_FALSE(fs::exists(w.state_dir() / "stranger"));
+        CHECK_FALSE(fs::exists(manifest));
+    }
+    SECTION("a manifest others may write is not trusted, and removed") {
+        ::chmod(manifest.c_str(), 0644);
+        std::string error;
+        auto bob = ipc::read_member_entry(w.state_dir().string(), w.bob.unix_name, error);
+        REQUIRE(bob);
+        bob->revision = 1;
+        bob->member.keys[0].line = "ssh-ed25519 AAAAold bob@old";  // stale, same name: only reading finds it
+        REQUIRE(ipc::write_member_entry(w.state_dir().string(), *bob, ipc::StateFileMode{0600, {}, {}}, error));
+        login::Refresher restarted(w.io, w.source, w.service, &w.publisher, {}, w.settings());
+        REQUIRE(restarted.refresh());
+        CHECK_FALSE(fs::exists(manifest));
+        bob = ipc::read_member_entry(w.state_dir().string(), w.bob.unix_name, error);
+        REQUIRE(bob);
+        CHECK(bob->member.keys[0].line != "ssh-ed25519 AAAAold bob@old");
+    }
+    SECTION("not written when the directory does not hold the state served") {
+        fs::remove(manifest);
+        w.store->ssh_keys().insert(make_key(w.account, w.alice, "alice newer", 4));
+        w.refresher.request_refresh();  // queued, not run: the directory is behind
+        login::Refresher fresh(w.io, w.source, w.service, &w.publisher, {}, w.settings());
+        CHECK_FALSE(fresh.save_state_dir_manifest());  // nothing served yet
+        CHECK_FALSE(fs::exists(manifest));
+    }
+}
+
+TEST_CASE("state manifest: strict text, a round trip") {
+    login::StateDirManifest m;
+    m.account_id = "acc_1";
+    m.revision = 42;
+    m.entries = {{"alice", 0x0123456789abcdefull}, {"bob", 7}};
+    std::string error;
+    const auto back = login::manifest_from_text(login::manifest_to_text(m), error);
+    INFO(error);
+    REQUIRE(back);
+    CHECK(back->account_id == "acc_1");
+    CHECK(back->revision == 42);
+    CHECK(back->entries == m.entries);
+    const std::string head = "portal-keyd state manifest 1\naccount acc_1\nrevision 42\n";
+    for (const auto& [text, why] : std::vector<std::pair<std::string, std::string>>{
+             {"portal-keyd state manifest 2\naccount a\nrevision 1\n", "line 1"},
+             {"portal-keyd state manifest 1\naccount \nrevision 1\n", "line 2: account"},
+             {"portal-keyd state manifest 1\naccount a\nrevision 01\n", "line 3: revision"},
+             {"portal-keyd state manifest 1\naccount a\n", "incomplete"},
+             {head + "0123456789abcdef alice", "not ended"},
+             {head + "0123456789ABCDEF alice\n", "line 4: expected"},
+             {head + "0123456789abcdef ../etc\n", "line 4: not a member file name"},
+             {head + "0123456789abcdef account.json\n", "line 4: not a member file name"},
+             {head + "0123456789abcdef alice\n0123456789abcdef alice\n", "line 5: a name listed twice"},
+         }) {
+        INFO(text);
+        CHECK_FALSE(login::manifest_from_text(text, error));
+        CHECK(error.find(why) != std::string::npos);
+    }
+    // Digests follow every field an entry holds.
+    ipc::LoginMember a;
+    a.unix_name = "alice";
+    a.keys = {{"ssh-ed25519 AAAA a", "SHA256:a"}};
+    auto b = a;
+    CHECK(login::member_digest(a) == login::member_digest(b));
+    b.published = false;
+    CHECK(login::member_digest(a) != login::member_digest(b));
+    b = a;
+    b.keys[0].fingerprint_sha256 = "SHA256:b";
+    CHECK(login::member_digest(a) != login::member_digest(b));
 }
 
 TEST_CASE("refresher: an entry that can be neither written nor removed takes the header with it") {
