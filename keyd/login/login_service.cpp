@@ -20,12 +20,13 @@ LoginService::LoginService(store::Store& store, tfa::TfaService& tfa, std::strin
 }
 
 void LoginService::update(std::shared_ptr<const ipc::LoginState> state) {
-    auto snap = std::make_shared<Snapshot>();
-    snap->state = std::move(state);
-    snap->by_name.reserve(snap->state->members.size());
-    for (const auto& m : snap->state->members) snap->by_name.emplace(m.unix_name, &m);
-    std::lock_guard lock(mu_);
-    current_ = std::move(snap);
+    std::shared_ptr<const Snapshot> snap = std::make_shared<Snapshot>(std::move(state));
+    {
+        std::lock_guard lock(mu_);
+        current_.swap(snap);
+    }
+    // The previous snapshot (if nobody else holds it) is freed here, outside the lock: a
+    // login never waits for 10,000 members to be destroyed.
 }
 
 std::shared_ptr<const ipc::LoginState> LoginService::state() const { return snapshot()->state; }
@@ -45,7 +46,7 @@ ipc::LoginState LoginService::view_for(const Snapshot& s, std::string_view user)
     v.account_id = full.account_id;
     v.enforce_2fa = full.enforce_2fa;
     v.login_roles = full.login_roles;
-    if (auto it = s.by_name.find(user); it != s.by_name.end()) v.members.push_back(*it->second);
+    if (const auto* m = s.lookup.find(user)) v.members.push_back(*m);
     return v;
 }
 
@@ -122,8 +123,7 @@ ipc::VerifyCodeReply LoginService::verify_code(const ipc::VerifyCodeRequest& r) 
 
 ipc::SessionEventReply LoginService::session_event(const ipc::SessionEventRequest& r) {
     const auto snap = snapshot();
-    auto it = snap->by_name.find(r.user);
-    const ipc::LoginMember* m = it == snap->by_name.end() ? nullptr : it->second;
+    const ipc::LoginMember* m = snap->lookup.find(r.user);
     const bool portal_user = m && m->published;
     log::write(portal_user ? log::Level::info : log::Level::debug, "login: session",
                {{"user", r.user},

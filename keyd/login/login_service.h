@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "keyd/login/state_delta.h"
 #include "keyd/store/store.h"
 #include "keyd/tfa/tfa_service.h"
 #include "shared/ipc/login_server.h"
@@ -50,10 +51,12 @@ public:
     void on_logins(OnLogins f) { on_logins_ = std::move(f); }
 
 private:
-    // A state plus its name index: the login path looks up one name among thousands.
+    // A state plus how to find a name in it: the login path looks up one name among
+    // thousands (a binary search: the login view keeps members in name order).
     struct Snapshot {
+        explicit Snapshot(std::shared_ptr<const ipc::LoginState> s) : state(std::move(s)), lookup(*state) {}
         std::shared_ptr<const ipc::LoginState> state;
-        std::unordered_map<std::string_view, const ipc::LoginMember*> by_name;
+        MemberLookup lookup;
     };
     // The state reduced to `user` (header fields and that member, if any), so that the
     // shared rules (linear lookups) cost O(1) here.

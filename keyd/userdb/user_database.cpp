@@ -48,7 +48,19 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
     members.reserve(planned.members.size());
     for (const auto& m : planned.members)
         if (m.published) members.push_back(&m);
-    {
+    // The usual case, checked cheaply: the plan's members come in name order (the login
+    // view's), no name or uid twice. Only otherwise are they sorted and deduplicated.
+    bool ordered_and_unique = true;
+    for (std::size_t i = 1; i < members.size() && ordered_and_unique; ++i)
+        ordered_and_unique = members[i - 1]->unix_name < members[i]->unix_name;
+    if (ordered_and_unique) {
+        std::vector<std::uint32_t> uids;
+        uids.reserve(members.size());
+        for (const auto* m : members) uids.push_back(m->uid);
+        std::sort(uids.begin(), uids.end());
+        ordered_and_unique = std::adjacent_find(uids.begin(), uids.end()) == uids.end();
+    }
+    if (!ordered_and_unique) {
         std::vector<std::size_t> order(members.size()), drop;
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
         auto mark_duplicates = [&](auto same, auto less) {
