@@ -3,6 +3,8 @@
 // See docs/LOGIN_PROTOCOL.md ("On-disk state").
 #pragma once
 #include <cstdint>
+#include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +22,44 @@ struct LoginKey {
     bool operator==(const LoginKey&) const = default;
 };
 
+// A member's keys, shared by the copies of a login state until one of them changes them
+// (copy on write): the daemon copies a 10,000-member state at every change it publishes, and
+// the keys are most of its bytes. Reads as a const vector; writes copy first when shared.
+class KeyList {
+public:
+    using value_type = LoginKey;
+    using const_iterator = std::vector<LoginKey>::const_iterator;
+    KeyList() = default;
+    KeyList(std::vector<LoginKey> keys)  // NOLINT: a vector of keys is a key list
+        : keys_(keys.empty() ? nullptr : std::make_shared<std::vector<LoginKey>>(std::move(keys))) {}
+    KeyList(std::initializer_list<LoginKey> keys) : KeyList(std::vector<LoginKey>(keys)) {}
+
+    std::size_t size() const { return all().size(); }
+    bool empty() const { return all().empty(); }
+    const_iterator begin() const { return all().begin(); }
+    const_iterator end() const { return all().end(); }
+    const LoginKey& operator[](std::size_t i) const { return all()[i]; }
+    const LoginKey& front() const { return all().front(); }
+    const LoginKey& back() const { return all().back(); }
+    LoginKey& operator[](std::size_t i) { return own()[i]; }
+    void push_back(LoginKey k) { own().push_back(std::move(k)); }
+    void reserve(std::size_t n) { own().reserve(n); }
+    void clear() { keys_.reset(); }
+    bool operator==(const KeyList& o) const { return keys_ == o.keys_ || all() == o.all(); }
+
+private:
+    const std::vector<LoginKey>& all() const {
+        static const std::vector<LoginKey> none;
+        return keys_ ? *keys_ : none;
+    }
+    std::vector<LoginKey>& own() {
+        if (!keys_) keys_ = std::make_shared<std::vector<LoginKey>>();
+        else if (keys_.use_count() > 1) keys_ = std::make_shared<std::vector<LoginKey>>(*keys_);
+        return *keys_;
+    }
+    std::shared_ptr<std::vector<LoginKey>> keys_;
+};
+
 struct LoginMember {
     std::string unix_name;
     std::uint32_t uid = 0;
@@ -28,7 +68,7 @@ struct LoginMember {
     MemberStatus status = MemberStatus::active;
     bool tfa_enabled = false;
     bool published = true;  // false: the name collides with a local or reserved account
-    std::vector<LoginKey> keys;
+    KeyList keys;
     bool operator==(const LoginMember&) const = default;
 };
 

@@ -1,3 +1,5 @@
+#include <sys/socket.h>
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -20,6 +22,15 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
+
+// Reads one request (up to its NUL), as the daemon does before it answers: a fake that
+// answered and closed before the client finished sending would make the client's send fail
+// (EPIPE, "unavailable") instead of showing what the test is about.
+void read_request(int fd) {
+    char c = 1;
+    while (c != '\0' && ::recv(fd, &c, 1, 0) == 1) {
+    }
+}
 
 // Non-root test runs trust their own uid as the "root" owner (docs/LOGIN_PROTOCOL.md).
 struct TempDir : portal::test::TempDir {
@@ -156,6 +167,7 @@ TEST_CASE("login_client: oversize, truncated and garbage replies are 'unavailabl
     }
     SECTION("wrong types") {
         test::FakeLoginServer server(dir.sock(), [](int fd, int) {
+            read_request(fd);
             (void)write_all(fd, encode_message({{"parameters", {{"portal_user", "yes"}}}}), Deadline::after(1s));
         });
         auto r = client_for(dir).check_account("alice", "", "");
@@ -164,6 +176,7 @@ TEST_CASE("login_client: oversize, truncated and garbage replies are 'unavailabl
     }
     SECTION("an error reply is 'failed', with its message") {
         test::FakeLoginServer server(dir.sock(), [](int fd, int) {
+            read_request(fd);
             (void)write_all(fd, encode_message(error_message(error::internal, "db locked")), Deadline::after(1s));
         });
         auto r = client_for(dir).check_account("alice", "", "");

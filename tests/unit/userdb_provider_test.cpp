@@ -345,8 +345,9 @@ TEST_CASE("userdb provider: clients that hang up mid-reply do not hurt it", "[us
     auto big = std::make_shared<ipc::LoginState>();
     for (std::uint32_t i = 0; i < 5000; ++i) {
         auto m = member("user" + std::to_string(i), 210000 + i, Role::owner, true);  // 2 memberships each
-        m.keys.assign(3, {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl some-comment",
-                          "SHA256:x"});
+        m.keys = std::vector<ipc::LoginKey>(
+            3, {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl some-comment",
+                "SHA256:x"});
         big->members.push_back(std::move(m));
     }
     Running p(test_config(tmp.path()), big);
