@@ -210,3 +210,26 @@ TEST_CASE("login_state: only_member keeps one member and skips the rest", "[logi
     CHECK_FALSE(login_state_from_json(j.dump(), error, std::string_view("alice")));
     CHECK(error == "enforce_2fa: missing");
 }
+
+TEST_CASE("login state: copies share a member's keys until one of them changes them", "[login-state]") {
+    portal::ipc::LoginMember a;
+    a.unix_name = "alice";
+    a.keys = {{"ssh-ed25519 AAAA one", "SHA256:1"}, {"ssh-ed25519 AAAA two", "SHA256:2"}};
+    portal::ipc::LoginMember b = a;
+    const auto& ca = a;
+    const auto& cb = b;
+    CHECK(&ca.keys[0] == &cb.keys[0]);  // shared, not copied (reading never copies)
+    CHECK(a == b);
+    b.keys[0].line = "ssh-ed25519 AAAA changed";  // the copy changes: it gets its own
+    CHECK(a.keys[0].line == "ssh-ed25519 AAAA one");
+    CHECK(b.keys[0].line == "ssh-ed25519 AAAA changed");
+    CHECK_FALSE(a == b);
+    b.keys.push_back({"ssh-ed25519 AAAA three", "SHA256:3"});
+    CHECK(a.keys.size() == 2);
+    CHECK(b.keys.size() == 3);
+    portal::ipc::LoginMember c;
+    CHECK(c.keys.empty());
+    CHECK(c.keys == portal::ipc::KeyList(std::vector<portal::ipc::LoginKey>{}));
+    c.keys.clear();
+    CHECK(c.keys.size() == 0);
+}
