@@ -15,7 +15,7 @@
 #include <utility>
 
 #include "keyd/log/log.h"
-#include "keyd/userdb/publication.h"
+#include "keyd/userdb/local_accounts.h"
 
 namespace portal::userdb {
 

@@ -21,7 +21,7 @@ namespace portal::userdb {
 class LocalAccountsWatch {
 public:
     using Changed = std::function<void()>;
-    // Calls local_accounts_changed() (publication.h), then `changed`, at most once per
+    // Calls local_accounts_changed() (local_accounts.h), then `changed`, at most once per
     // `debounce` after a change. Throws std::system_error when inotify cannot be set up.
     LocalAccountsWatch(boost::asio::io_context& io, Changed changed,
                        std::chrono::milliseconds debounce = std::chrono::milliseconds(300),

@@ -20,7 +20,7 @@
 
 #include "keyd/log/log.h"
 #include "keyd/net/unix_listener.h"
-#include "keyd/userdb/publication.h"
+#include "keyd/userdb/local_accounts.h"
 #include "keyd/userdb/records.h"
 #include "keyd/userdb/user_database.h"
 #include "shared/ipc/framing.h"

@@ -9,6 +9,7 @@
 #include "keyd/userdb/config.h"
 #include "keyd/userdb/dropin_writer.h"
 #include "keyd/userdb/provider.h"
+#include "keyd/userdb/local_accounts.h"
 #include "keyd/userdb/publication.h"
 
 // Findings (Debian 12, systemd 252; tests/e2e/userdb_nss_test.sh checks the first three):

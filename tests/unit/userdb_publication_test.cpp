@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "keyd/userdb/local_accounts.h"
 #include "keyd/userdb/publication.h"
 #include "keyd/userdb/records.h"
 
