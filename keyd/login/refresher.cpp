@@ -121,11 +121,27 @@ bool Refresher::refresh() {
     write_state_dir(state, changed ? &*changed : nullptr);
     const std::string state_file_ms = ms_since(mark);
 
-    // Who is allowed changes only among the members that differ: compare those alone.
+    // Who is allowed changes only among the members that differ: look at those alone, and
+    // patch the record rather than judging all 10,000 again.
+    // (Only while the rules are the same: Enforce 2FA or the login roles decide for everyone.)
     bool same_allowed = false;
-    if (last_ && changed && recorded_)
-        same_allowed = revoke::allowed_members(only_named(*last_, MemberLookup(*last_), *changed)) ==
-                       revoke::allowed_members(only_named(*state, MemberLookup(*state), *changed));
+    std::optional<std::vector<revoke::AllowedMember>> patched;
+    if (last_ && changed && recorded_ && last_->enforce_2fa == state->enforce_2fa &&
+        last_->login_roles == state->login_roles) {
+        const MemberLookup now_lookup(*state);
+        auto now_allowed = revoke::allowed_members(only_named(*state, now_lookup, *changed));
+        same_allowed = revoke::allowed_members(only_named(*last_, MemberLookup(*last_), *changed)) == now_allowed;
+        if (!same_allowed && now_lookup.sorted()) {  // the record is in the state's (name) order
+            patched.emplace();
+            patched->reserve(recorded_->size() + now_allowed.size());
+            for (const auto& a : *recorded_)
+                if (!changed->count(a.unix_name)) patched->push_back(a);
+            const auto middle = patched->size();
+            for (auto& a : now_allowed) patched->push_back(std::move(a));
+            std::inplace_merge(patched->begin(), patched->begin() + static_cast<std::ptrdiff_t>(middle), patched->end(),
+                               [](const auto& x, const auto& y) { return x.unix_name < y.unix_name; });
+        }
+    }
     last_ = state;
     pending_touched_.clear();
     touched_unknown_ = false;
@@ -137,7 +153,7 @@ bool Refresher::refresh() {
         if (settings_.terminate_sessions && terminate_) terminate_(r.uid);
     }
     // Only now: a crash before this point finds the revoked members still recorded as allowed.
-    if (!same_allowed) record_allowed(*state);
+    if (!same_allowed) record_allowed(*state, std::move(patched));
     ++refreshes_;
     // A full build of a large account frees tens of MiB of temporaries (the store's rows, the
     // state directory's JSON): give them back to the system instead of keeping them as heap.
@@ -182,10 +198,11 @@ std::vector<revoke::Revocation> Refresher::revocations(const ipc::LoginState& bu
     return out;
 }
 
-void Refresher::record_allowed(const ipc::LoginState& state) {
+void Refresher::record_allowed(const ipc::LoginState& state,
+                               std::optional<std::vector<revoke::AllowedMember>> allowed_now) {
     baseline_.reset();
     if (settings_.allowed_record.empty()) return;
-    auto allowed = revoke::allowed_members(state);
+    auto allowed = allowed_now ? std::move(*allowed_now) : revoke::allowed_members(state);
     if (recorded_ && *recorded_ == allowed) return;  // unchanged: no write on most refreshes
     std::string error;
     if (!revoke::write_allowed_record(settings_.allowed_record.string(), allowed, error)) {

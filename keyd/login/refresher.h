@@ -140,7 +140,9 @@ private:
     void state_dir_failed(const std::string& error, const std::string& header_removed);
     std::vector<revoke::Revocation> revocations(const ipc::LoginState& built,
                                                 const std::unordered_set<std::string>* touched);
-    void record_allowed(const ipc::LoginState& state);
+    // `allowed_now`: who is allowed in `state`, when already known (else judged here).
+    void record_allowed(const ipc::LoginState& state,
+                        std::optional<std::vector<revoke::AllowedMember>> allowed_now = std::nullopt);
     void trim_heap_soon(bool now);
 
     boost::asio::io_context& io_;

@@ -21,6 +21,7 @@
 #include "keyd/login/login_view.h"
 #include "keyd/login/refresher.h"
 #include "keyd/login/state_delta.h"
+#include "keyd/revoke/allowed_record.h"
 #include "keyd/tfa/secret_box.h"
 #include "keyd/tfa/tfa_service.h"
 #include "shared/ipc/login_state.h"
@@ -141,6 +142,8 @@ TEST_CASE("refresher: change sets give what comparing everything gives", "[refre
             }
             CHECK(fs::exists(delta.allowed));
             CHECK(files_in(w.dir.path() / "delta")["allowed.json"] == files_in(w.dir.path() / "full")["allowed.json"]);
+            CHECK(files_in(w.dir.path() / "delta")["allowed.json"] ==
+                  revoke::allowed_record_to_json(revoke::allowed_members(*delta.publisher.last)));
             CHECK(delta.ended == full.ended);
             REQUIRE(delta.publisher.last);
             CHECK(delta.publisher.last->members == full.publisher.last->members);
