@@ -91,13 +91,21 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
             if (db->groups_[i].name == name || db->groups_[i].gid == gid) return true;
         return false;
     };
+    // `previous`'s users are in name order, as `members` now: one forward walk finds them all
+    // (a binary search per member was most of a rebuild's string comparisons).
+    std::size_t walk = 0;
+    auto previous_user = [&](const std::string& name) -> const User* {
+        const auto& had = previous->users_;
+        while (walk < had.size() && had[walk].name < name) ++walk;
+        return walk < had.size() && had[walk].name == name ? &had[walk] : nullptr;
+    };
     db->users_.reserve(members.size());
     db->groups_.reserve(served + members.size());
     for (const ipc::LoginMember* mp : members) {
         const auto& m = *mp;
         // An unchanged member's records as `previous` has them (same name and uid: its
         // per-user group then is the same too).
-        const User* kept = previous && changed && !changed->count(m.unix_name) ? previous->user_by_name(m.unix_name) : nullptr;
+        const User* kept = previous && changed && !changed->count(m.unix_name) ? previous_user(m.unix_name) : nullptr;
         if (kept && kept->uid != m.uid) kept = nullptr;
         const Group* kept_group = kept ? previous->group_by_gid(m.uid) : nullptr;
         if (kept_group && kept_group->name != m.unix_name) kept_group = nullptr;
@@ -131,8 +139,15 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
         std::sort(db->memberships_.begin() + static_cast<std::ptrdiff_t>(first_membership), db->memberships_.end(),
                   [](const Membership& a, const Membership& b) { return a.group < b.group; });
     }
-    std::stable_sort(db->groups_.begin(), db->groups_.end(),
-                     [](const Group& a, const Group& b) { return a.name < b.name; });
+    // The per-user groups came in name order; only the few served before them (the 2FA group)
+    // need their place.
+    const auto by_group_name = [](const Group& a, const Group& b) { return a.name < b.name; };
+    std::sort(db->groups_.begin(), db->groups_.begin() + static_cast<std::ptrdiff_t>(served), by_group_name);
+    if (std::is_sorted(db->groups_.begin() + static_cast<std::ptrdiff_t>(served), db->groups_.end(), by_group_name))
+        std::inplace_merge(db->groups_.begin(), db->groups_.begin() + static_cast<std::ptrdiff_t>(served),
+                           db->groups_.end(), by_group_name);
+    else
+        std::stable_sort(db->groups_.begin(), db->groups_.end(), by_group_name);
 
     auto id_index = [](const auto& items, auto id_of) {
         IdIndex index;

@@ -670,3 +670,15 @@ TEST_CASE("store: TOTP failure states round-trip, and an empty one is forgotten"
     s->users().remove(u.id);
     CHECK(s->tfa().failure_states().empty());
 }
+
+TEST_CASE("store: counting an account's active owners uses an index, not every membership", "[store]") {
+    TempDir dir;
+    { auto s = Store::open(dir.db()); }
+    auto db = sqlite::Db::open(dir.db());
+    auto q = db.prepare(
+        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM memberships WHERE account_id = 'a' AND role = 'owner' AND status = 'active'");
+    std::string plan;
+    while (q.step()) plan += q.column_text(3) + "\n";
+    INFO(plan);
+    CHECK(plan.find("memberships_account_role") != std::string::npos);
+}
