@@ -129,16 +129,25 @@ bool IncrementalLoginView::apply(store::Store& store, std::uint64_t revision) {
         users.insert(c.user_id);
     }
     auto& members = state_.members;
+    // Every named member's old entry goes first, then the new ones come: a unix name freed
+    // by one user and taken by another in the same batch must not leave the old entry behind
+    // a new one of the same name (a deleted user served again).
+    for (const auto& user_id : users) {
+        auto it = name_of_user_.find(user_id);
+        if (it == name_of_user_.end()) continue;
+        ipc::LoginMember probe;
+        probe.unix_name = it->second;
+        auto [first, last] = std::equal_range(members.begin(), members.end(), probe, by_name);
+        for (auto pos = first; pos != last; ++pos)
+            if (pos->user_id == user_id) {
+                members.erase(pos);
+                break;
+            }
+        if (!touched_all_) touched_.insert(it->second);
+        name_of_user_.erase(it);
+    }
     for (const auto& user_id : users) {
         ++stats_.members_reread;
-        if (auto it = name_of_user_.find(user_id); it != name_of_user_.end()) {
-            ipc::LoginMember probe;
-            probe.unix_name = it->second;
-            auto pos = std::lower_bound(members.begin(), members.end(), probe, by_name);
-            if (pos != members.end() && pos->user_id == user_id) members.erase(pos);
-            if (!touched_all_) touched_.insert(it->second);
-            name_of_user_.erase(it);
-        }
         auto row = store.login_rows().member(state_.account_id, user_id);
         if (!row) continue;
         std::vector<ipc::LoginKey> keys;

@@ -157,8 +157,8 @@ bool Refresher::refresh() {
     ++refreshes_;
     // A full build of a large account frees tens of MiB of temporaries (the store's rows, the
     // state directory's JSON): give them back to the system instead of keeping them as heap.
-    // Once things are quiet, not after every change: a trim walks the whole heap (a few ms
-    // at 10,000 members, more than the change itself).
+    // At most every 2 s, not after every change: a trim walks the whole heap (a few ms at
+    // 10,000 members, more than the change itself).
     trim_heap_soon(first_refresh);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     log::debug("login refresh: done", {{"revision", std::to_string(state->revision)},
@@ -286,9 +286,10 @@ StateDirChanges changes_of(const ipc::LoginState& on_disk, const ipc::LoginState
 // directory, so only the members whose digest differs are written, without reading a file.
 // nullopt: no manifest, or one that does not describe the directory (then reconcile).
 std::optional<StateDirChanges> from_manifest(const std::string& dir, const ipc::LoginState& state,
-                                             const MemberIndex& wanted) {
+                                             const MemberIndex& wanted, bool& left_behind) {
     std::string error;
-    const auto manifest = take_manifest(dir, error);
+    const auto manifest = take_manifest(dir, error, left_behind);
+    if (left_behind) return std::nullopt;
     if (!manifest) {
         if (!error.empty()) log::warning("login refresh: ignoring the state directory's manifest", {{"error", error}});
         return std::nullopt;
@@ -372,7 +373,19 @@ bool Refresher::write_state_dir(const std::shared_ptr<const ipc::LoginState>& wr
     } else {
         const MemberIndex wanted = index_members(state);
         if (on_disk_ && on_disk_->account_id == state.account_id) changes = changes_since(*on_disk_, wanted);
-        else if (!(changes = from_manifest(dir, state, wanted))) changes = reconcile(dir, state, wanted, error);
+        else {
+            bool manifest_left = false;
+            changes = from_manifest(dir, state, wanted, manifest_left);
+            if (manifest_left) {
+                // A manifest we cannot remove would outlive the changes we make: write nothing,
+                // and without the header the fallback refuses portal members meanwhile.
+                std::string header_error;
+                state_dir_failed("cannot remove " + dir + "/" + kManifestName,
+                                 ipc::remove_state_header(dir, header_error) ? "yes" : "no: " + header_error);
+                return false;
+            }
+            if (!changes) changes = reconcile(dir, state, wanted, error);
+        }
     }
     on_disk_.reset();  // until this write completes
     if (!changes) {
@@ -481,8 +494,9 @@ void Refresher::trim_heap_soon(bool now) {
     timers_->trim_pending = true;
     timers_->trim.expires_after(std::chrono::seconds(2));
     timers_->trim.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;  // cancelled: the refresher may be gone
         timers_->trim_pending = false;
-        if (!ec) ::malloc_trim(0);
+        ::malloc_trim(0);
     });
 }
 

@@ -150,18 +150,22 @@ bool write_manifest(const std::string& dir, const ipc::LoginState& state, std::s
     return ipc::write_file_atomically(dir + "/" + kManifestName, manifest_to_text(m), mode, error);
 }
 
-std::optional<StateDirManifest> take_manifest(const std::string& dir, std::string& error) {
+std::optional<StateDirManifest> take_manifest(const std::string& dir, std::string& error, bool& left_behind) {
     error.clear();
+    left_behind = false;
     const std::string path = dir + "/" + kManifestName;
     ipc::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
-    if (!fd) {
-        if (errno != ENOENT) error = path + ": " + std::strerror(errno);
-        if (errno == ELOOP || errno == ENXIO) ::unlink(path.c_str());  // a symlink or socket in its place
+    const int open_errno = errno;
+    // Gone before anything else happens to the directory, whatever it is (unreadable, a
+    // symlink): while it exists it must be true.
+    if (!fd && open_errno == ENOENT) return std::nullopt;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        error = path + ": cannot remove: " + std::strerror(errno);
+        left_behind = true;
         return std::nullopt;
     }
-    // Gone before anything else happens to the directory: while it exists it must be true.
-    if (::unlink(path.c_str()) != 0) {
-        error = path + ": cannot remove: " + std::strerror(errno);
+    if (!fd) {
+        error = path + ": " + std::strerror(open_errno);
         return std::nullopt;
     }
     struct stat st {};

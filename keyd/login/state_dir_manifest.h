@@ -44,9 +44,10 @@ std::optional<StateDirManifest> manifest_from_text(std::string_view text, std::s
 
 // Writes dir/kManifestName (0600, atomically) describing `state`'s entries.
 bool write_manifest(const std::string& dir, const ipc::LoginState& state, std::string& error);
-// Reads and removes dir/kManifestName. nullopt when there is none, or (with `error`) when it
-// cannot be trusted (not a regular file of ours, not 0600-ish, too large, invalid) or cannot
-// be removed: the caller then reads the directory whole.
-std::optional<StateDirManifest> take_manifest(const std::string& dir, std::string& error);
+// Removes dir/kManifestName and returns what it said. nullopt when there is none, or (with
+// `error`) when it cannot be trusted (not a regular file of ours, not 0600, too large,
+// invalid): the caller then reads the directory whole. `left_behind`: it could not be removed,
+// so the directory must not be written (the manifest would describe a directory that changed).
+std::optional<StateDirManifest> take_manifest(const std::string& dir, std::string& error, bool& left_behind);
 
 }  // namespace portal::login

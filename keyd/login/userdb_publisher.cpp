@@ -44,14 +44,25 @@ void UserdbPublisher::publish(const std::shared_ptr<const ipc::LoginState>& stat
     } catch (const std::exception& e) {
         failed = std::string("drop-ins: ") + e.what();
     }
-    provider_.update(state, changed);
+    try {
+        // After a failed update the provider's database is older than the last state: it
+        // must not keep records by a change set relative to that state.
+        provider_.update(state, provider_current_ ? changed : nullptr);
+        provider_current_ = true;
+    } catch (const std::exception& e) {
+        provider_current_ = false;
+        failed += (failed.empty() ? "" : "; ") + std::string("provider: ") + e.what();
+    }
     if (!failed.empty()) throw std::runtime_error(failed);
 }
 
 void UserdbPublisher::logged_in(const std::vector<std::string>& unix_names) {
     const auto now = userdb::ResidentMembers::Clock::now();
     bool added = false;
-    for (const auto& name : unix_names) added |= residents_.note(name, now);
+    for (const auto& name : unix_names) {
+        if (residents_.note(name, now)) added = true;
+        else if (residents_.contains(name)) writer_.mark_used(name);  // for a restart to know
+    }
     if (!added || !last_) return;
     // Nobody's record changed: the new residents' files are written, the others' kept.
     const std::unordered_set<std::string> none;

@@ -40,6 +40,7 @@ private:
     userdb::DropinWriter writer_;
     userdb::ResidentMembers residents_;
     bool residents_seeded_ = false;
+    bool provider_current_ = true;  // its database was built from the last state published
     std::shared_ptr<const ipc::LoginState> last_;  // the last state published
     userdb::Provider provider_;
     std::function<bool(std::string_view)> name_taken_;

@@ -122,17 +122,16 @@ CREATE INDEX changes_time ON changes (changed_at);
 INSERT INTO meta (key, value) SELECT 'changes_compacted_through', value FROM meta WHERE key = 'revision';
 )sql";
 
-// Version 4: the account's active owners counted through an index (every membership write
-// checks that one remains), not by reading all 10,000 memberships.
-constexpr std::string_view kV4 = R"sql(
-CREATE INDEX memberships_account_role ON memberships (account_id, role, status);
+// The account's active owners counted through an index (every membership write checks that
+// one remains) instead of reading all 10,000 memberships.
+constexpr std::string_view kIndexes = R"sql(
+CREATE INDEX IF NOT EXISTS memberships_account_role ON memberships (account_id, role, status);
 )sql";
 
 const std::vector<Migration> kMigrations = {
     {1, "iam core: accounts, users, memberships, ssh_keys, tfa", kV1},
     {2, "tfa failures and locks survive a restart", kV2},
     {3, "change log", kV3},
-    {4, "index: an account's members by role and status", kV4},
 };
 
 constexpr std::string_view kBookkeeping = R"sql(
@@ -187,6 +186,9 @@ int migrate(sqlite::Db& db) {
             throw;
         }
     }
+    // Indexes that change no data: made at every open, not by a migration, so that a store
+    // stays readable by the previous release (a downgrade) at the same schema version.
+    db.exec(kIndexes);
     return current;
 }
 

@@ -146,6 +146,17 @@ DropinWriter::DropinWriter(UserdbConfig cfg) : cfg_(std::move(cfg)) {
     if (!is_valid_service_name(cfg_.service)) throw std::invalid_argument("userdb: invalid service name");
 }
 
+void DropinWriter::mark_used(const std::string& name) {
+    if (!is_valid_unix_name(name)) return;
+    const std::string file = name + ".user";
+    auto it = known_.find(file);
+    if (it == known_.end() || !it->second.ours || it->second.kind != Kind::regular) return;
+    UniqueFd dfd(::open(cfg_.dropin_directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dfd || ::utimensat(dfd.get(), file.c_str(), nullptr, AT_SYMLINK_NOFOLLOW) != 0) return;
+    struct stat st {};
+    if (::fstatat(dfd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) it->second.mtime = st.st_mtim;
+}
+
 std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> DropinWriter::our_members() {
     std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> out;
     UniqueFd dfd(::open(cfg_.dropin_directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

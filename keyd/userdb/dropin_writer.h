@@ -47,6 +47,10 @@ public:
     void publish(const ipc::LoginState& planned, const std::unordered_set<std::string>* changed = nullptr,
                  const std::unordered_set<std::string>* resident = nullptr);
 
+    // Marks <name>.user (ours) as used now (its mtime): a member who logs in again keeps their
+    // place among the recent ones across a restart (our_members reads it back).
+    void mark_used(const std::string& name);
+
     // The members whose <name>.user drop-in of ours is in the directory, with its mtime (the
     // directory is read; a daemon restarted without a reboot finds who had drop-ins before).
     std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> our_members();

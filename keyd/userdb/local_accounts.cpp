@@ -114,7 +114,7 @@ private:
 // when told of a change, and at least every kListTtl (sources that cannot tell us).
 class LocalAccounts {
 public:
-    LocalAccounts(std::shared_ptr<OurDropins> ours, bool enumerate) : ours_(std::move(ours)), enumerate_(enumerate) {}
+    explicit LocalAccounts(std::shared_ptr<OurDropins> ours) : ours_(std::move(ours)) {}
 
     bool has_name(std::string_view name) {
         refresh();
@@ -124,8 +124,9 @@ public:
         refresh();
         return ids_.count(id) > 0;
     }
-    // Whether the lists above are complete (every source enumerated): no per-name NSS look-up.
-    bool complete() const { return enumerate_; }
+    // Whether the lists above are complete (every source enumerated, the last listing ended
+    // normally): then no per-name NSS look-up is needed. Asked after has_name/has_id.
+    bool complete() const { return enumerate_ && listed_ok_; }
 
 private:
     static constexpr auto kListTtl = std::chrono::seconds(60);
@@ -151,8 +152,14 @@ private:
         const bool told = epoch != epoch_;
         checked_ = now;
         epoch_ = epoch;
-        Stamp p = stamp("/etc/passwd"), g = stamp("/etc/group");
-        if (loaded_ && p == passwd_ && g == group_ && !(enumerate_ && (told || now - listed_ >= kListTtl))) return;
+        Stamp p = stamp("/etc/passwd"), g = stamp("/etc/group"), n = stamp(kNsswitch);
+        // Sources added to (or removed from) nsswitch.conf while we run count from then on.
+        const bool sources_changed = !loaded_ || !(n == nsswitch_);
+        if (sources_changed) enumerate_ = nss_sources_enumerable(kNsswitch);
+        nsswitch_ = n;
+        if (loaded_ && !sources_changed && p == passwd_ && g == group_ &&
+            !(enumerate_ && (told || !listed_ok_ || now - listed_ >= kListTtl)))
+            return;
         names_.clear();
         ids_.clear();
         if (std::FILE* f = std::fopen("/etc/passwd", "re")) {
@@ -170,7 +177,7 @@ private:
             std::fclose(f);
         }
         if (enumerate_) {
-            list_nss();
+            listed_ok_ = list_nss();
             listed_ = now;
         }
         passwd_ = p;
@@ -179,7 +186,10 @@ private:
     }
     // Everything NSS lists, minus our own drop-ins (nss-systemd lists those whatever the
     // bypass says; our provider does not enumerate). Only the main thread enumerates.
-    void list_nss() {
+    // False when a listing stopped on an error rather than at its end (a source timed out):
+    // the lists are then incomplete and each name is asked of NSS until a listing succeeds.
+    bool list_nss() {
+        bool ok = true;
         std::vector<char> buf(16 * 1024);
         ::setpwent();
         for (;;) {
@@ -190,7 +200,10 @@ private:
                 buf.resize(buf.size() * 2);
                 continue;
             }
-            if (rc != 0 || !out) break;
+            if (rc != 0 || !out) {
+                ok = ok && (rc == 0 || rc == ENOENT);
+                break;
+            }
             const std::string name = e.pw_name;
             if (!ours_->contains(name + ".user")) names_.insert(name);
             if (!ours_->contains(std::to_string(e.pw_uid) + ".user")) ids_.insert(e.pw_uid);
@@ -205,16 +218,23 @@ private:
                 buf.resize(buf.size() * 2);
                 continue;
             }
-            if (rc != 0 || !out) break;
+            if (rc != 0 || !out) {
+                ok = ok && (rc == 0 || rc == ENOENT);
+                break;
+            }
             const std::string name = e.gr_name;
             if (!ours_->contains(name + ".group")) names_.insert(name);
             if (!ours_->contains(std::to_string(e.gr_gid) + ".group")) ids_.insert(e.gr_gid);
         }
         ::endgrent();
+        return ok;
     }
 
     std::shared_ptr<OurDropins> ours_;
+    static constexpr const char* kNsswitch = "/etc/nsswitch.conf";
     bool enumerate_ = false;
+    bool listed_ok_ = false;
+    Stamp nsswitch_;
     bool loaded_ = false;
     std::chrono::steady_clock::time_point checked_{};
     std::chrono::steady_clock::time_point listed_{};
@@ -305,7 +325,7 @@ private:
 std::function<bool(std::string_view)> local_name_check(const UserdbConfig& cfg) {
     ensure_userdb_bypass(cfg);
     auto ours = std::make_shared<OurDropins>(cfg);
-    auto locals = std::make_shared<LocalAccounts>(ours, nss_sources_enumerable("/etc/nsswitch.conf"));
+    auto locals = std::make_shared<LocalAccounts>(ours);
     auto memo = std::make_shared<CheckMemo<std::string>>();
     return [locals, ours, memo](std::string_view name_view) {
         if (locals->has_name(name_view)) return true;
@@ -322,7 +342,7 @@ std::function<bool(std::string_view)> local_name_check(const UserdbConfig& cfg) 
 std::function<bool(std::uint32_t)> local_id_check(const UserdbConfig& cfg) {
     ensure_userdb_bypass(cfg);
     auto ours = std::make_shared<OurDropins>(cfg);
-    auto locals = std::make_shared<LocalAccounts>(ours, nss_sources_enumerable("/etc/nsswitch.conf"));
+    auto locals = std::make_shared<LocalAccounts>(ours);
     auto memo = std::make_shared<CheckMemo<std::uint32_t>>();
     return [locals, ours, memo](std::uint32_t id) {
         if (locals->has_id(id)) return true;

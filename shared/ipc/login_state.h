@@ -2,6 +2,7 @@
 // about a user, as the daemon serves it and writes it to <runtime_directory>/login-state.json.
 // See docs/LOGIN_PROTOCOL.md ("On-disk state").
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -55,6 +56,9 @@ private:
     std::vector<LoginKey>& own() {
         if (!keys_) keys_ = std::make_shared<std::vector<LoginKey>>();
         else if (keys_.use_count() > 1) keys_ = std::make_shared<std::vector<LoginKey>>(*keys_);
+        // use_count() is a relaxed load: seeing 1 must also mean seeing everything the last
+        // other owner (another thread's snapshot) did before it let go.
+        std::atomic_thread_fence(std::memory_order_acquire);
         return *keys_;
     }
     std::shared_ptr<std::vector<LoginKey>> keys_;

@@ -649,11 +649,28 @@ TEST_CASE("refresher: after a clean stop, the manifest spares reading the entrie
     }
     SECTION("not written when the directory does not hold the state served") {
         fs::remove(manifest);
+        // A write that fails (the directory replaced by a file): the state served is newer
+        // than what the directory holds.
+        fs::rename(w.state_dir(), w.dir.path() / "state-away");
+        std::ofstream(w.state_dir()) << "not a directory";
         w.store->ssh_keys().insert(make_key(w.account, w.alice, "alice newer", 4));
-        w.refresher.request_refresh();  // queued, not run: the directory is behind
+        REQUIRE(w.refresher.refresh());
+        CHECK_FALSE(w.refresher.status().state_file.current);
+        CHECK_FALSE(w.refresher.save_state_dir_manifest());
+        CHECK_FALSE(fs::exists(w.dir.path() / "state-away" / login::kManifestName));
         login::Refresher fresh(w.io, w.source, w.service, &w.publisher, {}, w.settings());
         CHECK_FALSE(fresh.save_state_dir_manifest());  // nothing served yet
-        CHECK_FALSE(fs::exists(manifest));
+    }
+    SECTION("a manifest that cannot be removed: nothing is written, the header goes") {
+        // Made immovable: a directory of that name with something in it (unlink fails).
+        fs::remove(manifest);
+        fs::create_directories(manifest / "x");
+        w.store->ssh_keys().insert(make_key(w.account, w.alice, "alice newer", 4));
+        login::Refresher restarted(w.io, w.source, w.service, &w.publisher, {}, w.settings());
+        REQUIRE(restarted.refresh());
+        CHECK_FALSE(restarted.status().state_file.current);
+        CHECK_FALSE(fs::exists(w.header()));
+        CHECK(entry_stamps(w.state_dir()).at(w.alice.unix_name) == before.at(w.alice.unix_name));  // untouched
     }
 }
 

@@ -302,10 +302,19 @@ TEST_CASE("userdb drop-ins: only resident members get files; the others' are rem
     CHECK(listing(dir) == std::set<std::string>{"carol.user", "200003.user", "carol.group", "200003.group",
                                                 "carol.user-privileged", "other.user"});
 
+    // A login marks the drop-in as used: a restart reads that time back.
+    const timespec long_ago[2] = {{1'000'000'000, 0}, {1'000'000'000, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, (dir / "carol.user").c_str(), long_ago, AT_SYMLINK_NOFOLLOW) == 0);
+    w.publish(s, &none, &resident);  // (re-reads nothing: the directory did not change)
+    w.mark_used("carol");
+    struct stat carol_st {};
+    REQUIRE(::stat((dir / "carol.user").c_str(), &carol_st) == 0);
+    CHECK(carol_st.st_mtim.tv_sec > 1'000'000'000);
+
     // A new writer (the daemon restarted) learns who had drop-ins, and only ours.
     DropinWriter again(cfg);
     const auto found = again.our_members();
     REQUIRE(found.size() == 1);
     CHECK(found[0].first == "carol");
-    CHECK(found[0].second.time_since_epoch().count() > 0);
+    CHECK(found[0].second > std::chrono::system_clock::time_point(std::chrono::seconds(1'000'000'000)));
 }

@@ -53,10 +53,16 @@ struct RandomWorld {
             case 2:
                 store->memberships().remove(some_account().id, users[pick(users.size())]);
                 break;
-            case 3: {
+            case 3: {  // a user deleted; half the time someone gets their email (and unix name) at once
                 const auto i = pick(users.size());
+                const auto gone = store->users().get(users[i]);
                 store->users().remove(users[i]);
                 users.erase(users.begin() + static_cast<std::ptrdiff_t>(i));
+                if (gone && pick(2) == 0) {
+                    User u = store->users().create(gone->email, "Again");
+                    users.push_back(u.id);
+                    store->memberships().put(Membership{followed.id, u.id, some_role(), MemberStatus::active, "", ""});
+                }
                 break;
             }
             case 4:
