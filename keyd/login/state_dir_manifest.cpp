@@ -4,10 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 
 #include "shared/ipc/state_dir.h"
 #include "shared/ipc/state_file.h"
@@ -20,23 +23,14 @@ namespace {
 
 constexpr std::string_view kFirstLine = "portal-keyd state manifest 1";
 
-struct Fnv {
-    std::uint64_t h = 1469598103934665603ull;
-    void bytes(std::string_view s) {
-        for (unsigned char c : s) {
-            h ^= c;
-            h *= 1099511628211ull;
-        }
-    }
-    void number(std::uint64_t v) {
-        char buf[24];
-        const auto r = std::to_chars(buf, buf + sizeof buf, v);
-        text(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
-    }
-    void text(std::string_view s) {  // length first: "ab"+"c" and "a"+"bc" differ
-        const std::string n = std::to_string(s.size()) + ":";
-        bytes(n);
-        bytes(s);
+// The fields, each length-prefixed ("ab"+"c" and "a"+"bc" differ), as the digest's input.
+struct Canonical {
+    std::string bytes;
+    void number(std::uint64_t v) { text(std::to_string(v)); }
+    void text(std::string_view s) {
+        bytes += std::to_string(s.size());
+        bytes += ':';
+        bytes += s;
     }
 };
 
@@ -54,19 +48,19 @@ std::optional<std::uint64_t> decimal(std::string_view s) {
     return v;
 }
 
-std::optional<std::uint64_t> hex16(std::string_view s) {
-    if (s.size() != 16) return std::nullopt;
+constexpr std::size_t kDigestHex = 32;
+
+bool is_digest(std::string_view s) {
+    if (s.size() != kDigestHex) return false;
     for (char c : s)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
-    std::uint64_t v = 0;
-    std::from_chars(s.data(), s.data() + s.size(), v, 16);
-    return v;
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
 }
 
 }  // namespace
 
-std::uint64_t member_digest(const ipc::LoginMember& m) {
-    Fnv f;
+std::string member_digest(const ipc::LoginMember& m) {
+    Canonical f;
     f.text(m.unix_name);
     f.number(m.uid);
     f.text(m.user_id);
@@ -79,7 +73,17 @@ std::uint64_t member_digest(const ipc::LoginMember& m) {
         f.text(k.line);
         f.text(k.fingerprint_sha256);
     }
-    return f.h;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(f.bytes.data(), f.bytes.size(), md, &len, EVP_sha256(), nullptr) != 1 || len < kDigestHex / 2)
+        throw std::runtime_error("SHA-256 failed");
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out(kDigestHex, '0');
+    for (std::size_t i = 0; i < kDigestHex / 2; ++i) {
+        out[2 * i] = kHex[md[i] >> 4];
+        out[2 * i + 1] = kHex[md[i] & 0xf];
+    }
+    return out;
 }
 
 std::string manifest_to_text(const StateDirManifest& manifest) {
@@ -91,10 +95,8 @@ std::string manifest_to_text(const StateDirManifest& manifest) {
     out += "\nrevision ";
     out += std::to_string(manifest.revision);
     out += '\n';
-    char digest[17];
     for (const auto& [name, d] : manifest.entries) {
-        std::snprintf(digest, sizeof digest, "%016llx", static_cast<unsigned long long>(d));
-        out += digest;
+        out += d;
         out += ' ';
         out += name;
         out += '\n';
@@ -127,11 +129,12 @@ std::optional<StateDirManifest> manifest_from_text(std::string_view text, std::s
             if (!v) return fail("revision: expected a decimal number");
             m.revision = *v;
         } else {
-            const auto d = line.size() > 17 && line[16] == ' ' ? hex16(line.substr(0, 16)) : std::nullopt;
-            if (!d) return fail("expected <16 hex digits> <name>");
-            const std::string_view name = line.substr(17);
+            if (line.size() <= kDigestHex + 1 || line[kDigestHex] != ' ' || !is_digest(line.substr(0, kDigestHex)))
+                return fail("expected <32 hex digits> <name>");
+            const std::string_view name = line.substr(kDigestHex + 1);
             if (!ipc::is_member_file_name(name)) return fail("not a member file name");
-            if (!m.entries.emplace(std::string(name), *d).second) return fail("a name listed twice");
+            if (!m.entries.emplace(std::string(name), std::string(line.substr(0, kDigestHex))).second)
+                return fail("a name listed twice");
         }
     }
     if (line_no < 3) return fail("incomplete");

@@ -9,7 +9,7 @@
 //   portal-keyd state manifest 1\n
 //   account <account id>\n
 //   revision <decimal>\n
-//   <16 lowercase hex digits: member_digest> <member file name>\n   (one per entry)
+//   <32 lowercase hex digits: member_digest> <member file name>\n   (one per entry)
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -28,17 +28,17 @@ inline constexpr std::size_t kMaxManifestBytes = 16 * 1024 * 1024;
 struct StateDirManifest {
     std::string account_id;
     std::uint64_t revision = 0;                               // of the header written with it
-    std::unordered_map<std::string, std::uint64_t> entries;  // file name -> member_digest
+    std::unordered_map<std::string, std::string> entries;  // file name -> member_digest
 };
 
-// A digest of everything an entry says about its member (FNV-1a over the fields, each
-// length-prefixed): equal digests, equal entries. Not a defence against anyone: the
-// directory is root's; it only spares reading the files back.
-std::uint64_t member_digest(const ipc::LoginMember& m);
+// A digest of everything an entry says about its member: SHA-256 over the fields, each
+// length-prefixed, its first 128 bits in hex. Equal digests, equal entries, even for key
+// names a member chose to collide with (a non-cryptographic hash could be made to).
+std::string member_digest(const ipc::LoginMember& m);
 
 std::string manifest_to_text(const StateDirManifest& manifest);
 // Strict: the exact header line, a non-empty account id of visible characters, a decimal
-// revision, entries with 16 lowercase hex digits and a valid member file name, no name
+// revision, entries with 32 lowercase hex digits and a valid member file name, no name
 // twice, every line ended. `error` names the line.
 std::optional<StateDirManifest> manifest_from_text(std::string_view text, std::string& error);
 

@@ -47,6 +47,9 @@ public:
     explicit WriteLock(const std::filesystem::path& db) {
         if (sqlite3_open_v2(db.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
             throw std::runtime_error("cannot open " + db.string());
+        // The daemon may be writing right now (the last login it records after a session
+        // opened): wait for it, as any writer would.
+        sqlite3_busy_timeout(db_, 10000);
         if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
             throw std::runtime_error(std::string("BEGIN IMMEDIATE: ") + sqlite3_errmsg(db_));
     }

@@ -611,7 +611,7 @@ TEST_CASE("refresher: after a clean stop, the manifest spares reading the entrie
         }
         const auto at = text.find(" " + w.bob.unix_name + "\n");
         REQUIRE(at != std::string::npos);
-        text.replace(at - 16, 16, "0123456789abcdef");
+        text.replace(at - 32, 32, "0123456789abcdef0123456789abcdef");
         ipc::StateFileMode mode{0600, {}, {}};
         std::string error;
         REQUIRE(ipc::write_file_atomically(manifest.string(), text, mode, error));
@@ -678,7 +678,7 @@ TEST_CASE("state manifest: strict text, a round trip") {
     login::StateDirManifest m;
     m.account_id = "acc_1";
     m.revision = 42;
-    m.entries = {{"alice", 0x0123456789abcdefull}, {"bob", 7}};
+    m.entries = {{"alice", "0123456789abcdef0123456789abcdef"}, {"bob", "fedcba9876543210fedcba9876543210"}};
     std::string error;
     const auto back = login::manifest_from_text(login::manifest_to_text(m), error);
     INFO(error);
@@ -692,11 +692,12 @@ TEST_CASE("state manifest: strict text, a round trip") {
              {"portal-keyd state manifest 1\naccount \nrevision 1\n", "line 2: account"},
              {"portal-keyd state manifest 1\naccount a\nrevision 01\n", "line 3: revision"},
              {"portal-keyd state manifest 1\naccount a\n", "incomplete"},
-             {head + "0123456789abcdef alice", "not ended"},
-             {head + "0123456789ABCDEF alice\n", "line 4: expected"},
-             {head + "0123456789abcdef ../etc\n", "line 4: not a member file name"},
-             {head + "0123456789abcdef account.json\n", "line 4: not a member file name"},
-             {head + "0123456789abcdef alice\n0123456789abcdef alice\n", "line 5: a name listed twice"},
+             {head + "0123456789abcdef0123456789abcdef alice", "not ended"},
+             {head + "0123456789ABCDEF0123456789abcdef alice\n", "line 4: expected"},
+             {head + "0123456789abcdef alice\n", "line 4: expected"},
+             {head + "0123456789abcdef0123456789abcdef ../etc\n", "line 4: not a member file name"},
+             {head + "0123456789abcdef0123456789abcdef account.json\n", "line 4: not a member file name"},
+             {head + "0123456789abcdef0123456789abcdef alice\n0123456789abcdef0123456789abcdef alice\n", "line 5: a name listed twice"},
          }) {
         INFO(text);
         CHECK_FALSE(login::manifest_from_text(text, error));
