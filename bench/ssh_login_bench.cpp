@@ -1,15 +1,22 @@
-// ssh_login_bench: a whole SSH login (libssh client: connect, key exchange, publickey, PAM
-// account and session, one `true` over a channel) through portal-keyd versus the same sshd
-// reading the same key from a static AuthorizedKeysFile (bench/README.md).
+// ssh_login_bench: a whole SSH login through portal-keyd versus the same sshd reading the
+// same key from a static AuthorizedKeysFile, with libssh and with OpenSSH's ssh; a local
+// user's login and `id` next to an account of --users members (bench/README.md).
 //
 // One e2e World (tests/e2e/support: the real daemon, a real sshd with pam_wrapper, the keys
-// helper as AuthorizedKeysCommand) with --users members. Each iteration logs one member in
-// twice, in alternating order: once with only the portal knowing the key (sshd runs the
-// helper, which asks the daemon), once with the key also in <world>/keys/<user>.keys, which
-// sshd reads before it would run the helper. Everything else (PAM stack with pam_portal.so,
-// the daemon running) is the same, so the ratio is "keys from portal-keyd" vs "static file".
+// helper as AuthorizedKeysCommand, real nss-systemd in a private mount namespace). The
+// account is seeded into the World's store before the daemon first starts (--users - 1
+// members with --keys keys each, one transaction: through the API 10,000 members would take
+// minutes), then one member with a real key is added through the API. Each portal-vs-file
+// iteration logs that member in twice, in alternating order: once with only the portal
+// knowing the key (sshd runs the helper, which asks the daemon), once with the key also in
+// <world>/keys/<user>.keys, which sshd reads before it would run the helper. Everything else
+// (PAM stack with pam_portal.so, the daemon running) is the same, so the ratio is "keys from
+// portal-keyd" vs "static file". The local-user figures are meant to be compared between a
+// run with --users=2 and one with --users=10000: a local user must not notice the account.
 // Root only; it enters a private mount namespace like e2e_tests. Exits 77 when this machine
 // cannot run it (CTest's skip code).
+#include <sys/stat.h>
+
 #include <benchmark/benchmark.h>
 // The World's support code reports sanitizer findings through Catch: its implementation
 // (tests/catch_impl.cpp) is linked in, without a test session (nothing reaches it outside
@@ -37,32 +44,55 @@ namespace fs = std::filesystem;
 
 namespace {
 
-int g_users = 20;
-int g_keys = 1;  // accepted for symmetry with the other benchmarks; each member has one key
+int g_users = 20;  // the account's size: seeded members plus the one added through the API
+int g_keys = 3;    // keys per seeded member (the API member has one real key)
+
+const std::string kLocalUser = "benchlocal";  // exists only in the namespace's /etc/passwd
 
 struct Setup {
     std::unique_ptr<World> world;
-    std::vector<Member> members;
+    Member member;        // added through the API, with a key libssh and ssh can use
+    fs::path local_key;   // the local user's, listed in <world>/keys/benchlocal.keys
+    int seeded = 0;
+    double seed_s = 0;          // the store transaction (and key generation)
+    double daemon_start_s = 0;  // first start on the seeded store until it answers
 };
 
 std::unique_ptr<Setup> g_setup;  // made by the first benchmark that needs it, ended in main
 
 Setup& setup() {
-    if (!g_setup) {
-        g_setup = std::make_unique<Setup>();
-        g_setup->world = std::make_unique<World>("ssh-login-bench");
-        for (int i = 0; i < g_users; ++i)
-            g_setup->members.push_back(
-                g_setup->world->add_member("bench" + std::to_string(i) + "@example.com", "manager"));
-    }
+    if (g_setup) return *g_setup;
+    auto s = std::make_unique<Setup>();
+    WorldOptions o;
+    o.start = false;
+    o.extra_local_users = {kLocalUser};
+    o.uid_count = static_cast<std::uint32_t>(g_users) + 100;
+    s->world = std::make_unique<World>("ssh-login-bench", o);
+    World& w = *s->world;
+    fs::create_directories(w.database().parent_path());
+    ::chmod(w.database().parent_path().c_str(), 0700);
+    s->seeded = std::max(g_users - 1, 0);
+    const auto seed = portal::bench::seed_store(w.database(), s->seeded, g_keys, {w.uid_min(), w.uid_max()});
+    s->seed_s = seed.keygen_seconds + seed.insert_seconds;
+    const double t0 = now_seconds();
+    w.start_daemon();  // it serves the oldest (here the only) account
+    s->daemon_start_s = now_seconds() - t0;
+    w.use_account(seed.account_id);
+    w.start_sshd();
+    s->member = w.add_member("login0@example.com", "manager");
+    s->local_key = w.make_key(kLocalUser);
+    write_file(w.dir() / "keys" / (kLocalUser + ".keys"), read_file(s->local_key.string() + ".pub"), 0644);
+    g_setup = std::move(s);
     return *g_setup;
 }
 
 // One login and `true`; its wall time in seconds, or a negative number on failure.
-double timed_login(World& w, const Member& m) {
+using LoginFn = double (*)(World&, const std::string& user, const fs::path& key);
+
+double libssh_login(World& w, const std::string& user, const fs::path& key) {
     const double t0 = now_seconds();
     auto c = w.client();
-    const auto r = c->login({m.unix_name, m.key, {}});
+    const auto r = c->login({user, key, {}});
     if (!r.ok()) return -1;
     const auto e = c->exec("true");
     c->disconnect();
@@ -70,14 +100,37 @@ double timed_login(World& w, const Member& m) {
     return now_seconds() - t0;
 }
 
-void BM_Login(benchmark::State& st) {
+// OpenSSH's ssh as a user runs it: one process, connect to `true`'s exit.
+double openssh_login(World& w, const std::string& user, const fs::path& key) {
+    const double t0 = now_seconds();
+    const auto r = w.openssh(user, key, "true");
+    if (r.status != 0) return -1;
+    return now_seconds() - t0;
+}
+
+// Medians in ms.
+void report_medians(benchmark::State& st, const char* a_name, const std::vector<double>& a, const char* b_name,
+                    const std::vector<double>& b) {
+    st.counters[a_name] = median(a) * 1e3;
+    st.counters[b_name] = median(b) * 1e3;
+    st.counters["users"] = g_users;
+}
+
+std::size_t entries_in(const fs::path& dir) {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) ++n;
+    return n;
+}
+
+// The member with its key from the portal vs from a static file, alternating which goes first.
+void portal_vs_static_file(benchmark::State& st, LoginFn login) {
     Setup& s = setup();
     World& w = *s.world;
-    // The member the daemon published last (any would do: its look-ups are hash-map finds).
-    const Member& m = s.members.back();
+    const Member& m = s.member;
     const fs::path static_file = w.dir() / "keys" / (m.unix_name + ".keys");
     // Until the member resolves and its key works through the helper.
-    if (!wait_until([&] { return timed_login(w, m) > 0; }, std::chrono::seconds(10))) {
+    if (!wait_until([&] { return login(w, m.unix_name, m.key) > 0; }, std::chrono::seconds(10))) {
         st.SkipWithError(("the member cannot log in:\n" + w.diagnostics()).c_str());
         return;
     }
@@ -89,10 +142,10 @@ void BM_Login(benchmark::State& st) {
             if ((turn == 0) == portal_first) {
                 std::error_code ec;
                 fs::remove(static_file, ec);
-                p = timed_login(w, m);
+                p = login(w, m.unix_name, m.key);
             } else {
                 write_file(static_file, read_file(m.key.string() + ".pub"), 0644);
-                f = timed_login(w, m);
+                f = login(w, m.unix_name, m.key);
             }
         }
         portal_first = !portal_first;
@@ -106,10 +159,85 @@ void BM_Login(benchmark::State& st) {
     }
     std::error_code ec;
     fs::remove(static_file, ec);
-    st.counters["portal_ms"] = median(portal) * 1e3;
-    st.counters["static_file_ms"] = median(file) * 1e3;
+    report_medians(st, "portal_ms", portal, "static_file_ms", file);
     st.counters["ratio"] = median(file) > 0 ? median(portal) / median(file) : 0;
-    st.counters["users"] = g_users;
+}
+
+void BM_LibsshPortalVsFile(benchmark::State& st) { portal_vs_static_file(st, libssh_login); }
+void BM_OpensshPortalVsFile(benchmark::State& st) { portal_vs_static_file(st, openssh_login); }
+
+// A local user (static AuthorizedKeysFile; pam_portal.so only says "not a member"), logged in
+// with libssh and with ssh, alternating which goes first.
+void BM_LocalUserLogin(benchmark::State& st) {
+    Setup& s = setup();
+    World& w = *s.world;
+    std::vector<double> lib, open;
+    bool lib_first = true;
+    for (auto _ : st) {
+        double l = 0, o = 0;
+        for (int turn = 0; turn < 2; ++turn) {
+            if ((turn == 0) == lib_first) l = libssh_login(w, kLocalUser, s.local_key);
+            else o = openssh_login(w, kLocalUser, s.local_key);
+        }
+        lib_first = !lib_first;
+        if (l < 0 || o < 0) {
+            st.SkipWithError(("the local user's login failed:\n" + w.diagnostics()).c_str());
+            break;
+        }
+        lib.push_back(l);
+        open.push_back(o);
+        st.SetIterationTime(o);
+    }
+    report_medians(st, "openssh_ms", open, "libssh_ms", lib);
+}
+
+// `id <user>` (passwd, groups through initgroups: nss-systemd asks the drop-ins and the
+// daemon's provider) of the local user and of the member, as a shell would run it.
+void BM_Id(benchmark::State& st) {
+    Setup& s = setup();
+    World& w = *s.world;
+    const std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
+    auto id_of = [&](const std::string& user) {
+        const auto r = portal::bench::run_program({"/usr/bin/id", user}, env);
+        return r.status == 0 ? r.seconds : -1.0;
+    };
+    if (!wait_until([&] { return id_of(s.member.unix_name) > 0; }, std::chrono::seconds(10))) {
+        st.SkipWithError(("`id` does not know the member:\n" + w.diagnostics()).c_str());
+        return;
+    }
+    std::vector<double> local, member;
+    bool local_first = true;
+    for (auto _ : st) {
+        double l = 0, m = 0;
+        for (int turn = 0; turn < 2; ++turn) {
+            if ((turn == 0) == local_first) l = id_of(kLocalUser);
+            else m = id_of(s.member.unix_name);
+        }
+        local_first = !local_first;
+        if (l < 0 || m < 0) {
+            st.SkipWithError("`id` failed");
+            break;
+        }
+        local.push_back(l);
+        member.push_back(m);
+        st.SetIterationTime(l);
+    }
+    report_medians(st, "id_local_ms", local, "id_member_ms", member);
+    st.counters["userdb_entries"] = static_cast<double>(entries_in("/run/userdb"));
+    st.counters["daemon_VmHWM_MiB"] = static_cast<double>(portal::bench::mem_info(w.daemon_pid()).hwm_kib) / 1024.0;
+}
+
+// What the figures above ran on, once the benchmarks are done.
+void print_summary() {
+    if (!g_setup) return;
+    const Setup& s = *g_setup;
+    const std::size_t dropins = entries_in("/run/userdb");
+    const auto mem = portal::bench::mem_info(s.world->daemon_pid());
+    std::fprintf(stderr,
+                 "ssh_login_bench: %d members (%d seeded x %d keys in %.2f s, 1 through the API); daemon's first "
+                 "start %.2f s; /run/userdb holds %zu entries; daemon VmRSS %.1f MiB, VmHWM %.1f MiB\n",
+                 g_users, s.seeded, g_keys, s.seed_s, s.daemon_start_s, dropins,
+                 static_cast<double>(mem.rss_kib) / 1024.0, static_cast<double>(mem.hwm_kib) / 1024.0);
 }
 
 }  // namespace
@@ -130,8 +258,16 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "ssh_login_bench: %s\n", why.c_str());
         return 1;
     }
-    benchmark::RegisterBenchmark("SshLogin/portal_vs_static_file", BM_Login)->UseManualTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("SshLogin/portal_vs_static_file", BM_LibsshPortalVsFile)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("SshLogin/openssh/portal_vs_static_file", BM_OpensshPortalVsFile)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("SshLogin/local_user", BM_LocalUserLogin)->UseManualTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("Id/local_vs_member", BM_Id)->UseManualTime()->Unit(benchmark::kMillisecond);
     benchmark::RunSpecifiedBenchmarks();
+    print_summary();
     g_setup.reset();  // the World (daemon, sshd, mounts) ends here, not after main
     benchmark::Shutdown();
     return 0;
