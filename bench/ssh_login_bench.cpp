@@ -16,6 +16,7 @@
 // Root only; it enters a private mount namespace like e2e_tests. Exits 77 when this machine
 // cannot run it (CTest's skip code).
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <benchmark/benchmark.h>
 // The World's support code reports sanitizer findings through Catch: its implementation
@@ -29,6 +30,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -116,6 +118,24 @@ void report_medians(benchmark::State& st, const char* a_name, const std::vector<
     st.counters["users"] = g_users;
 }
 
+// CPU time (user + system) of the children `pid` has reaped: for sshd's listener, every
+// finished connection with its session, PAM modules and the keys helper. Clock ticks (10 ms)
+// in seconds; -1 when unreadable.
+double reaped_children_cpu_s(pid_t pid) {
+    const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) return -1;
+    std::istringstream rest(stat.substr(close + 2));  // from field 3 (state)
+    std::string field;
+    double cutime = -1, cstime = -1;
+    for (int n = 3; n <= 17 && rest >> field; ++n) {
+        if (n == 16) cutime = std::strtod(field.c_str(), nullptr);
+        if (n == 17) cstime = std::strtod(field.c_str(), nullptr);
+    }
+    if (cutime < 0 || cstime < 0) return -1;
+    return (cutime + cstime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 std::size_t entries_in(const fs::path& dir) {
     std::error_code ec;
     std::size_t n = 0;
@@ -173,6 +193,8 @@ void BM_LocalUserLogin(benchmark::State& st) {
     World& w = *s.world;
     std::vector<double> lib, open;
     bool lib_first = true;
+    const double sshd_cpu0 = reaped_children_cpu_s(w.sshd_pid());
+    const double daemon_cpu0 = portal::bench::cpu_info(w.daemon_pid()).cpu_s;
     for (auto _ : st) {
         double l = 0, o = 0;
         for (int turn = 0; turn < 2; ++turn) {
@@ -189,6 +211,14 @@ void BM_LocalUserLogin(benchmark::State& st) {
         st.SetIterationTime(o);
     }
     report_medians(st, "openssh_ms", open, "libssh_ms", lib);
+    // Per login, both clients together (the last connection may not be reaped yet: a
+    // slight undercount that fades with the iteration count).
+    const double logins = 2.0 * static_cast<double>(lib.size());
+    if (logins > 0) {
+        st.counters["sshd_cpu_ms/login"] = (reaped_children_cpu_s(w.sshd_pid()) - sshd_cpu0) / logins * 1e3;
+        st.counters["daemon_cpu_ms/login"] =
+            (portal::bench::cpu_info(w.daemon_pid()).cpu_s - daemon_cpu0) / logins * 1e3;
+    }
 }
 
 // `id <user>` (passwd, groups through initgroups: nss-systemd asks the drop-ins and the
@@ -197,21 +227,24 @@ void BM_Id(benchmark::State& st) {
     Setup& s = setup();
     World& w = *s.world;
     const std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
-    auto id_of = [&](const std::string& user) {
+    // Wall time; its own CPU time (user + system, from wait4) into `cpu`.
+    auto id_of = [&](const std::string& user, double& cpu) {
         const auto r = portal::bench::run_program({"/usr/bin/id", user}, env);
+        cpu = r.cpu_seconds;
         return r.status == 0 ? r.seconds : -1.0;
     };
-    if (!wait_until([&] { return id_of(s.member.unix_name) > 0; }, std::chrono::seconds(10))) {
+    double cpu = 0;
+    if (!wait_until([&] { return id_of(s.member.unix_name, cpu) > 0; }, std::chrono::seconds(10))) {
         st.SkipWithError(("`id` does not know the member:\n" + w.diagnostics()).c_str());
         return;
     }
-    std::vector<double> local, member;
+    std::vector<double> local, member, local_cpu, member_cpu;
     bool local_first = true;
     for (auto _ : st) {
-        double l = 0, m = 0;
+        double l = 0, m = 0, lc = 0, mc = 0;
         for (int turn = 0; turn < 2; ++turn) {
-            if ((turn == 0) == local_first) l = id_of(kLocalUser);
-            else m = id_of(s.member.unix_name);
+            if ((turn == 0) == local_first) l = id_of(kLocalUser, lc);
+            else m = id_of(s.member.unix_name, mc);
         }
         local_first = !local_first;
         if (l < 0 || m < 0) {
@@ -220,9 +253,14 @@ void BM_Id(benchmark::State& st) {
         }
         local.push_back(l);
         member.push_back(m);
+        local_cpu.push_back(lc);
+        member_cpu.push_back(mc);
         st.SetIterationTime(l);
     }
     report_medians(st, "id_local_ms", local, "id_member_ms", member);
+    // Less sensitive to what else runs on the machine than the wall time.
+    st.counters["id_local_cpu_ms"] = median(local_cpu) * 1e3;
+    st.counters["id_member_cpu_ms"] = median(member_cpu) * 1e3;
     st.counters["userdb_entries"] = static_cast<double>(entries_in("/run/userdb"));
     st.counters["daemon_VmHWM_MiB"] = static_cast<double>(portal::bench::mem_info(w.daemon_pid()).hwm_kib) / 1024.0;
 }

@@ -68,6 +68,7 @@ public:
     bool daemon_running() { return daemon_.running(); }
     pid_t daemon_pid() const { return daemon_.pid(); }
     void start_sshd();
+    pid_t sshd_pid() const { return sshd_.pid(); }
     void create_account();
     // Acts on an account made outside the API (e.g. written into database() before the daemon
     // first started) instead of create_account().
