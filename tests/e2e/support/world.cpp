@@ -306,7 +306,7 @@ void World::start_daemon() {
             return fs::exists(login_socket()) && fs::exists(userdb_socket()) && fs::exists(state_header()) &&
                    api_.answers();
         },
-        20000ms, 50ms);
+        options_.daemon_start_timeout, 50ms);
     if (!up || !daemon_.running()) {
         const auto code = daemon_.stop(SIGKILL, 100ms);
         throw std::runtime_error("portal-keyd did not come up (exit " + std::to_string(code) +

@@ -40,6 +40,9 @@ struct WorldOptions {
     // How many uids the World's [users] range holds (users.uid_min..uid_min + uid_count - 1),
     // e.g. more than 100 for an account seeded with thousands of members.
     std::uint32_t uid_count = 100;
+    // How long start_daemon() waits for it to answer (a first start on a big seeded store
+    // writes one fallback file per member, each fsync'd: seconds where /run is a disk).
+    std::chrono::milliseconds daemon_start_timeout = 20000ms;
     // An sshd that does not route 2FA members through the code step: the drop-in without its
     // Match Group block and keyboard-interactive on for everyone (a sysadmin's own config, or
     // a membership sshd does not see yet). pam_portal.so must hold the line by itself.
