@@ -14,7 +14,7 @@
 // portal-keyd" vs "static file". The local-user figures are meant to be compared between a
 // run with --users=2 and one with --users=10000: a local user must not notice the account.
 // Root only; it enters a private mount namespace like e2e_tests. Exits 77 when this machine
-// cannot run it (CTest's skip code).
+// cannot run it (CTest's skip code), 1 when a benchmark reported an error (a login failed).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -64,6 +64,12 @@ struct Setup {
 };
 
 std::unique_ptr<Setup> g_setup;  // made by the first benchmark that needs it, ended in main
+bool g_failed = false;           // a benchmark reported an error: the exit code says so (smoke runs)
+
+void fail(benchmark::State& st, const std::string& why) {
+    g_failed = true;
+    st.SkipWithError(why.c_str());
+}
 
 struct SeedResult {
     std::string account_id;
@@ -205,7 +211,7 @@ void portal_vs_static_file(benchmark::State& st, LoginFn login) {
     const fs::path static_file = w.dir() / "keys" / (m.unix_name + ".keys");
     // Until the member resolves and its key works through the helper.
     if (!wait_until([&] { return login(w, m.unix_name, m.key) > 0; }, std::chrono::seconds(10))) {
-        st.SkipWithError(("the member cannot log in:\n" + w.diagnostics()).c_str());
+        fail(st, "the member cannot log in:\n" + w.diagnostics());
         return;
     }
     std::vector<double> portal, file;
@@ -224,7 +230,7 @@ void portal_vs_static_file(benchmark::State& st, LoginFn login) {
         }
         portal_first = !portal_first;
         if (p < 0 || f < 0) {
-            st.SkipWithError(("a login failed:\n" + w.diagnostics()).c_str());
+            fail(st, "a login failed:\n" + w.diagnostics());
             break;
         }
         portal.push_back(p);
@@ -257,7 +263,7 @@ void BM_LocalUserLogin(benchmark::State& st) {
         }
         lib_first = !lib_first;
         if (l < 0 || o < 0) {
-            st.SkipWithError(("the local user's login failed:\n" + w.diagnostics()).c_str());
+            fail(st, "the local user's login failed:\n" + w.diagnostics());
             break;
         }
         lib.push_back(l);
@@ -289,7 +295,7 @@ void BM_Id(benchmark::State& st) {
     };
     double cpu = 0;
     if (!wait_until([&] { return id_of(s.member.unix_name, cpu) > 0; }, std::chrono::seconds(10))) {
-        st.SkipWithError(("`id` does not know the member:\n" + w.diagnostics()).c_str());
+        fail(st, "`id` does not know the member:\n" + w.diagnostics());
         return;
     }
     std::vector<double> local, member, local_cpu, member_cpu;
@@ -302,7 +308,7 @@ void BM_Id(benchmark::State& st) {
         }
         local_first = !local_first;
         if (l < 0 || m < 0) {
-            st.SkipWithError("`id` failed");
+            fail(st, "`id` failed");
             break;
         }
         local.push_back(l);
@@ -365,5 +371,5 @@ int main(int argc, char** argv) {
     print_summary();
     g_setup.reset();  // the World (daemon, sshd, mounts) ends here, not after main
     benchmark::Shutdown();
-    return 0;
+    return g_failed ? 1 : 0;
 }
