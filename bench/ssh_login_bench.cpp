@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "bench/support.h"
+#include "shared/ipc/unique_fd.h"
 #include "tests/e2e/support/environment.h"
 #include "tests/e2e/support/world.h"
 
@@ -83,10 +84,11 @@ struct SeedResult {
 SeedResult seed_in_child(const fs::path& database, int users, int keys, portal::store::UidRange uids) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    portal::ipc::UniqueFd read_end(fds[0]), write_end(fds[1]);
     const pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
-        ::close(fds[0]);
+        read_end.reset();
         std::string out;
         int code = 0;
         try {
@@ -97,21 +99,20 @@ SeedResult seed_in_child(const fs::path& database, int users, int keys, portal::
             code = 1;
         }
         for (std::size_t at = 0; at < out.size();) {
-            const ssize_t n = ::write(fds[1], out.data() + at, out.size() - at);
+            const ssize_t n = ::write(write_end.get(), out.data() + at, out.size() - at);
             if (n <= 0) break;
             at += static_cast<std::size_t>(n);
         }
         ::_exit(code);
     }
-    ::close(fds[1]);
+    write_end.reset();
     std::string got;
     char buf[512];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;) {
+    for (ssize_t n; (n = ::read(read_end.get(), buf, sizeof buf)) != 0;) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) break;
         got.append(buf, static_cast<std::size_t>(n));
     }
-    ::close(fds[0]);
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
