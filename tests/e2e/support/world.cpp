@@ -176,7 +176,7 @@ World::World(const std::string& name, WorldOptions options)
     if (login_socket().string().size() > 100) throw std::runtime_error("socket path too long: " + login_socket().string());
     api_ = Api(api_socket());
     // A uid range of our own, so no two worlds (nor a left-over process) share a portal uid.
-    if (options_.uid_count < 1 || options_.uid_count > 99000) throw std::runtime_error("uid_count out of range");
+    if (options_.uid_count < 1 || options_.uid_count > 99000) throw std::runtime_error("WorldOptions.uid_count: must be 1..99000");
     uid_min_ = 200000 + random_below(99000 / options_.uid_count) * options_.uid_count;
 
     mount_namespace_dirs();
