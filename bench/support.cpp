@@ -133,7 +133,7 @@ TempDir::~TempDir() {
 
 // ---- seeding ------------------------------------------------------------------------------
 
-Seeded seed_store(const fs::path& database, int users, int keys_per_user) {
+Seeded seed_store(const fs::path& database, int users, int keys_per_user, store::UidRange uids) {
     Seeded out;
     const double t0 = now_seconds();
     std::mt19937_64 rng(20240601);
@@ -153,7 +153,7 @@ Seeded seed_store(const fs::path& database, int users, int keys_per_user) {
     const double t1 = now_seconds();
     out.keygen_seconds = t1 - t0;
 
-    auto store = store::Store::open(database);
+    auto store = store::Store::open(database, uids);
     store->transaction([&] {
         out.account_id = store->accounts().create("Bench").id;
         for (int i = 0; i < users; ++i) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "keyd/store/users_table.h"
 #include "shared/ipc/login_state.h"
 
 namespace portal::bench {
@@ -55,8 +56,9 @@ struct Seeded {
 // Opens keyd's Store at `database` and adds one account with `users` members (the first an
 // owner, the rest managers) and `keys_per_user` distinct ed25519 keys each, in one
 // transaction. Keys are wire-format blobs around pseudo-random 32-byte values (libssh
-// accepts any 32 bytes for ed25519), fingerprinted by shared/ssh_key.h.
-Seeded seed_store(const fs::path& database, int users, int keys_per_user);
+// accepts any 32 bytes for ed25519), fingerprinted by shared/ssh_key.h. Uids come from
+// `uids` (the daemon's [users] range when it must match one).
+Seeded seed_store(const fs::path& database, int users, int keys_per_user, store::UidRange uids = {});
 
 // The login state the daemon would publish for `seed` (every member active, may log in).
 ipc::LoginState login_state_of(const Seeded& seed, std::int64_t grace_seconds = 3600);

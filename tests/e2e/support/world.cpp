@@ -176,7 +176,8 @@ World::World(const std::string& name, WorldOptions options)
     if (login_socket().string().size() > 100) throw std::runtime_error("socket path too long: " + login_socket().string());
     api_ = Api(api_socket());
     // A uid range of our own, so no two worlds (nor a left-over process) share a portal uid.
-    uid_min_ = 200000 + random_below(990) * 100;
+    if (options_.uid_count < 1 || options_.uid_count > 99000) throw std::runtime_error("WorldOptions.uid_count: must be 1..99000");
+    uid_min_ = 200000 + random_below(99000 / options_.uid_count) * options_.uid_count;
 
     mount_namespace_dirs();
 
@@ -264,12 +265,12 @@ void World::write_config() {
       << "runtime_directory = " << quoted(runtime_dir().string()) << "\n"
       << "api_socket = " << quoted(api_socket().string()) << "\n"
       << "login_socket = " << quoted(login_socket().string()) << "\n"
-      << "database = " << quoted((dir_ / "state" / "portal.db").string()) << "\n"
+      << "database = " << quoted(database().string()) << "\n"
       << "secret_key = " << quoted((dir_ / "state" / "tfa.key").string()) << "\n"
       << "log_level = \"debug\"\n"
       << "\n[users]\n"
       << "uid_min = " << uid_min_ << "\n"
-      << "uid_max = " << uid_min_ + 99 << "\n"
+      << "uid_max = " << uid_max() << "\n"
       << "\n[tfa]\n"
       << "max_failures = " << options_.tfa_max_failures << "\n"
       << "failure_window = " << options_.tfa_failure_window << "\n"
@@ -305,7 +306,7 @@ void World::start_daemon() {
             return fs::exists(login_socket()) && fs::exists(userdb_socket()) && fs::exists(state_header()) &&
                    api_.answers();
         },
-        20000ms, 50ms);
+        options_.daemon_start_timeout, 50ms);
     if (!up || !daemon_.running()) {
         const auto code = daemon_.stop(SIGKILL, 100ms);
         throw std::runtime_error("portal-keyd did not come up (exit " + std::to_string(code) +

@@ -37,6 +37,12 @@ struct WorldOptions {
     // {"carol"}: uids from 4201, home /home/<name>, shell /bin/sh.
     std::vector<std::string> extra_local_users;
     bool start = true;  // start the daemon, create the account, start sshd
+    // How many uids the World's [users] range holds (users.uid_min..uid_min + uid_count - 1),
+    // e.g. more than 100 for an account seeded with thousands of members.
+    std::uint32_t uid_count = 100;
+    // How long start_daemon() waits for it to answer (a first start on a big seeded store
+    // writes one fallback file per member, each fsync'd: seconds where /run is a disk).
+    std::chrono::milliseconds daemon_start_timeout = 20000ms;
     // An sshd that does not route 2FA members through the code step: the drop-in without its
     // Match Group block and keyboard-interactive on for everyone (a sysadmin's own config, or
     // a membership sshd does not see yet). pam_portal.so must hold the line by itself.
@@ -65,7 +71,11 @@ public:
     bool daemon_running() { return daemon_.running(); }
     pid_t daemon_pid() const { return daemon_.pid(); }
     void start_sshd();
+    pid_t sshd_pid() const { return sshd_.pid(); }
     void create_account();
+    // Acts on an account made outside the API (e.g. written into database() before the daemon
+    // first started) instead of create_account().
+    void use_account(const std::string& id) { account_id_ = id; }
 
     // --- the portal ---
     const Api& api() const { return api_; }
@@ -102,6 +112,9 @@ public:
     // --- paths and diagnostics ---
     const std::filesystem::path& dir() const { return dir_; }
     std::filesystem::path runtime_dir() const { return dir_ / "run"; }
+    std::filesystem::path database() const { return dir_ / "state" / "portal.db"; }
+    std::uint32_t uid_min() const { return uid_min_; }
+    std::uint32_t uid_max() const { return uid_min_ + options_.uid_count - 1; }
     std::filesystem::path api_socket() const { return runtime_dir() / "api.sock"; }
     std::filesystem::path login_socket() const { return runtime_dir() / "login.sock"; }
     // The fallback: a directory with a header (its mtime: last confirmed) and one file per member.
