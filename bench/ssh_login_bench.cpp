@@ -27,6 +27,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -36,7 +37,11 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "bench/support.h"
 #include "shared/ipc/unique_fd.h"
@@ -326,6 +331,59 @@ void BM_Id(benchmark::State& st) {
     st.counters["daemon_VmHWM_MiB"] = static_cast<double>(portal::bench::mem_info(w.daemon_pid()).hwm_kib) / 1024.0;
 }
 
+// `getent passwd <member>` (a seeded member with no drop-in: the daemon's provider answers
+// on its login thread) while 4 clients loop role changes through the API, as issue 9's write
+// storm: the look-up must not wait for the writes (p99 < 10 ms).
+void BM_GetentDuringStorm(benchmark::State& st) {
+    Setup& s = setup();
+    World& w = *s.world;
+    const auto listing = w.api().call("GET", "/v1/account/users?per_page=100", std::nullopt, 0, w.account_id());
+    // id, unix name: the managers (an owner flipped to manager could be the last owner).
+    std::vector<std::pair<std::string, std::string>> members;
+    if (listing.json.is_array())
+        for (const auto& u : listing.json)
+            if (u.value("role", "") == "manager") members.emplace_back(u.value("id", ""), u.value("unix_name", ""));
+    if (members.empty()) {
+        fail(st, "no manager listed: " + listing.body.substr(0, 200));
+        return;
+    }
+    const std::string looked_up = members.back().second;
+    const std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
+    std::atomic<bool> stop{false};
+    std::atomic<long> writes{0}, write_errors{0};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 4; ++t)
+        writers.emplace_back([&, t] {
+            for (std::size_t n = static_cast<std::size_t>(t); !stop; n += 4) {
+                const auto& id = members[n % members.size()].first;
+                const char* role = (n / members.size()) % 2 ? "manager" : "owner";
+                const auto r = w.api().call("PUT", "/v1/account/users/" + id, nlohmann::json{{"role", role}}, 0,
+                                            w.account_id());
+                (r.status == 200 ? writes : write_errors)++;
+            }
+        });
+    std::vector<double> getent;
+    long failed = 0;
+    for (auto _ : st) {
+        const auto r = portal::bench::run_program({"/usr/bin/getent", "passwd", looked_up}, env);
+        if (r.status != 0) ++failed;
+        getent.push_back(r.seconds);
+        st.SetIterationTime(r.seconds);
+    }
+    stop = true;
+    for (auto& t : writers) t.join();
+    std::sort(getent.begin(), getent.end());
+    auto at = [&](double p) {
+        return getent.empty() ? 0.0 : getent[std::min(getent.size() - 1, static_cast<std::size_t>(p * static_cast<double>(getent.size())))];
+    };
+    st.counters["getent_ms"] = at(0.5) * 1e3;
+    st.counters["getent_p99_ms"] = at(0.99) * 1e3;
+    st.counters["getent_failed"] = static_cast<double>(failed);
+    st.counters["writes"] = static_cast<double>(writes.load());
+    st.counters["write_errors"] = static_cast<double>(write_errors.load());
+    if (failed > 0) fail(st, "getent did not find the member " + std::to_string(failed) + " times");
+}
+
 // What the figures above ran on, once the benchmarks are done.
 void print_summary() {
     if (!g_setup) return;
@@ -368,6 +426,9 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("SshLogin/local_user", BM_LocalUserLogin)->UseManualTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("Id/local_vs_member", BM_Id)->UseManualTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("Storm/getent_member", BM_GetentDuringStorm)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
     benchmark::RunSpecifiedBenchmarks();
     print_summary();
     g_setup.reset();  // the World (daemon, sshd, mounts) ends here, not after main
