@@ -337,15 +337,19 @@ void BM_Id(benchmark::State& st) {
 void BM_GetentDuringStorm(benchmark::State& st) {
     Setup& s = setup();
     World& w = *s.world;
-    const auto listing = w.api().call("GET", "/v1/account/users?per_page=100", std::nullopt, 0, w.account_id());
-    // id, unix name: the managers (an owner flipped to manager could be the last owner).
-    std::vector<std::pair<std::string, std::string>> members;
-    if (listing.json.is_array())
-        for (const auto& u : listing.json)
-            if (u.value("role", "") == "manager") members.emplace_back(u.value("id", ""), u.value("unix_name", ""));
+    // id, unix name: the managers when first asked (an owner flipped to manager could be the
+    // last owner). Kept: Google Benchmark calls this more than once, and the writers of the
+    // first call leave some of them owners.
+    static std::vector<std::pair<std::string, std::string>> members;
     if (members.empty()) {
-        fail(st, "no manager listed: " + listing.body.substr(0, 200));
-        return;
+        const auto listing = w.api().call("GET", "/v1/account/users?per_page=100", std::nullopt, 0, w.account_id());
+        if (listing.json.is_array())
+            for (const auto& u : listing.json)
+                if (u.value("role", "") == "manager") members.emplace_back(u.value("id", ""), u.value("unix_name", ""));
+        if (members.empty()) {
+            fail(st, "no manager listed: " + listing.body.substr(0, 300));
+            return;
+        }
     }
     const std::string looked_up = members.back().second;
     const std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
