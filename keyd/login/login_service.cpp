@@ -38,14 +38,7 @@ std::shared_ptr<const LoginService::Snapshot> LoginService::snapshot() const {
 
 ipc::LoginState LoginService::view_for(const Snapshot& s, std::string_view user) {
     const ipc::LoginState& full = *s.state;
-    ipc::LoginState v;
-    v.version = full.version;
-    v.revision = full.revision;
-    v.generated_at = full.generated_at;
-    v.grace_seconds = full.grace_seconds;
-    v.account_id = full.account_id;
-    v.enforce_2fa = full.enforce_2fa;
-    v.login_roles = full.login_roles;
+    ipc::LoginState v = ipc::header_of(full);
     if (const auto* m = s.lookup.find(user)) v.members.push_back(*m);
     return v;
 }

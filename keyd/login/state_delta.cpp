@@ -60,14 +60,7 @@ std::unordered_set<std::string> differing_members(const ipc::LoginState& before,
 
 ipc::LoginState only_named(const ipc::LoginState& state, const MemberLookup& lookup,
                            const std::unordered_set<std::string>& names) {
-    ipc::LoginState out;
-    out.version = state.version;
-    out.revision = state.revision;
-    out.generated_at = state.generated_at;
-    out.grace_seconds = state.grace_seconds;
-    out.account_id = state.account_id;
-    out.enforce_2fa = state.enforce_2fa;
-    out.login_roles = state.login_roles;
+    ipc::LoginState out = ipc::header_of(state);
     for (const auto& name : names)
         if (const auto* m = lookup.find(name)) out.members.push_back(*m);
     std::sort(out.members.begin(), out.members.end(), by_name);

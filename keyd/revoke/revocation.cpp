@@ -9,13 +9,7 @@ namespace {
 
 // The state's header with just one member (or none), for the single-member rule check.
 ipc::LoginState only(const ipc::LoginState& s, const ipc::LoginMember* m) {
-    ipc::LoginState v;
-    v.revision = s.revision;
-    v.generated_at = s.generated_at;
-    v.grace_seconds = s.grace_seconds;
-    v.account_id = s.account_id;
-    v.enforce_2fa = s.enforce_2fa;
-    v.login_roles = s.login_roles;
+    ipc::LoginState v = ipc::header_of(s);
     if (m) v.members.push_back(*m);
     return v;
 }

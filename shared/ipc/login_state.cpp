@@ -56,6 +56,18 @@ bool parse_member(const json& j, std::string path, LoginMember& m, std::string& 
 
 }  // namespace
 
+LoginState header_of(const LoginState& state) {
+    LoginState out;
+    out.version = state.version;
+    out.revision = state.revision;
+    out.generated_at = state.generated_at;
+    out.grace_seconds = state.grace_seconds;
+    out.account_id = state.account_id;
+    out.enforce_2fa = state.enforce_2fa;
+    out.login_roles = state.login_roles;
+    return out;
+}
+
 const LoginMember* LoginState::find(std::string_view unix_name) const {
     for (const auto& m : members)
         if (m.unix_name == unix_name) return &m;

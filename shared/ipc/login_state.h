@@ -93,6 +93,10 @@ struct LoginState {
     const LoginMember* find(std::string_view unix_name) const;
 };
 
+// Everything but the members: for views of one or a few members that the rules judge as
+// they would judge the whole state.
+LoginState header_of(const LoginState& state);
+
 // Compact JSON (no trailing NUL). Never throws on odd bytes: invalid UTF-8 is replaced.
 std::string to_json(const LoginState& state);
 
