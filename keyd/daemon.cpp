@@ -2,6 +2,7 @@
 
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -10,12 +11,15 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include "keyd/api/http_server.h"
+#include "keyd/api/https_server.h"
 #include "keyd/api/router.h"
 #include "keyd/config/config.h"
 #include "keyd/iam/authority/authority.h"
@@ -26,6 +30,8 @@
 #include "keyd/login/refresher.h"
 #include "keyd/login/userdb_publisher.h"
 #include "keyd/net/io_thread.h"
+#include "keyd/net/listen_address.h"
+#include "keyd/net/tls_identity.h"
 #include "keyd/revoke/session_terminator.h"
 #include "keyd/store/store.h"
 #include "keyd/tfa/tfa_service.h"
@@ -162,7 +168,41 @@ void arm_watchdog(asio::steady_timer& t, std::chrono::microseconds interval) {
     });
 }
 
+// The listener's certificate: the configured files, else the self-signed pair (made now if
+// this is the first start with HTTPS).
+net::TlsIdentity tls_identity(const config::Config& cfg) {
+    if (!cfg.tls_certificate.empty()) return net::configured_tls_identity(cfg.tls_certificate, cfg.tls_private_key);
+    return net::self_signed_tls_identity(cfg.self_signed_tls_directory(), host_name());
+}
+
+// Each HTTPS connection is a file descriptor: the soft limit (often 1024) goes up to the hard
+// one when the connection cap needs it. Asio uses epoll, never select(), so large fds are fine.
+void raise_open_file_limit(std::size_t connections) {
+    struct rlimit rl {};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    const rlim_t want = static_cast<rlim_t>(connections) + 256;  // sockets, files, the store
+    if (rl.rlim_cur >= want) return;
+    const rlim_t before = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        log::warning("the open file limit is below what [listen] max_connections needs",
+                     {{"limit", std::to_string(rl.rlim_cur)}, {"was", std::to_string(before)},
+                      {"max_connections", std::to_string(connections)}});
+}
+
 }  // namespace
+
+int print_tls_pin(const DaemonOptions& opts) {
+    try {
+        const auto cfg = config::load_config(opts.config_path, opts.config_given);
+        const net::TlsIdentity id = tls_identity(cfg);
+        std::printf("%s\n", id.pin.c_str());
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "portal-keyd: %s\n", e.what());
+        return 1;
+    }
+}
 
 int run_daemon(const DaemonOptions& opts) {
     config::Config cfg;
@@ -210,7 +250,8 @@ int run_daemon(const DaemonOptions& opts) {
 
         iam::authority::Authority authority(*store, tfa, [&refresher] { refresher.request_refresh(); });
 
-        iam::ServerStatusService server_status([&refresher] {
+        iam::ServerStatus https_status;  // filled once the HTTPS listener is up
+        iam::ServerStatusService server_status([&refresher, &https_status] {
             const login::RefresherStatus r = refresher.status();
             iam::ServerStatus s;
             s.account_id = r.account_id;
@@ -218,6 +259,8 @@ int run_daemon(const DaemonOptions& opts) {
             s.state_file_current = r.state_file.current;
             s.state_file_error = r.state_file.error;
             for (const auto& c : r.collisions) s.collisions.push_back({c.user_id, c.unix_name, c.reason, c.uid});
+            s.https_endpoints = https_status.https_endpoints;
+            s.https_pin = https_status.https_pin;
             return s;
         });
         api::Router router(authority.services());
@@ -258,6 +301,33 @@ int run_daemon(const DaemonOptions& opts) {
         api::HttpServer api_server(
             io, cfg.api_socket, 0666, limits, [&router](const api::Request& r) { return router.dispatch(r); },
             [&store](uid_t uid) { return uid == 0 || store->users().by_uid(static_cast<std::uint32_t>(uid)).has_value(); });
+
+        // The same API over HTTPS, when configured: the caller is the request's Bearer
+        // credential (the router), and the connection limits are per client address.
+        std::optional<api::HttpsServer> https_server;
+        if (!cfg.listen_https.empty()) {
+            api::HttpsSettings hs;
+            for (const auto& text : cfg.listen_https) {
+                std::string error;
+                hs.listen.push_back(*net::parse_listen_address(text, error));  // validated with the config
+            }
+            hs.identity = tls_identity(cfg);
+            hs.max_connections = cfg.https_max_connections;
+            hs.max_connections_per_address = cfg.https_max_connections_per_address;
+            api::ServerLimits tls_limits = limits;
+            tls_limits.idle_timeout = cfg.https_idle_timeout;
+            tls_limits.handshake_timeout = cfg.https_handshake_timeout;
+            raise_open_file_limit(cfg.https_max_connections);
+            https_server.emplace(io, hs, tls_limits, [&router](const api::Request& r) { return router.dispatch(r); });
+            https_status.https_endpoints = https_server->endpoints();
+            https_status.https_pin = hs.identity.pin;
+            std::string where;
+            for (const auto& e : https_status.https_endpoints) where += (where.empty() ? "" : " ") + e;
+            log::info("HTTPS listener", {{"listening", where},
+                                         {"certificate", hs.identity.certificate.string()},
+                                         {"self_signed", hs.identity.self_signed ? "yes" : "no"},
+                                         {"pin", hs.identity.pin}});
+        }
 
         asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
         std::function<void(const boost::system::error_code&, int)> on_signal;

@@ -12,4 +12,8 @@ struct DaemonOptions {
 // Runs until SIGTERM/SIGINT. Returns the process exit code.
 int run_daemon(const DaemonOptions& opts);
 
+// portal-keyd --print-pin: the HTTPS certificate's SHA-256 SPKI pin ("sha256//...", as
+// curl --pinnedpubkey takes it); makes the self-signed pair first when there is none yet.
+int print_tls_pin(const DaemonOptions& opts);
+
 }  // namespace portal

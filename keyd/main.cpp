@@ -7,6 +7,7 @@
 
 int main(int argc, char** argv) {
     portal::DaemonOptions opts;
+    bool print_pin = false;
     for (int i = 1; i < argc; ++i) {
         std::string_view a = argv[i];
         if ((a == "--config" || a == "-c") && i + 1 < argc) {
@@ -15,12 +16,15 @@ int main(int argc, char** argv) {
         } else if (a.rfind("--config=", 0) == 0) {
             opts.config_path = std::string(a.substr(9));
             opts.config_given = true;
+        } else if (a == "--print-pin") {
+            print_pin = true;
         } else if (a == "--version") {
             std::puts("portal-keyd 0.1.0");
             return 0;
         } else if (a == "--help" || a == "-h") {
-            std::puts("usage: portal-keyd [--config FILE]\n"
+            std::puts("usage: portal-keyd [--config FILE] [--print-pin]\n"
                       "  Serves the portal v1 API on a local socket and the login state for sshd/PAM.\n"
+                      "  --print-pin: the HTTPS certificate's pin (curl --pinnedpubkey), and exit.\n"
                       "  Default config: /etc/portal-keyd/portal-keyd.toml (see portal-keyd.toml(5)).");
             return 0;
         } else {
@@ -28,5 +32,6 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    if (print_pin) return portal::print_tls_pin(opts);
     return portal::run_daemon(opts);
 }

@@ -24,6 +24,7 @@ struct ServerLimits {
     std::size_t root_reserved_connections = 16;   // of max_connections, only uid 0 may use these
     std::size_t max_connections_per_uid = 16;     // beyond this, a uid other than 0 gets a short 429
     std::size_t max_refusing = 64;                // refused connections kept open to read the request
+    std::chrono::seconds handshake_timeout{10};   // HTTPS: the TLS handshake must finish within this
 };
 
 using Handler = std::function<Response(const Request&)>;

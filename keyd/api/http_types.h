@@ -19,6 +19,10 @@ struct PeerCredentials {
     gid_t gid = static_cast<gid_t>(-1);
 };
 
+// Which listener a request came through: the local socket (the caller is the peer uid) or
+// HTTPS (the caller is whoever the Bearer credential names; remote_address is the client).
+enum class Transport { unix_socket, https };
+
 struct Request {
     std::string method;                          // "GET", "POST", ...
     std::string target;                          // raw request target, "/v1/x?page=2"
@@ -27,7 +31,9 @@ struct Request {
     std::multimap<std::string, std::string> query;  // percent-decoded query parameters
     Headers headers;
     std::string body;
-    PeerCredentials peer;                        // from SO_PEERCRED, taken at accept()
+    Transport transport = Transport::unix_socket;
+    PeerCredentials peer;                        // unix_socket: from SO_PEERCRED, taken at accept()
+    std::string remote_address;                  // https: the client's IP address ("192.0.2.7", "2001:db8::1")
 
     std::optional<std::string> header(const std::string& lower_name) const {
         for (const auto& [k, v] : headers)

@@ -49,8 +49,24 @@ Response error_response(const iam::ApiError& e) {
     nlohmann::json body{{"code", e.code}, {"message", e.what()}};
     if (!e.errors.empty()) body["errors"] = e.errors;
     Response r = json_response(e.status, body);
+    // RFC 6750 §3: a request without a credential gets the bare challenge; one with a
+    // credential that is not accepted gets error="invalid_token".
+    if (e.status == 401)
+        r.headers.emplace_back("www-authenticate", e.credential_rejected
+                                                       ? "Bearer realm=\"portal-keyd\", error=\"invalid_token\""
+                                                       : "Bearer realm=\"portal-keyd\"");
     if (e.retry_after_seconds) r.headers.emplace_back("retry-after", std::to_string(*e.retry_after_seconds));
     return r;
+}
+
+// The caller of an HTTPS request: whoever its Bearer credential names. No credential kinds
+// are accepted yet (API tokens, sessions and host tokens come with their endpoints), so
+// every HTTPS request is refused here, before the path is looked at.
+iam::Principal authenticate_bearer(const Request& req) {
+    const auto auth = req.header("authorization");
+    if (!auth || auth->empty())
+        throw iam::ApiError::unauthorized("authentication required: send Authorization: Bearer <token>");
+    throw iam::ApiError::credential_not_accepted();
 }
 
 }  // namespace
@@ -83,11 +99,14 @@ Response Router::dispatch(const Request& req) {
     if (!valid_correlation_id(cid)) cid = random_id("req_");
 
     Response resp;
-    std::string principal = "uid:" + std::to_string(req.peer.uid);
+    const bool https = req.transport == Transport::https;
+    std::string principal = https ? "remote:" + req.remote_address : "uid:" + std::to_string(req.peer.uid);
     try {
-        // Who asks comes first: a uid that is not a portal user learns nothing about which
-        // paths or methods exist (403 everywhere, never 404 or 405).
-        iam::Principal caller_principal = services_.callers.principal_for_uid(req.peer.uid);
+        // Who asks comes first: a uid that is not a portal user, or a request without a
+        // valid credential, learns nothing about which paths or methods exist (403 or 401
+        // everywhere, never 404 or 405).
+        iam::Principal caller_principal =
+            https ? authenticate_bearer(req) : services_.callers.principal_for_uid(req.peer.uid);
         if (caller_principal.user) principal = caller_principal.user->id;
         const auto segs = decoded_segments(req.path);
         const Route* match = nullptr;
@@ -126,7 +145,7 @@ Response Router::dispatch(const Request& req) {
                           {"path", req.path},
                           {"status", std::to_string(resp.status)},
                           {"principal", principal},
-                          {"pid", std::to_string(req.peer.pid)},
+                          {https ? "remote" : "pid", https ? req.remote_address : std::to_string(req.peer.pid)},
                           {"duration_us", std::to_string(us.count())},
                           {"correlation_id", cid}});
     return resp;

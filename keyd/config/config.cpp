@@ -1,4 +1,5 @@
 #include "keyd/config/config.h"
+#include "keyd/net/listen_address.h"
 
 #include <algorithm>
 #include <cctype>
@@ -98,6 +99,16 @@ public:
             v.push_back(*s);
         }
         out = std::move(v);
+    }
+    // One string or an array of strings (each checked as by strings()).
+    void string_or_strings(const char* key, std::vector<std::string>& out,
+                           const std::function<std::string(const std::string&)>& valid) {
+        auto* n = take(key);
+        if (!n) return;
+        if (!n->is_string()) return strings_of(*n, full(key), out, valid);
+        const std::string v = *n->value<std::string>();
+        if (std::string why = valid(v); !why.empty()) fail(origin_, *n, full(key), why);
+        out = {v};
     }
     // A sub-table ([section.key]); nullptr when absent.
     const toml::table* table(const char* key) {
@@ -221,7 +232,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
         o << where(origin, e.source()) << ": " << e.description();
         throw ConfigError(o.str());
     }
-    static const std::set<std::string> sections{"daemon", "portal", "users", "store", "tfa", "api", "login", "userdb", "revoke"};
+    static const std::set<std::string> sections{"daemon", "portal", "users", "store", "tfa", "api", "listen", "login", "userdb", "revoke"};
     for (auto&& [k, v] : root)
         if (!sections.count(std::string(k.str())))
             fail(origin, v, std::string(k.str()), "unknown section");
@@ -271,6 +282,21 @@ Config parse_config(const std::string& text, const std::string& origin) {
     a.seconds("request_timeout", c.api_request_timeout, 1, 3600);
     a.integer("max_connections_per_uid", c.api_max_connections_per_uid, 1, 1024);
     a.finish();
+
+    Section l(root, "listen", origin);
+    l.string_or_strings("https", c.listen_https, [](const std::string& v) {
+        std::string error;
+        return net::parse_listen_address(v, error) ? std::string() : error;
+    });
+    l.path("tls_certificate", c.tls_certificate);
+    l.path("tls_private_key", c.tls_private_key);
+    l.integer("max_connections", c.https_max_connections, 1, 1000000);
+    l.integer("max_connections_per_address", c.https_max_connections_per_address, 1, 1000000);
+    l.seconds("handshake_timeout", c.https_handshake_timeout, 1, 300);
+    l.seconds("idle_timeout", c.https_idle_timeout, 1, 3600);
+    l.finish();
+    if (c.tls_certificate.empty() != c.tls_private_key.empty())
+        throw ConfigError(origin + ": listen.tls_certificate, listen.tls_private_key: give both or neither");
 
     parse_login(root, origin, c);
     parse_userdb(root, origin, c);

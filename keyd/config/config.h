@@ -47,6 +47,14 @@ struct Config {
     std::size_t api_max_body_bytes = 1024 * 1024;
     std::chrono::seconds api_request_timeout{10};
     std::size_t api_max_connections_per_uid = 16;  // root is not capped (it has a reserve)
+    // [listen] the API over HTTPS (keyd/api/https_server.h): off while `https` is empty
+    std::vector<std::string> listen_https;         // "0.0.0.0:8443", "[::]:8443"
+    std::filesystem::path tls_certificate;         // both or neither; neither: a self-signed
+    std::filesystem::path tls_private_key;         //   pair in <state_directory>/tls
+    std::size_t https_max_connections = 1024;
+    std::size_t https_max_connections_per_address = 256;
+    std::chrono::seconds https_handshake_timeout{10};
+    std::chrono::seconds https_idle_timeout{30};
     // [login] what this server lets in (docs/LOGIN_PROTOCOL.md)
     std::string login_account_id;                           // empty: the oldest account
     std::vector<Role> login_roles{Role::owner, Role::manager};  // roles that may log in
@@ -75,6 +83,7 @@ struct Config {
 
     bool system_instance() const { return runtime_directory == kSystemRuntimeDirectory; }
     bool authority_mode() const { return portal_url.empty(); }
+    std::filesystem::path self_signed_tls_directory() const { return state_directory / "tls"; }
 };
 
 // Parses TOML text; `origin` names the source in error messages ("file:line:col: key: why").

@@ -23,6 +23,9 @@ struct ServerStatus {
     bool state_file_current = false;
     std::string state_file_error;  // "" unless the last write failed
     std::vector<ServerCollision> collisions;
+    // The HTTPS listener (empty when off): where it listens and its certificate's pin.
+    std::vector<std::string> https_endpoints;
+    std::string https_pin;
 };
 
 class ServerStatusService {

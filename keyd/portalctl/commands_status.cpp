@@ -57,6 +57,16 @@ void register_status_command(CLI::App& app, Context& ctx) {
             d.add("Not published", collisions.empty() ? "none" : std::to_string(collisions.size()) + " (name or uid taken locally)");
             for (const auto& c : collisions)
                 d.add("  " + text(c, "unix_name"), "uid " + std::to_string(c.value("uid", 0)) + ": " + text(c, "reason"));
+            const auto https = server.value("https", nlohmann::json());
+            if (!https.is_object()) {
+                d.add("HTTPS", "off");
+            } else {
+                std::string where;
+                for (const auto& e : https.value("listening", nlohmann::json::array()))
+                    if (e.is_string()) where += (where.empty() ? "" : ", ") + e.get<std::string>();
+                d.add("HTTPS", where);
+                d.add("  pin", text(https, "pin"));
+            }
         }
         d.print(std::cout);
     });

@@ -173,12 +173,45 @@ TEST_CASE("config: errors in the new sections name file, line and key") {
         {"[userdb]\ndropin_max_age = 10\n", "userdb.dropin_max_age: must be between 3600 and"},
         {"[store]\nchange_log_max_age = 1.5\n", "test.toml:2:22: store.change_log_max_age: must be an integer"},
         {"[store]\nchangelog = 1\n", "store.changelog: unknown key"},
+        {"[listen]\nhttps = \"localhost:8443\"\n", "test.toml:2:9: listen.https: \"localhost\" is not an IPv4 address (host names are not accepted)"},
+        {"[listen]\nhttps = \"::1:8443\"\n", "listen.https: an IPv6 address must be in brackets"},
+        {"[listen]\nhttps = \"0.0.0.0\"\n", "listen.https: expected IPv4:port or [IPv6]:port"},
+        {"[listen]\nhttps = \"[::]:65536\"\n", "listen.https: port must be a number from 0 to 65535"},
+        {"[listen]\nhttps = [\"0.0.0.0:1\", \"[::1]:x\"]\n", "listen.https[1]: port must be a number"},
+        {"[listen]\nhttps = [\"0.0.0.0:1\", \"0.0.0.0:1\"]\n", "listen.https[1]: duplicate"},
+        {"[listen]\nhttps = 8443\n", "listen.https: must be an array of strings"},
+        {"[listen]\ntls_certificate = \"/etc/c.pem\"\n", "listen.tls_certificate, listen.tls_private_key: give both or neither"},
+        {"[listen]\ntls_private_key = \"key.pem\"\n", "listen.tls_private_key: must be an absolute path"},
+        {"[listen]\nhandshake_timeout = 0\n", "listen.handshake_timeout: must be between 1 and 300"},
+        {"[listen]\nmax_connections = 0\n", "listen.max_connections: must be between 1 and 1000000"},
+        {"[listen]\nhttp = \"0.0.0.0:80\"\n", "listen.http: unknown key"},
     };
     for (const auto& c : cases) {
         INFO(c.toml);
         const std::string err = error_of(c.toml);
         CHECK_THAT(err, Catch::Contains(c.expect));
     }
+}
+
+TEST_CASE("config: [listen] is off by default and takes one address or several") {
+    const auto d = parse_config("", "defaults");
+    CHECK(d.listen_https.empty());
+    CHECK(d.tls_certificate.empty());
+    CHECK(d.self_signed_tls_directory() == d.state_directory / "tls");
+    const auto one = parse_config("[listen]\nhttps = \"0.0.0.0:8443\"\n", "t");
+    CHECK(one.listen_https == std::vector<std::string>{"0.0.0.0:8443"});
+    const auto two = parse_config(
+        "[listen]\nhttps = [\"0.0.0.0:8443\", \"[::]:8443\"]\ntls_certificate = \"/etc/c.pem\"\n"
+        "tls_private_key = \"/etc/k.pem\"\nmax_connections = 5000\nmax_connections_per_address = 50\n"
+        "handshake_timeout = 5\nidle_timeout = 60\n",
+        "t");
+    CHECK(two.listen_https == std::vector<std::string>{"0.0.0.0:8443", "[::]:8443"});
+    CHECK(two.tls_certificate == "/etc/c.pem");
+    CHECK(two.tls_private_key == "/etc/k.pem");
+    CHECK(two.https_max_connections == 5000);
+    CHECK(two.https_max_connections_per_address == 50);
+    CHECK(two.https_handshake_timeout == std::chrono::seconds(5));
+    CHECK(two.https_idle_timeout == std::chrono::seconds(60));
 }
 
 TEST_CASE("config: the shipped portal-keyd.toml parses to the defaults") {
@@ -192,4 +225,5 @@ TEST_CASE("config: the shipped portal-keyd.toml parses to the defaults") {
     CHECK(c.login_state_dir == d.login_state_dir);
     CHECK(c.userdb_role_groups == d.userdb_role_groups);
     CHECK(c.revoke_terminate_sessions == d.revoke_terminate_sessions);
+    CHECK(c.listen_https == d.listen_https);
 }

@@ -11,10 +11,13 @@ void register_server_routes(Router& r, const iam::ServerStatusService& server) {
             collisions.push_back({{"user_id", c.user_id}, {"unix_name", c.unix_name}, {"uid", c.uid}, {"reason", c.reason}});
         nlohmann::json state_file{{"current", s.state_file_current}};
         if (!s.state_file_error.empty()) state_file["error"] = s.state_file_error;
+        nlohmann::json https = nullptr;  // off
+        if (!s.https_endpoints.empty()) https = {{"listening", s.https_endpoints}, {"pin", s.https_pin}};
         return json_response(200, {{"account_id", s.account_id},
                                    {"revision", s.revision},
                                    {"state_file", state_file},
-                                   {"collisions", collisions}});
+                                   {"collisions", collisions},
+                                   {"https", https}});
     });
 }
 
