@@ -34,4 +34,12 @@ std::optional<MemberStatus> parse_member_status(std::string_view s) {
     return std::nullopt;
 }
 
+std::string_view to_string(TokenAccess a) { return a == TokenAccess::full ? "full" : "read_only"; }
+
+std::optional<TokenAccess> parse_token_access(std::string_view s) {
+    if (s == "read_only") return TokenAccess::read_only;
+    if (s == "full") return TokenAccess::full;
+    return std::nullopt;
+}
+
 }  // namespace portal

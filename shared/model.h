@@ -53,6 +53,22 @@ struct Membership {
     std::string updated_at;
 };
 
+// An API token: acts as its user over HTTPS (PORTAL.md §5). The secret is shown once at
+// creation and stored only as a hash; this is everything else about it.
+enum class TokenAccess { read_only, full };
+std::string_view to_string(TokenAccess a);
+std::optional<TokenAccess> parse_token_access(std::string_view s);
+
+struct ApiToken {
+    std::string id;  // "tok_..."
+    std::string user_id;
+    std::string name;
+    TokenAccess access = TokenAccess::read_only;
+    std::string created_at;                   // RFC 3339 UTC
+    std::optional<std::string> expires_at;    // none: until deleted
+    std::optional<std::string> last_used_at;  // to the minute (updated at most once a minute)
+};
+
 // User as the account's /users resource shows it (user + membership joined).
 struct AccountUser {
     User user;

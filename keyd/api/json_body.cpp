@@ -112,6 +112,20 @@ std::optional<bool> JsonBody::boolean(const std::string& field, bool required) {
     return v->get<bool>();
 }
 
+std::optional<std::int64_t> JsonBody::integer(const std::string& field, bool required, std::int64_t lo,
+                                              std::int64_t hi) {
+    const auto* v = take(field, required);
+    if (!v) return std::nullopt;
+    const std::string range = "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+    if (!v->is_number_integer()) throw ApiError::unprocessable(field, range);
+    // Unsigned values above INT64_MAX are out of range whatever the bounds.
+    if (v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+        throw ApiError::unprocessable(field, range);
+    const auto n = v->get<std::int64_t>();
+    if (n < lo || n > hi) throw ApiError::unprocessable(field, range);
+    return n;
+}
+
 std::optional<std::map<std::string, std::string>> JsonBody::labels(const std::string& field) {
     const auto* v = take(field, false);
     if (!v) return std::nullopt;

@@ -2,6 +2,7 @@
 // through one of these typed accessors, and whatever is left over is an unknown field.
 // Errors are ApiError 400 (not JSON) or 422 naming the field.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -20,6 +21,8 @@ public:
 
     std::optional<std::string> string(const std::string& field, bool required, std::size_t max_len = 255);
     std::optional<bool> boolean(const std::string& field, bool required);
+    // An integer within [lo, hi] (a JSON number without fraction; 1.0 and "1" are refused).
+    std::optional<std::int64_t> integer(const std::string& field, bool required, std::int64_t lo, std::int64_t hi);
     std::optional<std::map<std::string, std::string>> labels(const std::string& field);
     // Throws 422 for the first field no accessor asked for.
     void finish() const;

@@ -1,7 +1,10 @@
 #include "keyd/api/router.h"
 #include "keyd/api/percent_encoding.h"
 
+#include <cctype>
 #include <chrono>
+#include <optional>
+#include <string_view>
 
 #include "keyd/iam/errors.h"
 #include "keyd/log/log.h"
@@ -59,14 +62,20 @@ Response error_response(const iam::ApiError& e) {
     return r;
 }
 
-// The caller of an HTTPS request: whoever its Bearer credential names. No credential kinds
-// are accepted yet (API tokens, sessions and host tokens come with their endpoints), so
-// every HTTPS request is refused here, before the path is looked at.
-iam::Principal authenticate_bearer(const Request& req) {
+// The token of "Authorization: Bearer <token>" (RFC 6750 §2.1: the scheme in any case, one
+// or more spaces). nullopt when there is no such header; "" when it is not a Bearer one.
+std::optional<std::string> bearer_token(const Request& req) {
     const auto auth = req.header("authorization");
-    if (!auth || auth->empty())
-        throw iam::ApiError::unauthorized("authentication required: send Authorization: Bearer <token>");
-    throw iam::ApiError::credential_not_accepted();
+    if (!auth) return std::nullopt;
+    std::string_view v = *auth;
+    constexpr std::string_view kScheme = "bearer ";
+    if (v.size() > 1024 || v.size() <= kScheme.size()) return std::string();
+    for (std::size_t i = 0; i < kScheme.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(v[i])) != kScheme[i]) return std::string();
+    v.remove_prefix(kScheme.size());
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return std::string(v);
 }
 
 }  // namespace
@@ -89,6 +98,15 @@ iam::Caller Context::caller() const { return iam.callers.caller_in(principal, re
 
 Router::Router(const iam::Services& services) : services_(services) {}
 
+// The caller of an HTTPS request: whoever its Bearer credential names (the local socket's
+// peer uid means nothing over TCP).
+iam::Principal Router::authenticate(const Request& req) {
+    const auto token = bearer_token(req);
+    if (!token) throw iam::ApiError::unauthorized("authentication required: send Authorization: Bearer <token>");
+    if (token->empty()) throw iam::ApiError::credential_not_accepted();
+    return services_.callers.principal_for_token(*token);
+}
+
 void Router::add(const std::string& method, const std::string& pattern, RouteHandler handler) {
     routes_.push_back({method, split_path(pattern), std::move(handler)});
 }
@@ -105,9 +123,9 @@ Response Router::dispatch(const Request& req) {
         // Who asks comes first: a uid that is not a portal user, or a request without a
         // valid credential, learns nothing about which paths or methods exist (403 or 401
         // everywhere, never 404 or 405).
-        iam::Principal caller_principal =
-            https ? authenticate_bearer(req) : services_.callers.principal_for_uid(req.peer.uid);
+        iam::Principal caller_principal = https ? authenticate(req) : services_.callers.principal_for_uid(req.peer.uid);
         if (caller_principal.user) principal = caller_principal.user->id;
+        if (!caller_principal.credential_id.empty()) principal += " via " + caller_principal.credential_id;
         const auto segs = decoded_segments(req.path);
         const Route* match = nullptr;
         bool path_known = false;

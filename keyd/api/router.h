@@ -48,6 +48,8 @@ public:
     }
 
 private:
+    iam::Principal authenticate(const Request& req);
+
     struct Route {
         std::string method;
         std::vector<std::string> segments;  // "{name}" segments capture
@@ -65,6 +67,7 @@ void register_user_routes(Router& r);
 void register_profile_routes(Router& r);
 void register_ssh_key_routes(Router& r);
 void register_server_routes(Router& r, const iam::ServerStatusService& server);
+void register_api_token_routes(Router& r);
 
 // Helpers for handlers.
 Response json_response(int status, const nlohmann::json& body);

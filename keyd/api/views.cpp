@@ -58,4 +58,15 @@ nlohmann::json ssh_key_json(const SshKey& k) {
             {"updated_at", k.updated_at}};
 }
 
+nlohmann::json api_token_json(const ApiToken& t) {
+    auto optional = [](const std::optional<std::string>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+    return {{"id", t.id},
+            {"name", t.name},
+            {"access_level", std::string(to_string(t.access))},
+            {"user_id", t.user_id},
+            {"created_at", t.created_at},
+            {"expires_at", optional(t.expires_at)},
+            {"last_used_at", optional(t.last_used_at)}};
+}
+
 }  // namespace portal::api

@@ -14,5 +14,7 @@ nlohmann::json account_membership_json(const Account& a, Role r);
 nlohmann::json user_json(const AccountUser& au);
 nlohmann::json invitation_json(const iam::Invitation& i);
 nlohmann::json ssh_key_json(const SshKey& k);
+// Everything but the secret, which only the create response carries.
+nlohmann::json api_token_json(const ApiToken& t);
 
 }  // namespace portal::api

@@ -17,9 +17,15 @@ struct AccountMembership {
     MemberStatus status = MemberStatus::active;
 };
 
+// How the principal proved who it is: the local socket's peer uid, or a Bearer credential
+// over HTTPS. The guard caps what a credential may do (a read_only token only reads).
+enum class Credential { local_peer, api_token_full, api_token_read_only };
+
 struct Principal {
     enum class Kind { system, user };
     Kind kind = Kind::user;
+    Credential credential = Credential::local_peer;
+    std::string credential_id;  // the token's id, for logs ("" for the local peer)
     uid_t uid = static_cast<uid_t>(-1);
     std::optional<User> user;                     // set for Kind::user
     std::vector<AccountMembership> memberships;   // every one of the user's, oldest first

@@ -15,6 +15,10 @@ public:
 
     // Resolves the socket peer (and the X-Account-ID header, if any) to a caller.
     virtual Principal principal_for_uid(uid_t uid) = 0;
+    // The user a Bearer credential (the header's token, scheme removed) acts as. 401
+    // (ApiError::credential_not_accepted) for an unknown, expired or revoked one, and for a
+    // user with no active membership left (deactivated or removed everywhere).
+    virtual Principal principal_for_token(const std::string& token) = 0;
     virtual Caller caller_in(const Principal& p, const std::optional<std::string>& account_id) = 0;
 };
 

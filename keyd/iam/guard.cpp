@@ -33,33 +33,38 @@ struct Rule {
     bool user_global;       // the subject's global data: themself, root, or owner of all their accounts
     bool person_bound;      // another owner's name, keys, 2FA: root's to change
     Others others;
+    bool reads;             // changes nothing: what a read_only API token may do
+    bool no_api_token;      // not with an API token at all (a token must not mint tokens)
 };
 
-//                       op                            scope          user   active owner  no-2fa all-2fa global person others
+//                       op                            scope          user   active owner  no-2fa all-2fa global person others        reads  no-token
 constexpr std::array kRules{
-    Rule{Operation::get_account,        Scope::account, false, false, false, false, false, false, false, Others::none},
-    Rule{Operation::update_account,     Scope::account, false, false, true,  false, false, false, false, Others::none},
-    Rule{Operation::list_accounts,      Scope::self,    false, true,  false, false, false, false, false, Others::none},
-    Rule{Operation::create_account,     Scope::self,    false, true,  false, false, true,  false, false, Others::none},
-    Rule{Operation::list_members,       Scope::account, false, false, false, false, false, false, false, Others::none},
-    Rule{Operation::get_member,         Scope::account, false, false, false, false, false, false, false, Others::none},
-    Rule{Operation::add_member,         Scope::account, false, false, true,  false, false, false, false, Others::none},
-    Rule{Operation::change_membership,  Scope::account, false, false, true,  false, false, false, false, Others::none},
-    Rule{Operation::remove_member,      Scope::account, false, false, true,  false, false, false, false, Others::none},
-    Rule{Operation::rename_user,        Scope::account, false, false, true,  false, false, true,  true,  Others::none},
-    Rule{Operation::reset_user_tfa,     Scope::account, false, false, true,  false, false, true,  true,  Others::none},
-    Rule{Operation::get_profile,        Scope::self,    true,  true,  false, false, false, false, false, Others::none},
-    Rule{Operation::update_profile,     Scope::self,    true,  true,  false, false, false, false, false, Others::none},
-    Rule{Operation::enrol_tfa,          Scope::account, true,  false, false, true,  false, false, false, Others::none},
-    Rule{Operation::disable_tfa,        Scope::account, true,  false, false, true,  false, false, false, Others::none},
-    Rule{Operation::list_invitations,   Scope::self,    true,  false, false, false, false, false, false, Others::none},
-    Rule{Operation::answer_invitation,  Scope::self,    true,  false, false, false, false, false, false, Others::none},
-    Rule{Operation::list_keys,          Scope::account, false, false, false, false, false, false, false, Others::owner_sees},
-    Rule{Operation::get_key,            Scope::account, false, false, false, false, false, false, false, Others::owner_sees},
-    Rule{Operation::add_key,            Scope::account, false, false, false, false, false, false, true,  Others::owner_may_add},
-    Rule{Operation::update_key,         Scope::account, false, false, false, false, false, false, true,  Others::owner_only},
-    Rule{Operation::delete_key,         Scope::account, false, false, false, false, false, false, true,  Others::owner_only},
-    Rule{Operation::get_server_status,  Scope::account, false, false, false, false, false, false, false, Others::none},
+    Rule{Operation::get_account,        Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::update_account,     Scope::account, false, false, true,  false, false, false, false, Others::none, false, false},
+    Rule{Operation::list_accounts,      Scope::self,    false, true,  false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::create_account,     Scope::self,    false, true,  false, false, true,  false, false, Others::none, false, false},
+    Rule{Operation::list_members,       Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::get_member,         Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::add_member,         Scope::account, false, false, true,  false, false, false, false, Others::none, false, false},
+    Rule{Operation::change_membership,  Scope::account, false, false, true,  false, false, false, false, Others::none, false, false},
+    Rule{Operation::remove_member,      Scope::account, false, false, true,  false, false, false, false, Others::none, false, false},
+    Rule{Operation::rename_user,        Scope::account, false, false, true,  false, false, true,  true,  Others::none, false, false},
+    Rule{Operation::reset_user_tfa,     Scope::account, false, false, true,  false, false, true,  true,  Others::none, false, false},
+    Rule{Operation::get_profile,        Scope::self,    true,  true,  false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::update_profile,     Scope::self,    true,  true,  false, false, false, false, false, Others::none, false, false},
+    Rule{Operation::enrol_tfa,          Scope::account, true,  false, false, true,  false, false, false, Others::none, false, false},
+    Rule{Operation::disable_tfa,        Scope::account, true,  false, false, true,  false, false, false, Others::none, false, false},
+    Rule{Operation::list_invitations,   Scope::self,    true,  false, false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::answer_invitation,  Scope::self,    true,  false, false, false, false, false, false, Others::none, false, false},
+    Rule{Operation::list_keys,          Scope::account, false, false, false, false, false, false, false, Others::owner_sees, true , false},
+    Rule{Operation::get_key,            Scope::account, false, false, false, false, false, false, false, Others::owner_sees, true , false},
+    Rule{Operation::add_key,            Scope::account, false, false, false, false, false, false, true,  Others::owner_may_add, false, false},
+    Rule{Operation::update_key,         Scope::account, false, false, false, false, false, false, true,  Others::owner_only, false, false},
+    Rule{Operation::delete_key,         Scope::account, false, false, false, false, false, false, true,  Others::owner_only, false, false},
+    Rule{Operation::get_server_status,  Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::list_api_tokens,    Scope::self,    true,  false, false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::create_api_token,   Scope::self,    true,  true,  false, false, true,  false, false, Others::none, false, true },
+    Rule{Operation::delete_api_token,   Scope::self,    true,  false, false, false, false, false, false, Others::none, false, false},
 };
 
 // One row per operation, in the enum's order: a new operation without a rule does not compile.
@@ -144,6 +149,17 @@ void check_others(const Rule& rule, const Caller& c, const Subject* s) {
     throw ApiError::not_found("SSH key not found");  // managers must not learn that it exists
 }
 
+// What the credential itself allows, before any rule about the person: a read_only token
+// only reads, and no API token creates API tokens (a leaked token must not be able to
+// outlive its own deletion).
+void check_credential(const Rule& rule, const Principal& p) {
+    const bool token = p.credential == Credential::api_token_full || p.credential == Credential::api_token_read_only;
+    if (p.credential == Credential::api_token_read_only && !rule.reads)
+        throw ApiError::forbidden("this API token is read_only: it may only read");
+    if (token && rule.no_api_token)
+        throw ApiError::forbidden("API tokens cannot create API tokens: create them with portalctl on a server");
+}
+
 }  // namespace
 
 bool sees_person_record(const Caller& c, const Membership& m) {
@@ -159,6 +175,7 @@ bool has_active_membership(const Principal& p) {
 Grant authorize(const Asker& who, Operation op, const SubjectLoader& load_subject) {
     const Rule& rule = rule_for(op);
     const Principal& p = who.principal;
+    check_credential(rule, p);
     if (rule.needs_user && (p.is_system() || !p.user))
         throw ApiError::forbidden("the system principal (root) has no profile, 2FA or invitations");
     if (!p.is_system()) {

@@ -40,6 +40,10 @@ enum class Operation {
     delete_key,
     // this server: what it serves and which members it could not publish
     get_server_status,
+    // the caller's own API tokens (user-global)
+    list_api_tokens,
+    create_api_token,
+    delete_api_token,
     count_,  // not an operation: the number of them (guard.cpp checks its table against it)
 };
 

@@ -10,6 +10,7 @@
 #include "keyd/iam/key_service.h"
 #include "keyd/iam/member_service.h"
 #include "keyd/iam/profile_service.h"
+#include "keyd/iam/token_service.h"
 #include "keyd/iam/two_factor_service.h"
 
 namespace portal::iam {
@@ -22,6 +23,7 @@ struct Services {
     ProfileService& profile;
     TwoFactorService& tfa;
     InvitationService& invitations;
+    TokenService& tokens;
 };
 
 }  // namespace portal::iam

@@ -92,6 +92,7 @@ Conflict conflict_from(const sqlite::Error& e) {
         {"memberships.account_id, memberships.user_id", "user_id"},
         {"tfa_recovery_codes.user_id, tfa_recovery_codes.code_hash", "recovery_codes"},
         {"tfa.user_id", "user_id"},
+        {"api_tokens.user_id, api_tokens.name", "name"},
     };
     std::string_view msg = e.what();
     constexpr std::string_view kPrefix = "constraint failed: ";

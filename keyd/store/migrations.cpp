@@ -122,6 +122,22 @@ CREATE INDEX changes_time ON changes (changed_at);
 INSERT INTO meta (key, value) SELECT 'changes_compacted_through', value FROM meta WHERE key = 'revision';
 )sql";
 
+// Version 4: API tokens (api_tokens_table.h). Only the SHA-256 of a secret is kept; a user's
+// tokens go with the user.
+constexpr std::string_view kV4 = R"sql(
+CREATE TABLE api_tokens (
+    id           TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    access_level TEXT NOT NULL CHECK (access_level IN ('read_only', 'full')),
+    secret_hash  BLOB NOT NULL UNIQUE CHECK (length(secret_hash) = 32),
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT,
+    last_used_at TEXT,
+    UNIQUE (user_id, name)
+);
+)sql";
+
 // The account's active owners counted through an index (every membership write checks that
 // one remains) instead of reading all 10,000 memberships.
 constexpr std::string_view kIndexes = R"sql(
@@ -132,6 +148,7 @@ const std::vector<Migration> kMigrations = {
     {1, "iam core: accounts, users, memberships, ssh_keys, tfa", kV1},
     {2, "tfa failures and locks survive a restart", kV2},
     {3, "change log", kV3},
+    {4, "api tokens", kV4},
 };
 
 constexpr std::string_view kBookkeeping = R"sql(

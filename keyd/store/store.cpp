@@ -14,6 +14,7 @@ Store::Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts loca
       ssh_keys_(*conn_),
       tfa_(*conn_),
       login_rows_(*conn_),
+      api_tokens_(*conn_),
       changes_(*conn_) {}
 
 Store::~Store() = default;

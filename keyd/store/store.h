@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "keyd/store/accounts_table.h"
+#include "keyd/store/api_tokens_table.h"
 #include "keyd/store/change_log.h"
 #include "keyd/store/login_rows.h"
 #include "keyd/store/memberships_table.h"
@@ -52,6 +53,7 @@ public:
     SshKeysTable& ssh_keys() { return ssh_keys_; }
     TfaTable& tfa() { return tfa_; }
     LoginRows& login_rows() { return login_rows_; }
+    ApiTokensTable& api_tokens() { return api_tokens_; }
 
 private:
     Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts local);
@@ -63,6 +65,7 @@ private:
     SshKeysTable ssh_keys_;
     TfaTable tfa_;
     LoginRows login_rows_;
+    ApiTokensTable api_tokens_;
     ChangeLog changes_;
 };
 

@@ -2,6 +2,8 @@
 // of expected statuses. The list of endpoints comes from the router the daemon builds
 // (register_v1_routes): a new endpoint without a row here fails this test.
 //
+// Every credential kind: the socket's peer uids, and API tokens over HTTPS.
+//
 // To add an endpoint: add a row to kTable (method, pattern, body, then the status for
 // each principal in the order of kPrincipals). Rows run in table order, destructive ones
 // last; each principal gets its own daemon and world, so one principal's writes never
@@ -21,9 +23,18 @@ using namespace portal::test;
 
 namespace {
 
-enum Who { root, owner, manager, deactivated, invited, other_account, non_member, kWhoCount };
-const char* const kPrincipals[kWhoCount] = {"root",    "owner",         "manager",   "deactivated member",
-                                            "invited member", "member of another account", "non-member uid"};
+// On the socket: a uid. Over HTTPS: an API token ("tok" columns): the owner's full and
+// read_only tokens, the manager's full token, and a token of the deactivated member (made
+// while they were active).
+enum Who {
+    root, owner, manager, deactivated, invited, other_account, non_member,
+    owner_full, owner_read_only, manager_full, deactivated_token, kWhoCount
+};
+const char* const kPrincipals[kWhoCount] = {
+    "root", "owner", "manager", "deactivated member", "invited member", "member of another account", "non-member uid",
+    "owner's full token (https)", "owner's read_only token (https)", "manager's full token (https)",
+    "deactivated member's token (https)"};
+bool over_https(int who) { return who >= owner_full; }
 
 struct Row {
     const char* method;
@@ -35,33 +46,36 @@ struct Row {
 // {id}: a manager of account A ("target"), except DELETE, which removes another ("victim").
 // {fingerprint}: the target's key in A. {account_id}: accept → A, decline → B; the invited
 // member is invited to both. Everyone sends X-Account-ID: A.
-//                                                                     root owner mgr  deact inv  other non
+//                                                                     root owner mgr  deact inv  other non  tok: own  own-ro mgr  deact
 const Row kTable[] = {
-    {"GET", "/v1/account", nullptr,                                   {200, 200, 200, 403, 403, 404, 403}},
-    {"PUT", "/v1/account", R"({"name":"A"})",                         {200, 200, 403, 403, 403, 404, 403}},
-    {"GET", "/v1/accounts", nullptr,                                  {200, 200, 200, 403, 403, 200, 403}},
-    {"POST", "/v1/accounts", R"({"name":"New"})",                     {201, 201, 201, 403, 403, 201, 403}},
-    {"GET", "/v1/account/users", nullptr,                             {200, 200, 200, 403, 403, 404, 403}},
+    {"GET", "/v1/account", nullptr,                                   {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401}},
+    {"PUT", "/v1/account", R"({"name":"A"})",                         {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401}},
+    {"GET", "/v1/accounts", nullptr,                                  {200, 200, 200, 403, 403, 200, 403, 200, 200, 200, 401}},
+    {"POST", "/v1/accounts", R"({"name":"New"})",                     {201, 201, 201, 403, 403, 201, 403, 201, 403, 201, 401}},
+    {"GET", "/v1/account/users", nullptr,                             {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401}},
     {"POST", "/v1/account/users", R"({"email":"new@example.com","name":"New","role":"manager"})",
-                                                                      {201, 201, 403, 403, 403, 404, 403}},
-    {"GET", "/v1/account/users/{id}", nullptr,                        {200, 200, 200, 403, 403, 404, 403}},
-    {"PUT", "/v1/account/users/{id}", R"({"role":"manager"})",        {200, 200, 403, 403, 403, 404, 403}},
-    {"POST", "/v1/account/users/{id}/tfa/reset", "{}",                {204, 204, 403, 403, 403, 404, 403}},
-    {"GET", "/v1/profile", nullptr,                                   {403, 200, 200, 403, 403, 200, 403}},
-    {"PUT", "/v1/profile", R"({"name":"Me"})",                        {403, 200, 200, 403, 403, 200, 403}},
-    {"GET", "/v1/profile/invitations", nullptr,                       {403, 200, 200, 200, 200, 200, 403}},
-    {"POST", "/v1/profile/tfa/enable", "{}",                          {403, 201, 201, 403, 403, 404, 403}},
-    {"POST", "/v1/profile/tfa/confirm", R"({"code":"000000"})",       {403, 422, 422, 403, 403, 404, 403}},
-    {"POST", "/v1/profile/tfa/disable", R"({"code":"000000"})",       {403, 412, 412, 403, 403, 404, 403}},
-    {"GET", "/v1/ssh_keys", nullptr,                                  {200, 200, 200, 403, 403, 404, 403}},
-    {"POST", "/v1/ssh_keys", "KEY",                                   {422, 201, 201, 403, 403, 404, 403}},
-    {"GET", "/v1/ssh_keys/{fingerprint}", nullptr,                    {200, 200, 404, 403, 403, 404, 403}},
-    {"PUT", "/v1/ssh_keys/{fingerprint}", R"({"name":"renamed"})",    {200, 200, 404, 403, 403, 404, 403}},
-    {"GET", "/v1/server", nullptr,                                    {200, 200, 200, 403, 403, 404, 403}},
-    {"DELETE", "/v1/ssh_keys/{fingerprint}", nullptr,                 {204, 204, 404, 403, 403, 404, 403}},
-    {"DELETE", "/v1/account/users/{id}", nullptr,                     {204, 204, 403, 403, 403, 404, 403}},
-    {"POST", "/v1/profile/invitations/{account_id}/decline", "{}",   {403, 404, 404, 404, 204, 404, 403}},
-    {"POST", "/v1/profile/invitations/{account_id}/accept", "{}",    {403, 404, 404, 404, 200, 404, 403}},
+                                                                      {201, 201, 403, 403, 403, 404, 403, 201, 403, 403, 401}},
+    {"GET", "/v1/account/users/{id}", nullptr,                        {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401}},
+    {"PUT", "/v1/account/users/{id}", R"({"role":"manager"})",        {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401}},
+    {"POST", "/v1/account/users/{id}/tfa/reset", "{}",                {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401}},
+    {"GET", "/v1/profile", nullptr,                                   {403, 200, 200, 403, 403, 200, 403, 200, 200, 200, 401}},
+    {"PUT", "/v1/profile", R"({"name":"Me"})",                        {403, 200, 200, 403, 403, 200, 403, 200, 403, 200, 401}},
+    {"GET", "/v1/profile/invitations", nullptr,                       {403, 200, 200, 200, 200, 200, 403, 200, 200, 200, 401}},
+    {"POST", "/v1/profile/tfa/enable", "{}",                          {403, 201, 201, 403, 403, 404, 403, 201, 403, 201, 401}},
+    {"POST", "/v1/profile/tfa/confirm", R"({"code":"000000"})",       {403, 422, 422, 403, 403, 404, 403, 422, 403, 422, 401}},
+    {"POST", "/v1/profile/tfa/disable", R"({"code":"000000"})",       {403, 412, 412, 403, 403, 404, 403, 412, 403, 412, 401}},
+    {"GET", "/v1/ssh_keys", nullptr,                                  {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401}},
+    {"POST", "/v1/ssh_keys", "KEY",                                   {422, 201, 201, 403, 403, 404, 403, 201, 403, 201, 401}},
+    {"GET", "/v1/ssh_keys/{fingerprint}", nullptr,                    {200, 200, 404, 403, 403, 404, 403, 200, 200, 404, 401}},
+    {"PUT", "/v1/ssh_keys/{fingerprint}", R"({"name":"renamed"})",    {200, 200, 404, 403, 403, 404, 403, 200, 403, 404, 401}},
+    {"GET", "/v1/api_tokens", nullptr,                                {403, 200, 200, 200, 200, 200, 403, 200, 200, 200, 401}},
+    {"POST", "/v1/api_tokens", R"({"name":"t"})",                     {403, 201, 201, 403, 403, 201, 403, 403, 403, 403, 401}},
+    {"GET", "/v1/server", nullptr,                                    {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401}},
+    {"DELETE", "/v1/api_tokens/{token_id}", nullptr,                  {403, 204, 404, 404, 404, 404, 403, 204, 403, 404, 401}},
+    {"DELETE", "/v1/ssh_keys/{fingerprint}", nullptr,                 {204, 204, 404, 403, 403, 404, 403, 204, 403, 404, 401}},
+    {"DELETE", "/v1/account/users/{id}", nullptr,                     {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401}},
+    {"POST", "/v1/profile/invitations/{account_id}/decline", "{}",   {403, 404, 404, 404, 204, 404, 403, 404, 403, 404, 401}},
+    {"POST", "/v1/profile/invitations/{account_id}/accept", "{}",    {403, 404, 404, 404, 200, 404, 403, 404, 403, 404, 401}},
 };
 
 std::string route_key(const std::string& method, const std::string& pattern) { return method + " " + pattern; }
@@ -86,6 +100,9 @@ struct World {
     std::string a, b;          // account ids
     std::string target, victim, fingerprint;
     uid_t uid[kWhoCount] = {};
+    std::string token[kWhoCount];  // the Bearer secret of the HTTPS columns
+    std::string table_token_id;    // {token_id}: another of the owner's tokens
+    HttpsTarget https;
 };
 
 World build_world(const Daemon& d) {
@@ -96,6 +113,7 @@ World build_world(const Daemon& d) {
     w.b = b.account_id;
     auto mgr = add_member(d, w.a, "manager@example.com", "manager");
     auto deact = add_member(d, w.a, "deactivated@example.com", "manager");
+    w.token[deactivated_token] = create_api_token(d, deact.uid, "before-deactivation", "full").secret;
     REQUIRE(d.put("/v1/account/users/" + deact.id, {{"status", "deactivated"}}, 0, account_header(w.a)).status == 200);
     auto inv = add_member(d, w.a, "invited@example.com", "manager", "invited");
     auto to_b = d.post("/v1/account/users", {{"email", inv.email}, {"name", "I"}, {"role", "manager"}}, b.owner.uid);
@@ -115,6 +133,11 @@ World build_world(const Daemon& d) {
     w.uid[invited] = inv.uid;
     w.uid[other_account] = b.owner.uid;
     w.uid[non_member] = kUnknownUid;
+    w.token[owner_full] = create_api_token(d, a.owner.uid, "full", "full").secret;
+    w.token[owner_read_only] = create_api_token(d, a.owner.uid, "read-only", "read_only").secret;
+    w.token[manager_full] = create_api_token(d, mgr.uid, "full", "full").secret;
+    w.table_token_id = create_api_token(d, a.owner.uid, "table", "full").id;
+    w.https = https_listener(d);
     return w;
 }
 
@@ -126,6 +149,7 @@ std::string fill(std::string pattern, const Row& row, const World& w) {
     replace("{id}", std::string(row.method) == "DELETE" ? w.victim : w.target);
     replace("{fingerprint}", w.fingerprint);
     replace("{account_id}", std::string(row.pattern).find("/accept") != std::string::npos ? w.a : w.b);
+    replace("{token_id}", w.table_token_id);
     return pattern;
 }
 
@@ -139,7 +163,9 @@ TEST_CASE("authorization table: every endpoint as every kind of principal", "[ap
     }
 
     for (int who = 0; who < kWhoCount; ++who) {
-        Daemon d(std::string("authz-") + std::to_string(who));
+        DaemonOptions opts;
+        opts.extra_toml = "[listen]\nhttps = \"127.0.0.1:0\"\n";
+        Daemon d(std::string("authz-") + std::to_string(who), opts);
         if (who == 0) {
             const auto served = served_routes(d);
             for (const auto& r : served) {
@@ -161,6 +187,10 @@ TEST_CASE("authorization table: every endpoint as every kind of principal", "[ap
                                          : std::string(row.body);
             req.headers = account_header(w.a);
             req.uid = w.uid[who];
+            if (over_https(who)) {
+                req.https = w.https;
+                req.headers.emplace_back("Authorization", "Bearer " + w.token[who]);
+            }
             auto r = d.send(req);
             INFO(kPrincipals[who] << ": " << row.method << ' ' << row.pattern << " -> " << r.describe());
             CHECK(r.status == row.expect[who]);

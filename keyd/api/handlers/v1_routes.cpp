@@ -9,6 +9,7 @@ void register_v1_routes(Router& r, const iam::ServerStatusService& server) {
     register_profile_routes(r);
     register_ssh_key_routes(r);
     register_server_routes(r, server);
+    register_api_token_routes(r);
 }
 
 }  // namespace portal::api

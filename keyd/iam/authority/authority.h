@@ -10,6 +10,7 @@
 #include "keyd/iam/authority/keys.h"
 #include "keyd/iam/authority/members.h"
 #include "keyd/iam/authority/profiles.h"
+#include "keyd/iam/authority/tokens.h"
 #include "keyd/iam/authority/two_factor.h"
 #include "keyd/iam/services.h"
 
@@ -34,6 +35,7 @@ private:
     Profiles profiles_{backend_};
     TwoFactor two_factor_{backend_};
     Invitations invitations_{backend_};
+    Tokens tokens_{backend_};
 };
 
 }  // namespace portal::iam::authority

@@ -13,6 +13,14 @@ void Backend::write(const std::function<void()>& f) {
     changed();
 }
 
+void Backend::write_quietly(const std::function<void()>& f) {
+    try {
+        f();  // the table's own untracked transaction (a tracked one would refuse it)
+    } catch (const store::Conflict& e) {
+        throw ApiError::conflict(e.field, e.what());
+    }
+}
+
 Subject Backend::subject_of(const std::string& user_id, std::optional<Role> role_here) {
     Subject s;
     s.user_id = user_id;

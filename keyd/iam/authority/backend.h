@@ -25,6 +25,9 @@ struct Backend {
 
     // Runs a write in one transaction, mapping store conflicts to 409, then notifies.
     void write(const std::function<void()>& f);
+    // One write of state no server follows (API tokens: the table writes untracked, in its
+    // own transaction), conflicts mapped to 409; no change notification.
+    void write_quietly(const std::function<void()>& f);
     void changed() const {
         if (on_change) on_change();
     }

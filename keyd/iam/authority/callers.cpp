@@ -1,8 +1,13 @@
 #include "keyd/iam/authority/callers.h"
 
 #include <algorithm>
+#include <cctype>
+#include <string_view>
 
+#include "keyd/iam/authority/tokens.h"
 #include "keyd/iam/errors.h"
+#include "keyd/iam/guard.h"
+#include "keyd/store/timestamp.h"
 
 namespace portal::iam::authority {
 
@@ -18,6 +23,41 @@ Principal Callers::principal_for_uid(uid_t uid) {
     p.user = std::move(user);
     for (auto& ar : b_.store.accounts().of_user(p.user_id()))
         p.memberships.push_back(AccountMembership{std::move(ar.account), ar.role, ar.status});
+    return p;
+}
+
+namespace {
+
+// pk_tok_ and the 43 characters of 32 random bytes in unpadded URL-safe base64: anything else
+// cannot be one of ours and is refused before the store is asked.
+bool well_formed_api_token(std::string_view t) {
+    if (!t.starts_with(kApiTokenPrefix) || t.size() != kApiTokenPrefix.size() + 43) return false;
+    for (char c : t.substr(kApiTokenPrefix.size()))
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+    return true;
+}
+
+}  // namespace
+
+Principal Callers::principal_for_token(const std::string& token) {
+    if (!well_formed_api_token(token)) throw ApiError::credential_not_accepted();
+    auto t = b_.store.api_tokens().by_hash(api_token_hash(token));
+    const std::string now = store::now_rfc3339();
+    if (!t || (t->expires_at && *t->expires_at <= now)) throw ApiError::credential_not_accepted();
+    auto user = b_.store.users().get(t->user_id);
+    if (!user) throw ApiError::credential_not_accepted();
+    Principal p;
+    p.kind = Principal::Kind::user;
+    p.credential = t->access == TokenAccess::full ? Credential::api_token_full : Credential::api_token_read_only;
+    p.credential_id = t->id;
+    p.uid = user->uid;
+    p.user = std::move(user);
+    for (auto& ar : b_.store.accounts().of_user(p.user_id()))
+        p.memberships.push_back(AccountMembership{std::move(ar.account), ar.role, ar.status});
+    // Deactivated or removed everywhere: the token stops at once (and works again if the
+    // user is reactivated; deleting it is the user's or an owner's call).
+    if (!has_active_membership(p)) throw ApiError::credential_not_accepted();
+    b_.store.api_tokens().mark_used(t->id, now);
     return p;
 }
 

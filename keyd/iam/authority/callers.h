@@ -9,6 +9,7 @@ class Callers final : public CallerDirectory {
 public:
     explicit Callers(Backend& b) : b_(b) {}
     Principal principal_for_uid(uid_t uid) override;
+    Principal principal_for_token(const std::string& token) override;
     Caller caller_in(const Principal& p, const std::optional<std::string>& account_id) override;
 
 private:

@@ -30,6 +30,13 @@ struct HttpResult {
     std::string describe() const;
 };
 
+// The daemon's HTTPS listener, trusted by the pin of its certificate (as curl --pinnedpubkey).
+struct HttpsTarget {
+    std::string address;    // "127.0.0.1:41234"
+    std::string pin;        // "sha256//..."
+    std::string source_ip;  // bind the client to this address first ("127.0.0.2"); "" = any
+};
+
 struct HttpRequest {
     std::string method = "GET";
     std::string path;                  // "/v1/account?x=y"
@@ -37,6 +44,7 @@ struct HttpRequest {
     HeaderList headers;                // extra request headers
     uid_t uid = 0;                     // 0: this process (root); otherwise a child as that uid
     long timeout_seconds = 30;
+    std::optional<HttpsTarget> https;  // set: over HTTPS instead of the socket (uid unused)
 };
 
 // Performs one request on `socket`. For uid != 0 it forks; the child enters the socket's

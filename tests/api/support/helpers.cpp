@@ -223,4 +223,37 @@ bool provider_has_user(const Daemon& d, const std::string& unix_name) {
     return j.contains("parameters") && j["parameters"].contains("record");
 }
 
+HttpsTarget https_listener(const Daemon& d) {
+    auto accounts = d.get("/v1/accounts");
+    REQUIRE(accounts.status == 200);
+    const std::string account_id = accounts.json.empty() ? seed_account(d).account_id
+                                                         : accounts.json.at(0)["id"].get<std::string>();
+    auto r = d.get("/v1/server", 0, account_header(account_id));
+    REQUIRE(r.status == 200);
+    REQUIRE(r.json["https"].is_object());
+    HttpsTarget t;
+    t.address = r.json["https"]["listening"].at(0).get<std::string>();
+    t.pin = r.json["https"]["pin"].get<std::string>();
+    return t;
+}
+
+CreatedToken create_api_token(const Daemon& d, uid_t uid, const std::string& name, const std::string& access) {
+    auto r = d.post("/v1/api_tokens", {{"name", name}, {"access_level", access}}, uid);
+    INFO(r.describe());
+    REQUIRE(r.status == 201);
+    return {r.json.at("id").get<std::string>(), r.json.at("token").get<std::string>()};
+}
+
+HttpResult https_request(const HttpsTarget& t, const std::string& token, const std::string& method,
+                         const std::string& path, const std::optional<std::string>& body, HeaderList headers) {
+    HttpRequest req;
+    req.method = method;
+    req.path = path;
+    req.body = body;
+    req.headers = std::move(headers);
+    if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
+    req.https = t;
+    return http_request("", req);
+}
+
 }  // namespace portal::test

@@ -76,4 +76,21 @@ long header_long(const HttpResult& r, const std::string& name);  // -1 if absent
 // of that name: its GetUserRecord answers with a record rather than an error.
 bool provider_has_user(const Daemon& d, const std::string& unix_name);
 
+// Where the daemon's HTTPS listener is and its pin, as root reads them from /v1/server in the
+// account its logins follow (the oldest; one is made when there is none). REQUIREs that the
+// listener is on ([listen] https in DaemonOptions::extra_toml).
+HttpsTarget https_listener(const Daemon& d);
+
+// The member `uid` creates an API token over the socket; returns the secret ("pk_tok_...").
+struct CreatedToken {
+    std::string id;
+    std::string secret;
+};
+CreatedToken create_api_token(const Daemon& d, uid_t uid, const std::string& name, const std::string& access);
+
+// One request over HTTPS with "Authorization: Bearer <token>" (none when token is empty).
+HttpResult https_request(const HttpsTarget& t, const std::string& token, const std::string& method,
+                         const std::string& path, const std::optional<std::string>& body = std::nullopt,
+                         HeaderList headers = {});
+
 }  // namespace portal::test

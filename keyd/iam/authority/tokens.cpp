@@ -1,0 +1,48 @@
+#include "keyd/iam/authority/tokens.h"
+
+#include <openssl/sha.h>
+
+#include <array>
+#include <ctime>
+
+#include "keyd/iam/errors.h"
+#include "keyd/store/timestamp.h"
+#include "shared/random.h"
+
+namespace portal::iam::authority {
+
+std::string api_token_hash(std::string_view token) {
+    std::array<unsigned char, SHA256_DIGEST_LENGTH> d{};
+    SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), d.data());
+    return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
+std::vector<ApiToken> Tokens::list(const Principal& p) {
+    authorize({p}, Operation::list_api_tokens);
+    return b_.store.api_tokens().of_user(p.user_id());
+}
+
+CreatedApiToken Tokens::create(const Principal& p, const NewApiToken& t) {
+    authorize({p}, Operation::create_api_token);
+    CreatedApiToken out;
+    out.secret = std::string(kApiTokenPrefix) + random_token(32);
+    ApiToken& tok = out.token;
+    tok.id = random_id("tok_");
+    tok.user_id = p.user_id();
+    tok.name = t.name;
+    tok.access = t.access;
+    const std::time_t now = std::time(nullptr);
+    tok.created_at = store::format_rfc3339(now);
+    if (t.expires_in) tok.expires_at = store::format_rfc3339(now + static_cast<std::time_t>(t.expires_in->count()));
+    b_.write_quietly([&] { b_.store.api_tokens().insert(tok, api_token_hash(out.secret)); });
+    return out;
+}
+
+void Tokens::remove(const Principal& p, const std::string& token_id) {
+    authorize({p}, Operation::delete_api_token);
+    bool removed = false;
+    b_.write_quietly([&] { removed = b_.store.api_tokens().remove(p.user_id(), token_id); });
+    if (!removed) throw ApiError::not_found("API token not found");
+}
+
+}  // namespace portal::iam::authority
