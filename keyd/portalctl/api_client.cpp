@@ -179,9 +179,22 @@ struct ApiClient::Handle {
 
 ApiClient::ApiClient(ClientOptions opts) : opts_(std::move(opts)) {
     static const CurlGlobal global;
-    if (opts_.socket_path.empty()) throw std::invalid_argument("the socket path is empty");
-    if (opts_.socket_path.size() >= sizeof(sockaddr_un{}.sun_path))
-        throw std::invalid_argument("the socket path is too long for a Unix socket");
+    if (opts_.remote()) {
+        // A token must never cross the network in clear text, nor follow a redirect.
+        if (!opts_.base_url.starts_with("https://") || opts_.base_url.size() <= 8)
+            throw std::invalid_argument("--url must be an https:// URL");
+        while (opts_.base_url.ends_with('/')) opts_.base_url.pop_back();
+        if (opts_.base_url.find_first_of("?#", 8) != std::string::npos ||
+            opts_.base_url.find('/', 8) != std::string::npos)
+            throw std::invalid_argument("--url takes the server only (https://host:port), no path");
+        if (has_crlf(opts_.token)) throw std::invalid_argument("the token contains a line break");
+        if (!opts_.pin.empty() && !opts_.pin.starts_with("sha256//"))
+            throw std::invalid_argument("--pin must look like sha256//<base64> (portal-keyd --print-pin)");
+    } else {
+        if (opts_.socket_path.empty()) throw std::invalid_argument("the socket path is empty");
+        if (opts_.socket_path.size() >= sizeof(sockaddr_un{}.sun_path))
+            throw std::invalid_argument("the socket path is too long for a Unix socket");
+    }
     if (has_crlf(opts_.account_id))
         throw std::invalid_argument("the account id contains a line break");
     if (opts_.timeout.count() <= 0) throw std::invalid_argument("the timeout must be positive");
@@ -199,7 +212,7 @@ Response ApiClient::request(std::string_view method, std::string_view target,
 
     Response resp;
     Sink sink{&resp};
-    const std::string url = "http://localhost" + std::string(target);
+    const std::string url = (opts_.remote() ? opts_.base_url : std::string("http://localhost")) + std::string(target);
     const std::string cid = new_correlation_id();
     auto& errbuf = handle_->errbuf;
     errbuf.fill('\0');
@@ -222,12 +235,28 @@ Response ApiClient::request(std::string_view method, std::string_view target,
     append(headers, "X-Correlation-ID: " + cid);
     append(headers, "Expect:");  // no 100-continue round trip on a local socket
     if (!opts_.account_id.empty()) append(headers, "X-Account-ID: " + opts_.account_id);
+    if (opts_.remote() && !opts_.token.empty()) append(headers, "Authorization: Bearer " + opts_.token);
     if (has_payload) append(headers, "Content-Type: application/json");
 
     const long timeout_ms = static_cast<long>(opts_.timeout.count());
-    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, opts_.socket_path.c_str());
+    if (opts_.remote()) {
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+        curl_easy_setopt(c, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+        if (!opts_.pin.empty()) {
+            // The pin alone decides (a self-signed certificate has no chain to check); curl
+            // still refuses any other key before a byte of the request is sent.
+            curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, opts_.pin.c_str());
+            if (opts_.ca_file.empty()) {
+                curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+                curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+            }
+        }
+        if (!opts_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, opts_.ca_file.c_str());
+    } else {
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, opts_.socket_path.c_str());
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+    }
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
@@ -249,7 +278,12 @@ Response ApiClient::request(std::string_view method, std::string_view target,
     const CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
         if (sink.too_large) throw ProtocolError("the daemon's reply is too large");
-        const std::string& sock = opts_.socket_path;
+        const std::string& sock = opts_.remote() ? opts_.base_url : opts_.socket_path;
+        if (rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+            throw TransportError(sock + " presented a certificate whose key does not match --pin: refusing it");
+        if (rc == CURLE_PEER_FAILED_VERIFICATION)
+            throw TransportError(sock + ": the certificate is not trusted (" + std::string(errbuf.data()) +
+                                 "); pin it with --pin (portal-keyd --print-pin) or name its CA with --cacert");
         if (rc == CURLE_OPERATION_TIMEDOUT)
             throw TransportError("no answer from portal-keyd on " + sock + " within " +
                                  seconds(timeout_ms) + " s");
@@ -259,7 +293,8 @@ Response ApiClient::request(std::string_view method, std::string_view target,
             std::string why = os_errno != 0 ? std::strerror(static_cast<int>(os_errno))
                                             : std::string("connection failed");
             std::string hint;
-            if (os_errno == ENOENT || os_errno == ECONNREFUSED) hint = " (is portal-keyd running?)";
+            if (os_errno == ENOENT || os_errno == ECONNREFUSED)
+                hint = opts_.remote() ? " (is [listen] https on?)" : " (is portal-keyd running?)";
             else if (os_errno == EACCES) hint = " (permission denied: run as root or a portal user)";
             throw TransportError("cannot connect to " + sock + ": " + why + hint);
         }

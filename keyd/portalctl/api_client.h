@@ -1,4 +1,5 @@
-// A small HTTP client for portal-keyd's v1 API on its Unix socket (libcurl).
+// A small HTTP client for portal-keyd's v1 API (libcurl): on its local Unix socket, or on a
+// remote authority's HTTPS listener with a Bearer token.
 #pragma once
 #include <chrono>
 #include <memory>
@@ -40,6 +41,15 @@ struct ClientOptions {
     std::string socket_path;
     std::string account_id;  // X-Account-ID, empty: the daemon's default
     std::chrono::milliseconds timeout{10000};
+    // Remote: "https://portal.example:8443" (no path). The socket is then unused; the token
+    // goes in Authorization: Bearer. The server is trusted by `pin` ("sha256//...", the
+    // certificate's key alone), else by `ca_file`, else by the system's CA store.
+    std::string base_url;
+    std::string token;
+    std::string pin;
+    std::string ca_file;
+
+    bool remote() const { return !base_url.empty(); }
 };
 
 // (key, value) pairs, percent-encoded by the client.

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -143,6 +145,26 @@ void add_list_options(CLI::App* cmd, ListOptions& o) {
     cmd->add_flag("--all", o.all, "Fetch every page")->excludes("--page");
 }
 
+namespace {
+
+// The Bearer token for --url: --token-file (a path, or '-' for stdin), else $PORTAL_TOKEN.
+std::string remote_token(const GlobalOptions& opts) {
+    std::string token;
+    if (opts.token_file == "-") {
+        token = read_secret("-", "API token: ");
+    } else if (!opts.token_file.empty()) {
+        std::ifstream in(opts.token_file);
+        if (!in) throw usage_error("cannot read --token-file " + opts.token_file);
+        std::getline(in, token);
+    } else if (const char* env = std::getenv("PORTAL_TOKEN")) {
+        token = env;
+    }
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    return token;
+}
+
+}  // namespace
+
 ApiClient& Context::api() {
     if (!api_) {
         ClientOptions co;
@@ -150,6 +172,14 @@ ApiClient& Context::api() {
         co.account_id = opts.account;
         co.timeout = std::chrono::milliseconds(
             std::max(1L, std::lround(opts.timeout_seconds * 1000.0)));
+        if (!opts.url.empty()) {
+            co.base_url = opts.url;
+            co.pin = opts.pin;
+            co.ca_file = opts.cacert;
+            co.token = remote_token(opts);
+        } else if (!opts.token_file.empty() || !opts.pin.empty() || !opts.cacert.empty()) {
+            throw usage_error("--token-file, --pin and --cacert go with --url (a remote authority)");
+        }
         try {
             api_ = std::make_unique<ApiClient>(std::move(co));
         } catch (const std::invalid_argument& e) {

@@ -55,6 +55,12 @@ struct GlobalOptions {
     std::string account;
     bool json = false;
     double timeout_seconds = 10.0;
+    // A remote authority over HTTPS instead of the socket. The token never comes from argv
+    // (other local users can read it there): a file, stdin ('-'), or $PORTAL_TOKEN.
+    std::string url;
+    std::string token_file;
+    std::string pin;
+    std::string cacert;
 };
 
 struct ListOptions {
@@ -129,5 +135,6 @@ void register_profile_commands(CLI::App& app, Context& ctx);  // profile, tfa
 void register_invitation_commands(CLI::App& app, Context& ctx);
 void register_key_commands(CLI::App& app, Context& ctx);
 void register_status_command(CLI::App& app, Context& ctx);
+void register_token_commands(CLI::App& app, Context& ctx);
 
 }  // namespace portal::ctl

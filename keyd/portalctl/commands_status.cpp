@@ -42,7 +42,7 @@ void register_status_command(CLI::App& app, Context& ctx) {
                                    {"server", server}});
         }
         Details d;
-        d.add("Daemon", "reachable on " + ctx.opts.socket);
+        d.add("Daemon", ctx.opts.url.empty() ? "reachable on " + ctx.opts.socket : "reachable at " + ctx.opts.url);
         d.add("Account", text(account, "name") + " (" + text(account, "id") + ")");
         d.add("Enforce 2FA", flag(account, "enforce_2fa") ? "on" : "off");
         d.add("Users", std::to_string(users));

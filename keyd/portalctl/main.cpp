@@ -1,4 +1,5 @@
-// portalctl: the admin CLI for portal-keyd's v1 API on its local socket.
+// portalctl: the admin CLI for portal-keyd's v1 API on its local socket, or on a remote
+// authority over HTTPS (--url, with an API token).
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -38,6 +39,13 @@ int main(int argc, char** argv) {
     app.add_option("--timeout", ctx.opts.timeout_seconds, "Seconds to wait for the daemon")
         ->check(CLI::Range(0.001, 3600.0))
         ->capture_default_str();
+    app.add_option("--url", ctx.opts.url, "A remote authority's HTTPS API (https://host:port) instead of the socket")
+        ->envname("PORTAL_URL");
+    app.add_option("--token-file", ctx.opts.token_file,
+                   "With --url: file holding the API token ('-': stdin); default $PORTAL_TOKEN");
+    app.add_option("--pin", ctx.opts.pin, "With --url: the server's key pin, sha256//... (portal-keyd --print-pin)")
+        ->envname("PORTAL_PIN");
+    app.add_option("--cacert", ctx.opts.cacert, "With --url: trust the server through this CA file");
 
     register_account_commands(app, ctx);
     register_user_commands(app, ctx);
@@ -45,6 +53,7 @@ int main(int argc, char** argv) {
     register_invitation_commands(app, ctx);
     register_key_commands(app, ctx);
     register_status_command(app, ctx);
+    register_token_commands(app, ctx);
 
     try {
         app.parse(argc, argv);

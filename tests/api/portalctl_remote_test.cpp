@@ -1,0 +1,110 @@
+// portalctl against a remote authority (issue 10): `tokens create` on the socket as the
+// member, then `--url https://... --pin ...` with the token from $PORTAL_TOKEN or a file, the
+// real binary against the real daemon's HTTPS listener.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/api/support/daemon_fixture.h"
+#include "tests/api/support/helpers.h"
+
+using namespace portal::test;
+
+namespace {
+
+std::string quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+struct Run {
+    int status = -1;
+    std::string out;  // stdout and stderr
+};
+
+Run portalctl(const std::string& env_and_args) {
+    Run r;
+    r.out = run_command("env -u PORTAL_URL -u PORTAL_PIN -u PORTAL_TOKEN " + env_and_args + " 2>&1", &r.status);
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("portalctl: tokens made on the socket drive a remote authority over HTTPS", "[api][tokens][https][portalctl]") {
+    DaemonOptions o;
+    o.extra_toml = "[listen]\nhttps = \"127.0.0.1:0\"\n";
+    Daemon d("ctl-remote", o);
+    const auto seed = seed_account(d);
+    const HttpsTarget https = https_listener(d);
+    const std::string ctl = PORTALCTL_BIN;
+    const std::string as_owner = "setpriv --reuid " + std::to_string(seed.owner.uid) + " --regid " +
+                                 std::to_string(seed.owner.uid) + " --clear-groups " + ctl + " --socket " +
+                                 quote(d.socket().string());
+
+    Run made = portalctl(as_owner + " --json tokens create laptop --access full --expires-in 3600");
+    INFO(made.out);
+    REQUIRE(made.status == 0);
+    const auto created = nlohmann::json::parse(made.out);
+    const std::string token = created.at("token");
+    Run human = portalctl(as_owner + " tokens create reader");
+    INFO(human.out);
+    CHECK(human.status == 0);
+    CHECK(human.out.find("shown only now") != std::string::npos);
+
+    const std::string remote = ctl + " --url https://" + https.address + " --pin " + quote(https.pin);
+
+    SECTION("the token from the environment acts as its member") {
+        Run me = portalctl("PORTAL_TOKEN=" + token + " " + remote + " --json profile show");
+        INFO(me.out);
+        REQUIRE(me.status == 0);
+        CHECK(nlohmann::json::parse(me.out)["id"] == seed.owner.id);
+        Run status = portalctl("PORTAL_TOKEN=" + token + " " + remote + " status");
+        INFO(status.out);
+        CHECK(status.status == 0);
+        CHECK(status.out.find("reachable at https://" + https.address) != std::string::npos);
+        CHECK(status.out.find(https.pin) != std::string::npos);
+        Run list = portalctl("PORTAL_TOKEN=" + token + " " + remote + " tokens list");
+        CHECK(list.out.find("laptop") != std::string::npos);
+        CHECK(list.out.find(token.substr(7)) == std::string::npos);
+    }
+    SECTION("the token from a file (or stdin), never from argv") {
+        const auto file = d.dir() / "token";
+        std::ofstream(file) << token << "\n";
+        Run me = portalctl(remote + " --token-file " + quote(file.string()) + " --json profile show");
+        INFO(me.out);
+        CHECK(me.status == 0);
+        Run piped = portalctl("echo " + token + " | " + remote + " --token-file - --json profile show");
+        INFO(piped.out);
+        CHECK(piped.status == 0);
+        Run argv = portalctl(remote + " --token " + token + " profile show");
+        CHECK(argv.status == 2);  // no such option
+    }
+    SECTION("no token, another pin, plain http: refused before anything is done") {
+        Run none = portalctl(remote + " profile show");
+        INFO(none.out);
+        CHECK(none.status == 1);
+        CHECK(none.out.find("HTTP 401") != std::string::npos);
+        Run pin = portalctl("PORTAL_TOKEN=" + token + " " + ctl + " --url https://" + https.address +
+                            " --pin sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= profile show");
+        INFO(pin.out);
+        CHECK(pin.status == 3);
+        CHECK(pin.out.find("does not match --pin") != std::string::npos);
+        Run unpinned = portalctl("PORTAL_TOKEN=" + token + " " + ctl + " --url https://" + https.address + " profile show");
+        INFO(unpinned.out);
+        CHECK(unpinned.status == 3);
+        CHECK(unpinned.out.find("not trusted") != std::string::npos);
+        Run plain = portalctl("PORTAL_TOKEN=" + token + " " + ctl + " --url http://" + https.address + " profile show");
+        INFO(plain.out);
+        CHECK(plain.status == 2);
+        CHECK(plain.out.find("https://") != std::string::npos);
+    }
+    SECTION("the token's own limits hold through portalctl") {
+        Run more = portalctl("PORTAL_TOKEN=" + token + " " + remote + " tokens create more");
+        INFO(more.out);
+        CHECK(more.status == 6);
+        CHECK(more.out.find("API tokens cannot create API tokens") != std::string::npos);
+    }
+}
