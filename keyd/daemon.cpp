@@ -261,6 +261,7 @@ int run_daemon(const DaemonOptions& opts) {
             for (const auto& c : r.collisions) s.collisions.push_back({c.user_id, c.unix_name, c.reason, c.uid});
             s.https_endpoints = https_status.https_endpoints;
             s.https_pin = https_status.https_pin;
+            s.https_error = https_status.https_error;
             return s;
         });
         api::Router router(authority.services());
@@ -306,27 +307,35 @@ int run_daemon(const DaemonOptions& opts) {
         // credential (the router), and the connection limits are per client address.
         std::optional<api::HttpsServer> https_server;
         if (!cfg.listen_https.empty()) {
-            api::HttpsSettings hs;
-            for (const auto& text : cfg.listen_https) {
-                std::string error;
-                hs.listen.push_back(*net::parse_listen_address(text, error));  // validated with the config
+            // A listener that cannot start is logged and shown in /v1/server, and the daemon
+            // goes on: logins on this server must not depend on the network face.
+            try {
+                api::HttpsSettings hs;
+                for (const auto& text : cfg.listen_https) {
+                    std::string error;
+                    hs.listen.push_back(*net::parse_listen_address(text, error));  // validated with the config
+                }
+                hs.identity = tls_identity(cfg);
+                hs.max_connections = cfg.https_max_connections;
+                hs.max_connections_per_address = cfg.https_max_connections_per_address;
+                api::ServerLimits tls_limits = limits;
+                tls_limits.idle_timeout = cfg.https_idle_timeout;
+                tls_limits.handshake_timeout = cfg.https_handshake_timeout;
+                raise_open_file_limit(cfg.https_max_connections);
+                https_server.emplace(io, hs, tls_limits, [&router](const api::Request& r) { return router.dispatch(r); });
+                https_status.https_endpoints = https_server->endpoints();
+                https_status.https_pin = hs.identity.pin;
+                std::string where;
+                for (const auto& e : https_status.https_endpoints) where += (where.empty() ? "" : " ") + e;
+                log::info("HTTPS listener", {{"listening", where},
+                                             {"certificate", hs.identity.certificate.string()},
+                                             {"self_signed", hs.identity.self_signed ? "yes" : "no"},
+                                             {"pin", hs.identity.pin}});
+            } catch (const std::exception& e) {
+                https_status.https_error = e.what();
+                log::error("the HTTPS listener could not start; serving on the local sockets only",
+                           {{"error", e.what()}});
             }
-            hs.identity = tls_identity(cfg);
-            hs.max_connections = cfg.https_max_connections;
-            hs.max_connections_per_address = cfg.https_max_connections_per_address;
-            api::ServerLimits tls_limits = limits;
-            tls_limits.idle_timeout = cfg.https_idle_timeout;
-            tls_limits.handshake_timeout = cfg.https_handshake_timeout;
-            raise_open_file_limit(cfg.https_max_connections);
-            https_server.emplace(io, hs, tls_limits, [&router](const api::Request& r) { return router.dispatch(r); });
-            https_status.https_endpoints = https_server->endpoints();
-            https_status.https_pin = hs.identity.pin;
-            std::string where;
-            for (const auto& e : https_status.https_endpoints) where += (where.empty() ? "" : " ") + e;
-            log::info("HTTPS listener", {{"listening", where},
-                                         {"certificate", hs.identity.certificate.string()},
-                                         {"self_signed", hs.identity.self_signed ? "yes" : "no"},
-                                         {"pin", hs.identity.pin}});
         }
 
         asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);

@@ -95,6 +95,10 @@ struct TlsServerState : std::enable_shared_from_this<TlsServerState> {
             if (!ec && a.ipv6) acc->set_option(asio::ip::v6_only(false), ec);
             if (!ec) acc->bind(ep, ec);
             if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+            if (ec == asio::error::address_family_not_supported)
+                throw std::runtime_error("[listen] https " + endpoint_text(ep) + ": " + ec.message() +
+                                         " (the packaged unit allows only Unix sockets: see README, \"The API over "
+                                         "HTTPS\", for the drop-in that opens the network)");
             if (ec) throw std::runtime_error("[listen] https " + endpoint_text(ep) + ": " + ec.message());
         }
         for (auto& acc : acceptors) do_accept(*acc);

@@ -26,6 +26,7 @@ struct ServerStatus {
     // The HTTPS listener (empty when off): where it listens and its certificate's pin.
     std::vector<std::string> https_endpoints;
     std::string https_pin;
+    std::string https_error;  // configured, but it could not start
 };
 
 class ServerStatusService {

@@ -60,6 +60,8 @@ void register_status_command(CLI::App& app, Context& ctx) {
             const auto https = server.value("https", nlohmann::json());
             if (!https.is_object()) {
                 d.add("HTTPS", "off");
+            } else if (https.contains("error")) {
+                d.add("HTTPS", "NOT listening: " + text(https, "error"));
             } else {
                 std::string where;
                 for (const auto& e : https.value("listening", nlohmann::json::array()))

@@ -244,3 +244,18 @@ TEST_CASE("https: 1,000 idle TLS connections from one address cannot hold the da
     TlsConnection again("127.0.0.1", l.port);
     CHECK(again.handshake());
 }
+
+TEST_CASE("https: a listener that cannot start leaves the daemon serving the socket, and says why", "[https]") {
+    // An address this machine does not have (TEST-NET-1): bind fails with EADDRNOTAVAIL.
+    DaemonOptions o;
+    o.extra_toml = "[listen]\nhttps = \"192.0.2.1:8443\"\n";
+    Daemon d("https-broken", o);
+    const auto seed = seed_account(d);
+    auto r = d.get("/v1/server", 0, account_header(seed.account_id));
+    REQUIRE(r.status == 200);
+    INFO(r.body);
+    REQUIRE(r.json["https"].is_object());
+    CHECK(r.json["https"]["listening"].empty());
+    CHECK(r.json["https"]["error"].get<std::string>().find("192.0.2.1:8443") != std::string::npos);
+    CHECK(d.log().find("the HTTPS listener could not start") != std::string::npos);
+}

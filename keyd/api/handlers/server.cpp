@@ -13,6 +13,7 @@ void register_server_routes(Router& r, const iam::ServerStatusService& server) {
         if (!s.state_file_error.empty()) state_file["error"] = s.state_file_error;
         nlohmann::json https = nullptr;  // off
         if (!s.https_endpoints.empty()) https = {{"listening", s.https_endpoints}, {"pin", s.https_pin}};
+        if (!s.https_error.empty()) https = {{"listening", nlohmann::json::array()}, {"error", s.https_error}};
         return json_response(200, {{"account_id", s.account_id},
                                    {"revision", s.revision},
                                    {"state_file", state_file},
