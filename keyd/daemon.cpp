@@ -322,6 +322,8 @@ int run_daemon(const DaemonOptions& opts) {
                 tls_limits.idle_timeout = cfg.https_idle_timeout;
                 tls_limits.handshake_timeout = cfg.https_handshake_timeout;
                 raise_open_file_limit(cfg.https_max_connections);
+                router.set_rate_limits({cfg.https_requests_per_minute_per_address,
+                                        cfg.https_requests_per_minute_per_credential});
                 https_server.emplace(io, hs, tls_limits, [&router](const api::Request& r) { return router.dispatch(r); });
                 https_status.https_endpoints = https_server->endpoints();
                 https_status.https_pin = hs.identity.pin;

@@ -98,6 +98,26 @@ iam::Caller Context::caller() const { return iam.callers.caller_in(principal, re
 
 Router::Router(const iam::Services& services) : services_(services) {}
 
+void Router::set_rate_limits(const RateLimits& limits) {
+    per_address_.reset();
+    per_credential_.reset();
+    if (limits.per_address_per_minute > 0) per_address_ = std::make_unique<RateLimiter>(limits.per_address_per_minute);
+    if (limits.per_credential_per_minute > 0)
+        per_credential_ = std::make_unique<RateLimiter>(limits.per_credential_per_minute);
+}
+
+namespace {
+
+// Refuses a request over its budget: 429 with Retry-After (the window's end).
+void check_budget(const RateDecision& d, const char* whose) {
+    if (!d.allowed)
+        throw iam::ApiError::too_many(std::string("too many requests ") + whose + ": try again in " +
+                                          std::to_string(d.reset_seconds) + " s",
+                                      d.reset_seconds);
+}
+
+}  // namespace
+
 // The caller of an HTTPS request: whoever its Bearer credential names (the local socket's
 // peer uid means nothing over TCP).
 iam::Principal Router::authenticate(const Request& req) {
@@ -118,12 +138,24 @@ Response Router::dispatch(const Request& req) {
 
     Response resp;
     const bool https = req.transport == Transport::https;
+    std::optional<RateDecision> budget;  // the tighter of the budgets this request counted against
     std::string principal = https ? "remote:" + req.remote_address : "uid:" + std::to_string(req.peer.uid);
     try {
         // Who asks comes first: a uid that is not a portal user, or a request without a
         // valid credential, learns nothing about which paths or methods exist (403 or 401
         // everywhere, never 404 or 405).
+        // Over HTTPS the address pays first (guessing credentials costs the guesser), then the
+        // credential (shared by every address it is used from).
+        if (https && per_address_) {
+            budget = per_address_->take(req.remote_address);
+            check_budget(*budget, "from this address");
+        }
         iam::Principal caller_principal = https ? authenticate(req) : services_.callers.principal_for_uid(req.peer.uid);
+        if (https && per_credential_ && !caller_principal.credential_id.empty()) {
+            const RateDecision d = per_credential_->take(caller_principal.credential_id);
+            if (!budget || d.remaining < budget->remaining) budget = d;
+            check_budget(d, "with this credential");
+        }
         if (caller_principal.user) principal = caller_principal.user->id;
         if (!caller_principal.credential_id.empty()) principal += " via " + caller_principal.credential_id;
         const auto segs = decoded_segments(req.path);
@@ -158,6 +190,11 @@ Response Router::dispatch(const Request& req) {
         resp = error_response(iam::ApiError{500, "INTERNAL_ERROR", "internal error"});
     }
     resp.headers.emplace_back("x-correlation-id", cid);
+    if (budget) {
+        resp.headers.emplace_back("x-ratelimit-limit", std::to_string(budget->limit));
+        resp.headers.emplace_back("x-ratelimit-remaining", std::to_string(budget->remaining));
+        resp.headers.emplace_back("x-ratelimit-reset", std::to_string(budget->reset_seconds));
+    }
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
     log::info("request", {{"method", req.method},
                           {"path", req.path},

@@ -3,7 +3,9 @@
 // identified, the correlation id is set and the request's log line is written.
 #pragma once
 #include <functional>
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keyd/api/http_types.h"
+#include "keyd/api/rate_limiter.h"
 #include "keyd/iam/caller.h"
 #include "keyd/iam/server_status.h"
 #include "keyd/iam/services.h"
@@ -30,9 +33,16 @@ struct Context {
 
 using RouteHandler = std::function<Response(Context&)>;
 
+// Budgets for HTTPS requests (rate_limiter.h); 0 = none. The local socket has none.
+struct RateLimits {
+    std::int64_t per_address_per_minute = 0;
+    std::int64_t per_credential_per_minute = 0;
+};
+
 class Router {
 public:
     explicit Router(const iam::Services& services);
+    void set_rate_limits(const RateLimits& limits);
     void add(const std::string& method, const std::string& pattern, RouteHandler handler);
     Response dispatch(const Request& req);
 
@@ -57,6 +67,8 @@ private:
     };
     iam::Services services_;
     std::vector<Route> routes_;
+    std::unique_ptr<RateLimiter> per_address_;
+    std::unique_ptr<RateLimiter> per_credential_;
 };
 
 // Registers every v1 endpoint (keyd/api/handlers/*.cpp): what the daemon serves.

@@ -294,6 +294,8 @@ Config parse_config(const std::string& text, const std::string& origin) {
     l.integer("max_connections_per_address", c.https_max_connections_per_address, 1, 1000000);
     l.seconds("handshake_timeout", c.https_handshake_timeout, 1, 300);
     l.seconds("idle_timeout", c.https_idle_timeout, 1, 3600);
+    l.integer("requests_per_minute_per_address", c.https_requests_per_minute_per_address, 1, 1000000);
+    l.integer("requests_per_minute_per_credential", c.https_requests_per_minute_per_credential, 1, 1000000);
     l.finish();
     if (c.tls_certificate.empty() != c.tls_private_key.empty())
         throw ConfigError(origin + ": listen.tls_certificate, listen.tls_private_key: give both or neither");

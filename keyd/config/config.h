@@ -55,6 +55,8 @@ struct Config {
     std::size_t https_max_connections_per_address = 256;
     std::chrono::seconds https_handshake_timeout{10};
     std::chrono::seconds https_idle_timeout{30};
+    std::int64_t https_requests_per_minute_per_address = 1200;    // NAT: many hosts behind one
+    std::int64_t https_requests_per_minute_per_credential = 600;
     // [login] what this server lets in (docs/LOGIN_PROTOCOL.md)
     std::string login_account_id;                           // empty: the oldest account
     std::vector<Role> login_roles{Role::owner, Role::manager};  // roles that may log in

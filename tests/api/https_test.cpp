@@ -259,3 +259,46 @@ TEST_CASE("https: a listener that cannot start leaves the daemon serving the soc
     CHECK(r.json["https"]["error"].get<std::string>().find("192.0.2.1:8443") != std::string::npos);
     CHECK(d.log().find("the HTTPS listener could not start") != std::string::npos);
 }
+
+TEST_CASE("https: request budgets per address and per credential, with X-RateLimit headers and 429", "[https][ratelimit]") {
+    DaemonOptions o;
+    o.extra_toml = "[listen]\nhttps = \"127.0.0.1:0\"\nrequests_per_minute_per_address = 6\n"
+                   "requests_per_minute_per_credential = 4\n";
+    Daemon d("https-rate", o);
+    const auto seed = seed_account(d);
+    HttpsTarget from1 = https_listener(d);
+    HttpsTarget from2 = from1;
+    from2.source_ip = "127.0.0.2";
+    HttpsTarget from3 = from1;
+    from3.source_ip = "127.0.0.3";
+    const auto token = create_api_token(d, seed.owner.uid, "t", "read_only");
+
+    SECTION("an address: guesses count, the 7th request is refused, other addresses go on") {
+        for (int i = 0; i < 6; ++i) {
+            auto r = https_request(from1, "pk_tok_guess" + std::to_string(i), "GET", "/v1/account");
+            CHECK(r.status == 401);
+            CHECK(r.header("x-ratelimit-limit") == "6");
+            CHECK(r.header("x-ratelimit-remaining") == std::to_string(5 - i));
+        }
+        auto refused = https_request(from1, token.secret, "GET", "/v1/account");
+        CHECK(refused.status == 429);
+        CHECK(refused.json["code"] == "TOO_MANY_REQUESTS");
+        const long retry = header_long(refused, "retry-after");
+        CHECK(retry >= 1);
+        CHECK(retry <= 60);
+        CHECK(https_request(from2, token.secret, "GET", "/v1/account").status == 200);
+        CHECK(d.get("/v1/account").status == 200);  // the socket has no budget
+    }
+    SECTION("a credential: one budget whatever the address") {
+        CHECK(https_request(from1, token.secret, "GET", "/v1/account").status == 200);
+        CHECK(https_request(from1, token.secret, "GET", "/v1/account").status == 200);
+        CHECK(https_request(from2, token.secret, "GET", "/v1/account").status == 200);
+        auto last = https_request(from2, token.secret, "GET", "/v1/account");
+        CHECK(last.status == 200);
+        CHECK(last.header("x-ratelimit-remaining") == "0");
+        CHECK(last.header("x-ratelimit-limit") == "4");  // the tighter budget is the one shown
+        auto refused = https_request(from3, token.secret, "GET", "/v1/account");
+        CHECK(refused.status == 429);
+        CHECK(refused.has_header("retry-after"));
+    }
+}
