@@ -69,6 +69,29 @@ struct ApiToken {
     std::optional<std::string> last_used_at;  // to the minute (updated at most once a minute)
 };
 
+// A server that follows an account's IAM feed (an agent), enrolled with a one-use token
+// (PORTAL.md §5). Its host token is stored as a hash only.
+struct Host {
+    std::string id;  // "hst_..."
+    std::string account_id;
+    std::string hostname;
+    std::map<std::string, std::string> labels;
+    std::string version;                      // the agent's portal-keyd version
+    std::string created_at;
+    std::optional<std::string> last_seen_at;  // its last feed request (to the minute)
+    std::uint64_t revision = 0;               // the revision it last asked from
+};
+
+// A one-use enrolment token's record (the secret itself is never kept).
+struct HostEnrolment {
+    std::string id;  // "enr_..."
+    std::string account_id;
+    std::optional<std::string> name;  // the host name it is meant for, if given
+    std::map<std::string, std::string> labels;
+    std::string created_at;
+    std::string expires_at;
+};
+
 // User as the account's /users resource shows it (user + membership joined).
 struct AccountUser {
     User user;

@@ -118,6 +118,20 @@ void check_budget(const RateDecision& d, const char* whose) {
 
 }  // namespace
 
+bool Router::is_public(const Request& req) const {
+    const auto segs = split_path(req.path);
+    for (const auto& r : routes_)
+        if (r.is_public && r.method == req.method && r.segments == segs) return true;
+    return false;
+}
+
+iam::Principal Router::anonymous() {
+    iam::Principal p;
+    p.kind = iam::Principal::Kind::anonymous;
+    p.credential = iam::Credential::none;
+    return p;
+}
+
 // The caller of an HTTPS request: whoever its Bearer credential names (the local socket's
 // peer uid means nothing over TCP).
 iam::Principal Router::authenticate(const Request& req) {
@@ -128,7 +142,11 @@ iam::Principal Router::authenticate(const Request& req) {
 }
 
 void Router::add(const std::string& method, const std::string& pattern, RouteHandler handler) {
-    routes_.push_back({method, split_path(pattern), std::move(handler)});
+    routes_.push_back({method, split_path(pattern), std::move(handler), false});
+}
+
+void Router::add_public(const std::string& method, const std::string& path, RouteHandler handler) {
+    routes_.push_back({method, split_path(path), std::move(handler), true});
 }
 
 Response Router::dispatch(const Request& req) {
@@ -150,7 +168,10 @@ Response Router::dispatch(const Request& req) {
             budget = per_address_->take(req.remote_address);
             check_budget(*budget, "from this address");
         }
-        iam::Principal caller_principal = https ? authenticate(req) : services_.callers.principal_for_uid(req.peer.uid);
+        iam::Principal caller_principal;
+        if (!https) caller_principal = services_.callers.principal_for_uid(req.peer.uid);
+        else if (is_public(req)) caller_principal = anonymous();
+        else caller_principal = authenticate(req);
         if (https && per_credential_ && !caller_principal.credential_id.empty()) {
             const RateDecision d = per_credential_->take(caller_principal.credential_id);
             if (!budget || d.remaining < budget->remaining) budget = d;

@@ -44,6 +44,10 @@ public:
     explicit Router(const iam::Services& services);
     void set_rate_limits(const RateLimits& limits);
     void add(const std::string& method, const std::string& pattern, RouteHandler handler);
+    // A route that takes its proof in the request (an enrolment token): over HTTPS it is
+    // served without a Bearer credential, as the anonymous principal, which the guard admits
+    // to that operation only. Fixed paths only.
+    void add_public(const std::string& method, const std::string& path, RouteHandler handler);
     Response dispatch(const Request& req);
 
     // Every registered (method, pattern): the authorization table test walks them all.
@@ -59,11 +63,14 @@ public:
 
 private:
     iam::Principal authenticate(const Request& req);
+    bool is_public(const Request& req) const;
+    static iam::Principal anonymous();
 
     struct Route {
         std::string method;
         std::vector<std::string> segments;  // "{name}" segments capture
         RouteHandler handler;
+        bool is_public = false;
     };
     iam::Services services_;
     std::vector<Route> routes_;
@@ -80,6 +87,8 @@ void register_profile_routes(Router& r);
 void register_ssh_key_routes(Router& r);
 void register_server_routes(Router& r, const iam::ServerStatusService& server);
 void register_api_token_routes(Router& r);
+void register_host_routes(Router& r);
+void register_iam_feed_routes(Router& r);
 
 // Helpers for handlers.
 Response json_response(int status, const nlohmann::json& body);

@@ -69,4 +69,15 @@ nlohmann::json api_token_json(const ApiToken& t) {
             {"last_used_at", optional(t.last_used_at)}};
 }
 
+nlohmann::json host_json(const Host& h) {
+    return {{"id", h.id},
+            {"hostname", h.hostname},
+            {"labels", h.labels},
+            {"version", h.version},
+            {"created_at", h.created_at},
+            {"last_seen_at", h.last_seen_at ? nlohmann::json(*h.last_seen_at) : nlohmann::json()},
+            {"revision", h.revision},
+            {"status", "active"}};
+}
+
 }  // namespace portal::api

@@ -16,5 +16,6 @@ nlohmann::json invitation_json(const iam::Invitation& i);
 nlohmann::json ssh_key_json(const SshKey& k);
 // Everything but the secret, which only the create response carries.
 nlohmann::json api_token_json(const ApiToken& t);
+nlohmann::json host_json(const Host& h);
 
 }  // namespace portal::api

@@ -19,16 +19,20 @@ struct AccountMembership {
 
 // How the principal proved who it is: the local socket's peer uid, or a Bearer credential
 // over HTTPS. The guard caps what a credential may do (a read_only token only reads).
-enum class Credential { local_peer, api_token_full, api_token_read_only };
+enum class Credential { local_peer, api_token_full, api_token_read_only, host_token, none };
 
 struct Principal {
-    enum class Kind { system, user };
+    // system: root on the socket. user: a person. host: an enrolled server (its host token),
+    // which reads its account's IAM feed and nothing else. anonymous: no credential, on the
+    // few routes that take their proof in the body (host registration).
+    enum class Kind { system, user, host, anonymous };
     Kind kind = Kind::user;
     Credential credential = Credential::local_peer;
     std::string credential_id;  // the token's id, for logs ("" for the local peer)
     uid_t uid = static_cast<uid_t>(-1);
     std::optional<User> user;                     // set for Kind::user
     std::vector<AccountMembership> memberships;   // every one of the user's, oldest first
+    std::optional<Host> host;                     // set for Kind::host
 
     bool is_system() const { return kind == Kind::system; }
     const std::string& user_id() const { return user->id; }

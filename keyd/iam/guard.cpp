@@ -12,6 +12,8 @@ namespace {
 enum class Scope {
     self,     // the asker's own things: profile, invitations, creating an account
     account,  // the asker's role in the selected account
+    host,     // an enrolled host's own account (its host token), or root: the IAM feed
+    anyone,   // proven by a secret in the request itself (an enrolment token)
 };
 
 // Who may see or touch another member's person-bound items (SSH keys) in the account.
@@ -65,6 +67,12 @@ constexpr std::array kRules{
     Rule{Operation::list_api_tokens,    Scope::self,    true,  false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::create_api_token,   Scope::self,    true,  true,  false, false, true,  false, false, Others::none, false, true },
     Rule{Operation::delete_api_token,   Scope::self,    true,  false, false, false, false, false, false, Others::none, false, false},
+    Rule{Operation::list_hosts,         Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::get_host,           Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::create_host_enrolment, Scope::account, false, false, true, false, false, false, false, Others::none, false, false},
+    Rule{Operation::delete_host,        Scope::account, false, false, true,  false, false, false, false, Others::none, false, false},
+    Rule{Operation::register_host,      Scope::anyone,  false, false, false, false, false, false, false, Others::none, false, false},
+    Rule{Operation::read_iam_feed,      Scope::host,    false, false, false, false, false, false, false, Others::none, true , false},
 };
 
 // One row per operation, in the enum's order: a new operation without a rule does not compile.
@@ -153,6 +161,14 @@ void check_others(const Rule& rule, const Caller& c, const Subject* s) {
 // only reads, and no API token creates API tokens (a leaked token must not be able to
 // outlive its own deletion).
 void check_credential(const Rule& rule, const Principal& p) {
+    // A host token is the host, not a person: its account's feed and nothing else. Whatever
+    // reaches a person's operation without a person is refused here too.
+    if (p.kind == Principal::Kind::host && rule.scope != Scope::host)
+        throw ApiError::forbidden("a host token may only read its account's IAM feed");
+    if (p.kind == Principal::Kind::anonymous && rule.scope != Scope::anyone)
+        throw ApiError::unauthorized("authentication required: send Authorization: Bearer <token>");
+    if (rule.scope == Scope::host && !p.is_system() && p.kind != Principal::Kind::host)
+        throw ApiError::forbidden("only an enrolled host (with its host token) reads the IAM feed");
     const bool token = p.credential == Credential::api_token_full || p.credential == Credential::api_token_read_only;
     if (p.credential == Credential::api_token_read_only && !rule.reads)
         throw ApiError::forbidden("this API token is read_only: it may only read");
@@ -178,6 +194,7 @@ Grant authorize(const Asker& who, Operation op, const SubjectLoader& load_subjec
     check_credential(rule, p);
     if (rule.needs_user && (p.is_system() || !p.user))
         throw ApiError::forbidden("the system principal (root) has no profile, 2FA or invitations");
+    if (rule.scope == Scope::host || rule.scope == Scope::anyone) return {};  // decided above / by the request's secret
     if (!p.is_system()) {
         if (rule.scope == Scope::account) {
             if (!who.in_account) throw ApiError{500, "INTERNAL_ERROR", "account-scoped operation without an account"};

@@ -44,6 +44,14 @@ enum class Operation {
     list_api_tokens,
     create_api_token,
     delete_api_token,
+    // servers that follow the account (agents)
+    list_hosts,
+    get_host,
+    create_host_enrolment,
+    delete_host,
+    register_host,      // proven by the enrolment token in the request, not by the caller
+    // the IAM feed: for an enrolled host of the account (and root)
+    read_iam_feed,
     count_,  // not an operation: the number of them (guard.cpp checks its table against it)
 };
 

@@ -6,6 +6,8 @@
 #pragma once
 #include "keyd/iam/account_service.h"
 #include "keyd/iam/caller_directory.h"
+#include "keyd/iam/feed_service.h"
+#include "keyd/iam/host_service.h"
 #include "keyd/iam/invitation_service.h"
 #include "keyd/iam/key_service.h"
 #include "keyd/iam/member_service.h"
@@ -24,6 +26,8 @@ struct Services {
     TwoFactorService& tfa;
     InvitationService& invitations;
     TokenService& tokens;
+    HostService& hosts;
+    FeedService& feed;
 };
 
 }  // namespace portal::iam

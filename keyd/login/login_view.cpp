@@ -43,6 +43,15 @@ bool by_name(const ipc::LoginMember& a, const ipc::LoginMember& b) { return a.un
 
 }  // namespace
 
+std::optional<ipc::LoginMember> read_login_member(store::Store& store, const std::string& account_id,
+                                                  const std::string& user_id) {
+    auto row = store.login_rows().member(account_id, user_id);
+    if (!row) return std::nullopt;
+    std::vector<ipc::LoginKey> keys;
+    for (auto& k : store.login_rows().keys_of(account_id, user_id)) keys.push_back(login_key(k));
+    return login_member(*row, std::move(keys));
+}
+
 ipc::LoginState build_login_state(store::Store& store, const ViewSettings& settings, std::int64_t now) {
     ipc::LoginState state;
     state.revision = store.revision();
@@ -148,11 +157,9 @@ bool IncrementalLoginView::apply(store::Store& store, std::uint64_t revision) {
     }
     for (const auto& user_id : users) {
         ++stats_.members_reread;
-        auto row = store.login_rows().member(state_.account_id, user_id);
-        if (!row) continue;
-        std::vector<ipc::LoginKey> keys;
-        for (auto& k : store.login_rows().keys_of(state_.account_id, user_id)) keys.push_back(login_key(k));
-        ipc::LoginMember m = login_member(*row, std::move(keys));
+        auto read = read_login_member(store, state_.account_id, user_id);
+        if (!read) continue;
+        ipc::LoginMember m = std::move(*read);
         name_of_user_.emplace(m.user_id, m.unix_name);
         if (!touched_all_) touched_.insert(m.unix_name);
         auto pos = std::lower_bound(members.begin(), members.end(), m, by_name);

@@ -45,6 +45,11 @@ public:
 // yields a state with no members.
 ipc::LoginState build_login_state(store::Store& store, const ViewSettings& settings, std::int64_t now);
 
+// One member of the account as the login state holds them (keys included); nullopt when the
+// user is not a member of it.
+std::optional<ipc::LoginMember> read_login_member(store::Store& store, const std::string& account_id,
+                                                  const std::string& user_id);
+
 // The key line sshd gets: "<type> <base64> <name>", the name made safe for one line.
 std::string authorized_key_line(std::string_view public_key, std::string_view name);
 

@@ -138,6 +138,32 @@ CREATE TABLE api_tokens (
 );
 )sql";
 
+// Version 5: hosts (hosts_table.h): enrolment tokens (one use) and enrolled hosts, each
+// secret kept as its SHA-256 only. They go with their account.
+constexpr std::string_view kV5 = R"sql(
+CREATE TABLE host_enrolments (
+    id          TEXT PRIMARY KEY,
+    account_id  TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    secret_hash BLOB NOT NULL UNIQUE CHECK (length(secret_hash) = 32),
+    name        TEXT,
+    labels      TEXT NOT NULL DEFAULT '{}',
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);
+CREATE TABLE hosts (
+    id           TEXT PRIMARY KEY,
+    account_id   TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    hostname     TEXT NOT NULL,
+    labels       TEXT NOT NULL DEFAULT '{}',
+    version      TEXT NOT NULL,
+    secret_hash  BLOB NOT NULL UNIQUE CHECK (length(secret_hash) = 32),
+    created_at   TEXT NOT NULL,
+    last_seen_at TEXT,
+    revision     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX hosts_account ON hosts (account_id, created_at, id);
+)sql";
+
 // The account's active owners counted through an index (every membership write checks that
 // one remains) instead of reading all 10,000 memberships.
 constexpr std::string_view kIndexes = R"sql(
@@ -149,6 +175,7 @@ const std::vector<Migration> kMigrations = {
     {2, "tfa failures and locks survive a restart", kV2},
     {3, "change log", kV3},
     {4, "api tokens", kV4},
+    {5, "hosts and enrolments", kV5},
 };
 
 constexpr std::string_view kBookkeeping = R"sql(

@@ -15,6 +15,7 @@ Store::Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts loca
       tfa_(*conn_),
       login_rows_(*conn_),
       api_tokens_(*conn_),
+      hosts_(*conn_),
       changes_(*conn_) {}
 
 Store::~Store() = default;

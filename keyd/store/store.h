@@ -12,6 +12,7 @@
 #include "keyd/store/accounts_table.h"
 #include "keyd/store/api_tokens_table.h"
 #include "keyd/store/change_log.h"
+#include "keyd/store/hosts_table.h"
 #include "keyd/store/login_rows.h"
 #include "keyd/store/memberships_table.h"
 #include "keyd/store/ssh_keys_table.h"
@@ -54,6 +55,7 @@ public:
     TfaTable& tfa() { return tfa_; }
     LoginRows& login_rows() { return login_rows_; }
     ApiTokensTable& api_tokens() { return api_tokens_; }
+    HostsTable& hosts() { return hosts_; }
 
 private:
     Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts local);
@@ -66,6 +68,7 @@ private:
     TfaTable tfa_;
     LoginRows login_rows_;
     ApiTokensTable api_tokens_;
+    HostsTable hosts_;
     ChangeLog changes_;
 };
 

@@ -139,6 +139,8 @@ bool check_version(FieldReader& r, int expected) {
 
 }  // namespace
 
+std::string member_to_json(const LoginMember& m) { return dump(member_json(m)); }
+
 std::string to_json(const LoginState& state) {
     json j = header_json(state, state.version);
     json members = json::array();

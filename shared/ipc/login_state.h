@@ -97,6 +97,9 @@ struct LoginState {
 // they would judge the whole state.
 LoginState header_of(const LoginState& state);
 
+// One member as to_json writes it in "members" (the IAM feed's changes carry these).
+std::string member_to_json(const LoginMember& m);
+
 // Compact JSON (no trailing NUL). Never throws on odd bytes: invalid UTF-8 is replaced.
 std::string to_json(const LoginState& state);
 

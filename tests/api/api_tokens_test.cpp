@@ -15,7 +15,7 @@ using namespace portal::test;
 
 namespace {
 
-DaemonOptions with_https() {
+DaemonOptions token_daemon_options() {
     DaemonOptions o;
     o.extra_toml = "[listen]\nhttps = \"127.0.0.1:0\"\n";
     return o;
@@ -94,7 +94,7 @@ TEST_CASE("api tokens: created on the socket, the secret shown once, listed with
 }
 
 TEST_CASE("api tokens: over HTTPS a token acts as its member, capped by its level", "[api][tokens][https]") {
-    Daemon d("tokens-https", with_https());
+    Daemon d("tokens-https", token_daemon_options());
     const auto seed = seed_account(d);
     const auto other = seed_account(d, "B", "b");
     const HttpsTarget https = https_listener(d);
@@ -140,7 +140,7 @@ TEST_CASE("api tokens: over HTTPS a token acts as its member, capped by its leve
 }
 
 TEST_CASE("api tokens: a member deactivated or removed loses their tokens at once", "[api][tokens][https]") {
-    Daemon d("tokens-deactivated", with_https());
+    Daemon d("tokens-deactivated", token_daemon_options());
     const auto seed = seed_account(d);
     const HttpsTarget https = https_listener(d);
     auto mgr = add_member(d, seed.account_id, "mgr@example.com", "manager");
@@ -162,7 +162,7 @@ TEST_CASE("api tokens: a member deactivated or removed loses their tokens at onc
 }
 
 TEST_CASE("api tokens: an expired token is refused like an unknown one", "[api][tokens][https]") {
-    Daemon d("tokens-expired", with_https());
+    Daemon d("tokens-expired", token_daemon_options());
     const auto seed = seed_account(d);
     d.stop();
     // A token that expired a minute ago, written by the store code the daemon uses.
@@ -176,11 +176,11 @@ TEST_CASE("api tokens: an expired token is refused like an unknown one", "[api][
         t.access = portal::TokenAccess::full;
         t.created_at = "2026-01-01T00:00:00Z";
         t.expires_at = "2026-01-01T00:01:00Z";
-        store->api_tokens().insert(t, portal::iam::authority::api_token_hash(secret));
+        store->api_tokens().insert(t, portal::iam::authority::credential_hash(secret));
         t.id = "tok_valid";
         t.name = "valid";
         t.expires_at = "2099-01-01T00:00:00Z";
-        store->api_tokens().insert(t, portal::iam::authority::api_token_hash("pk_tok_" + std::string(43, 'y')));
+        store->api_tokens().insert(t, portal::iam::authority::credential_hash("pk_tok_" + std::string(43, 'y')));
     }
     d.start();
     CHECK(rejected_as_invalid(https_request(https_listener(d), secret, "GET", "/v1/account")));

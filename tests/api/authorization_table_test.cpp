@@ -24,16 +24,16 @@ using namespace portal::test;
 namespace {
 
 // On the socket: a uid. Over HTTPS: an API token ("tok" columns): the owner's full and
-// read_only tokens, the manager's full token, and a token of the deactivated member (made
-// while they were active).
+// read_only tokens, the manager's full token, a token of the deactivated member (made
+// while they were active), and an enrolled host's token (the feed, and nothing else).
 enum Who {
     root, owner, manager, deactivated, invited, other_account, non_member,
-    owner_full, owner_read_only, manager_full, deactivated_token, kWhoCount
+    owner_full, owner_read_only, manager_full, deactivated_token, host, kWhoCount
 };
 const char* const kPrincipals[kWhoCount] = {
     "root", "owner", "manager", "deactivated member", "invited member", "member of another account", "non-member uid",
     "owner's full token (https)", "owner's read_only token (https)", "manager's full token (https)",
-    "deactivated member's token (https)"};
+    "deactivated member's token (https)", "an enrolled host's token (https)"};
 bool over_https(int who) { return who >= owner_full; }
 
 struct Row {
@@ -46,36 +46,43 @@ struct Row {
 // {id}: a manager of account A ("target"), except DELETE, which removes another ("victim").
 // {fingerprint}: the target's key in A. {account_id}: accept → A, decline → B; the invited
 // member is invited to both. Everyone sends X-Account-ID: A.
-//                                                                     root owner mgr  deact inv  other non  tok: own  own-ro mgr  deact
+//                                                                     root owner mgr  deact inv  other non  tok: own  own-ro mgr  deact host
 const Row kTable[] = {
-    {"GET", "/v1/account", nullptr,                                   {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401}},
-    {"PUT", "/v1/account", R"({"name":"A"})",                         {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401}},
-    {"GET", "/v1/accounts", nullptr,                                  {200, 200, 200, 403, 403, 200, 403, 200, 200, 200, 401}},
-    {"POST", "/v1/accounts", R"({"name":"New"})",                     {201, 201, 201, 403, 403, 201, 403, 201, 403, 201, 401}},
-    {"GET", "/v1/account/users", nullptr,                             {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401}},
+    {"GET", "/v1/account", nullptr,                                   {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
+    {"PUT", "/v1/account", R"({"name":"A"})",                         {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401, 403}},
+    {"GET", "/v1/accounts", nullptr,                                  {200, 200, 200, 403, 403, 200, 403, 200, 200, 200, 401, 403}},
+    {"POST", "/v1/accounts", R"({"name":"New"})",                     {201, 201, 201, 403, 403, 201, 403, 201, 403, 201, 401, 403}},
+    {"GET", "/v1/account/users", nullptr,                             {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
     {"POST", "/v1/account/users", R"({"email":"new@example.com","name":"New","role":"manager"})",
-                                                                      {201, 201, 403, 403, 403, 404, 403, 201, 403, 403, 401}},
-    {"GET", "/v1/account/users/{id}", nullptr,                        {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401}},
-    {"PUT", "/v1/account/users/{id}", R"({"role":"manager"})",        {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401}},
-    {"POST", "/v1/account/users/{id}/tfa/reset", "{}",                {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401}},
-    {"GET", "/v1/profile", nullptr,                                   {403, 200, 200, 403, 403, 200, 403, 200, 200, 200, 401}},
-    {"PUT", "/v1/profile", R"({"name":"Me"})",                        {403, 200, 200, 403, 403, 200, 403, 200, 403, 200, 401}},
-    {"GET", "/v1/profile/invitations", nullptr,                       {403, 200, 200, 200, 200, 200, 403, 200, 200, 200, 401}},
-    {"POST", "/v1/profile/tfa/enable", "{}",                          {403, 201, 201, 403, 403, 404, 403, 201, 403, 201, 401}},
-    {"POST", "/v1/profile/tfa/confirm", R"({"code":"000000"})",       {403, 422, 422, 403, 403, 404, 403, 422, 403, 422, 401}},
-    {"POST", "/v1/profile/tfa/disable", R"({"code":"000000"})",       {403, 412, 412, 403, 403, 404, 403, 412, 403, 412, 401}},
-    {"GET", "/v1/ssh_keys", nullptr,                                  {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401}},
-    {"POST", "/v1/ssh_keys", "KEY",                                   {422, 201, 201, 403, 403, 404, 403, 201, 403, 201, 401}},
-    {"GET", "/v1/ssh_keys/{fingerprint}", nullptr,                    {200, 200, 404, 403, 403, 404, 403, 200, 200, 404, 401}},
-    {"PUT", "/v1/ssh_keys/{fingerprint}", R"({"name":"renamed"})",    {200, 200, 404, 403, 403, 404, 403, 200, 403, 404, 401}},
-    {"GET", "/v1/api_tokens", nullptr,                                {403, 200, 200, 200, 200, 200, 403, 200, 200, 200, 401}},
-    {"POST", "/v1/api_tokens", R"({"name":"t"})",                     {403, 201, 201, 403, 403, 201, 403, 403, 403, 403, 401}},
-    {"GET", "/v1/server", nullptr,                                    {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401}},
-    {"DELETE", "/v1/api_tokens/{token_id}", nullptr,                  {403, 204, 404, 404, 404, 404, 403, 204, 403, 404, 401}},
-    {"DELETE", "/v1/ssh_keys/{fingerprint}", nullptr,                 {204, 204, 404, 403, 403, 404, 403, 204, 403, 404, 401}},
-    {"DELETE", "/v1/account/users/{id}", nullptr,                     {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401}},
-    {"POST", "/v1/profile/invitations/{account_id}/decline", "{}",   {403, 404, 404, 404, 204, 404, 403, 404, 403, 404, 401}},
-    {"POST", "/v1/profile/invitations/{account_id}/accept", "{}",    {403, 404, 404, 404, 200, 404, 403, 404, 403, 404, 401}},
+                                                                      {201, 201, 403, 403, 403, 404, 403, 201, 403, 403, 401, 403}},
+    {"GET", "/v1/account/users/{id}", nullptr,                        {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
+    {"PUT", "/v1/account/users/{id}", R"({"role":"manager"})",        {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401, 403}},
+    {"POST", "/v1/account/users/{id}/tfa/reset", "{}",                {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403}},
+    {"GET", "/v1/profile", nullptr,                                   {403, 200, 200, 403, 403, 200, 403, 200, 200, 200, 401, 403}},
+    {"PUT", "/v1/profile", R"({"name":"Me"})",                        {403, 200, 200, 403, 403, 200, 403, 200, 403, 200, 401, 403}},
+    {"GET", "/v1/profile/invitations", nullptr,                       {403, 200, 200, 200, 200, 200, 403, 200, 200, 200, 401, 403}},
+    {"POST", "/v1/profile/tfa/enable", "{}",                          {403, 201, 201, 403, 403, 404, 403, 201, 403, 201, 401, 403}},
+    {"POST", "/v1/profile/tfa/confirm", R"({"code":"000000"})",       {403, 422, 422, 403, 403, 404, 403, 422, 403, 422, 401, 403}},
+    {"POST", "/v1/profile/tfa/disable", R"({"code":"000000"})",       {403, 412, 412, 403, 403, 404, 403, 412, 403, 412, 401, 403}},
+    {"GET", "/v1/ssh_keys", nullptr,                                  {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
+    {"POST", "/v1/ssh_keys", "KEY",                                   {422, 201, 201, 403, 403, 404, 403, 201, 403, 201, 401, 403}},
+    {"GET", "/v1/ssh_keys/{fingerprint}", nullptr,                    {200, 200, 404, 403, 403, 404, 403, 200, 200, 404, 401, 403}},
+    {"PUT", "/v1/ssh_keys/{fingerprint}", R"({"name":"renamed"})",    {200, 200, 404, 403, 403, 404, 403, 200, 403, 404, 401, 403}},
+    {"GET", "/v1/api_tokens", nullptr,                                {403, 200, 200, 200, 200, 200, 403, 200, 200, 200, 401, 403}},
+    {"POST", "/v1/api_tokens", R"({"name":"t"})",                     {403, 201, 201, 403, 403, 201, 403, 403, 403, 403, 401, 403}},
+    {"GET", "/v1/hosts", nullptr,                                     {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
+    {"GET", "/v1/hosts/{host_id}", nullptr,                           {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
+    {"POST", "/v1/hosts/enrolments", "{}",                            {201, 201, 403, 403, 403, 404, 403, 201, 403, 403, 401, 403}},
+    {"POST", "/v1/hosts/register", "REGISTER",                        {201, 201, 201, 201, 201, 201, 403, 201, 201, 201, 201, 201}},
+    {"GET", "/v1/iam/state", nullptr,                                 {200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200}},
+    {"GET", "/v1/iam/changes", nullptr,                               {200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200}},
+    {"GET", "/v1/server", nullptr,                                    {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
+    {"DELETE", "/v1/api_tokens/{token_id}", nullptr,                  {403, 204, 404, 404, 404, 404, 403, 204, 403, 404, 401, 403}},
+    {"DELETE", "/v1/hosts/{host_id}", nullptr,                        {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403}},
+    {"DELETE", "/v1/ssh_keys/{fingerprint}", nullptr,                 {204, 204, 404, 403, 403, 404, 403, 204, 403, 404, 401, 403}},
+    {"DELETE", "/v1/account/users/{id}", nullptr,                     {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403}},
+    {"POST", "/v1/profile/invitations/{account_id}/decline", "{}",   {403, 404, 404, 404, 204, 404, 403, 404, 403, 404, 401, 403}},
+    {"POST", "/v1/profile/invitations/{account_id}/accept", "{}",    {403, 404, 404, 404, 200, 404, 403, 404, 403, 404, 401, 403}},
 };
 
 std::string route_key(const std::string& method, const std::string& pattern) { return method + " " + pattern; }
@@ -102,6 +109,8 @@ struct World {
     uid_t uid[kWhoCount] = {};
     std::string token[kWhoCount];  // the Bearer secret of the HTTPS columns
     std::string table_token_id;    // {token_id}: another of the owner's tokens
+    std::string table_host_id;     // {host_id}: a host enrolled in A (not the one whose token is used)
+    std::string enrolment_token;   // for the register row
     HttpsTarget https;
 };
 
@@ -138,6 +147,19 @@ World build_world(const Daemon& d) {
     w.token[manager_full] = create_api_token(d, mgr.uid, "full", "full").secret;
     w.table_token_id = create_api_token(d, a.owner.uid, "table", "full").id;
     w.https = https_listener(d);
+    auto enrol = [&] {
+        auto e = d.post("/v1/hosts/enrolments", nlohmann::json::object(), 0, account_header(w.a));
+        REQUIRE(e.status == 201);
+        return e.json.at("token").get<std::string>();
+    };
+    auto register_host = [&](const std::string& name) {
+        auto r = d.post("/v1/hosts/register", {{"token", enrol()}, {"hostname", name}, {"version", "0.1.0"}});
+        REQUIRE(r.status == 201);
+        return r.json;
+    };
+    w.token[host] = register_host("agent").at("host_token").get<std::string>();
+    w.table_host_id = register_host("table").at("host_id").get<std::string>();
+    w.enrolment_token = enrol();
     return w;
 }
 
@@ -150,6 +172,8 @@ std::string fill(std::string pattern, const Row& row, const World& w) {
     replace("{fingerprint}", w.fingerprint);
     replace("{account_id}", std::string(row.pattern).find("/accept") != std::string::npos ? w.a : w.b);
     replace("{token_id}", w.table_token_id);
+    replace("{host_id}", w.table_host_id);
+    if (pattern == "/v1/iam/changes") pattern += "?since=0";
     return pattern;
 }
 
@@ -185,6 +209,8 @@ TEST_CASE("authorization table: every endpoint as every kind of principal", "[ap
             if (row.body) req.body = std::string(row.body) == "KEY"
                                          ? nlohmann::json{{"name", "k"}, {"public_key", fresh_ed25519_line()}}.dump()
                                          : std::string(row.body);
+            if (row.body && std::string(row.body) == "REGISTER")
+                req.body = nlohmann::json{{"token", w.enrolment_token}, {"hostname", "h"}, {"version", "0.1.0"}}.dump();
             req.headers = account_header(w.a);
             req.uid = w.uid[who];
             if (over_https(who)) {

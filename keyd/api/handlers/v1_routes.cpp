@@ -10,6 +10,8 @@ void register_v1_routes(Router& r, const iam::ServerStatusService& server) {
     register_ssh_key_routes(r);
     register_server_routes(r, server);
     register_api_token_routes(r);
+    register_host_routes(r);
+    register_iam_feed_routes(r);
 }
 
 }  // namespace portal::api

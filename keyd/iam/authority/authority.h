@@ -6,6 +6,8 @@
 #include "keyd/iam/authority/accounts.h"
 #include "keyd/iam/authority/backend.h"
 #include "keyd/iam/authority/callers.h"
+#include "keyd/iam/authority/feed.h"
+#include "keyd/iam/authority/hosts.h"
 #include "keyd/iam/authority/invitations.h"
 #include "keyd/iam/authority/keys.h"
 #include "keyd/iam/authority/members.h"
@@ -36,6 +38,8 @@ private:
     TwoFactor two_factor_{backend_};
     Invitations invitations_{backend_};
     Tokens tokens_{backend_};
+    Hosts hosts_{backend_};
+    Feed feed_{backend_};
 };
 
 }  // namespace portal::iam::authority

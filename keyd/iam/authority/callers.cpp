@@ -26,22 +26,10 @@ Principal Callers::principal_for_uid(uid_t uid) {
     return p;
 }
 
-namespace {
-
-// pk_tok_ and the 43 characters of 32 random bytes in unpadded URL-safe base64: anything else
-// cannot be one of ours and is refused before the store is asked.
-bool well_formed_api_token(std::string_view t) {
-    if (!t.starts_with(kApiTokenPrefix) || t.size() != kApiTokenPrefix.size() + 43) return false;
-    for (char c : t.substr(kApiTokenPrefix.size()))
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-    return true;
-}
-
-}  // namespace
-
 Principal Callers::principal_for_token(const std::string& token) {
-    if (!well_formed_api_token(token)) throw ApiError::credential_not_accepted();
-    auto t = b_.store.api_tokens().by_hash(api_token_hash(token));
+    if (well_formed_credential(token, kHostTokenPrefix)) return principal_for_host_token(token);
+    if (!well_formed_credential(token, kApiTokenPrefix)) throw ApiError::credential_not_accepted();
+    auto t = b_.store.api_tokens().by_hash(credential_hash(token));
     const std::string now = store::now_rfc3339();
     if (!t || (t->expires_at && *t->expires_at <= now)) throw ApiError::credential_not_accepted();
     auto user = b_.store.users().get(t->user_id);
@@ -61,9 +49,24 @@ Principal Callers::principal_for_token(const std::string& token) {
     return p;
 }
 
+// An enrolled host: its account's feed and nothing else (the guard). Deleted: refused at once.
+Principal Callers::principal_for_host_token(const std::string& token) {
+    auto host = b_.store.hosts().by_hash(credential_hash(token));
+    if (!host) throw ApiError::credential_not_accepted();
+    Principal p;
+    p.kind = Principal::Kind::host;
+    p.credential = Credential::host_token;
+    p.credential_id = host->id;
+    p.host = std::move(host);
+    return p;
+}
+
 Caller Callers::caller_in(const Principal& p, const std::optional<std::string>& account_id) {
     Caller c;
     c.principal = p;
+    // Not a person: no membership anywhere. The operation's authorize() refuses it (a host
+    // token reads its feed only), before anything of the account is read.
+    if (p.kind == Principal::Kind::host || p.kind == Principal::Kind::anonymous) return c;
     if (p.is_system()) {
         std::optional<Account> a;
         if (account_id) {

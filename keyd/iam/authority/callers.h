@@ -13,6 +13,7 @@ public:
     Caller caller_in(const Principal& p, const std::optional<std::string>& account_id) override;
 
 private:
+    Principal principal_for_host_token(const std::string& token);
     Backend& b_;
 };
 

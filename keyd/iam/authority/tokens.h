@@ -9,11 +9,19 @@
 namespace portal::iam::authority {
 
 inline constexpr std::string_view kApiTokenPrefix = "pk_tok_";
+inline constexpr std::string_view kHostTokenPrefix = "pk_host_";
+inline constexpr std::string_view kEnrolmentTokenPrefix = "pk_enrol_";
 
-// SHA-256 of the whole token (prefix included), 32 bytes: what the store keeps and looks up.
+// A new bearer secret: the kind's prefix and 32 random bytes (43 characters, URL-safe base64).
+std::string new_credential(std::string_view prefix);
+// Whether `token` has that shape (checked before the store is asked).
+bool well_formed_credential(std::string_view token, std::string_view prefix);
+
+// SHA-256 of the whole secret (prefix included), 32 bytes: what the store keeps and looks up
+// for every kind of credential (API tokens, host tokens, enrolment tokens).
 // The secret has 256 bits of entropy, so a fast hash is enough: nobody can guess a preimage,
 // and a lookup by hash gives a timing side channel nothing to work with.
-std::string api_token_hash(std::string_view token);
+std::string credential_hash(std::string_view token);
 
 class Tokens final : public TokenService {
 public:

@@ -1,0 +1,36 @@
+// The IAM feed an enrolled host follows (PORTAL.md §5): its account's login state at one
+// revision, and what changed since a revision, from the change log. Never secrets.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "keyd/iam/caller.h"
+#include "shared/ipc/login_state.h"
+
+namespace portal::iam {
+
+struct FeedChanges {
+    std::uint64_t revision = 0;                 // the account's state is at this revision now
+    std::vector<ipc::LoginMember> upserts;      // members whose entry is new or changed
+    std::vector<std::string> removed_user_ids;  // no longer members
+    std::optional<bool> enforce_2fa;            // when the account's flag may have changed
+};
+
+class FeedService {
+public:
+    virtual ~FeedService() = default;
+
+    // A host: its own account (X-Account-ID must be absent or the same). Root: the given or
+    // the oldest account.
+    virtual ipc::LoginState state(const Principal& p, const std::optional<std::string>& account_id) = 0;
+    // nullopt: the changes since `since` are no longer kept (or `since` is in the future):
+    // fetch the state again (410 Gone).
+    virtual std::optional<FeedChanges> changes(const Principal& p, const std::optional<std::string>& account_id,
+                                               std::uint64_t since) = 0;
+    // The store's revision now (long-polls wait for it to pass theirs).
+    virtual std::uint64_t revision() = 0;
+};
+
+}  // namespace portal::iam

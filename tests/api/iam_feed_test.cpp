@@ -1,0 +1,207 @@
+// Hosts and the IAM feed (issue 10): an owner's one-use enrolment token, a host registering
+// over HTTPS with it, and the host token reading its account's state (ETag, 304) and only
+// what changed since a revision (410 past what the log keeps).
+#include <catch2/catch.hpp>
+#include <set>
+#include <string>
+
+#include "keyd/iam/authority/tokens.h"
+#include "keyd/store/store.h"
+#include "tests/api/support/daemon_fixture.h"
+#include "tests/api/support/helpers.h"
+
+using namespace portal::test;
+
+namespace {
+
+DaemonOptions feed_daemon_options() {
+    DaemonOptions o;
+    o.extra_toml = "[listen]\nhttps = \"127.0.0.1:0\"\n";
+    return o;
+}
+
+struct HostCredentials {
+    std::string host_id, host_token;
+};
+
+std::string new_enrolment_token(const Daemon& d, const std::string& account_id) {
+    auto e = d.post("/v1/hosts/enrolments", {{"name", "web-1"}, {"labels", {{"role", "web"}}}}, 0,
+                    account_header(account_id));
+    INFO(e.describe());
+    REQUIRE(e.status == 201);
+    return e.json.at("token");
+}
+
+HostCredentials register_test_host(const HttpsTarget& https, const std::string& token, const std::string& hostname = "web-1") {
+    auto r = https_request(https, "", "POST", "/v1/hosts/register",
+                           nlohmann::json{{"token", token}, {"hostname", hostname}, {"version", "0.1.0"}}.dump());
+    INFO(r.describe());
+    REQUIRE(r.status == 201);
+    return {r.json.at("host_id"), r.json.at("host_token")};
+}
+
+std::set<std::string> feed_user_ids(const nlohmann::json& members) {
+    std::set<std::string> out;
+    for (const auto& m : members) out.insert(m.at("user_id").get<std::string>());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("hosts: a one-use enrolment token makes a host; deleting the host stops its token at once", "[api][hosts][https]") {
+    Daemon d("hosts-enrol", feed_daemon_options());
+    const auto seed = seed_account(d);
+    const HttpsTarget https = https_listener(d);
+    const std::string token = new_enrolment_token(d, seed.account_id);
+    CHECK(token.starts_with("pk_enrol_"));
+
+    const HostCredentials host = register_test_host(https, token);
+    CHECK(host.host_token.starts_with("pk_host_"));
+    // Used once: a second registration with it is refused like a made-up token.
+    auto again = https_request(https, "", "POST", "/v1/hosts/register",
+                               nlohmann::json{{"token", token}, {"hostname", "web-2"}, {"version", "0.1.0"}}.dump());
+    CHECK(again.status == 401);
+    auto bad = https_request(https, "", "POST", "/v1/hosts/register", R"({"token":"pk_enrol_x","hostname":"h","version":"1"})");
+    CHECK(bad.status == 401);
+    auto missing = https_request(https, "", "POST", "/v1/hosts/register", R"({"hostname":"h","version":"1"})");
+    CHECK(missing.status == 422);
+    CHECK(missing.json["errors"].contains("token"));
+
+    auto list = d.get("/v1/hosts", seed.owner.uid);
+    REQUIRE(list.status == 200);
+    REQUIRE(list.json.size() == 1);
+    CHECK(list.json[0]["id"] == host.host_id);
+    CHECK(list.json[0]["hostname"] == "web-1");
+    CHECK(list.json[0]["version"] == "0.1.0");
+    CHECK(list.json[0]["labels"]["role"] == "web");  // from the enrolment
+    CHECK(list.json[0]["last_seen_at"].is_null());
+
+    REQUIRE(https_request(https, host.host_token, "GET", "/v1/iam/state").status == 200);
+    auto seen = d.get("/v1/hosts/" + host.host_id, seed.owner.uid);
+    CHECK(seen.json["last_seen_at"].is_string());
+    CHECK(seen.json["revision"] == d.get("/v1/server", 0, account_header(seed.account_id)).json["revision"]);
+
+    CHECK(d.del("/v1/hosts/" + host.host_id, seed.owner.uid).status == 204);
+    auto gone = https_request(https, host.host_token, "GET", "/v1/iam/state");
+    CHECK(gone.status == 401);
+    CHECK(gone.header("www-authenticate").find("invalid_token") != std::string::npos);
+}
+
+TEST_CASE("hosts: an expired enrolment token registers nothing", "[api][hosts][https]") {
+    Daemon d("hosts-expired", feed_daemon_options());
+    const auto seed = seed_account(d);
+    d.stop();
+    const std::string secret = "pk_enrol_" + std::string(43, 'e');
+    {
+        auto store = portal::store::Store::open(d.database());
+        portal::HostEnrolment e;
+        e.id = "enr_old";
+        e.account_id = seed.account_id;
+        e.created_at = "2026-01-01T00:00:00Z";
+        e.expires_at = "2026-01-01T01:00:00Z";
+        store->hosts().insert_enrolment(e, portal::iam::authority::credential_hash(secret));
+    }
+    d.start();
+    auto r = https_request(https_listener(d), "", "POST", "/v1/hosts/register",
+                           nlohmann::json{{"token", secret}, {"hostname", "h"}, {"version", "1"}}.dump());
+    CHECK(r.status == 401);
+    CHECK(d.get("/v1/hosts", seed.owner.uid).json.empty());
+}
+
+TEST_CASE("iam feed: the state with an ETag, then only what changed", "[api][feed][https]") {
+    Daemon d("feed", feed_daemon_options());
+    const auto seed = seed_account(d);
+    const auto other = seed_account(d, "B", "b");
+    const HttpsTarget https = https_listener(d);
+    std::vector<Member> members;
+    for (int i = 0; i < 20; ++i)
+        members.push_back(add_member(d, seed.account_id, "m" + std::to_string(i) + "@example.com", "manager"));
+    const HostCredentials host = register_test_host(https, new_enrolment_token(d, seed.account_id));
+
+    auto state = https_request(https, host.host_token, "GET", "/v1/iam/state");
+    REQUIRE(state.status == 200);
+    CHECK(state.json["account_id"] == seed.account_id);
+    CHECK(state.json["members"].size() == 21);
+    const std::uint64_t revision = state.json.at("revision");
+    CHECK(state.header("etag") == "\"" + std::to_string(revision) + "\"");
+    CHECK(state.body.find("secret") == std::string::npos);
+    auto same = https_request(https, host.host_token, "GET", "/v1/iam/state", std::nullopt,
+                              {{"If-None-Match", state.header("etag")}});
+    CHECK(same.status == 304);
+    CHECK(same.body.empty());
+
+    auto none = https_request(https, host.host_token, "GET", "/v1/iam/changes?since=" + std::to_string(revision));
+    REQUIRE(none.status == 200);
+    CHECK(none.json["revision"] == revision);
+    CHECK(none.json["upserts"].empty());
+    CHECK(none.json["removed"].empty());
+
+    SECTION("one key: one member, a few hundred bytes") {
+        const std::string key = fresh_ed25519_line();
+        REQUIRE(d.post("/v1/ssh_keys", {{"name", "laptop"}, {"public_key", key}, {"user_id", members[7].id}}, 0,
+                       account_header(seed.account_id))
+                    .status == 201);
+        auto c = https_request(https, host.host_token, "GET", "/v1/iam/changes?since=" + std::to_string(revision));
+        REQUIRE(c.status == 200);
+        INFO(c.body);
+        CHECK(c.json["revision"] == revision + 1);
+        REQUIRE(c.json["upserts"].size() == 1);
+        CHECK(c.json["upserts"][0]["user_id"] == members[7].id);
+        CHECK(c.json["upserts"][0]["keys"].size() == 1);
+        CHECK(c.body.size() < 2048);
+        CHECK_FALSE(c.json.contains("enforce_2fa"));
+        auto fresh = https_request(https, host.host_token, "GET", "/v1/iam/state", std::nullopt,
+                                   {{"If-None-Match", state.header("etag")}});
+        CHECK(fresh.status == 200);  // the ETag moved on
+    }
+    SECTION("removed and deactivated members, the account's flag") {
+        REQUIRE(d.del("/v1/account/users/" + members[1].id, 0, account_header(seed.account_id)).status == 204);
+        REQUIRE(d.put("/v1/account/users/" + members[2].id, {{"status", "deactivated"}}, 0,
+                      account_header(seed.account_id))
+                    .status == 200);
+        REQUIRE(d.put("/v1/account", {{"name", "Renamed"}}, 0, account_header(seed.account_id)).status == 200);
+        auto c = https_request(https, host.host_token, "GET", "/v1/iam/changes?since=" + std::to_string(revision));
+        REQUIRE(c.status == 200);
+        INFO(c.body);
+        CHECK(feed_user_ids(c.json["upserts"]) == std::set<std::string>{members[2].id});
+        CHECK(c.json["upserts"][0]["status"] == "deactivated");
+        CHECK(c.json["removed"] == nlohmann::json::array({members[1].id}));
+        CHECK(c.json["enforce_2fa"] == false);
+    }
+    SECTION("another account's changes are not in it") {
+        auto b_member = add_member(d, other.account_id, "b1@example.com", "manager");
+        REQUIRE(d.put("/v1/profile", {{"name", "B's member"}}, b_member.uid).status == 200);
+        auto c = https_request(https, host.host_token, "GET", "/v1/iam/changes?since=" + std::to_string(revision));
+        REQUIRE(c.status == 200);
+        INFO(c.body);
+        CHECK(c.json["upserts"].empty());
+        CHECK(c.json["removed"].empty());
+        CHECK(c.body.find(b_member.id) == std::string::npos);
+        // Nor can the host ask for it.
+        auto b = https_request(https, host.host_token, "GET", "/v1/iam/state", std::nullopt,
+                               account_header(other.account_id));
+        CHECK(b.status == 404);
+    }
+    SECTION("bad since and wait are named; a revision from the future is 410") {
+        for (const std::string q : {"", "?since=", "?since=abc", "?since=-1", "?since=1e3"}) {
+            auto r = https_request(https, host.host_token, "GET", "/v1/iam/changes" + q);
+            INFO(q << " -> " << r.describe());
+            CHECK(r.status == 400);
+            CHECK(r.json["message"].get<std::string>().starts_with("since"));
+        }
+        auto w = https_request(https, host.host_token, "GET", "/v1/iam/changes?since=0&wait=301");
+        CHECK(w.status == 400);
+        CHECK(w.json["message"].get<std::string>().starts_with("wait"));
+        auto future = https_request(https, host.host_token, "GET",
+                                    "/v1/iam/changes?since=" + std::to_string(revision + 1000));
+        CHECK(future.status == 410);
+        CHECK(future.json["code"] == "GONE");
+    }
+    SECTION("a host token reaches nothing but the feed") {
+        for (const std::string path : {"/v1/account", "/v1/account/users", "/v1/profile", "/v1/hosts", "/v1/api_tokens"}) {
+            auto r = https_request(https, host.host_token, "GET", path);
+            INFO(path);
+            CHECK(r.status == 403);
+        }
+    }
+}
