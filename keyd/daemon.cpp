@@ -20,6 +20,7 @@
 
 #include "keyd/api/http_server.h"
 #include "keyd/api/https_server.h"
+#include "keyd/api/long_polls.h"
 #include "keyd/api/router.h"
 #include "keyd/config/config.h"
 #include "keyd/iam/authority/authority.h"
@@ -248,7 +249,12 @@ int run_daemon(const DaemonOptions& opts) {
             io, login_source, login_service, &publisher,
             [&terminator](std::uint32_t uid) { terminator.terminate_user(uid); }, refresher_settings(cfg, helper));
 
-        iam::authority::Authority authority(*store, tfa, [&refresher] { refresher.request_refresh(); });
+        // Feed long-polls (GET /v1/iam/changes?wait=) are asked again after every write.
+        api::LongPolls long_polls(io);
+        iam::authority::Authority authority(*store, tfa, [&refresher, &long_polls] {
+            refresher.request_refresh();
+            long_polls.notify();
+        });
 
         iam::ServerStatus https_status;  // filled once the HTTPS listener is up
         iam::ServerStatusService server_status([&refresher, &https_status] {
@@ -265,7 +271,7 @@ int run_daemon(const DaemonOptions& opts) {
             return s;
         });
         api::Router router(authority.services());
-        api::register_v1_routes(router, server_status);
+        api::register_v1_routes(router, server_status, &long_polls);
 
         login::LoginSocket login_socket(login_io, cfg.login_socket, login_service);
         login_socket.set_access(allowed_uids(helper), helper.gid);

@@ -328,6 +328,27 @@ private:
         }
         parser_.reset();
 
+        if (out.deferred) {
+            // A long-poll: nothing is read or written until the answer comes (this session
+            // stays alive through the callback). A server stopping meanwhile closed the socket:
+            // the late write then fails quietly.
+            auto deferred = std::move(out.deferred);
+            auto self = shared_from_this();
+            try {
+                deferred([self, version, keep_alive, head](Response later) {
+                    if (later.deferred) later = internal_error();
+                    self->send(later, version, keep_alive, head);
+                });
+            } catch (...) {
+                send(internal_error(), version, keep_alive, head);
+            }
+            return;
+        }
+        send(out, version, keep_alive, head);
+    }
+
+    void send(const Response& out, unsigned version, bool keep_alive, bool head) {
+        if (srv_->stopped) return close();
         auto res = std::make_shared<http::response<http::string_body>>();
         if (!build_response(out, *res, version, keep_alive, head)) {
             *res = {};
@@ -337,7 +358,7 @@ private:
     }
 
     static Response internal_error() {
-        return Response{500, {}, json_error("INTERNAL_ERROR", "internal error")};
+        return Response{500, {}, json_error("INTERNAL_ERROR", "internal error"), {}};
     }
 
     // False when the handler's response cannot be sent as given (bad status, header

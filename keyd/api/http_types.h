@@ -3,6 +3,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -42,10 +43,17 @@ struct Request {
     }
 };
 
+struct Response;
+// Completes a deferred response: call it once, on the server's io thread.
+using Respond = std::function<void(Response)>;
+
 struct Response {
     int status = 200;
     Headers headers;  // Content-Type is added by the server when body is non-empty and none is set
     std::string body;
+    // Set: the answer comes later (a long-poll). The connection calls it with the function
+    // that sends the answer; status, headers and body above are then unused.
+    std::function<void(Respond)> deferred;
 };
 
 }  // namespace portal::api

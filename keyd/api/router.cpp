@@ -210,20 +210,37 @@ Response Router::dispatch(const Request& req) {
         log::error("request failed", {{"correlation_id", cid}, {"error", e.what()}});
         resp = error_response(iam::ApiError{500, "INTERNAL_ERROR", "internal error"});
     }
-    resp.headers.emplace_back("x-correlation-id", cid);
-    if (budget) {
-        resp.headers.emplace_back("x-ratelimit-limit", std::to_string(budget->limit));
-        resp.headers.emplace_back("x-ratelimit-remaining", std::to_string(budget->remaining));
-        resp.headers.emplace_back("x-ratelimit-reset", std::to_string(budget->reset_seconds));
+    // The same ending now, or when a deferred answer (a long-poll) comes.
+    auto finish = [cid, budget, started, method = req.method, path = req.path, principal,
+                   where = std::pair<std::string, std::string>(https ? "remote" : "pid",
+                                                               https ? req.remote_address : std::to_string(req.peer.pid))](
+                      Response& r) {
+        r.headers.emplace_back("x-correlation-id", cid);
+        if (budget) {
+            r.headers.emplace_back("x-ratelimit-limit", std::to_string(budget->limit));
+            r.headers.emplace_back("x-ratelimit-remaining", std::to_string(budget->remaining));
+            r.headers.emplace_back("x-ratelimit-reset", std::to_string(budget->reset_seconds));
+        }
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+        log::info("request", {{"method", method},
+                              {"path", path},
+                              {"status", std::to_string(r.status)},
+                              {"principal", principal},
+                              where,
+                              {"duration_us", std::to_string(us.count())},
+                              {"correlation_id", cid}});
+    };
+    if (resp.deferred) {
+        auto inner = std::move(resp.deferred);
+        resp.deferred = [inner = std::move(inner), finish](Respond done) {
+            inner([finish, done = std::move(done)](Response r) {
+                finish(r);
+                done(std::move(r));
+            });
+        };
+        return resp;
     }
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-    log::info("request", {{"method", req.method},
-                          {"path", req.path},
-                          {"status", std::to_string(resp.status)},
-                          {"principal", principal},
-                          {https ? "remote" : "pid", https ? req.remote_address : std::to_string(req.peer.pid)},
-                          {"duration_us", std::to_string(us.count())},
-                          {"correlation_id", cid}});
+    finish(resp);
     return resp;
 }
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keyd/api/http_types.h"
+#include "keyd/api/long_polls.h"
 #include "keyd/api/rate_limiter.h"
 #include "keyd/iam/caller.h"
 #include "keyd/iam/server_status.h"
@@ -79,7 +80,7 @@ private:
 };
 
 // Registers every v1 endpoint (keyd/api/handlers/*.cpp): what the daemon serves.
-void register_v1_routes(Router& r, const iam::ServerStatusService& server);
+void register_v1_routes(Router& r, const iam::ServerStatusService& server, LongPolls* polls = nullptr);
 // One resource each (register_v1_routes calls them all).
 void register_account_routes(Router& r);
 void register_user_routes(Router& r);
@@ -88,7 +89,9 @@ void register_ssh_key_routes(Router& r);
 void register_server_routes(Router& r, const iam::ServerStatusService& server);
 void register_api_token_routes(Router& r);
 void register_host_routes(Router& r);
-void register_iam_feed_routes(Router& r);
+// With `polls`, GET /v1/iam/changes?wait= waits for a change (a long-poll); without, it
+// answers at once.
+void register_iam_feed_routes(Router& r, LongPolls* polls);
 
 // Helpers for handlers.
 Response json_response(int status, const nlohmann::json& body);

@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -208,11 +210,10 @@ TEST_CASE("https: 1,000 idle TLS connections from one address cannot hold the da
         rl.rlim_cur = std::min<rlim_t>(4096, rl.rlim_max);
         REQUIRE(::setrlimit(RLIMIT_NOFILE, &rl) == 0);
     }
-    // Short timeouts, so that the end of the test sees them pass: a connection must send its
-    // first request within [api] request_timeout, and may idle between requests as long as
-    // [listen] idle_timeout.
-    Daemon d("https-idle",
-             https_options("max_connections_per_address = 100\nidle_timeout = 3\n[api]\nrequest_timeout = 3\n"));
+    // Timeouts far longer than the flood takes, even on a loaded machine: what is counted is
+    // the cap, not a race with them (the next case shows idle connections being dropped).
+    Daemon d("https-idle", https_options("max_connections_per_address = 100\nidle_timeout = 120\n"
+                                         "[api]\nrequest_timeout = 120\n"));
     const Listener l = listener_of(d);
 
     std::vector<std::unique_ptr<TlsConnection>> idle;
@@ -221,10 +222,8 @@ TEST_CASE("https: 1,000 idle TLS connections from one address cannot hold the da
         idle.push_back(std::make_unique<TlsConnection>("127.0.0.1", l.port));
         if (idle.back()->handshake()) ++handshakes;
     }
-    // The daemon kept its share for that address and closed the rest at accept (a few more
-    // when the first ones timed out while the test was still connecting).
-    CHECK(handshakes >= 100);
-    CHECK(handshakes <= 200);
+    // The daemon kept its share for that address and closed the rest at accept.
+    CHECK(handshakes == 100);
 
     // Another address is served meanwhile, and so is the local socket.
     TlsConnection other("127.0.0.1", l.port, {}, "127.0.0.2");
@@ -234,15 +233,23 @@ TEST_CASE("https: 1,000 idle TLS connections from one address cannot hold the da
     CHECK(answer.starts_with("HTTP/1.1 401"));
     CHECK(d.get("/v1/account").status == 200);
 
-    // Connections that finished the handshake and never sent a request are closed once
-    // request_timeout has passed; then the address is served again.
-    int closed = 0;
-    for (auto& c : idle)
-        if (closed_within(c->fd(), 30)) ++closed;
-    CHECK(closed == 1000);
+    // The idle clients go away: their address is served again.
     idle.clear();
-    TlsConnection again("127.0.0.1", l.port);
-    CHECK(again.handshake());
+    bool served_again = false;
+    for (int attempt = 0; attempt < 50 && !served_again; ++attempt) {
+        TlsConnection again("127.0.0.1", l.port);
+        served_again = again.handshake();
+        if (!served_again) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(served_again);
+}
+
+TEST_CASE("https: a connection that sends no request is dropped after request_timeout", "[https]") {
+    Daemon d("https-norequest", https_options("[api]\nrequest_timeout = 1\n"));
+    const Listener l = listener_of(d);
+    TlsConnection quiet("127.0.0.1", l.port);
+    REQUIRE(quiet.handshake());
+    CHECK(closed_within(quiet.fd(), 30));
 }
 
 TEST_CASE("https: a listener that cannot start leaves the daemon serving the socket, and says why", "[https]") {

@@ -2,7 +2,10 @@
 // over HTTPS with it, and the host token reading its account's state (ETag, 304) and only
 // what changed since a revision (410 past what the log keeps).
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <set>
+#include <thread>
+#include <vector>
 #include <string>
 
 #include "keyd/iam/authority/tokens.h"
@@ -203,5 +206,74 @@ TEST_CASE("iam feed: the state with an ETag, then only what changed", "[api][fee
             INFO(path);
             CHECK(r.status == 403);
         }
+    }
+}
+
+namespace {
+
+// Waits until the daemon's log shows `count` long-polls registered.
+bool polls_waiting(const Daemon& d, std::size_t count) {
+    for (int i = 0; i < 200; ++i) {
+        const std::string log = d.log();
+        std::size_t n = 0;
+        for (auto at = log.find("feed: long-poll waiting"); at != std::string::npos;
+             at = log.find("feed: long-poll waiting", at + 1))
+            ++n;
+        if (n >= count) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("iam feed: a long-poll is answered by the change it waited for", "[api][feed][https][longpoll]") {
+    Daemon d("feed-poll", feed_daemon_options());
+    const auto seed = seed_account(d);
+    const auto other = seed_account(d, "B", "b");
+    const HttpsTarget https = https_listener(d);
+    auto member = add_member(d, seed.account_id, "m@example.com", "manager");
+    const HostCredentials host = register_test_host(https, new_enrolment_token(d, seed.account_id));
+    const std::uint64_t revision =
+        https_request(https, host.host_token, "GET", "/v1/iam/state").json.at("revision").get<std::uint64_t>();
+    const std::string poll = "/v1/iam/changes?since=" + std::to_string(revision);
+
+    SECTION("a key added while it waits: the answer carries it (long before wait=300 s)") {
+        HttpResult answer;
+        std::thread poller([&] { answer = https_request(https, host.host_token, "GET", poll + "&wait=300"); });
+        REQUIRE(polls_waiting(d, 1));
+        // Another account's write does not answer it; this account's does.
+        REQUIRE(d.put("/v1/account", {{"name", "B2"}}, 0, account_header(other.account_id)).status == 200);
+        REQUIRE(d.post("/v1/ssh_keys", {{"name", "k"}, {"public_key", fresh_ed25519_line()}, {"user_id", member.id}}, 0,
+                       account_header(seed.account_id))
+                    .status == 201);
+        poller.join();
+        INFO(answer.describe());
+        REQUIRE(answer.status == 200);  // the client's own limit is 30 s: an answer at wait's end fails here
+        REQUIRE(answer.json["upserts"].size() == 1);
+        CHECK(answer.json["upserts"][0]["user_id"] == member.id);
+        CHECK(answer.json["revision"].get<std::uint64_t>() == revision + 2);
+    }
+    SECTION("nothing changes here: answered empty when wait ends, with the revision to poll from") {
+        HttpResult answer;
+        std::thread poller([&] { answer = https_request(https, host.host_token, "GET", poll + "&wait=1"); });
+        REQUIRE(polls_waiting(d, 1));
+        REQUIRE(d.put("/v1/account", {{"name", "B2"}}, 0, account_header(other.account_id)).status == 200);
+        poller.join();
+        INFO(answer.describe());
+        REQUIRE(answer.status == 200);
+        CHECK(answer.json["upserts"].empty());
+        CHECK(answer.json["removed"].empty());
+        CHECK(answer.json["revision"].get<std::uint64_t>() == revision + 1);
+    }
+    SECTION("polls still waiting when the daemon stops: it stops cleanly") {
+        std::vector<std::thread> pollers;
+        std::vector<HttpResult> answers(3);
+        for (int i = 0; i < 3; ++i)
+            pollers.emplace_back([&, i] { answers[i] = https_request(https, host.host_token, "GET", poll + "&wait=300"); });
+        REQUIRE(polls_waiting(d, 3));
+        CHECK(d.stop() == 0);
+        for (auto& t : pollers) t.join();
+        d.start();
     }
 }

@@ -63,8 +63,8 @@ using TempDir = portal::test::TempDir;
 
 Response echo_handler(const Request& req) {
     if (req.path == "/throw") throw std::runtime_error("boom: secret detail");
-    if (req.path == "/big") return Response{200, {{"Content-Type", "text/plain"}}, std::string(8 << 20, 'x')};
-    if (req.path == "/empty") return Response{204, {}, ""};
+    if (req.path == "/big") return Response{200, {{"Content-Type", "text/plain"}}, std::string(8 << 20, 'x'), {}};
+    if (req.path == "/empty") return Response{204, {}, "", {}};
     nlohmann::json query = nlohmann::json::array();
     for (const auto& [k, v] : req.query) query.push_back({k, v});
     nlohmann::json j = {
@@ -78,7 +78,7 @@ Response echo_handler(const Request& req) {
         {"body_len", req.body.size()},
         {"x_test", req.header("x-test").value_or("")},
     };
-    return Response{200, {{"X-Echo", "1"}}, j.dump()};
+    return Response{200, {{"X-Echo", "1"}}, j.dump(), {}};
 }
 
 class TestServer {

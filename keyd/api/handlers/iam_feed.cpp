@@ -1,9 +1,13 @@
 // /v1/iam: the feed an enrolled host follows (host token): the state with an ETag, and what
 // changed since a revision.
+#include <algorithm>
 #include <charconv>
+#include <memory>
 
 #include "keyd/api/router.h"
 #include "keyd/iam/errors.h"
+#include "keyd/log/log.h"
+#include "shared/random.h"
 
 namespace portal::api {
 namespace {
@@ -16,6 +20,41 @@ std::uint64_t parse_revision(const std::string& field, const std::string& text) 
     return v;
 }
 
+bool has_news(const iam::FeedChanges& c) {
+    return !c.upserts.empty() || !c.removed_user_ids.empty() || c.enforce_2fa.has_value();
+}
+
+Response changes_response(std::uint64_t since, const std::optional<iam::FeedChanges>& changes) {
+    if (!changes)
+        throw iam::ApiError{410, "GONE", "the changes since revision " + std::to_string(since) +
+                                             " are no longer kept: fetch /v1/iam/state again"};
+    std::string body = "{\"revision\":" + std::to_string(changes->revision) + ",\"upserts\":[";
+    for (std::size_t i = 0; i < changes->upserts.size(); ++i) {
+        if (i) body += ',';
+        body += ipc::member_to_json(changes->upserts[i]);
+    }
+    body += "],\"removed\":" + nlohmann::json(changes->removed_user_ids).dump();
+    if (changes->enforce_2fa) body += std::string(",\"enforce_2fa\":") + (*changes->enforce_2fa ? "true" : "false");
+    body += "}";
+    Response out;
+    out.status = 200;
+    out.headers.emplace_back("content-type", "application/json");
+    out.body = std::move(body);
+    return out;
+}
+
+// A long-poll's answer: the error of a failed computation as the router would give it.
+Response answer_or_error(const std::function<Response()>& make) {
+    try {
+        return make();
+    } catch (const iam::ApiError& e) {
+        nlohmann::json body{{"code", e.code}, {"message", e.what()}};
+        return json_response(e.status, body);
+    } catch (const std::exception&) {
+        return json_response(500, {{"code", "INTERNAL_ERROR"}, {"message", "internal error"}});
+    }
+}
+
 std::optional<std::string> query(const Context& ctx, const std::string& name) {
     auto it = ctx.req.query.find(name);
     if (it == ctx.req.query.end()) return std::nullopt;
@@ -24,7 +63,7 @@ std::optional<std::string> query(const Context& ctx, const std::string& name) {
 
 }  // namespace
 
-void register_iam_feed_routes(Router& r) {
+void register_iam_feed_routes(Router& r, LongPolls* polls) {
     r.add("GET", "/v1/iam/state", [](Context& ctx) {
         const auto state = ctx.iam.feed.state(ctx.principal, ctx.req.header("x-account-id"));
         const std::string etag = "\"" + std::to_string(state.revision) + "\"";
@@ -41,32 +80,41 @@ void register_iam_feed_routes(Router& r) {
         out.body = ipc::to_json(state);
         return out;
     });
-    r.add("GET", "/v1/iam/changes", [](Context& ctx) {
+    r.add("GET", "/v1/iam/changes", [polls](Context& ctx) {
         const auto since_text = query(ctx, "since");
         if (!since_text) throw iam::ApiError::bad_request("since: required (the revision the host has)");
         const std::uint64_t since = parse_revision("since", *since_text);
-        if (auto wait = query(ctx, "wait")) {
-            // Validated now; this release answers at once (the long-poll comes with agents).
-            const std::uint64_t w = parse_revision("wait", *wait);
-            if (w > 300) throw iam::ApiError::bad_request("wait: at most 300 seconds");
+        std::uint64_t wait = 0;
+        if (auto w = query(ctx, "wait")) {
+            wait = parse_revision("wait", *w);
+            if (wait > 300) throw iam::ApiError::bad_request("wait: at most 300 seconds");
         }
-        auto changes = ctx.iam.feed.changes(ctx.principal, ctx.req.header("x-account-id"), since);
-        if (!changes)
-            throw iam::ApiError{410, "GONE", "the changes since revision " + std::to_string(since) +
-                                                 " are no longer kept: fetch /v1/iam/state again"};
-        std::string body = "{\"revision\":" + std::to_string(changes->revision) + ",\"upserts\":[";
-        for (std::size_t i = 0; i < changes->upserts.size(); ++i) {
-            if (i) body += ',';
-            body += ipc::member_to_json(changes->upserts[i]);
-        }
-        body += "],\"removed\":" + nlohmann::json(changes->removed_user_ids).dump();
-        if (changes->enforce_2fa) body += std::string(",\"enforce_2fa\":") + (*changes->enforce_2fa ? "true" : "false");
-        body += "}";
-        Response out;
-        out.status = 200;
-        out.headers.emplace_back("content-type", "application/json");
-        out.body = std::move(body);
-        return out;
+        auto first = ctx.iam.feed.changes(ctx.principal, ctx.req.header("x-account-id"), since);
+        if (!first || has_news(*first) || wait == 0 || !polls) return changes_response(since, first);
+
+        // Nothing yet: wait for a write that changes this account, or for `wait` seconds plus
+        // a little jitter (so that a fleet's polls do not all come back in the same second).
+        struct Poll {
+            iam::FeedService& feed;
+            iam::Principal principal;
+            std::optional<std::string> account;
+            std::uint64_t since;
+            std::optional<iam::FeedChanges> latest;
+        };
+        auto poll = std::make_shared<Poll>(Poll{ctx.iam.feed, ctx.principal, ctx.req.header("x-account-id"), since, first});
+        const auto jitter_ms = static_cast<long>(random_bytes(2)[0]) * std::min<long>(5000, static_cast<long>(wait) * 100) / 255;
+        log::debug("feed: long-poll waiting", {{"since", std::to_string(since)}, {"wait", std::to_string(wait)}});
+        Response deferred;
+        deferred.deferred = [polls, poll, wait, jitter_ms](Respond done) {
+            polls->wait(
+                std::chrono::milliseconds(static_cast<long>(wait) * 1000 + jitter_ms),
+                [poll] {
+                    poll->latest = poll->feed.changes(poll->principal, poll->account, poll->since);
+                    return !poll->latest || has_news(*poll->latest);
+                },
+                [poll, done](bool) { done(answer_or_error([&] { return changes_response(poll->since, poll->latest); })); });
+        };
+        return deferred;
     });
 }
 

@@ -3,7 +3,7 @@
 
 namespace portal::api {
 
-void register_v1_routes(Router& r, const iam::ServerStatusService& server) {
+void register_v1_routes(Router& r, const iam::ServerStatusService& server, LongPolls* polls) {
     register_account_routes(r);
     register_user_routes(r);
     register_profile_routes(r);
@@ -11,7 +11,7 @@ void register_v1_routes(Router& r, const iam::ServerStatusService& server) {
     register_server_routes(r, server);
     register_api_token_routes(r);
     register_host_routes(r);
-    register_iam_feed_routes(r);
+    register_iam_feed_routes(r, polls);
 }
 
 }  // namespace portal::api
