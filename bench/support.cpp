@@ -256,7 +256,7 @@ fs::path runtime_base() {
     return {};
 }
 
-Daemon::Daemon(fs::path binary, fs::path dir, fs::path run)
+Daemon::Daemon(fs::path binary, fs::path dir, fs::path run, const std::string& extra_toml)
     : bin_(std::move(binary)), dir_(std::move(dir)), run_(std::move(run)) {
     if (run_.empty()) run_ = dir_ / "run";
     config_ = dir_ / "portal-keyd.toml";
@@ -268,7 +268,8 @@ Daemon::Daemon(fs::path binary, fs::path dir, fs::path run)
         << "api_socket = " << toml_string(api_socket()) << "\n"
         << "login_socket = " << toml_string(login_socket()) << "\n"
         << "database = " << toml_string(database()) << "\n"
-        << "secret_key = " << toml_string(state_dir() / "tfa.key") << "\n";
+        << "secret_key = " << toml_string(state_dir() / "tfa.key") << "\n"
+        << extra_toml;
     if (!cfg) throw std::runtime_error("cannot write " + config_.string());
     fs::create_directories(state_dir());
     ::chmod(state_dir().c_str(), 0700);

@@ -85,7 +85,8 @@ fs::path runtime_base();
 // userdb drop-ins) at `runtime_dir` (default dir/run), stdout+stderr to dir/daemon.log.
 class Daemon {
 public:
-    Daemon(fs::path binary, fs::path dir, fs::path run = {});
+    // `extra_toml`: whole sections appended to the configuration ([listen] for the feed bench).
+    Daemon(fs::path binary, fs::path dir, fs::path run = {}, const std::string& extra_toml = "");
     ~Daemon();  // stops it if running
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
