@@ -92,6 +92,21 @@ struct HostEnrolment {
     std::string expires_at;
 };
 
+// One login attempt on a server of the account, as its host reported it (POST
+// /v1/iam/login_events): the account's login history (GET /v1/account/logins).
+struct LoginEvent {
+    std::string id;  // the host's own id for it: a report sent twice is kept once
+    std::string host_id;
+    std::string account_id;
+    std::string at;  // RFC 3339, when it happened on the host
+    std::string unix_name;
+    std::optional<std::string> user_id;
+    std::string ip;
+    std::string method;    // "publickey", "publickey+totp", ...
+    std::string decision;  // "allow" | "deny"
+    std::string reason;
+};
+
 // User as the account's /users resource shows it (user + membership joined).
 struct AccountUser {
     User user;

@@ -80,4 +80,16 @@ nlohmann::json host_json(const Host& h) {
             {"status", "active"}};
 }
 
+nlohmann::json login_event_json(const LoginEvent& e) {
+    return {{"id", e.id},
+            {"host_id", e.host_id},
+            {"at", e.at},
+            {"unix_name", e.unix_name},
+            {"user_id", e.user_id ? nlohmann::json(*e.user_id) : nlohmann::json()},
+            {"ip", e.ip},
+            {"method", e.method},
+            {"decision", e.decision},
+            {"reason", e.reason}};
+}
+
 }  // namespace portal::api

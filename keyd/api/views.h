@@ -17,5 +17,6 @@ nlohmann::json ssh_key_json(const SshKey& k);
 // Everything but the secret, which only the create response carries.
 nlohmann::json api_token_json(const ApiToken& t);
 nlohmann::json host_json(const Host& h);
+nlohmann::json login_event_json(const LoginEvent& e);
 
 }  // namespace portal::api

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "shared/model.h"
+
 #include "keyd/iam/caller.h"
 #include "shared/ipc/login_state.h"
 
@@ -16,6 +18,16 @@ struct FeedChanges {
     std::vector<ipc::LoginMember> upserts;      // members whose entry is new or changed
     std::vector<std::string> removed_user_ids;  // no longer members
     std::optional<bool> enforce_2fa;            // when the account's flag may have changed
+};
+
+// A host asks the authority to check a member's TOTP code (secrets never leave it).
+struct HostTfaCheck {
+    std::string user_id, code, hostname, ip;
+};
+struct HostTfaResult {
+    std::string result;  // "ok", "wrong_code", "locked", "not_enrolled", "not_active"
+    std::int64_t retry_after = 0;  // seconds, when locked
+    bool ok() const { return result == "ok"; }
 };
 
 class FeedService {
@@ -29,6 +41,12 @@ public:
     // fetch the state again (410 Gone).
     virtual std::optional<FeedChanges> changes(const Principal& p, const std::optional<std::string>& account_id,
                                                std::uint64_t since) = 0;
+    // The code of a member of the host's account, with the same replay mark and failure limits
+    // as a local login. 404 for a user who is not a member of that account.
+    virtual HostTfaResult verify_tfa(const Principal& p, const HostTfaCheck& check) = 0;
+    // Login events the host saw (stamped with its id and account); a repeated event id is
+    // ignored. Allowed logins become their users' last_login. Returns how many were new.
+    virtual std::size_t report_logins(const Principal& p, std::vector<LoginEvent> events) = 0;
     // The store's revision now (long-polls wait for it to pass theirs).
     virtual std::uint64_t revision() = 0;
 };

@@ -72,7 +72,10 @@ constexpr std::array kRules{
     Rule{Operation::create_host_enrolment, Scope::account, false, false, true, false, false, false, false, Others::none, false, false},
     Rule{Operation::delete_host,        Scope::account, false, false, true,  false, false, false, false, Others::none, false, false},
     Rule{Operation::register_host,      Scope::anyone,  false, false, false, false, false, false, false, Others::none, false, false},
+    Rule{Operation::list_logins,        Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::read_iam_feed,      Scope::host,    false, false, false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::verify_tfa_for_host, Scope::host,   false, false, false, false, false, false, false, Others::none, false, false},
+    Rule{Operation::report_login_events, Scope::host,   false, false, false, false, false, false, false, Others::none, false, false},
 };
 
 // One row per operation, in the enum's order: a new operation without a rule does not compile.

@@ -50,8 +50,11 @@ enum class Operation {
     create_host_enrolment,
     delete_host,
     register_host,      // proven by the enrolment token in the request, not by the caller
+    list_logins,        // the account's login history
     // the IAM feed: for an enrolled host of the account (and root)
     read_iam_feed,
+    verify_tfa_for_host,
+    report_login_events,
     count_,  // not an operation: the number of them (guard.cpp checks its table against it)
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "keyd/iam/caller.h"
+#include "keyd/iam/paging.h"
 #include "shared/model.h"
 
 namespace portal::iam {
@@ -43,6 +44,8 @@ public:
     virtual Host get(const Caller& c, const std::string& id) = 0;
     virtual CreatedEnrolment create_enrolment(const Caller& c, const NewEnrolment& e) = 0;
     virtual void remove(const Caller& c, const std::string& id) = 0;  // its host token stops at once
+    // The account's login history as its hosts reported it, newest first.
+    virtual PageResult<LoginEvent> logins(const Caller& c, const PageRequest& pg) = 0;
     // 401 for an unknown, used or expired enrolment token (one message for all).
     virtual RegisteredHost register_host(const Principal& p, const Registration& r) = 0;
 };

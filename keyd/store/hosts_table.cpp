@@ -114,4 +114,45 @@ void HostsTable::seen(const std::string& id, const std::string& at, std::uint64_
     });
 }
 
+std::vector<bool> HostsTable::add_login_events(const std::vector<LoginEvent>& events) {
+    std::vector<bool> added;
+    conn_.write_untracked([&] {
+        for (const auto& e : events) {
+            Query q(conn_, "INSERT INTO login_events (host_id, id, account_id, at, unix_name, user_id, ip, method,"
+                           " decision, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id");
+            q->bind_all(e.host_id, e.id, e.account_id, e.at, e.unix_name, e.user_id, e.ip, e.method, e.decision, e.reason);
+            added.push_back(q->step());
+        }
+    });
+    return added;
+}
+
+std::vector<LoginEvent> HostsTable::login_events(const std::string& account_id, std::int64_t offset,
+                                                 std::int64_t limit, std::int64_t& total) {
+    return conn_.locked([&] {
+        Query count(conn_, "SELECT COUNT(*) FROM login_events WHERE account_id = ?");
+        count->bind(1, account_id);
+        total = count->step() ? count->column_int(0) : 0;
+        std::vector<LoginEvent> out;
+        Query q(conn_, "SELECT host_id, id, account_id, at, unix_name, user_id, ip, method, decision, reason"
+                       " FROM login_events WHERE account_id = ? ORDER BY at DESC, host_id, id LIMIT ? OFFSET ?");
+        q->bind_all(account_id, limit, offset);
+        while (q->step()) {
+            LoginEvent e;
+            e.host_id = q->column_text(0);
+            e.id = q->column_text(1);
+            e.account_id = q->column_text(2);
+            e.at = q->column_text(3);
+            e.unix_name = q->column_text(4);
+            e.user_id = q->column_optional_text(5);
+            e.ip = q->column_text(6);
+            e.method = q->column_text(7);
+            e.decision = q->column_text(8);
+            e.reason = q->column_text(9);
+            out.push_back(std::move(e));
+        }
+        return out;
+    });
+}
+
 }  // namespace portal::store

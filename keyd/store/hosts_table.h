@@ -1,6 +1,7 @@
 // Hosts that follow an account's IAM feed, and the one-use enrolment tokens that make them
 // (PORTAL.md §5). Secrets are kept as SHA-256 only. Not login state: writes bump no revision.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,6 +30,13 @@ public:
     bool remove(const std::string& account_id, const std::string& id);
     // A feed request: when it came (kept to the minute) and the revision it asked from.
     void seen(const std::string& id, const std::string& at, std::uint64_t revision);
+
+    // Login events a host reported: those already kept (same host, same id) are skipped.
+    // Returns, for each event, whether it was new.
+    std::vector<bool> add_login_events(const std::vector<LoginEvent>& events);
+    // The account's history, newest first; `total` gets the count.
+    std::vector<LoginEvent> login_events(const std::string& account_id, std::int64_t offset, std::int64_t limit,
+                                         std::int64_t& total);
 
 private:
     Connection& conn_;

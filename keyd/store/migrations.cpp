@@ -164,6 +164,25 @@ CREATE TABLE hosts (
 CREATE INDEX hosts_account ON hosts (account_id, created_at, id);
 )sql";
 
+// Version 6: login events reported by hosts (hosts_table.h). The host's own event id makes
+// a report idempotent; the history is pruned by age with the change log's retention.
+constexpr std::string_view kV6 = R"sql(
+CREATE TABLE login_events (
+    host_id    TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    at         TEXT NOT NULL,
+    unix_name  TEXT NOT NULL,
+    user_id    TEXT,
+    ip         TEXT NOT NULL,
+    method     TEXT NOT NULL,
+    decision   TEXT NOT NULL CHECK (decision IN ('allow', 'deny')),
+    reason     TEXT NOT NULL,
+    PRIMARY KEY (host_id, id)
+) WITHOUT ROWID;
+CREATE INDEX login_events_account ON login_events (account_id, at DESC);
+)sql";
+
 // The account's active owners counted through an index (every membership write checks that
 // one remains) instead of reading all 10,000 memberships.
 constexpr std::string_view kIndexes = R"sql(
@@ -176,6 +195,7 @@ const std::vector<Migration> kMigrations = {
     {3, "change log", kV3},
     {4, "api tokens", kV4},
     {5, "hosts and enrolments", kV5},
+    {6, "login events from hosts", kV6},
 };
 
 constexpr std::string_view kBookkeeping = R"sql(

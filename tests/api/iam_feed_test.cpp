@@ -277,3 +277,78 @@ TEST_CASE("iam feed: a long-poll is answered by the change it waited for", "[api
         d.start();
     }
 }
+
+TEST_CASE("iam feed: a host checks a member's code at the authority, with its replay mark and limits",
+          "[api][feed][https][tfa]") {
+    DaemonOptions o = feed_daemon_options();
+    o.tfa_max_failures = 3;
+    Daemon d("feed-tfa", o);
+    const auto seed = seed_account(d);
+    const auto other = seed_account(d, "B", "b");
+    const HttpsTarget https = https_listener(d);
+    auto member = add_member(d, seed.account_id, "m@example.com", "manager");
+    const auto enrolled = enrol_tfa(d, member.uid);
+    const HostCredentials host = register_test_host(https, new_enrolment_token(d, seed.account_id));
+    auto verify = [&](const std::string& user_id, const std::string& code) {
+        return https_request(https, host.host_token, "POST", "/v1/iam/tfa/verify",
+                             nlohmann::json{{"user_id", user_id}, {"code", code}, {"host", "web-1"}, {"ip", "192.0.2.9"}}
+                                 .dump());
+    };
+
+    const std::string code = totp_now(enrolled.secret, 1);
+    auto ok = verify(member.id, code);
+    INFO(ok.describe());
+    REQUIRE(ok.status == 200);
+    CHECK(ok.json["ok"] == true);
+    CHECK(verify(member.id, code).json["result"] == "wrong_code");  // spent: replay refused
+    CHECK(verify(other.owner.id, "123456").status == 404);          // not this host's account
+    CHECK(verify(seed.owner.id, "123456").json["result"] == "not_enrolled");
+    const std::string wrong = wrong_totp(enrolled.secret);
+    verify(member.id, wrong);
+    verify(member.id, wrong);
+    auto locked = verify(member.id, wrong);
+    CHECK(locked.json["result"] == "locked");
+    CHECK(locked.json["retry_after"].get<long>() > 0);
+    CHECK(d.log().find(enrolled.secret) == std::string::npos);
+}
+
+TEST_CASE("iam feed: login events are kept once, become the account's history and last_login", "[api][feed][https]") {
+    Daemon d("feed-events", feed_daemon_options());
+    const auto seed = seed_account(d);
+    const HttpsTarget https = https_listener(d);
+    auto member = add_member(d, seed.account_id, "m@example.com", "manager");
+    const HostCredentials host = register_test_host(https, new_enrolment_token(d, seed.account_id), "web-7");
+    const nlohmann::json batch = nlohmann::json::array(
+        {{{"id", "ev-1"}, {"at", "2026-12-02T10:00:00Z"}, {"unix_name", member.json["unix_name"]}, {"user_id", member.id},
+          {"ip", "192.0.2.1"}, {"method", "publickey"}, {"decision", "allow"}, {"reason", "ok"}},
+         {{"id", "ev-2"}, {"at", "2026-12-02T10:01:00Z"}, {"unix_name", "mallory"}, {"ip", "192.0.2.66"},
+          {"method", "publickey"}, {"decision", "deny"}, {"reason", "not_portal_user"}}});
+    auto first = https_request(https, host.host_token, "POST", "/v1/iam/login_events", batch.dump());
+    INFO(first.describe());
+    REQUIRE(first.status == 200);
+    CHECK(first.json["new"] == 2);
+    auto again = https_request(https, host.host_token, "POST", "/v1/iam/login_events", batch.dump());
+    CHECK(again.json["new"] == 0);  // resent after a lost answer: kept once
+
+    auto history = d.get("/v1/account/logins", seed.owner.uid);
+    REQUIRE(history.status == 200);
+    REQUIRE(history.json.size() == 2);
+    CHECK(history.json[0]["id"] == "ev-2");  // newest first
+    CHECK(history.json[0]["host_id"] == host.host_id);
+    CHECK(history.json[1]["user_id"] == member.id);
+    auto user = d.get("/v1/account/users/" + member.id, seed.owner.uid);
+    CHECK(user.json["last_login"]["at"] == "2026-12-02T10:00:00Z");
+    CHECK(user.json["last_login"]["host"] == "web-7");
+
+    auto bad = https_request(https, host.host_token, "POST", "/v1/iam/login_events",
+                             R"([{"id":"ok-1","at":"2026-12-02T10:00:00Z","unix_name":"a","ip":"1","method":"m","decision":"allow","reason":"r"},
+                                 {"id":"ok-2","at":"2026-12-02T10:00:00Z","unix_name":"a","ip":"1","method":"m","decision":"maybe","reason":"r"}])");
+    CHECK(bad.status == 422);
+    CHECK(bad.json["errors"].contains("events[1].decision"));
+    CHECK(d.get("/v1/account/logins", seed.owner.uid).json.size() == 2);  // nothing of a refused batch
+    CHECK(https_request(https, host.host_token, "POST", "/v1/iam/login_events", R"({"id":"x"})").status == 422);
+    CHECK(https_request(https, host.host_token, "POST", "/v1/iam/login_events",
+                        R"([{"id":"a b","at":"2026-12-02T10:00:00Z","unix_name":"a","ip":"1","method":"m","decision":"allow","reason":"r"}])")
+              .json["errors"]
+              .contains("events[0].id"));
+}

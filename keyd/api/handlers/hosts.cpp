@@ -1,5 +1,6 @@
 // /v1/hosts: enrolment tokens, registration, and the account's enrolled hosts.
 #include "keyd/api/json_body.h"
+#include "keyd/api/pagination.h"
 #include "keyd/api/router.h"
 #include "keyd/api/views.h"
 #include "keyd/iam/errors.h"
@@ -44,6 +45,16 @@ void register_host_routes(Router& r) {
     r.add("GET", "/v1/hosts/{host_id}", [](Context& ctx) {
         auto c = ctx.caller();
         return json_response(200, host_json(ctx.iam.hosts.get(c, ctx.param("host_id"))));
+    });
+    r.add("GET", "/v1/account/logins", [](Context& ctx) {
+        auto pg = parse_page(ctx.req);
+        auto c = ctx.caller();
+        auto page = ctx.iam.hosts.logins(c, pg);
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& e : page.items) out.push_back(login_event_json(e));
+        auto resp = json_response(200, out);
+        add_page_headers(resp, ctx.req, pg, page.total);
+        return resp;
     });
     r.add("DELETE", "/v1/hosts/{host_id}", [](Context& ctx) {
         auto c = ctx.caller();

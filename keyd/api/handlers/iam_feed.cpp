@@ -1,9 +1,11 @@
 // /v1/iam: the feed an enrolled host follows (host token): the state with an ETag, and what
 // changed since a revision.
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <memory>
 
+#include "keyd/api/json_body.h"
 #include "keyd/api/router.h"
 #include "keyd/iam/errors.h"
 #include "keyd/log/log.h"
@@ -55,6 +57,56 @@ Response answer_or_error(const std::function<Response()>& make) {
     }
 }
 
+// "2026-12-02T13:15:00Z": what the store keeps and sorts as text.
+bool rfc3339_utc(const std::string& s) {
+    static constexpr std::string_view shape = "dddd-dd-ddTdd:dd:ddZ";
+    if (s.size() != shape.size()) return false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (shape[i] == 'd' ? !std::isdigit(static_cast<unsigned char>(s[i])) : s[i] != shape[i]) return false;
+    }
+    return true;
+}
+
+bool event_id(const std::string& s) {
+    if (s.empty() || s.size() > 64) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
+}
+
+// One event of a POST /v1/iam/login_events batch, read as strictly as any body (JsonBody);
+// errors name the event: "events[3].decision: must be allow or deny".
+LoginEvent read_event(const nlohmann::json& item, std::size_t index) {
+    const std::string at = "events[" + std::to_string(index) + "]";
+    try {
+        if (!item.is_object()) throw iam::ApiError::unprocessable(at, "must be an object");
+        Request one;
+        one.body = item.dump();
+        one.headers = {{"content-type", "application/json"}};
+        JsonBody b(one);
+        LoginEvent e;
+        e.id = *b.string("id", true, 64);
+        e.at = *b.string("at", true, 32);
+        e.unix_name = *b.string("unix_name", true, 64);
+        e.user_id = b.string("user_id", false, 64);
+        e.ip = *b.string("ip", true, 64);
+        e.method = *b.string("method", true, 32);
+        e.decision = *b.string("decision", true, 8);
+        e.reason = *b.string("reason", true, 64);
+        b.finish();
+        if (!event_id(e.id)) throw iam::ApiError::unprocessable("id", "1 to 64 of A-Z a-z 0-9 . _ -");
+        if (!rfc3339_utc(e.at)) throw iam::ApiError::unprocessable("at", "must be UTC RFC 3339, e.g. 2026-12-02T13:15:00Z");
+        if (e.decision != "allow" && e.decision != "deny")
+            throw iam::ApiError::unprocessable("decision", "must be allow or deny");
+        return e;
+    } catch (const iam::ApiError& e) {
+        if (e.status != 422 || e.errors.empty()) throw;
+        const auto& [field, why] = *e.errors.begin();
+        const std::string name = field == at ? at : at + "." + field;
+        throw iam::ApiError::unprocessable(name, why);
+    }
+}
+
 std::optional<std::string> query(const Context& ctx, const std::string& name) {
     auto it = ctx.req.query.find(name);
     if (it == ctx.req.query.end()) return std::nullopt;
@@ -64,6 +116,31 @@ std::optional<std::string> query(const Context& ctx, const std::string& name) {
 }  // namespace
 
 void register_iam_feed_routes(Router& r, LongPolls* polls) {
+    r.add("POST", "/v1/iam/tfa/verify", [](Context& ctx) {
+        JsonBody body(ctx.req);
+        iam::HostTfaCheck check;
+        check.user_id = *body.string("user_id", true, 64);
+        check.code = *body.string("code", true, 16);
+        check.hostname = body.string("host", false, 253).value_or("");
+        check.ip = body.string("ip", false, 64).value_or("");
+        body.finish();
+        const auto verdict = ctx.iam.feed.verify_tfa(ctx.principal, check);
+        nlohmann::json out{{"ok", verdict.ok()}, {"result", verdict.result}};
+        if (verdict.retry_after > 0) out["retry_after"] = verdict.retry_after;
+        return json_response(200, out);
+    });
+    r.add("POST", "/v1/iam/login_events", [](Context& ctx) {
+        const auto doc = nlohmann::json::parse(ctx.req.body, nullptr, /*allow_exceptions=*/false);
+        if (doc.is_discarded()) throw iam::ApiError::bad_request("the body is not JSON");
+        if (!doc.is_array()) throw iam::ApiError::unprocessable("events", "the body must be an array of events");
+        if (doc.size() > 1000) throw iam::ApiError::unprocessable("events", "at most 1000 events per request");
+        std::vector<LoginEvent> events;
+        events.reserve(doc.size());
+        for (std::size_t i = 0; i < doc.size(); ++i) events.push_back(read_event(doc[i], i));
+        const std::size_t received = events.size();
+        const std::size_t added = ctx.iam.feed.report_logins(ctx.principal, std::move(events));
+        return json_response(200, {{"received", received}, {"new", added}});
+    });
     r.add("GET", "/v1/iam/state", [](Context& ctx) {
         const auto state = ctx.iam.feed.state(ctx.principal, ctx.req.header("x-account-id"));
         const std::string etag = "\"" + std::to_string(state.revision) + "\"";

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "keyd/iam/errors.h"
+#include "keyd/log/log.h"
 #include "keyd/login/login_view.h"
 #include "keyd/store/timestamp.h"
 
@@ -85,6 +86,59 @@ std::optional<FeedChanges> Feed::changes(const Principal& p, const std::optional
     });
     if (out && p.host) b_.store.hosts().seen(p.host->id, store::now_rfc3339(), out->revision);
     return out;
+}
+
+HostTfaResult Feed::verify_tfa(const Principal& p, const HostTfaCheck& check) {
+    authorize({p}, Operation::verify_tfa_for_host);
+    if (!p.host) throw ApiError::unprocessable("user_id", "only an enrolled host asks for a member's code");
+    // Only the host's own account's members: a host must not probe anyone else's codes.
+    const auto member = login::read_login_member(b_.store, p.host->account_id, check.user_id);
+    if (!member) throw ApiError::not_found("user not found in this account");
+    HostTfaResult out;
+    const auto user = b_.store.users().get(check.user_id);
+    if (!user || member->status != MemberStatus::active) {
+        out.result = "not_active";
+    } else {
+        const tfa::VerifyResult v = b_.tfa.verify(*user, check.code, /*allow_recovery=*/false);
+        switch (v.verdict) {
+            case tfa::Verdict::ok: out.result = "ok"; break;
+            case tfa::Verdict::wrong_code: out.result = "wrong_code"; break;
+            case tfa::Verdict::locked: out.result = "locked"; break;
+            case tfa::Verdict::not_enrolled: out.result = "not_enrolled"; break;
+        }
+        out.retry_after = v.retry_after.count();
+    }
+    log::info("feed: verification code", {{"host", p.host->id},
+                                          {"hostname", check.hostname},
+                                          {"user_id", check.user_id},
+                                          {"ip", check.ip},
+                                          {"result", out.result}});
+    return out;
+}
+
+std::size_t Feed::report_logins(const Principal& p, std::vector<LoginEvent> events) {
+    authorize({p}, Operation::report_login_events);
+    if (!p.host) throw ApiError::unprocessable("events", "only an enrolled host reports login events");
+    std::vector<std::pair<std::string, LastLogin>> last;
+    for (auto& e : events) {
+        e.host_id = p.host->id;
+        e.account_id = p.host->account_id;
+        // A user id the host names must be a member here (else it is dropped from the event).
+        if (e.user_id && !login::read_login_member(b_.store, e.account_id, *e.user_id)) e.user_id.reset();
+    }
+    std::vector<bool> fresh;
+    b_.write_quietly([&] { fresh = b_.store.hosts().add_login_events(events); });
+    // Only events seen for the first time move last_login (a resent batch changes nothing).
+    std::size_t added = 0;
+    for (std::size_t i = 0; i < events.size() && i < fresh.size(); ++i) {
+        if (!fresh[i]) continue;
+        ++added;
+        const auto& e = events[i];
+        if (e.user_id && e.decision == "allow")
+            last.emplace_back(*e.user_id, LastLogin{e.at, e.ip, p.host->hostname, e.method, "success"});
+    }
+    if (!last.empty()) b_.write([&] { b_.store.users().record_logins(last); });
+    return added;
 }
 
 std::uint64_t Feed::revision() { return b_.store.revision(); }

@@ -12,6 +12,8 @@ public:
     ipc::LoginState state(const Principal& p, const std::optional<std::string>& account_id) override;
     std::optional<FeedChanges> changes(const Principal& p, const std::optional<std::string>& account_id,
                                        std::uint64_t since) override;
+    HostTfaResult verify_tfa(const Principal& p, const HostTfaCheck& check) override;
+    std::size_t report_logins(const Principal& p, std::vector<LoginEvent> events) override;
     std::uint64_t revision() override;
 
 private:

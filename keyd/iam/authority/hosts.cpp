@@ -64,4 +64,12 @@ RegisteredHost Hosts::register_host(const Principal& p, const Registration& r) {
     return out;
 }
 
+PageResult<LoginEvent> Hosts::logins(const Caller& c, const PageRequest& pg) {
+    authorize({c.principal, &c}, Operation::list_logins);
+    PageResult<LoginEvent> out;
+    const auto page = to_store_page(pg);
+    out.items = b_.store.hosts().login_events(c.account.id, page.offset, page.limit, out.total);
+    return out;
+}
+
 }  // namespace portal::iam::authority

@@ -13,6 +13,7 @@ public:
     CreatedEnrolment create_enrolment(const Caller& c, const NewEnrolment& e) override;
     void remove(const Caller& c, const std::string& id) override;
     RegisteredHost register_host(const Principal& p, const Registration& r) override;
+    PageResult<LoginEvent> logins(const Caller& c, const PageRequest& pg) override;
 
 private:
     Backend& b_;
