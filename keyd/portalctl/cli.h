@@ -136,5 +136,6 @@ void register_invitation_commands(CLI::App& app, Context& ctx);
 void register_key_commands(CLI::App& app, Context& ctx);
 void register_status_command(CLI::App& app, Context& ctx);
 void register_token_commands(CLI::App& app, Context& ctx);
+void register_host_commands(CLI::App& app, Context& ctx);  // hosts, logins
 
 }  // namespace portal::ctl

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
     register_key_commands(app, ctx);
     register_status_command(app, ctx);
     register_token_commands(app, ctx);
+    register_host_commands(app, ctx);
 
     try {
         app.parse(argc, argv);

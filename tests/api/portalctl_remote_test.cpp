@@ -108,3 +108,39 @@ TEST_CASE("portalctl: tokens made on the socket drive a remote authority over HT
         CHECK(more.out.find("API tokens cannot create API tokens") != std::string::npos);
     }
 }
+
+TEST_CASE("portalctl: hosts enrol, list, delete and the login history", "[api][hosts][portalctl]") {
+    DaemonOptions o;
+    o.extra_toml = "[listen]\nhttps = \"127.0.0.1:0\"\n";
+    Daemon d("ctl-hosts", o);
+    const auto seed = seed_account(d);
+    const HttpsTarget https = https_listener(d);
+    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + quote(d.socket().string());
+
+    Run enrol = portalctl(ctl + " --json hosts enrol --name web-1 --expires-in 600");
+    INFO(enrol.out);
+    REQUIRE(enrol.status == 0);
+    const std::string token = nlohmann::json::parse(enrol.out).at("token");
+    auto reg = https_request(https, "", "POST", "/v1/hosts/register",
+                             nlohmann::json{{"token", token}, {"hostname", "web-1"}, {"version", "0.1.0"}}.dump());
+    REQUIRE(reg.status == 201);
+    const std::string host_id = reg.json.at("host_id");
+
+    Run list = portalctl(ctl + " hosts list");
+    INFO(list.out);
+    CHECK(list.status == 0);
+    CHECK(list.out.find("web-1") != std::string::npos);
+    CHECK(list.out.find(host_id) != std::string::npos);
+
+    REQUIRE(https_request(https, reg.json.at("host_token"), "POST", "/v1/iam/login_events",
+                          R"([{"id":"e1","at":"2026-12-02T10:00:00Z","unix_name":"alice","ip":"192.0.2.1","method":"publickey","decision":"deny","reason":"not_portal_user"}])")
+                .status == 200);
+    Run logins = portalctl(ctl + " logins");
+    INFO(logins.out);
+    CHECK(logins.status == 0);
+    CHECK(logins.out.find("not_portal_user") != std::string::npos);
+
+    Run del = portalctl(ctl + " hosts delete " + host_id);
+    CHECK(del.status == 0);
+    CHECK(portalctl(ctl + " hosts show " + host_id).status == 5);
+}
