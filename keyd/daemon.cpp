@@ -50,6 +50,16 @@ void make_dir(const std::filesystem::path& p, mode_t mode) {
         throw std::runtime_error(p.string() + ": cannot set mode: " + std::strerror(errno));
 }
 
+iam::SessionSettings session_settings(const config::Config& c) {
+    iam::SessionSettings s;
+    s.lifetime = c.api_session_lifetime;
+    s.max_failures_per_email = c.api_sign_in_max_failures;
+    s.max_failures_per_address = c.api_sign_in_max_failures_per_address;
+    s.failure_window = c.api_sign_in_lockout;
+    s.lockout = c.api_sign_in_lockout;
+    return s;
+}
+
 tfa::Settings tfa_settings(const config::Config& c) {
     tfa::Settings s;
     s.issuer = c.tfa_issuer;
@@ -255,6 +265,7 @@ int run_daemon(const DaemonOptions& opts) {
             refresher.request_refresh();
             long_polls.notify();
         });
+        authority.set_session_settings(session_settings(cfg));
 
         iam::ServerStatus https_status;  // filled once the HTTPS listener is up
         iam::ServerStatusService server_status([&refresher, &https_status] {
@@ -357,6 +368,7 @@ int run_daemon(const DaemonOptions& opts) {
                     log_restart_needed(cfg, fresh);
                     log::set_level(level_of(fresh));
                     tfa.set_settings(tfa_settings(fresh));
+                    authority.set_session_settings(session_settings(fresh));
                     // Login rules: account, roles, grace, revocation, the helper user.
                     cfg.log_level = fresh.log_level;
                     cfg.login_account_id = fresh.login_account_id;

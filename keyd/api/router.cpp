@@ -125,10 +125,11 @@ bool Router::is_public(const Request& req) const {
     return false;
 }
 
-iam::Principal Router::anonymous() {
+iam::Principal Router::anonymous(const std::string& remote_address) {
     iam::Principal p;
     p.kind = iam::Principal::Kind::anonymous;
     p.credential = iam::Credential::none;
+    p.remote_address = remote_address;
     return p;
 }
 
@@ -138,7 +139,7 @@ iam::Principal Router::authenticate(const Request& req) {
     const auto token = bearer_token(req);
     if (!token) throw iam::ApiError::unauthorized("authentication required: send Authorization: Bearer <token>");
     if (token->empty()) throw iam::ApiError::credential_not_accepted();
-    return services_.callers.principal_for_token(*token);
+    return services_.callers.principal_for_token(*token, req.remote_address);
 }
 
 void Router::add(const std::string& method, const std::string& pattern, RouteHandler handler) {
@@ -170,7 +171,7 @@ Response Router::dispatch(const Request& req) {
         }
         iam::Principal caller_principal;
         if (!https) caller_principal = services_.callers.principal_for_uid(req.peer.uid);
-        else if (is_public(req)) caller_principal = anonymous();
+        else if (is_public(req)) caller_principal = anonymous(req.remote_address);
         else caller_principal = authenticate(req);
         if (https && per_credential_ && !caller_principal.credential_id.empty()) {
             const RateDecision d = per_credential_->take(caller_principal.credential_id);

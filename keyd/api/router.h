@@ -47,7 +47,7 @@ public:
     void add(const std::string& method, const std::string& pattern, RouteHandler handler);
     // A route that takes its proof in the request (an enrolment token): over HTTPS it is
     // served without a Bearer credential, as the anonymous principal, which the guard admits
-    // to that operation only. Fixed paths only.
+    // to those operations only. Fixed paths only.
     void add_public(const std::string& method, const std::string& path, RouteHandler handler);
     Response dispatch(const Request& req);
 
@@ -65,7 +65,7 @@ public:
 private:
     iam::Principal authenticate(const Request& req);
     bool is_public(const Request& req) const;
-    static iam::Principal anonymous();
+    static iam::Principal anonymous(const std::string& remote_address);
 
     struct Route {
         std::string method;
@@ -89,6 +89,7 @@ void register_ssh_key_routes(Router& r);
 void register_server_routes(Router& r, const iam::ServerStatusService& server);
 void register_api_token_routes(Router& r);
 void register_host_routes(Router& r);
+void register_session_routes(Router& r);
 // With `polls`, GET /v1/iam/changes?wait= waits for a change (a long-poll); without, it
 // answers at once.
 void register_iam_feed_routes(Router& r, LongPolls* polls);

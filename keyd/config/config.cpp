@@ -281,6 +281,10 @@ Config parse_config(const std::string& text, const std::string& origin) {
     a.integer("max_body_bytes", c.api_max_body_bytes, 1024, 16 * 1024 * 1024);
     a.seconds("request_timeout", c.api_request_timeout, 1, 3600);
     a.integer("max_connections_per_uid", c.api_max_connections_per_uid, 1, 1024);
+    a.seconds("session_lifetime", c.api_session_lifetime, 300, 30 * 86400);
+    a.integer("sign_in_max_failures", c.api_sign_in_max_failures, 1, 1000);
+    a.integer("sign_in_max_failures_per_address", c.api_sign_in_max_failures_per_address, 1, 100000);
+    a.seconds("sign_in_lockout", c.api_sign_in_lockout, 1, 86400);
     a.finish();
 
     Section l(root, "listen", origin);

@@ -47,6 +47,10 @@ struct Config {
     std::size_t api_max_body_bytes = 1024 * 1024;
     std::chrono::seconds api_request_timeout{10};
     std::size_t api_max_connections_per_uid = 16;  // root is not capped (it has a reserve)
+    std::chrono::seconds api_session_lifetime{12 * 3600};  // portal sessions (POST /v1/auth/sessions)
+    int api_sign_in_max_failures = 5;                // wrong passwords/codes per email within
+    int api_sign_in_max_failures_per_address = 20;   //   sign_in_lockout, and per client address,
+    std::chrono::seconds api_sign_in_lockout{900};   //   lock sign-in for sign_in_lockout
     // [listen] the API over HTTPS (keyd/api/https_server.h): off while `https` is empty
     std::vector<std::string> listen_https;         // "0.0.0.0:8443", "[::]:8443"
     std::filesystem::path tls_certificate;         // both or neither; neither: a self-signed

@@ -18,8 +18,9 @@ struct AccountMembership {
 };
 
 // How the principal proved who it is: the local socket's peer uid, or a Bearer credential
-// over HTTPS. The guard caps what a credential may do (a read_only token only reads).
-enum class Credential { local_peer, api_token_full, api_token_read_only, host_token, none };
+// over HTTPS. The guard caps what a credential may do (a read_only token only reads; a
+// session only from where the account's IP allowlist admits).
+enum class Credential { local_peer, api_token_full, api_token_read_only, session, host_token, none };
 
 struct Principal {
     // system: root on the socket. user: a person. host: an enrolled server (its host token),
@@ -29,6 +30,7 @@ struct Principal {
     Kind kind = Kind::user;
     Credential credential = Credential::local_peer;
     std::string credential_id;  // the token's id, for logs ("" for the local peer)
+    std::string remote_address;  // over HTTPS: the client's address ("" on the socket)
     uid_t uid = static_cast<uid_t>(-1);
     std::optional<User> user;                     // set for Kind::user
     std::vector<AccountMembership> memberships;   // every one of the user's, oldest first

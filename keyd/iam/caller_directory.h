@@ -18,7 +18,8 @@ public:
     // The user a Bearer credential (the header's token, scheme removed) acts as. 401
     // (ApiError::credential_not_accepted) for an unknown, expired or revoked one, and for a
     // user with no active membership left (deactivated or removed everywhere).
-    virtual Principal principal_for_token(const std::string& token) = 0;
+    // `remote_address`: where the request came from (a session is bound to the allowlist).
+    virtual Principal principal_for_token(const std::string& token, const std::string& remote_address) = 0;
     virtual Caller caller_in(const Principal& p, const std::optional<std::string>& account_id) = 0;
 };
 

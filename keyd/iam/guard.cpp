@@ -13,7 +13,7 @@ enum class Scope {
     self,     // the asker's own things: profile, invitations, creating an account
     account,  // the asker's role in the selected account
     host,     // an enrolled host's own account (its host token), or root: the IAM feed
-    anyone,   // proven by a secret in the request itself (an enrolment token)
+    anyone,   // proven by a secret in the request itself (an enrolment token, a password)
 };
 
 // Who may see or touch another member's person-bound items (SSH keys) in the account.
@@ -67,6 +67,9 @@ constexpr std::array kRules{
     Rule{Operation::list_api_tokens,    Scope::self,    true,  false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::create_api_token,   Scope::self,    true,  true,  false, false, true,  false, false, Others::none, false, true },
     Rule{Operation::delete_api_token,   Scope::self,    true,  false, false, false, false, false, false, Others::none, false, false},
+    Rule{Operation::sign_in,            Scope::anyone,  false, false, false, false, false, false, false, Others::none, false, false},
+    Rule{Operation::sign_out,           Scope::self,    true,  false, false, false, false, false, false, Others::none, false, false},
+    Rule{Operation::set_password,       Scope::self,    true,  true,  false, false, false, false, false, Others::none, false, true },
     Rule{Operation::list_hosts,         Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::get_host,           Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::create_host_enrolment, Scope::account, false, false, true, false, false, false, false, Others::none, false, false},
@@ -176,7 +179,9 @@ void check_credential(const Rule& rule, const Principal& p) {
     if (p.credential == Credential::api_token_read_only && !rule.reads)
         throw ApiError::forbidden("this API token is read_only: it may only read");
     if (token && rule.no_api_token)
-        throw ApiError::forbidden("API tokens cannot create API tokens: create them with portalctl on a server");
+        throw ApiError::forbidden(rule.op == Operation::set_password
+                                      ? "API tokens cannot set passwords: sign in, or use portalctl on a server"
+                                      : "API tokens cannot create API tokens: create them with portalctl on a server");
 }
 
 }  // namespace

@@ -44,6 +44,10 @@ enum class Operation {
     list_api_tokens,
     create_api_token,
     delete_api_token,
+    // portal sign-in (user-global): sessions made from a password, and the password itself
+    sign_in,            // proven by the email and password in the request, not by the caller
+    sign_out,           // the session the request was made with
+    set_password,
     // servers that follow the account (agents)
     list_hosts,
     get_host,

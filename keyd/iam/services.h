@@ -12,6 +12,7 @@
 #include "keyd/iam/key_service.h"
 #include "keyd/iam/member_service.h"
 #include "keyd/iam/profile_service.h"
+#include "keyd/iam/session_service.h"
 #include "keyd/iam/token_service.h"
 #include "keyd/iam/two_factor_service.h"
 
@@ -26,6 +27,7 @@ struct Services {
     TwoFactorService& tfa;
     InvitationService& invitations;
     TokenService& tokens;
+    SessionService& sessions;
     HostService& hosts;
     FeedService& feed;
 };

@@ -183,6 +183,27 @@ CREATE TABLE login_events (
 CREATE INDEX login_events_account ON login_events (account_id, at DESC);
 )sql";
 
+// Version 7: portal sign-in (sessions_table.h): session tokens kept as their SHA-256 only,
+// and password hashes (Argon2id PHC strings). Both go with their user.
+constexpr std::string_view kV7 = R"sql(
+CREATE TABLE portal_sessions (
+    id           TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    secret_hash  BLOB NOT NULL UNIQUE CHECK (length(secret_hash) = 32),
+    ip           TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL,
+    last_used_at TEXT
+);
+CREATE INDEX portal_sessions_user ON portal_sessions (user_id);
+CREATE INDEX portal_sessions_expiry ON portal_sessions (expires_at);
+CREATE TABLE passwords (
+    user_id    TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    hash       TEXT NOT NULL CHECK (hash LIKE '$argon2id$%'),
+    updated_at TEXT NOT NULL
+);
+)sql";
+
 // The account's active owners counted through an index (every membership write checks that
 // one remains) instead of reading all 10,000 memberships.
 constexpr std::string_view kIndexes = R"sql(
@@ -196,6 +217,7 @@ const std::vector<Migration> kMigrations = {
     {4, "api tokens", kV4},
     {5, "hosts and enrolments", kV5},
     {6, "login events from hosts", kV6},
+    {7, "portal sessions and passwords", kV7},
 };
 
 constexpr std::string_view kBookkeeping = R"sql(

@@ -16,6 +16,7 @@ Store::Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts loca
       login_rows_(*conn_),
       api_tokens_(*conn_),
       hosts_(*conn_),
+      sessions_(*conn_),
       changes_(*conn_) {}
 
 Store::~Store() = default;

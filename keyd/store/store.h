@@ -15,6 +15,7 @@
 #include "keyd/store/hosts_table.h"
 #include "keyd/store/login_rows.h"
 #include "keyd/store/memberships_table.h"
+#include "keyd/store/sessions_table.h"
 #include "keyd/store/ssh_keys_table.h"
 #include "keyd/store/tfa_table.h"
 #include "keyd/store/types.h"
@@ -56,6 +57,7 @@ public:
     LoginRows& login_rows() { return login_rows_; }
     ApiTokensTable& api_tokens() { return api_tokens_; }
     HostsTable& hosts() { return hosts_; }
+    SessionsTable& sessions() { return sessions_; }
 
 private:
     Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts local);
@@ -69,6 +71,7 @@ private:
     LoginRows login_rows_;
     ApiTokensTable api_tokens_;
     HostsTable hosts_;
+    SessionsTable sessions_;
     ChangeLog changes_;
 };
 

@@ -25,15 +25,16 @@ namespace {
 
 // On the socket: a uid. Over HTTPS: an API token ("tok" columns): the owner's full and
 // read_only tokens, the manager's full token, a token of the deactivated member (made
-// while they were active), and an enrolled host's token (the feed, and nothing else).
+// while they were active), an enrolled host's token (the feed, and nothing else), and a
+// session the owner signed in with (what the owner's full token may, and make API tokens).
 enum Who {
     root, owner, manager, deactivated, invited, other_account, non_member,
-    owner_full, owner_read_only, manager_full, deactivated_token, host, kWhoCount
+    owner_full, owner_read_only, manager_full, deactivated_token, host, owner_session, kWhoCount
 };
 const char* const kPrincipals[kWhoCount] = {
     "root", "owner", "manager", "deactivated member", "invited member", "member of another account", "non-member uid",
     "owner's full token (https)", "owner's read_only token (https)", "manager's full token (https)",
-    "deactivated member's token (https)", "an enrolled host's token (https)"};
+    "deactivated member's token (https)", "an enrolled host's token (https)", "owner's session (https)"};
 bool over_https(int who) { return who >= owner_full; }
 
 struct Row {
@@ -46,47 +47,50 @@ struct Row {
 // {id}: a manager of account A ("target"), except DELETE, which removes another ("victim").
 // {fingerprint}: the target's key in A. {account_id}: accept → A, decline → B; the invited
 // member is invited to both. Everyone sends X-Account-ID: A.
-//                                                                     root owner mgr  deact inv  other non  tok: own  own-ro mgr  deact host
+//                                                                     root owner mgr  deact inv  other non  tok: own  own-ro mgr  deact host ses
 const Row kTable[] = {
-    {"GET", "/v1/account", nullptr,                                   {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
-    {"PUT", "/v1/account", R"({"name":"A"})",                         {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401, 403}},
-    {"GET", "/v1/accounts", nullptr,                                  {200, 200, 200, 403, 403, 200, 403, 200, 200, 200, 401, 403}},
-    {"POST", "/v1/accounts", R"({"name":"New"})",                     {201, 201, 201, 403, 403, 201, 403, 201, 403, 201, 401, 403}},
-    {"GET", "/v1/account/users", nullptr,                             {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
+    {"GET", "/v1/account", nullptr,                                   {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
+    {"PUT", "/v1/account", R"({"name":"A"})",                         {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401, 403, 200}},
+    {"GET", "/v1/accounts", nullptr,                                  {200, 200, 200, 403, 403, 200, 403, 200, 200, 200, 401, 403, 200}},
+    {"POST", "/v1/accounts", R"({"name":"New"})",                     {201, 201, 201, 403, 403, 201, 403, 201, 403, 201, 401, 403, 201}},
+    {"GET", "/v1/account/users", nullptr,                             {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
     {"POST", "/v1/account/users", R"({"email":"new@example.com","name":"New","role":"manager"})",
-                                                                      {201, 201, 403, 403, 403, 404, 403, 201, 403, 403, 401, 403}},
-    {"GET", "/v1/account/users/{id}", nullptr,                        {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
-    {"PUT", "/v1/account/users/{id}", R"({"role":"manager"})",        {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401, 403}},
-    {"POST", "/v1/account/users/{id}/tfa/reset", "{}",                {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403}},
-    {"GET", "/v1/profile", nullptr,                                   {403, 200, 200, 403, 403, 200, 403, 200, 200, 200, 401, 403}},
-    {"PUT", "/v1/profile", R"({"name":"Me"})",                        {403, 200, 200, 403, 403, 200, 403, 200, 403, 200, 401, 403}},
-    {"GET", "/v1/profile/invitations", nullptr,                       {403, 200, 200, 200, 200, 200, 403, 200, 200, 200, 401, 403}},
-    {"POST", "/v1/profile/tfa/enable", "{}",                          {403, 201, 201, 403, 403, 404, 403, 201, 403, 201, 401, 403}},
-    {"POST", "/v1/profile/tfa/confirm", R"({"code":"000000"})",       {403, 422, 422, 403, 403, 404, 403, 422, 403, 422, 401, 403}},
-    {"POST", "/v1/profile/tfa/disable", R"({"code":"000000"})",       {403, 412, 412, 403, 403, 404, 403, 412, 403, 412, 401, 403}},
-    {"GET", "/v1/ssh_keys", nullptr,                                  {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
-    {"POST", "/v1/ssh_keys", "KEY",                                   {422, 201, 201, 403, 403, 404, 403, 201, 403, 201, 401, 403}},
-    {"GET", "/v1/ssh_keys/{fingerprint}", nullptr,                    {200, 200, 404, 403, 403, 404, 403, 200, 200, 404, 401, 403}},
-    {"PUT", "/v1/ssh_keys/{fingerprint}", R"({"name":"renamed"})",    {200, 200, 404, 403, 403, 404, 403, 200, 403, 404, 401, 403}},
-    {"GET", "/v1/api_tokens", nullptr,                                {403, 200, 200, 200, 200, 200, 403, 200, 200, 200, 401, 403}},
-    {"POST", "/v1/api_tokens", R"({"name":"t"})",                     {403, 201, 201, 403, 403, 201, 403, 403, 403, 403, 401, 403}},
-    {"GET", "/v1/hosts", nullptr,                                     {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
-    {"GET", "/v1/hosts/{host_id}", nullptr,                           {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
-    {"POST", "/v1/hosts/enrolments", "{}",                            {201, 201, 403, 403, 403, 404, 403, 201, 403, 403, 401, 403}},
-    {"POST", "/v1/hosts/register", "REGISTER",                        {201, 201, 201, 201, 201, 201, 403, 201, 201, 201, 201, 201}},
-    {"GET", "/v1/iam/state", nullptr,                                 {200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200}},
-    {"GET", "/v1/account/logins", nullptr,                            {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
+                                                                      {201, 201, 403, 403, 403, 404, 403, 201, 403, 403, 401, 403, 201}},
+    {"GET", "/v1/account/users/{id}", nullptr,                        {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
+    {"PUT", "/v1/account/users/{id}", R"({"role":"manager"})",        {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401, 403, 200}},
+    {"POST", "/v1/account/users/{id}/tfa/reset", "{}",                {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
+    {"GET", "/v1/profile", nullptr,                                   {403, 200, 200, 403, 403, 200, 403, 200, 200, 200, 401, 403, 200}},
+    {"PUT", "/v1/profile", R"({"name":"Me"})",                        {403, 200, 200, 403, 403, 200, 403, 200, 403, 200, 401, 403, 200}},
+    {"GET", "/v1/profile/invitations", nullptr,                       {403, 200, 200, 200, 200, 200, 403, 200, 200, 200, 401, 403, 200}},
+    {"POST", "/v1/profile/tfa/enable", "{}",                          {403, 201, 201, 403, 403, 404, 403, 201, 403, 201, 401, 403, 201}},
+    {"POST", "/v1/profile/tfa/confirm", R"({"code":"000000"})",       {403, 422, 422, 403, 403, 404, 403, 422, 403, 422, 401, 403, 422}},
+    {"POST", "/v1/profile/tfa/disable", R"({"code":"000000"})",       {403, 412, 412, 403, 403, 404, 403, 412, 403, 412, 401, 403, 412}},
+    {"GET", "/v1/ssh_keys", nullptr,                                  {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
+    {"POST", "/v1/ssh_keys", "KEY",                                   {422, 201, 201, 403, 403, 404, 403, 201, 403, 201, 401, 403, 201}},
+    {"GET", "/v1/ssh_keys/{fingerprint}", nullptr,                    {200, 200, 404, 403, 403, 404, 403, 200, 200, 404, 401, 403, 200}},
+    {"PUT", "/v1/ssh_keys/{fingerprint}", R"({"name":"renamed"})",    {200, 200, 404, 403, 403, 404, 403, 200, 403, 404, 401, 403, 200}},
+    {"GET", "/v1/api_tokens", nullptr,                                {403, 200, 200, 200, 200, 200, 403, 200, 200, 200, 401, 403, 200}},
+    {"POST", "/v1/api_tokens", R"({"name":"t"})",                     {403, 201, 201, 403, 403, 201, 403, 403, 403, 403, 401, 403, 201}},
+    {"GET", "/v1/hosts", nullptr,                                     {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
+    {"GET", "/v1/hosts/{host_id}", nullptr,                           {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
+    {"POST", "/v1/hosts/enrolments", "{}",                            {201, 201, 403, 403, 403, 404, 403, 201, 403, 403, 401, 403, 201}},
+    {"POST", "/v1/hosts/register", "REGISTER",                        {201, 201, 201, 201, 201, 201, 403, 201, 201, 201, 201, 201, 201}},
+    {"GET", "/v1/iam/state", nullptr,                                 {200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200, 403}},
+    {"GET", "/v1/account/logins", nullptr,                            {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
     {"POST", "/v1/iam/tfa/verify", R"({"user_id":"usr_nobody","code":"000000"})",
-                                                                      {422, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 404}},
-    {"POST", "/v1/iam/login_events", "[]",                            {422, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200}},
-    {"GET", "/v1/iam/changes", nullptr,                               {200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200}},
-    {"GET", "/v1/server", nullptr,                                    {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403}},
-    {"DELETE", "/v1/api_tokens/{token_id}", nullptr,                  {403, 204, 404, 404, 404, 404, 403, 204, 403, 404, 401, 403}},
-    {"DELETE", "/v1/hosts/{host_id}", nullptr,                        {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403}},
-    {"DELETE", "/v1/ssh_keys/{fingerprint}", nullptr,                 {204, 204, 404, 403, 403, 404, 403, 204, 403, 404, 401, 403}},
-    {"DELETE", "/v1/account/users/{id}", nullptr,                     {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403}},
-    {"POST", "/v1/profile/invitations/{account_id}/decline", "{}",   {403, 404, 404, 404, 204, 404, 403, 404, 403, 404, 401, 403}},
-    {"POST", "/v1/profile/invitations/{account_id}/accept", "{}",    {403, 404, 404, 404, 200, 404, 403, 404, 403, 404, 401, 403}},
+                                                                      {422, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 404, 403}},
+    {"POST", "/v1/iam/login_events", "[]",                            {422, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200, 403}},
+    {"GET", "/v1/iam/changes", nullptr,                               {200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200, 403}},
+    {"GET", "/v1/server", nullptr,                                    {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
+    {"POST", "/v1/auth/sessions", "SIGN_IN",                          {400, 400, 400, 400, 400, 400, 403, 201, 201, 201, 201, 201, 201}},
+    {"PUT", "/v1/profile/password", "PASSWORD",                       {403, 204, 204, 403, 403, 204, 403, 403, 403, 403, 401, 403, 204}},
+    {"DELETE", "/v1/api_tokens/{token_id}", nullptr,                  {403, 204, 404, 404, 404, 404, 403, 204, 403, 404, 401, 403, 204}},
+    {"DELETE", "/v1/hosts/{host_id}", nullptr,                        {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
+    {"DELETE", "/v1/ssh_keys/{fingerprint}", nullptr,                 {204, 204, 404, 403, 403, 404, 403, 204, 403, 404, 401, 403, 204}},
+    {"DELETE", "/v1/account/users/{id}", nullptr,                     {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
+    {"POST", "/v1/profile/invitations/{account_id}/decline", "{}",   {403, 404, 404, 404, 204, 404, 403, 404, 403, 404, 401, 403, 404}},
+    {"POST", "/v1/profile/invitations/{account_id}/accept", "{}",    {403, 404, 404, 404, 200, 404, 403, 404, 403, 404, 401, 403, 404}},
+    {"DELETE", "/v1/auth/sessions/current", nullptr,                  {403, 404, 404, 404, 404, 404, 403, 404, 403, 404, 401, 403, 204}},
 };
 
 std::string route_key(const std::string& method, const std::string& pattern) { return method + " " + pattern; }
@@ -107,6 +111,12 @@ std::set<std::string> served_routes(const Daemon& d) {
     return out;
 }
 
+constexpr const char* kTablePassword = "the table's passphrase";
+
+std::string sign_in_json(const std::string& email) {
+    return nlohmann::json{{"email", email}, {"password", kTablePassword}}.dump();
+}
+
 struct World {
     std::string a, b;          // account ids
     std::string target, victim, fingerprint;
@@ -115,6 +125,7 @@ struct World {
     std::string table_token_id;    // {token_id}: another of the owner's tokens
     std::string table_host_id;     // {host_id}: a host enrolled in A (not the one whose token is used)
     std::string enrolment_token;   // for the register row
+    std::string owner_email;       // for the sign-in row (the password is kTablePassword)
     HttpsTarget https;
 };
 
@@ -164,6 +175,11 @@ World build_world(const Daemon& d) {
     w.token[host] = register_host("agent").at("host_token").get<std::string>();
     w.table_host_id = register_host("table").at("host_id").get<std::string>();
     w.enrolment_token = enrol();
+    REQUIRE(d.put("/v1/profile/password", {{"password", kTablePassword}}, a.owner.uid).status == 204);
+    w.owner_email = a.owner.email;
+    auto session = d.send(HttpRequest{"POST", "/v1/auth/sessions", sign_in_json(w.owner_email), {}, 0, 30, w.https});
+    REQUIRE(session.status == 201);
+    w.token[owner_session] = session.json.at("token").get<std::string>();
     return w;
 }
 
@@ -215,6 +231,10 @@ TEST_CASE("authorization table: every endpoint as every kind of principal", "[ap
                                          : std::string(row.body);
             if (row.body && std::string(row.body) == "REGISTER")
                 req.body = nlohmann::json{{"token", w.enrolment_token}, {"hostname", "h"}, {"version", "0.1.0"}}.dump();
+            if (row.body && std::string(row.body) == "SIGN_IN") req.body = sign_in_json(w.owner_email);
+            // The same password again: what later rows sign in with stays valid.
+            if (row.body && std::string(row.body) == "PASSWORD")
+                req.body = nlohmann::json{{"password", kTablePassword}, {"current_password", kTablePassword}}.dump();
             req.headers = account_header(w.a);
             req.uid = w.uid[who];
             if (over_https(who)) {

@@ -12,6 +12,7 @@
 #include "keyd/iam/authority/keys.h"
 #include "keyd/iam/authority/members.h"
 #include "keyd/iam/authority/profiles.h"
+#include "keyd/iam/authority/sessions.h"
 #include "keyd/iam/authority/tokens.h"
 #include "keyd/iam/authority/two_factor.h"
 #include "keyd/iam/services.h"
@@ -27,6 +28,7 @@ public:
 
     // References into this object: valid as long as it lives.
     Services services();
+    void set_session_settings(const SessionSettings& s) { sessions_.set_settings(s); }
 
 private:
     Backend backend_;
@@ -38,6 +40,7 @@ private:
     TwoFactor two_factor_{backend_};
     Invitations invitations_{backend_};
     Tokens tokens_{backend_};
+    Sessions sessions_{backend_};
     Hosts hosts_{backend_};
     Feed feed_{backend_};
 };

@@ -20,32 +20,61 @@ Principal Callers::principal_for_uid(uid_t uid) {
     }
     auto user = b_.store.users().by_uid(static_cast<std::uint32_t>(uid));
     if (!user) throw ApiError::forbidden("uid " + std::to_string(uid) + " is not a portal user");
+    return user_principal(std::move(*user));
+}
+
+Principal Callers::principal_for_token(const std::string& token, const std::string& remote_address) {
+    Principal p;
+    if (well_formed_credential(token, kHostTokenPrefix)) p = principal_for_host_token(token);
+    else if (well_formed_credential(token, kSessionTokenPrefix)) p = principal_for_session(token);
+    else if (well_formed_credential(token, kApiTokenPrefix)) p = principal_for_api_token(token);
+    else throw ApiError::credential_not_accepted();
+    p.remote_address = remote_address;
+    return p;
+}
+
+Principal Callers::user_principal(User user) {
+    Principal p;
+    p.kind = Principal::Kind::user;
+    p.uid = user.uid;
     p.user = std::move(user);
     for (auto& ar : b_.store.accounts().of_user(p.user_id()))
         p.memberships.push_back(AccountMembership{std::move(ar.account), ar.role, ar.status});
     return p;
 }
 
-Principal Callers::principal_for_token(const std::string& token) {
-    if (well_formed_credential(token, kHostTokenPrefix)) return principal_for_host_token(token);
-    if (!well_formed_credential(token, kApiTokenPrefix)) throw ApiError::credential_not_accepted();
+Principal Callers::principal_for_api_token(const std::string& token) {
     auto t = b_.store.api_tokens().by_hash(credential_hash(token));
     const std::string now = store::now_rfc3339();
     if (!t || (t->expires_at && *t->expires_at <= now)) throw ApiError::credential_not_accepted();
     auto user = b_.store.users().get(t->user_id);
     if (!user) throw ApiError::credential_not_accepted();
-    Principal p;
-    p.kind = Principal::Kind::user;
+    Principal p = user_principal(std::move(*user));
     p.credential = t->access == TokenAccess::full ? Credential::api_token_full : Credential::api_token_read_only;
     p.credential_id = t->id;
-    p.uid = user->uid;
-    p.user = std::move(user);
-    for (auto& ar : b_.store.accounts().of_user(p.user_id()))
-        p.memberships.push_back(AccountMembership{std::move(ar.account), ar.role, ar.status});
     // Deactivated or removed everywhere: the token stops at once (and works again if the
     // user is reactivated; deleting it is the user's or an owner's call).
     if (!has_active_membership(p)) throw ApiError::credential_not_accepted();
     b_.store.api_tokens().mark_used(t->id, now);
+    return p;
+}
+
+// A portal session: its user while they are active somewhere. Unlike an API token, a session
+// of a user who lost their last active membership is ended, not suspended.
+Principal Callers::principal_for_session(const std::string& token) {
+    auto s = b_.store.sessions().by_hash(credential_hash(token));
+    const std::string now = store::now_rfc3339();
+    if (!s || s->expires_at <= now) throw ApiError::credential_not_accepted();
+    auto user = b_.store.users().get(s->user_id);
+    if (!user) throw ApiError::credential_not_accepted();
+    Principal p = user_principal(std::move(*user));
+    p.credential = Credential::session;
+    p.credential_id = s->id;
+    if (!has_active_membership(p)) {
+        b_.write_quietly([&] { b_.store.sessions().remove(s->id); });
+        throw ApiError::credential_not_accepted();
+    }
+    b_.store.sessions().mark_used(s->id, now);
     return p;
 }
 

@@ -9,11 +9,15 @@ class Callers final : public CallerDirectory {
 public:
     explicit Callers(Backend& b) : b_(b) {}
     Principal principal_for_uid(uid_t uid) override;
-    Principal principal_for_token(const std::string& token) override;
+    Principal principal_for_token(const std::string& token, const std::string& remote_address) override;
     Caller caller_in(const Principal& p, const std::optional<std::string>& account_id) override;
 
 private:
     Principal principal_for_host_token(const std::string& token);
+    Principal principal_for_api_token(const std::string& token);
+    Principal principal_for_session(const std::string& token);
+    // The user's record and memberships, for a credential that acts as them.
+    Principal user_principal(User user);
     Backend& b_;
 };
 

@@ -11,6 +11,7 @@ namespace portal::iam::authority {
 inline constexpr std::string_view kApiTokenPrefix = "pk_tok_";
 inline constexpr std::string_view kHostTokenPrefix = "pk_host_";
 inline constexpr std::string_view kEnrolmentTokenPrefix = "pk_enrol_";
+inline constexpr std::string_view kSessionTokenPrefix = "pk_ses_";
 
 // A new bearer secret: the kind's prefix and 32 random bytes (43 characters, URL-safe base64).
 std::string new_credential(std::string_view prefix);
