@@ -69,6 +69,21 @@ struct ApiToken {
     std::optional<std::string> last_used_at;  // to the minute (updated at most once a minute)
 };
 
+// One network of an account's IP allowlist (PORTAL.md §1): portal sign-in, and optionally SSH,
+// only from the listed networks while the list is active.
+struct IpAllowlistEntry {
+    std::string id;    // "ipa_..."
+    std::string cidr;  // canonical (shared/cidr.h)
+    std::string comment;
+    std::string created_at;
+    std::string updated_at;
+};
+
+struct IpAllowlist {
+    bool active = false;
+    std::vector<IpAllowlistEntry> entries;  // oldest first
+};
+
 // A server that follows an account's IAM feed (an agent), enrolled with a one-use token
 // (PORTAL.md §5). Its host token is stored as a hash only.
 struct Host {

@@ -15,6 +15,8 @@ struct AccountMembership {
     Account account;
     Role role = Role::manager;
     MemberStatus status = MemberStatus::active;
+    // For a session: whether the account's IP allowlist (if active) lists the request's address.
+    bool address_admitted = true;
 };
 
 // How the principal proved who it is: the local socket's peer uid, or a Bearer credential
@@ -46,6 +48,7 @@ struct Caller {
     Account account;
     Role role = Role::manager;
     std::optional<Membership> membership;  // empty for the system principal
+    bool address_admitted = true;          // a session from outside the account's IP allowlist: false
 
     bool is_system() const { return principal.is_system(); }
     bool has_tfa() const { return principal.user && principal.user->tfa_enabled; }

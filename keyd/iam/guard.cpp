@@ -76,6 +76,8 @@ constexpr std::array kRules{
     Rule{Operation::delete_host,        Scope::account, false, false, true,  false, false, false, false, Others::none, false, false},
     Rule{Operation::register_host,      Scope::anyone,  false, false, false, false, false, false, false, Others::none, false, false},
     Rule{Operation::list_logins,        Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::get_ip_allowlist,   Scope::account, false, false, true,  false, false, false, false, Others::none, true , false},
+    Rule{Operation::change_ip_allowlist, Scope::account, false, false, true, false, false, false, false, Others::none, false, false},
     Rule{Operation::read_iam_feed,      Scope::host,    false, false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::verify_tfa_for_host, Scope::host,   false, false, false, false, false, false, false, Others::none, false, false},
     Rule{Operation::report_login_events, Scope::host,   false, false, false, false, false, false, false, Others::none, false, false},
@@ -117,7 +119,13 @@ bool active_owner_of(const Principal& p, const std::string& account_id) {
     });
 }
 
+std::string allowlist_refusal(const Principal& p) {
+    return "this account's IP allowlist does not list your address (" + p.remote_address +
+           "): its sessions work only from the listed networks";
+}
+
 void check_account_scope(const Rule& rule, const Caller& c) {
+    if (!c.address_admitted) throw ApiError::forbidden(allowlist_refusal(c.principal));
     if (!c.membership || c.membership->status != MemberStatus::active) {
         const bool invited = c.membership && c.membership->status == MemberStatus::invited;
         throw ApiError::forbidden(invited ? "you are invited to this account: accept the invitation first "
@@ -132,6 +140,14 @@ void check_account_scope(const Rule& rule, const Caller& c) {
 void check_self_scope(const Rule& rule, const Principal& p) {
     if (rule.needs_active && !has_active_membership(p))
         throw ApiError::forbidden("you have no active membership in any account (deactivated or only invited)");
+    // A session acts on the user's own things only from where one of their accounts admits it
+    // (ending itself is always allowed).
+    if (p.credential == Credential::session && rule.op != Operation::sign_out &&
+        std::none_of(p.memberships.begin(), p.memberships.end(), [](const AccountMembership& m) {
+            return m.status == MemberStatus::active && m.address_admitted;
+        }))
+        throw ApiError::forbidden("no account of yours lists your address (" + p.remote_address +
+                                  ") in its IP allowlist: sessions work only from the listed networks");
     if (rule.tfa_everywhere)
         for (const auto& m : p.memberships)
             if (m.status == MemberStatus::active && blocked_by_enforce_2fa(p, m.account))

@@ -55,6 +55,9 @@ enum class Operation {
     delete_host,
     register_host,      // proven by the enrolment token in the request, not by the caller
     list_logins,        // the account's login history
+    // the account's IP allowlist
+    get_ip_allowlist,
+    change_ip_allowlist,
     // the IAM feed: for an enrolled host of the account (and root)
     read_iam_feed,
     verify_tfa_for_host,

@@ -5,6 +5,7 @@
 // one authorize() call (keyd/iam/guard.h).
 #pragma once
 #include "keyd/iam/account_service.h"
+#include "keyd/iam/allowlist_service.h"
 #include "keyd/iam/caller_directory.h"
 #include "keyd/iam/feed_service.h"
 #include "keyd/iam/host_service.h"
@@ -29,6 +30,7 @@ struct Services {
     TokenService& tokens;
     SessionService& sessions;
     HostService& hosts;
+    AllowlistService& allowlist;
     FeedService& feed;
 };
 

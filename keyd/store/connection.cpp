@@ -93,6 +93,7 @@ Conflict conflict_from(const sqlite::Error& e) {
         {"tfa_recovery_codes.user_id, tfa_recovery_codes.code_hash", "recovery_codes"},
         {"tfa.user_id", "user_id"},
         {"api_tokens.user_id, api_tokens.name", "name"},
+        {"ip_allowlist_entries.account_id, ip_allowlist_entries.cidr", "cidr"},
     };
     std::string_view msg = e.what();
     constexpr std::string_view kPrefix = "constraint failed: ";

@@ -204,6 +204,24 @@ CREATE TABLE passwords (
 );
 )sql";
 
+// Version 8: the IP allowlist (ip_allowlist_table.h): an account's switch and its networks.
+constexpr std::string_view kV8 = R"sql(
+CREATE TABLE ip_allowlists (
+    account_id TEXT PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+    active     INTEGER NOT NULL CHECK (active IN (0, 1)),
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE ip_allowlist_entries (
+    id         TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    cidr       TEXT NOT NULL,
+    comment    TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (account_id, cidr)
+);
+)sql";
+
 // The account's active owners counted through an index (every membership write checks that
 // one remains) instead of reading all 10,000 memberships.
 constexpr std::string_view kIndexes = R"sql(
@@ -218,6 +236,7 @@ const std::vector<Migration> kMigrations = {
     {5, "hosts and enrolments", kV5},
     {6, "login events from hosts", kV6},
     {7, "portal sessions and passwords", kV7},
+    {8, "ip allowlist", kV8},
 };
 
 constexpr std::string_view kBookkeeping = R"sql(

@@ -69,6 +69,17 @@ std::vector<SessionRecord> SessionsTable::of_user(const std::string& user_id) {
     });
 }
 
+std::vector<SessionRecord> SessionsTable::of_account_members(const std::string& account_id) {
+    return conn_.locked([&] {
+        std::vector<SessionRecord> out;
+        Query q(conn_, "SELECT s.id, s.user_id, s.ip, s.created_at, s.expires_at, s.last_used_at FROM portal_sessions s"
+                       " JOIN memberships m ON m.user_id = s.user_id WHERE m.account_id = ?");
+        q->bind(1, account_id);
+        while (q->step()) out.push_back(read_session(*q));
+        return out;
+    });
+}
+
 void SessionsTable::mark_used(const std::string& id, const std::string& at) {
     conn_.write_untracked([&] {
         Query q(conn_, "UPDATE portal_sessions SET last_used_at = ? WHERE id = ?"

@@ -30,6 +30,8 @@ public:
     // Ends every session of the user but `keep_id` (a password change keeps the one that made it).
     void remove_of_user(const std::string& user_id, const std::string& keep_id = {});
     std::vector<SessionRecord> of_user(const std::string& user_id);
+    // The sessions of every user with a membership in the account (an allowlist switched on).
+    std::vector<SessionRecord> of_account_members(const std::string& account_id);
     // As ApiTokensTable::mark_used: at most one write a minute per session.
     void mark_used(const std::string& id, const std::string& at);
 

@@ -17,6 +17,7 @@ Store::Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts loca
       api_tokens_(*conn_),
       hosts_(*conn_),
       sessions_(*conn_),
+      ip_allowlist_(*conn_),
       changes_(*conn_) {}
 
 Store::~Store() = default;

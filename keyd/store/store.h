@@ -13,6 +13,7 @@
 #include "keyd/store/api_tokens_table.h"
 #include "keyd/store/change_log.h"
 #include "keyd/store/hosts_table.h"
+#include "keyd/store/ip_allowlist_table.h"
 #include "keyd/store/login_rows.h"
 #include "keyd/store/memberships_table.h"
 #include "keyd/store/sessions_table.h"
@@ -58,6 +59,7 @@ public:
     ApiTokensTable& api_tokens() { return api_tokens_; }
     HostsTable& hosts() { return hosts_; }
     SessionsTable& sessions() { return sessions_; }
+    IpAllowlistTable& ip_allowlist() { return ip_allowlist_; }
 
 private:
     Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts local);
@@ -72,6 +74,7 @@ private:
     ApiTokensTable api_tokens_;
     HostsTable hosts_;
     SessionsTable sessions_;
+    IpAllowlistTable ip_allowlist_;
     ChangeLog changes_;
 };
 

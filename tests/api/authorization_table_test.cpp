@@ -82,9 +82,17 @@ const Row kTable[] = {
     {"POST", "/v1/iam/login_events", "[]",                            {422, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200, 403}},
     {"GET", "/v1/iam/changes", nullptr,                               {200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200, 403}},
     {"GET", "/v1/server", nullptr,                                    {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
+    {"GET", "/v1/account/ip_allowlist", nullptr,                      {200, 200, 403, 403, 403, 404, 403, 200, 200, 403, 401, 403, 200}},
+    {"PUT", "/v1/account/ip_allowlist", R"({"active":false})",        {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401, 403, 200}},
+    {"POST", "/v1/account/ip_allowlist/entries", R"({"cidr":"192.0.2.0/24"})",
+                                                                      {201, 201, 403, 403, 403, 404, 403, 201, 403, 403, 401, 403, 201}},
+    {"PUT", "/v1/account/ip_allowlist/entries/{entry_id}", R"({"comment":"x"})",
+                                                                      {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401, 403, 200}},
     {"POST", "/v1/auth/sessions", "SIGN_IN",                          {400, 400, 400, 400, 400, 400, 403, 201, 201, 201, 201, 201, 201}},
     {"PUT", "/v1/profile/password", "PASSWORD",                       {403, 204, 204, 403, 403, 204, 403, 403, 403, 403, 401, 403, 204}},
     {"DELETE", "/v1/api_tokens/{token_id}", nullptr,                  {403, 204, 404, 404, 404, 404, 403, 204, 403, 404, 401, 403, 204}},
+    {"DELETE", "/v1/account/ip_allowlist/entries/{entry_id}", nullptr,
+                                                                      {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
     {"DELETE", "/v1/hosts/{host_id}", nullptr,                        {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
     {"DELETE", "/v1/ssh_keys/{fingerprint}", nullptr,                 {204, 204, 404, 403, 403, 404, 403, 204, 403, 404, 401, 403, 204}},
     {"DELETE", "/v1/account/users/{id}", nullptr,                     {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
@@ -126,6 +134,7 @@ struct World {
     std::string table_host_id;     // {host_id}: a host enrolled in A (not the one whose token is used)
     std::string enrolment_token;   // for the register row
     std::string owner_email;       // for the sign-in row (the password is kTablePassword)
+    std::string allowlist_entry;   // {entry_id}: an entry of A's (inactive) IP allowlist
     HttpsTarget https;
 };
 
@@ -180,6 +189,9 @@ World build_world(const Daemon& d) {
     auto session = d.send(HttpRequest{"POST", "/v1/auth/sessions", sign_in_json(w.owner_email), {}, 0, 30, w.https});
     REQUIRE(session.status == 201);
     w.token[owner_session] = session.json.at("token").get<std::string>();
+    auto entry = d.post("/v1/account/ip_allowlist/entries", {{"cidr", "198.51.100.0/24"}}, 0, account_header(w.a));
+    REQUIRE(entry.status == 201);
+    w.allowlist_entry = entry.json.at("id").get<std::string>();
     return w;
 }
 
@@ -193,6 +205,7 @@ std::string fill(std::string pattern, const Row& row, const World& w) {
     replace("{account_id}", std::string(row.pattern).find("/accept") != std::string::npos ? w.a : w.b);
     replace("{token_id}", w.table_token_id);
     replace("{host_id}", w.table_host_id);
+    replace("{entry_id}", w.allowlist_entry);
     if (pattern == "/v1/iam/changes") pattern += "?since=0";
     return pattern;
 }

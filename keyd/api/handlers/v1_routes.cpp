@@ -12,6 +12,7 @@ void register_v1_routes(Router& r, const iam::ServerStatusService& server, LongP
     register_api_token_routes(r);
     register_host_routes(r);
     register_session_routes(r);
+    register_ip_allowlist_routes(r);
     register_iam_feed_routes(r, polls);
 }
 

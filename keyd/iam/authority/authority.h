@@ -9,6 +9,7 @@
 #include "keyd/iam/authority/feed.h"
 #include "keyd/iam/authority/hosts.h"
 #include "keyd/iam/authority/invitations.h"
+#include "keyd/iam/authority/ip_allowlist.h"
 #include "keyd/iam/authority/keys.h"
 #include "keyd/iam/authority/members.h"
 #include "keyd/iam/authority/profiles.h"
@@ -42,6 +43,7 @@ private:
     Tokens tokens_{backend_};
     Sessions sessions_{backend_};
     Hosts hosts_{backend_};
+    IpAllowlists allowlist_{backend_};
     Feed feed_{backend_};
 };
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <string_view>
 
+#include "keyd/iam/authority/ip_allowlist.h"
 #include "keyd/iam/authority/tokens.h"
 #include "keyd/iam/errors.h"
 #include "keyd/iam/guard.h"
@@ -30,6 +31,7 @@ Principal Callers::principal_for_token(const std::string& token, const std::stri
     else if (well_formed_credential(token, kApiTokenPrefix)) p = principal_for_api_token(token);
     else throw ApiError::credential_not_accepted();
     p.remote_address = remote_address;
+    if (p.credential == Credential::session) admit_session_address(p);
     return p;
 }
 
@@ -78,6 +80,12 @@ Principal Callers::principal_for_session(const std::string& token) {
     return p;
 }
 
+void Callers::admit_session_address(Principal& p) {
+    for (auto& m : p.memberships)
+        if (m.status == MemberStatus::active)
+            m.address_admitted = allowlist_admits(b_.store.ip_allowlist().of_account(m.account.id), p.remote_address);
+}
+
 // An enrolled host: its account's feed and nothing else (the guard). Deleted: refused at once.
 Principal Callers::principal_for_host_token(const std::string& token) {
     auto host = b_.store.hosts().by_hash(credential_hash(token));
@@ -114,13 +122,18 @@ Caller Callers::caller_in(const Principal& p, const std::optional<std::string>& 
     if (account_id) {
         it = std::find_if(mine.begin(), mine.end(), [&](const auto& m) { return m.account.id == *account_id; });
     } else {
-        // The default is the oldest account the user is active in (else the oldest: the guard says why not).
-        it = std::find_if(mine.begin(), mine.end(), [](const auto& m) { return m.status == MemberStatus::active; });
+        // The default is the oldest account the user is active in (a session: that admits its
+        // address), else the oldest: the guard says why not.
+        it = std::find_if(mine.begin(), mine.end(),
+                          [](const auto& m) { return m.status == MemberStatus::active && m.address_admitted; });
+        if (it == mine.end())
+            it = std::find_if(mine.begin(), mine.end(), [](const auto& m) { return m.status == MemberStatus::active; });
         if (it == mine.end()) it = mine.begin();
     }
     if (it == mine.end()) throw ApiError::not_found("account not found");
     c.account = it->account;
     c.role = it->role;
+    c.address_admitted = it->address_admitted;
     c.membership = b_.store.memberships().get(c.account.id, p.user_id());
     return c;
 }

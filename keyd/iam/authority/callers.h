@@ -16,6 +16,8 @@ private:
     Principal principal_for_host_token(const std::string& token);
     Principal principal_for_api_token(const std::string& token);
     Principal principal_for_session(const std::string& token);
+    // Marks which of the session's active accounts list its address (the guard decides).
+    void admit_session_address(Principal& p);
     // The user's record and memberships, for a credential that acts as them.
     Principal user_principal(User user);
     Backend& b_;

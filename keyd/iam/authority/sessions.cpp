@@ -4,6 +4,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "keyd/iam/authority/ip_allowlist.h"
 #include "keyd/iam/authority/password_hash.h"
 #include "keyd/iam/authority/tokens.h"
 #include "keyd/iam/errors.h"
@@ -89,9 +90,16 @@ CreatedSession Sessions::sign_in(const Principal& p, const SignIn& s) {
     }
     per_email_.record_success(email_key);
 
-    bool active = false;
-    for (const auto& ar : b_.store.accounts().of_user(user->id)) active = active || ar.status == MemberStatus::active;
+    bool active = false, admitted = false;
+    for (const auto& ar : b_.store.accounts().of_user(user->id)) {
+        if (ar.status != MemberStatus::active) continue;
+        active = true;
+        admitted = admitted || allowlist_admits(b_.store.ip_allowlist().of_account(ar.account.id), s.remote_address);
+    }
     if (!active) throw ApiError::forbidden("you have no active membership in any account (deactivated or only invited)");
+    if (!admitted)
+        throw ApiError::forbidden("sign-in from " + s.remote_address +
+                                  " is not allowed: no account of yours lists it in its IP allowlist");
 
     CreatedSession out;
     out.id = random_id("ses_");
