@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
     register_status_command(app, ctx);
     register_token_commands(app, ctx);
     register_host_commands(app, ctx);
+    register_allowlist_commands(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -144,3 +144,51 @@ TEST_CASE("portalctl: hosts enrol, list, delete and the login history", "[api][h
     CHECK(del.status == 0);
     CHECK(portalctl(ctl + " hosts show " + host_id).status == 5);
 }
+
+TEST_CASE("portalctl: allowlist and password", "[api][allowlist][sessions][portalctl]") {
+    DaemonOptions o;
+    o.extra_toml = "[listen]\nhttps = \"127.0.0.1:0\"\n";
+    Daemon d("ctl-allowlist", o);
+    const auto seed = seed_account(d);
+    const HttpsTarget https = https_listener(d);
+    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + quote(d.socket().string());
+
+    Run added = portalctl(ctl + " --json allowlist add 192.0.2.0/24 --comment office");
+    INFO(added.out);
+    REQUIRE(added.status == 0);
+    const std::string id = nlohmann::json::parse(added.out).at("id");
+    Run bad = portalctl(ctl + " allowlist add 10.0.0.1/8");
+    CHECK(bad.status != 0);
+    CHECK(bad.out.find("cidr") != std::string::npos);
+    CHECK(portalctl(ctl + " allowlist edit " + id).status != 0);  // nothing to change
+    CHECK(portalctl(ctl + " allowlist edit " + id + " --comment 'main office'").status == 0);
+    Run on = portalctl(ctl + " allowlist on");
+    CHECK(on.status == 0);
+    Run shown = portalctl(ctl + " allowlist show");
+    INFO(shown.out);
+    CHECK(shown.out.find("IP allowlist: active") != std::string::npos);
+    CHECK(shown.out.find("192.0.2.0/24") != std::string::npos);
+    CHECK(shown.out.find("main office") != std::string::npos);
+    CHECK(portalctl(ctl + " allowlist off").status == 0);
+    CHECK(portalctl(ctl + " allowlist remove " + id).status == 0);
+    CHECK(d.get("/v1/account/ip_allowlist").json["entries"].empty());
+
+    // The password comes from stdin (or the terminal), never from argv.
+    const std::string as_owner = "setpriv --reuid " + std::to_string(seed.owner.uid) + " --regid " +
+                                 std::to_string(seed.owner.uid) + " --clear-groups " + ctl;
+    Run set = portalctl("sh -c " + quote("printf 'first passphrase\\n' | " + as_owner + " password"));
+    INFO(set.out);
+    REQUIRE(set.status == 0);
+    auto session = https_request(https, "", "POST", "/v1/auth/sessions",
+                                 nlohmann::json{{"email", seed.owner.email}, {"password", "first passphrase"}}.dump());
+    REQUIRE(session.status == 201);
+    // Over HTTPS with the session: the new password, then the current one.
+    const std::string remote = std::string(PORTALCTL_BIN) + " --url https://" + https.address + " --pin " + quote(https.pin);
+    Run changed = portalctl("sh -c " + quote("printf 'second passphrase\\nfirst passphrase\\n' | PORTAL_TOKEN=" +
+                                             session.json.at("token").get<std::string>() + " " + remote + " password"));
+    INFO(changed.out);
+    CHECK(changed.status == 0);
+    CHECK(https_request(https, "", "POST", "/v1/auth/sessions",
+                        nlohmann::json{{"email", seed.owner.email}, {"password", "second passphrase"}}.dump())
+              .status == 201);
+}
