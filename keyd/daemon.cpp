@@ -77,7 +77,7 @@ log::Level level_of(const config::Config& c) {
 }
 
 login::ViewSettings view_settings(const config::Config& c) {
-    return login::ViewSettings{c.login_account_id, c.login_roles, c.login_fallback_grace};
+    return login::ViewSettings{c.login_account_id, c.login_roles, c.login_fallback_grace, c.login_apply_ip_allowlist};
 }
 
 userdb::UserdbConfig userdb_config(const config::Config& c) {
@@ -374,6 +374,7 @@ int run_daemon(const DaemonOptions& opts) {
                     cfg.login_account_id = fresh.login_account_id;
                     cfg.login_roles = fresh.login_roles;
                     cfg.login_fallback_grace = fresh.login_fallback_grace;
+                    cfg.login_apply_ip_allowlist = fresh.login_apply_ip_allowlist;
                     cfg.login_helper_user = fresh.login_helper_user;
                     cfg.revoke_terminate_sessions = fresh.revoke_terminate_sessions;
                     helper = lookup_helper(cfg.login_helper_user);

@@ -210,7 +210,7 @@ std::optional<LoginDecision> ask(const Context& c, bool& from_fallback) {
         pam_syslog(c.pamh, LOG_ERR, "no usable login state: %s", clean(error, 200).c_str());
         return std::nullopt;
     }
-    return check_account(loaded->state, c.user, policy_of(loaded->state), StateSource{true, loaded->expired});
+    return check_account(loaded->state, c.user, policy_of(loaded->state), StateSource{true, loaded->expired}, c.rhost);
 }
 
 // The decision for a portal member, or nullopt when the user is not ours (PAM_IGNORE): not

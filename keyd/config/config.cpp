@@ -174,6 +174,7 @@ void parse_login(const toml::table& root, const std::string& origin, Config& c) 
               "replaced by login.state_dir (a directory with one file per member, default "
               "<runtime_directory>/login-state; the helper's --state= and pam_portal.so's state= name it too)");
     l.seconds("fallback_grace", c.login_fallback_grace, 0, 30 * 86400);
+    l.boolean("apply_ip_allowlist", c.login_apply_ip_allowlist);
     l.finish();
     for (char ch : c.login_account_id)
         if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-')

@@ -67,6 +67,7 @@ struct Config {
     std::string login_helper_user = "portal-keyd-keys";     // AuthorizedKeysCommandUser, may use the login socket
     std::filesystem::path login_state_dir;                  // default <runtime_directory>/login-state
     std::chrono::seconds login_fallback_grace{3600};        // how long the fallback stays valid
+    bool login_apply_ip_allowlist = false;                  // the account's IP allowlist for SSH too
     // [userdb] identities for nss-systemd (keyd/userdb/). A private instance (runtime_directory
     // moved, as tests and the demo run it) defaults to directories under its runtime_directory
     // and to terminate_sessions = false: it must not publish users to the whole machine, nor

@@ -60,7 +60,7 @@ ipc::GetAuthorizedKeysReply LoginService::get_authorized_keys(const ipc::GetAuth
 ipc::CheckAccountReply LoginService::check_account(const ipc::CheckAccountRequest& r) {
     const auto snap = snapshot();
     const ipc::LoginState v = view_for(*snap, r.user);
-    ipc::LoginDecision d = ipc::check_account(v, r.user, ipc::policy_of(v));
+    ipc::LoginDecision d = ipc::check_account(v, r.user, ipc::policy_of(v), {}, r.rhost);
     log::write(d.portal_user ? log::Level::info : log::Level::debug, "login: account check",
                {{"user", r.user},
                 {"rhost", rhost_or_local(r.rhost)},
@@ -88,7 +88,7 @@ ipc::VerifyResult to_reply(tfa::Verdict v) {
 ipc::VerifyCodeReply LoginService::verify_code(const ipc::VerifyCodeRequest& r) {
     const auto snap = snapshot();
     const ipc::LoginState v = view_for(*snap, r.user);
-    const ipc::LoginDecision d = ipc::check_account(v, r.user, ipc::policy_of(v));
+    const ipc::LoginDecision d = ipc::check_account(v, r.user, ipc::policy_of(v), {}, r.rhost);
     ipc::VerifyCodeReply reply;
     reply.portal_user = d.portal_user;
     reply.result = ipc::VerifyResult::wrong_code;  // never ok unless TfaService says so

@@ -52,6 +52,19 @@ std::optional<ipc::LoginMember> read_login_member(store::Store& store, const std
     return login_member(*row, std::move(keys));
 }
 
+// The networks SSH logins must come from: the account's IP allowlist while it is active and
+// this server applies it ([login] apply_ip_allowlist); nullopt otherwise.
+std::optional<std::vector<std::string>> ssh_allowlist_of(store::Store& store, const std::string& account_id,
+                                                        const ViewSettings& settings) {
+    if (!settings.apply_ip_allowlist) return std::nullopt;
+    auto list = store.ip_allowlist().of_account(account_id);
+    if (!list.active) return std::nullopt;
+    std::vector<std::string> networks;
+    networks.reserve(list.entries.size());
+    for (auto& e : list.entries) networks.push_back(std::move(e.cidr));
+    return networks;
+}
+
 ipc::LoginState build_login_state(store::Store& store, const ViewSettings& settings, std::int64_t now) {
     ipc::LoginState state;
     state.revision = store.revision();
@@ -72,6 +85,7 @@ ipc::LoginState build_login_state(store::Store& store, const ViewSettings& setti
     }
     state.account_id = account->id;
     state.enforce_2fa = account->enforce_2fa;
+    state.ssh_ip_allowlist = ssh_allowlist_of(store, account->id, settings);
 
     // One query for the keys, one for the members: grouped here, not queried per user.
     std::unordered_map<std::string, std::vector<ipc::LoginKey>> keys_of;
@@ -130,8 +144,11 @@ bool IncrementalLoginView::apply(store::Store& store, std::uint64_t revision) {
             if (c.op == store::ChangeOp::remove) return false;
             const auto account = store.accounts().get(state_.account_id);
             if (!account) return false;
-            if (state_.enforce_2fa != account->enforce_2fa) touched_all_ = true;  // every member's rules
+            auto allowlist = ssh_allowlist_of(store, state_.account_id, settings_);
+            // Every member's rules:
+            if (state_.enforce_2fa != account->enforce_2fa || state_.ssh_ip_allowlist != allowlist) touched_all_ = true;
             state_.enforce_2fa = account->enforce_2fa;
+            state_.ssh_ip_allowlist = std::move(allowlist);
             continue;
         }
         if (c.user_id.empty() || (!c.account_id.empty() && c.account_id != state_.account_id)) continue;

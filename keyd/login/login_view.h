@@ -24,6 +24,7 @@ struct ViewSettings {
     std::string account_id;                                // empty: the oldest account
     std::vector<Role> login_roles{Role::owner, Role::manager};
     std::chrono::seconds grace{3600};                      // the fallback file's validity
+    bool apply_ip_allowlist = false;                       // the account's IP allowlist for SSH too
 };
 
 // Where a complete login state comes from: the embedded store in authority mode, a

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "shared/cidr.h"
+
 namespace portal::ipc {
 
 std::string_view message_for(std::string_view r) {
@@ -15,6 +17,7 @@ std::string_view message_for(std::string_view r) {
         return "portal-keyd has been unavailable for too long; portal logins are suspended.";
     if (r == reason::tfa_unavailable)
         return "Two-factor authentication is unavailable (portal-keyd is not running); try again later.";
+    if (r == reason::ip_not_allowed) return "Your address is not in the account's IP allowlist.";
     return {};
 }
 
@@ -30,10 +33,21 @@ LoginDecision deny(const LoginMember* member, std::string_view code) {
     return d;
 }
 
+bool listed(const std::vector<std::string>& networks, std::string_view rhost) {
+    const auto ip = parse_ip(rhost);
+    if (!ip) return false;
+    for (const auto& n : networks) {
+        std::string why;
+        const auto c = parse_cidr(n, why);
+        if (c && c->contains(*ip)) return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 LoginDecision check_account(const LoginState& state, std::string_view user, const LoginPolicy& policy,
-                            const StateSource& source) {
+                            const StateSource& source, std::optional<std::string_view> rhost) {
     const LoginMember* m = state.find(user);
     // Unknown names and names the daemon did not publish (they belong to a local or reserved
     // account) are not ours: local users are never locked out by portal-keyd.
@@ -48,6 +62,7 @@ LoginDecision check_account(const LoginState& state, std::string_view user, cons
     }
     const auto& roles = policy.login_roles;
     if (std::find(roles.begin(), roles.end(), m->role) == roles.end()) return deny(m, reason::role_not_allowed);
+    if (rhost && state.ssh_ip_allowlist && !listed(*state.ssh_ip_allowlist, *rhost)) return deny(m, reason::ip_not_allowed);
     if (state.enforce_2fa && !m->tfa_enabled) return deny(m, reason::tfa_enrolment_required);
     // Without the daemon, the portal-2fa group (from its userdb provider) is gone too, so sshd
     // would not even ask for a code: refuse instead of letting a key alone in.

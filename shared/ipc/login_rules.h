@@ -27,6 +27,8 @@ inline constexpr std::string_view tfa_enrolment_required = "tfa_enrolment_requir
 inline constexpr std::string_view state_expired = "state_expired";
 // Fallback only: the member must give a code, and codes are verified only by the daemon.
 inline constexpr std::string_view tfa_unavailable = "tfa_unavailable";
+// The account's IP allowlist, applied to SSH here, does not list the client's address.
+inline constexpr std::string_view ip_not_allowed = "ip_not_allowed";
 }  // namespace reason
 
 struct LoginPolicy {
@@ -51,8 +53,12 @@ struct LoginDecision {
     std::optional<std::uint32_t> uid;
 };
 
+// `rhost`: the client's address (PAM_RHOST) where the decision is about one connection;
+// nullopt where it is not (authorized keys, publication, revocation), which leaves the IP
+// allowlist to the connection's own account check. An address that is not an IP literal
+// (sshd with UseDNS) is not listed.
 LoginDecision check_account(const LoginState& state, std::string_view user, const LoginPolicy& policy,
-                            const StateSource& source = {});
+                            const StateSource& source = {}, std::optional<std::string_view> rhost = std::nullopt);
 
 // The policy the daemon recorded in the state (used by fallback readers).
 inline LoginPolicy policy_of(const LoginState& state) { return LoginPolicy{state.login_roles}; }

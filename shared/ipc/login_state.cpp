@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "shared/cidr.h"
 #include "shared/ipc/json_fields.h"
 
 namespace portal::ipc {
@@ -65,6 +66,7 @@ LoginState header_of(const LoginState& state) {
     out.account_id = state.account_id;
     out.enforce_2fa = state.enforce_2fa;
     out.login_roles = state.login_roles;
+    out.ssh_ip_allowlist = state.ssh_ip_allowlist;
     return out;
 }
 
@@ -93,13 +95,15 @@ json member_json(const LoginMember& m) {
 json header_json(const LoginState& state, int version) {
     json roles = json::array();
     for (Role r : state.login_roles) roles.push_back(to_string(r));
-    return {{"version", version},
-            {"revision", state.revision},
-            {"generated_at", state.generated_at},
-            {"grace_seconds", state.grace_seconds},
-            {"account_id", state.account_id},
-            {"enforce_2fa", state.enforce_2fa},
-            {"login_roles", std::move(roles)}};
+    json j{{"version", version},
+           {"revision", state.revision},
+           {"generated_at", state.generated_at},
+           {"grace_seconds", state.grace_seconds},
+           {"account_id", state.account_id},
+           {"enforce_2fa", state.enforce_2fa},
+           {"login_roles", std::move(roles)}};
+    if (state.ssh_ip_allowlist) j["ssh_ip_allowlist"] = *state.ssh_ip_allowlist;
+    return j;
 }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -112,7 +116,21 @@ bool parse_header_fields(FieldReader& r, LoginState& state, std::string& error) 
     r.get("account_id", state.account_id);
     r.get("enforce_2fa", state.enforce_2fa);
     const json* roles = r.array("login_roles", /*required=*/false);
+    const json* allowlist = r.array("ssh_ip_allowlist", /*required=*/false);
     if (!r.ok()) return false;
+    if (allowlist) {
+        state.ssh_ip_allowlist.emplace();
+        for (std::size_t i = 0; i < allowlist->size(); ++i) {
+            const json& v = (*allowlist)[i];
+            std::string why = "not a string";
+            if (v.is_string() && parse_cidr(v.get_ref<const std::string&>(), why)) {
+                state.ssh_ip_allowlist->push_back(v.get<std::string>());
+                continue;
+            }
+            error = element_path(r, "ssh_ip_allowlist", i) + ": " + why;
+            return false;
+        }
+    }
     if (state.grace_seconds < 0) return r.fail("grace_seconds", "must not be negative");
     if (roles) {
         state.login_roles.clear();
@@ -163,7 +181,8 @@ std::optional<LoginState> header_from_json(std::string_view text, std::string& e
     if (!check_version(r, kStateDirVersion)) return std::nullopt;
     state.version = kStateDirVersion;
     if (!parse_header_fields(r, state, error)) return std::nullopt;
-    if (!r.only({"version", "revision", "generated_at", "grace_seconds", "account_id", "enforce_2fa", "login_roles"}))
+    if (!r.only({"version", "revision", "generated_at", "grace_seconds", "account_id", "enforce_2fa", "login_roles",
+                 "ssh_ip_allowlist"}))
         return std::nullopt;
     return state;
 }
@@ -240,7 +259,7 @@ std::optional<LoginState> login_state_from_json(std::string_view text, std::stri
         }
     }
     if (!r.only({"version", "revision", "generated_at", "grace_seconds", "account_id", "enforce_2fa",
-                 "login_roles", "members"}))
+                 "login_roles", "ssh_ip_allowlist", "members"}))
         return std::nullopt;
     return state;
 }

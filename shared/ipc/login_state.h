@@ -86,6 +86,9 @@ struct LoginState {
     // Roles that may log in (the daemon's configuration), so that a reader of the fallback
     // file decides as the daemon would. Optional in JSON; defaults to owner, manager.
     std::vector<Role> login_roles{Role::owner, Role::manager};
+    // Set while this server applies the account's active IP allowlist to SSH logins
+    // ([login] apply_ip_allowlist): its networks, canonical CIDR. Optional in JSON.
+    std::optional<std::vector<std::string>> ssh_ip_allowlist;
     std::vector<LoginMember> members;
 
     // Linear scan: fine for the one lookup a login process makes. A long-lived reader that

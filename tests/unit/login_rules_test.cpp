@@ -134,3 +134,30 @@ TEST_CASE("login_rules: authorized_keys_for follows check_account", "[login][rul
     CHECK(authorized_keys_for(enforced, "manager1", std::nullopt, LoginPolicy{}, {true, false}).keys.empty());
     CHECK(authorized_keys_for(enforced, "gone1", std::nullopt, LoginPolicy{}).keys.empty());
 }
+
+TEST_CASE("login rules: the IP allowlist, where applied to SSH, judges the connection's address", "[login_rules][allowlist]") {
+    LoginState s = state();
+    const LoginPolicy policy = policy_of(s);
+    // Not applied: any address.
+    CHECK(check_account(s, "owner1", policy, {}, std::string_view("198.51.100.7")).allow);
+
+    s.ssh_ip_allowlist = std::vector<std::string>{"192.0.2.0/24", "2001:db8::/32"};
+    CHECK(check_account(s, "owner1", policy, {}, std::string_view("192.0.2.200")).allow);
+    CHECK(check_account(s, "owner1", policy, {}, std::string_view("::ffff:192.0.2.1")).allow);
+    CHECK(check_account(s, "owner1", policy, {}, std::string_view("2001:db8::9")).allow);
+    for (std::string_view elsewhere : {"198.51.100.7", "", "host.example.com", "2001:db9::1"}) {
+        INFO(elsewhere);
+        const auto d = check_account(s, "owner1", policy, {}, elsewhere);
+        CHECK_FALSE(d.allow);
+        CHECK(d.portal_user);
+        CHECK(d.reason == reason::ip_not_allowed);
+        CHECK(d.message == "Your address is not in the account's IP allowlist.");
+    }
+    // Where the decision is not about one connection (keys, publication), no address: the
+    // connection's own account check applies it.
+    CHECK(check_account(s, "owner1", policy).allow);
+    // Not ours stays not ours; an empty list admits nobody.
+    CHECK(check_account(s, "localuser", policy, {}, std::string_view("198.51.100.7")).reason == reason::not_portal_user);
+    s.ssh_ip_allowlist = std::vector<std::string>{};
+    CHECK(check_account(s, "owner1", policy, {}, std::string_view("192.0.2.1")).reason == reason::ip_not_allowed);
+}

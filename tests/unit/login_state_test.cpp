@@ -240,6 +240,7 @@ TEST_CASE("login_state: header_of keeps every field but the members", "[login][s
     REQUIRE(s);
     s->enforce_2fa = true;
     s->login_roles = {Role::owner};
+    s->ssh_ip_allowlist = std::vector<std::string>{"192.0.2.0/24"};
     const LoginState h = header_of(*s);
     CHECK(h.members.empty());
     // The JSON of the header equals the state's with the members dropped: a field added to
@@ -247,4 +248,30 @@ TEST_CASE("login_state: header_of keeps every field but the members", "[login][s
     LoginState without = *s;
     without.members.clear();
     CHECK(to_json(h) == to_json(without));
+}
+
+TEST_CASE("login_state: the IP allowlist applied to SSH is optional, and checked", "[login][state][allowlist]") {
+    std::string error;
+    auto plain = login_state_from_json(sample_json().dump(), error);
+    REQUIRE(plain);
+    CHECK_FALSE(plain->ssh_ip_allowlist);
+    CHECK(to_json(*plain).find("ssh_ip_allowlist") == std::string::npos);
+
+    json j = sample_json();
+    j["ssh_ip_allowlist"] = json::array({"192.0.2.0/24", "2001:db8::/32"});
+    auto s = login_state_from_json(j.dump(), error);
+    REQUIRE(s);
+    CHECK(s->ssh_ip_allowlist == std::vector<std::string>{"192.0.2.0/24", "2001:db8::/32"});
+    auto again = login_state_from_json(to_json(*s), error);
+    REQUIRE(again);
+    CHECK(again->ssh_ip_allowlist == s->ssh_ip_allowlist);
+    j["ssh_ip_allowlist"] = json::array();  // active and empty: nobody
+    CHECK(login_state_from_json(j.dump(), error)->ssh_ip_allowlist == std::vector<std::string>{});
+
+    j["ssh_ip_allowlist"] = json::array({"192.0.2.0/24", "10.0.0.1/8"});
+    CHECK(parse_error(j).find("ssh_ip_allowlist[1]") != std::string::npos);
+    j["ssh_ip_allowlist"] = json::array({42});
+    CHECK(parse_error(j).find("ssh_ip_allowlist[0]") != std::string::npos);
+    j["ssh_ip_allowlist"] = "192.0.2.0/24";
+    CHECK(parse_error(j).find("ssh_ip_allowlist") != std::string::npos);
 }

@@ -279,6 +279,7 @@ void World::write_config() {
       << "helper_user = \"nobody\"\n"
       << "state_dir = " << quoted(state_dir().string()) << "\n"
       << "fallback_grace = " << options_.fallback_grace << "\n"
+      << "apply_ip_allowlist = " << (options_.apply_ip_allowlist ? "true" : "false") << "\n"
       // A private runtime_directory defaults to private userdb directories: these are the
       // namespace's own, so publish for real.
       << "\n[userdb]\n"
@@ -493,7 +494,7 @@ std::string World::probe_key(const std::string& user, const fs::path& key) const
 }
 
 CommandResult World::openssh(const std::string& user, const fs::path& key, const std::string& command,
-                             const std::optional<std::string>& code) const {
+                             const std::optional<std::string>& code, const std::string& from) const {
     const fs::path home = dir_ / "client-home";
     mkdirs(home, 0700);
     std::string host_key = read_file(host_key_pub());
@@ -503,11 +504,14 @@ CommandResult World::openssh(const std::string& user, const fs::path& key, const
                "#!/bin/sh\nprintf '%s\\n' \"$1\" >> " + (dir_ / "askpass.prompts").string() + "\ncat " +
                    (dir_ / "askpass.code").string() + "\n",
                0755);
-    return run({"/usr/bin/ssh", "-F", "/dev/null", "-p", std::to_string(sshd_port_), "-i", key.string(), "-o",
-                "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=" + (dir_ / "known_hosts").string(), "-o",
-                "StrictHostKeyChecking=yes", "-o", "PreferredAuthentications=publickey,keyboard-interactive", "-o",
-                "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=10", "-o", "BatchMode=no", "-l", user, "127.0.0.1",
-                command},
+    std::vector<std::string> argv{"/usr/bin/ssh", "-F", "/dev/null", "-p", std::to_string(sshd_port_), "-i", key.string(),
+                                  "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=" + (dir_ / "known_hosts").string(),
+                                  "-o", "StrictHostKeyChecking=yes", "-o",
+                                  "PreferredAuthentications=publickey,keyboard-interactive", "-o",
+                                  "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=10", "-o", "BatchMode=no", "-l", user};
+    if (!from.empty()) argv.insert(argv.end(), {"-b", from});
+    argv.insert(argv.end(), {"127.0.0.1", command});
+    return run(argv,
                {{"HOME", home.string()},
                 {"SSH_ASKPASS", (dir_ / "askpass.sh").string()},
                 {"SSH_ASKPASS_REQUIRE", "force"},

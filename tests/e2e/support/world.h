@@ -47,6 +47,8 @@ struct WorldOptions {
     // Match Group block and keyboard-interactive on for everyone (a sysadmin's own config, or
     // a membership sshd does not see yet). pam_portal.so must hold the line by itself.
     bool sshd_without_2fa_match = false;
+    // [login] apply_ip_allowlist: the account's IP allowlist limits SSH logins too.
+    bool apply_ip_allowlist = false;
 };
 
 struct Member {
@@ -104,8 +106,9 @@ public:
     // The publickey step alone: "success", "partial" (a code would be asked next), "denied"...
     std::string probe_key(const std::string& user, const std::filesystem::path& key) const;
     // OpenSSH's ssh: runs `command`; the verification code (if any) through SSH_ASKPASS.
+    // `from`: the local address the client binds to (ssh -b), e.g. "127.0.0.2".
     CommandResult openssh(const std::string& user, const std::filesystem::path& key, const std::string& command,
-                          const std::optional<std::string>& code = std::nullopt) const;
+                          const std::optional<std::string>& code = std::nullopt, const std::string& from = "") const;
     // A key root logs in with: listed in <dir>/keys/root.keys (sshd's AuthorizedKeysFile).
     const std::filesystem::path& root_key() const { return root_key_; }
 
