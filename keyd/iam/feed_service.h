@@ -17,7 +17,10 @@ struct FeedChanges {
     std::uint64_t revision = 0;                 // the account's state is at this revision now
     std::vector<ipc::LoginMember> upserts;      // members whose entry is new or changed
     std::vector<std::string> removed_user_ids;  // no longer members
-    std::optional<bool> enforce_2fa;            // when the account's flag may have changed
+    std::optional<bool> enforce_2fa;            // when the account's flags may have changed
+    // With enforce_2fa: the account's IP allowlist while active (nullopt: inactive). A host
+    // applies it to SSH when its configuration says so ([login] apply_ip_allowlist).
+    std::optional<std::vector<std::string>> ip_allowlist;
 };
 
 // A host asks the authority to check a member's TOTP code (secrets never leave it).

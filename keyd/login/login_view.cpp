@@ -52,8 +52,6 @@ std::optional<ipc::LoginMember> read_login_member(store::Store& store, const std
     return login_member(*row, std::move(keys));
 }
 
-// The networks SSH logins must come from: the account's IP allowlist while it is active and
-// this server applies it ([login] apply_ip_allowlist); nullopt otherwise.
 std::optional<std::vector<std::string>> ssh_allowlist_of(store::Store& store, const std::string& account_id,
                                                         const ViewSettings& settings) {
     if (!settings.apply_ip_allowlist) return std::nullopt;

@@ -45,6 +45,10 @@ public:
 // with their keys as "type base64 name" lines. An account that does not exist (yet)
 // yields a state with no members.
 ipc::LoginState build_login_state(store::Store& store, const ViewSettings& settings, std::int64_t now);
+// The networks SSH logins must come from: the account's IP allowlist while it is active and
+// `settings` apply it; nullopt otherwise.
+std::optional<std::vector<std::string>> ssh_allowlist_of(store::Store& store, const std::string& account_id,
+                                                        const ViewSettings& settings);
 
 // One member of the account as the login state holds them (keys included); nullopt when the
 // user is not a member of it.

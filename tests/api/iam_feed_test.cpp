@@ -171,6 +171,23 @@ TEST_CASE("iam feed: the state with an ETag, then only what changed", "[api][fee
         CHECK(c.json["removed"] == nlohmann::json::array({members[1].id}));
         CHECK(c.json["enforce_2fa"] == false);
     }
+    SECTION("the account's IP allowlist travels with its flags, for hosts that apply it to SSH") {
+        CHECK_FALSE(state.json.contains("ssh_ip_allowlist"));  // inactive
+        REQUIRE(d.post("/v1/account/ip_allowlist/entries", {{"cidr", "192.0.2.0/24"}}, 0, account_header(seed.account_id))
+                    .status == 201);
+        REQUIRE(d.put("/v1/account/ip_allowlist", {{"active", true}}, 0, account_header(seed.account_id)).status == 200);
+        auto c = https_request(https, host.host_token, "GET", "/v1/iam/changes?since=" + std::to_string(revision));
+        REQUIRE(c.status == 200);
+        INFO(c.body);
+        CHECK(c.json["upserts"].empty());
+        CHECK(c.json["ssh_ip_allowlist"] == nlohmann::json::array({"192.0.2.0/24"}));
+        auto now = https_request(https, host.host_token, "GET", "/v1/iam/state");
+        CHECK(now.json["ssh_ip_allowlist"] == nlohmann::json::array({"192.0.2.0/24"}));
+        REQUIRE(d.put("/v1/account/ip_allowlist", {{"active", false}}, 0, account_header(seed.account_id)).status == 200);
+        auto off = https_request(https, host.host_token, "GET",
+                                 "/v1/iam/changes?since=" + now.json.at("revision").dump());
+        CHECK(off.json["ssh_ip_allowlist"].is_null());
+    }
     SECTION("another account's changes are not in it") {
         auto b_member = add_member(d, other.account_id, "b1@example.com", "manager");
         REQUIRE(d.put("/v1/profile", {{"name", "B's member"}}, b_member.uid).status == 200);
@@ -265,6 +282,20 @@ TEST_CASE("iam feed: a long-poll is answered by the change it waited for", "[api
         CHECK(answer.json["upserts"].empty());
         CHECK(answer.json["removed"].empty());
         CHECK(answer.json["revision"].get<std::uint64_t>() == revision + 1);
+    }
+    SECTION("a host deleted while it waits gets no further answer") {
+        HttpResult answer;
+        std::thread poller([&] { answer = https_request(https, host.host_token, "GET", poll + "&wait=300"); });
+        REQUIRE(polls_waiting(d, 1));
+        REQUIRE(d.del("/v1/hosts/" + host.host_id, 0, account_header(seed.account_id)).status == 204);
+        REQUIRE(d.post("/v1/ssh_keys", {{"name", "k"}, {"public_key", fresh_ed25519_line()}, {"user_id", member.id}}, 0,
+                       account_header(seed.account_id))
+                    .status == 201);
+        poller.join();
+        INFO(answer.describe());
+        CHECK(answer.status == 401);
+        CHECK(answer.header("www-authenticate").find("invalid_token") != std::string::npos);
+        CHECK(answer.body.find(member.id) == std::string::npos);
     }
     SECTION("polls still waiting when the daemon stops: it stops cleanly") {
         std::vector<std::thread> pollers;

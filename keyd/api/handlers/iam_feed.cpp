@@ -36,7 +36,10 @@ Response changes_response(std::uint64_t since, const std::optional<iam::FeedChan
         body += ipc::member_to_json(changes->upserts[i]);
     }
     body += "],\"removed\":" + nlohmann::json(changes->removed_user_ids).dump();
-    if (changes->enforce_2fa) body += std::string(",\"enforce_2fa\":") + (*changes->enforce_2fa ? "true" : "false");
+    if (changes->enforce_2fa) {
+        body += std::string(",\"enforce_2fa\":") + (*changes->enforce_2fa ? "true" : "false");
+        body += ",\"ssh_ip_allowlist\":" + (changes->ip_allowlist ? nlohmann::json(*changes->ip_allowlist).dump() : "null");
+    }
     body += "}";
     Response out;
     out.status = 200;
@@ -51,7 +54,10 @@ Response answer_or_error(const std::function<Response()>& make) {
         return make();
     } catch (const iam::ApiError& e) {
         nlohmann::json body{{"code", e.code}, {"message", e.what()}};
-        return json_response(e.status, body);
+        Response r = json_response(e.status, body);
+        if (e.credential_rejected)
+            r.headers.emplace_back("www-authenticate", "Bearer realm=\"portal-keyd\", error=\"invalid_token\"");
+        return r;
     } catch (const std::exception&) {
         return json_response(500, {{"code", "INTERNAL_ERROR"}, {"message", "internal error"}});
     }
@@ -177,8 +183,9 @@ void register_iam_feed_routes(Router& r, LongPolls* polls) {
             std::optional<std::string> account;
             std::uint64_t since;
             std::optional<iam::FeedChanges> latest;
+            std::optional<iam::ApiError> refused;  // asked again on wake: e.g. the host was deleted
         };
-        auto poll = std::make_shared<Poll>(Poll{ctx.iam.feed, ctx.principal, ctx.req.header("x-account-id"), since, first});
+        auto poll = std::make_shared<Poll>(Poll{ctx.iam.feed, ctx.principal, ctx.req.header("x-account-id"), since, first, std::nullopt});
         const auto jitter_ms = static_cast<long>(random_bytes(2)[0]) * std::min<long>(5000, static_cast<long>(wait) * 100) / 255;
         log::debug("feed: long-poll waiting", {{"since", std::to_string(since)}, {"wait", std::to_string(wait)}});
         Response deferred;
@@ -186,10 +193,20 @@ void register_iam_feed_routes(Router& r, LongPolls* polls) {
             polls->wait(
                 std::chrono::milliseconds(static_cast<long>(wait) * 1000 + jitter_ms),
                 [poll] {
-                    poll->latest = poll->feed.changes(poll->principal, poll->account, poll->since);
+                    try {
+                        poll->latest = poll->feed.changes(poll->principal, poll->account, poll->since);
+                    } catch (const iam::ApiError& e) {
+                        poll->refused = e;
+                        return true;
+                    }
                     return !poll->latest || has_news(*poll->latest);
                 },
-                [poll, done](bool) { done(answer_or_error([&] { return changes_response(poll->since, poll->latest); })); });
+                [poll, done](bool) {
+                    done(answer_or_error([&] {
+                        if (poll->refused) throw *poll->refused;
+                        return changes_response(poll->since, poll->latest);
+                    }));
+                });
         };
         return deferred;
     });

@@ -11,6 +11,15 @@
 #include "keyd/store/timestamp.h"
 
 namespace portal::iam::authority {
+namespace {
+
+// last_used_at is kept to the minute: a credential already marked in this minute needs no
+// write (RFC 3339 with whole seconds sorts as text; "2026-12-02T13:15" is the minute).
+bool used_before_this_minute(const std::optional<std::string>& last_used_at, const std::string& now) {
+    return !last_used_at || last_used_at->compare(0, 16, now, 0, 16) < 0;
+}
+
+}  // namespace
 
 Principal Callers::principal_for_uid(uid_t uid) {
     Principal p;
@@ -57,7 +66,7 @@ Principal Callers::principal_for_api_token(const std::string& token) {
     // Deactivated or removed everywhere: the token stops at once (and works again if the
     // user is reactivated; deleting it is the user's or an owner's call).
     if (!has_active_membership(p)) throw ApiError::credential_not_accepted();
-    b_.store.api_tokens().mark_used(t->id, now);
+    if (used_before_this_minute(t->last_used_at, now)) b_.store.api_tokens().mark_used(t->id, now);
     return p;
 }
 
@@ -76,7 +85,7 @@ Principal Callers::principal_for_session(const std::string& token) {
         b_.write_quietly([&] { b_.store.sessions().remove(s->id); });
         throw ApiError::credential_not_accepted();
     }
-    b_.store.sessions().mark_used(s->id, now);
+    if (used_before_this_minute(s->last_used_at, now)) b_.store.sessions().mark_used(s->id, now);
     return p;
 }
 

@@ -20,6 +20,8 @@ std::string Feed::account_of(const Principal& p, const std::optional<std::string
     if (p.host) {
         // A host's token is bound to its account: naming another one reaches nothing.
         if (account_id && *account_id != p.host->account_id) throw ApiError::not_found("account not found");
+        // Asked again when a long-poll wakes: a host deleted meanwhile gets no further answer.
+        if (!b_.store.hosts().get(p.host->account_id, p.host->id)) throw ApiError::credential_not_accepted();
         return p.host->account_id;
     }
     std::optional<Account> a;
@@ -40,6 +42,7 @@ ipc::LoginState Feed::state(const Principal& p, const std::optional<std::string>
     b_.store.read([&] {
         login::ViewSettings settings;
         settings.account_id = account;
+        settings.apply_ip_allowlist = true;  // the host decides whether it applies it
         s = login::build_login_state(b_.store, settings, static_cast<std::int64_t>(std::time(nullptr)));
     });
     if (p.host) b_.store.hosts().seen(p.host->id, store::now_rfc3339(), s.revision);
@@ -66,6 +69,9 @@ std::optional<FeedChanges> Feed::changes(const Principal& p, const std::optional
                 const auto a = b_.store.accounts().get(account);
                 if (!a) return;  // the account is gone
                 f.enforce_2fa = a->enforce_2fa;
+                login::ViewSettings with_allowlist;
+                with_allowlist.apply_ip_allowlist = true;
+                f.ip_allowlist = login::ssh_allowlist_of(b_.store, account, with_allowlist);
                 continue;
             }
             if (c.user_id.empty()) continue;
