@@ -40,6 +40,8 @@ public:
     // A host: its own account (X-Account-ID must be absent or the same). Root: the given or
     // the oldest account.
     virtual ipc::LoginState state(const Principal& p, const std::optional<std::string>& account_id) = 0;
+    // The revision state() would answer with now, without building it (If-None-Match: 304).
+    virtual std::uint64_t state_revision(const Principal& p, const std::optional<std::string>& account_id) = 0;
     // nullopt: the changes since `since` are no longer kept (or `since` is in the future):
     // fetch the state again (410 Gone).
     virtual std::optional<FeedChanges> changes(const Principal& p, const std::optional<std::string>& account_id,

@@ -35,6 +35,14 @@ std::string Feed::account_of(const Principal& p, const std::optional<std::string
     return a->id;
 }
 
+std::uint64_t Feed::state_revision(const Principal& p, const std::optional<std::string>& account_id) {
+    authorize({p}, Operation::read_iam_feed);
+    (void)account_of(p, account_id);  // refuses another account's id, and a deleted host
+    const std::uint64_t revision = b_.store.revision();
+    if (p.host) b_.store.hosts().seen(p.host->id, store::now_rfc3339(), revision);
+    return revision;
+}
+
 ipc::LoginState Feed::state(const Principal& p, const std::optional<std::string>& account_id) {
     authorize({p}, Operation::read_iam_feed);
     const std::string account = account_of(p, account_id);
@@ -49,6 +57,43 @@ ipc::LoginState Feed::state(const Principal& p, const std::optional<std::string>
     return s;
 }
 
+// Inside the store's read(): one revision throughout.
+std::optional<FeedChanges> Feed::compute_changes(const std::string& account, std::uint64_t since, std::uint64_t now) {
+    if (since > now) return std::nullopt;  // from the future (a restored authority): start over
+    const auto changes = b_.store.changes().since(since, kMaxFeedChanges);
+    if (!changes) return std::nullopt;
+    FeedChanges f;
+    f.revision = now;
+    std::set<std::string> users;         // their membership or keys here changed
+    std::set<std::string> global_users;  // their user-global record changed (name, 2FA)
+    for (const auto& c : *changes) {
+        if (c.kind == store::ChangeKind::account) {
+            if (c.entity_id != account) continue;
+            const auto a = b_.store.accounts().get(account);
+            if (!a) return std::nullopt;  // the account is gone
+            f.enforce_2fa = a->enforce_2fa;
+            login::ViewSettings with_allowlist;
+            with_allowlist.apply_ip_allowlist = true;
+            f.ip_allowlist = login::ssh_allowlist_of(b_.store, account, with_allowlist);
+            continue;
+        }
+        if (c.user_id.empty()) continue;
+        if (c.account_id == account) users.insert(c.user_id);
+        else if (c.account_id.empty()) global_users.insert(c.user_id);
+    }
+    for (const auto& id : users) {
+        if (auto m = login::read_login_member(b_.store, account, id)) f.upserts.push_back(std::move(*m));
+        else f.removed_user_ids.push_back(id);
+    }
+    // Another account's users are none of this host's business: a user-global change
+    // shows only for the account's members.
+    for (const auto& id : global_users) {
+        if (users.count(id)) continue;
+        if (auto m = login::read_login_member(b_.store, account, id)) f.upserts.push_back(std::move(*m));
+    }
+    return f;
+}
+
 std::optional<FeedChanges> Feed::changes(const Principal& p, const std::optional<std::string>& account_id,
                                          std::uint64_t since) {
     authorize({p}, Operation::read_iam_feed);
@@ -56,39 +101,15 @@ std::optional<FeedChanges> Feed::changes(const Principal& p, const std::optional
     std::optional<FeedChanges> out;
     b_.store.read([&] {
         const std::uint64_t now = b_.store.revision();
-        if (since > now) return;  // from the future (a restored authority): start over
-        const auto changes = b_.store.changes().since(since, kMaxFeedChanges);
-        if (!changes) return;
-        FeedChanges f;
-        f.revision = now;
-        std::set<std::string> users;         // their membership or keys here changed
-        std::set<std::string> global_users;  // their user-global record changed (name, 2FA)
-        for (const auto& c : *changes) {
-            if (c.kind == store::ChangeKind::account) {
-                if (c.entity_id != account) continue;
-                const auto a = b_.store.accounts().get(account);
-                if (!a) return;  // the account is gone
-                f.enforce_2fa = a->enforce_2fa;
-                login::ViewSettings with_allowlist;
-                with_allowlist.apply_ip_allowlist = true;
-                f.ip_allowlist = login::ssh_allowlist_of(b_.store, account, with_allowlist);
-                continue;
+        std::lock_guard lock(answers_mu_);
+        for (const auto& a : answers_)
+            if (a.revision == now && a.since == since && a.account == account) {
+                out = a.changes;
+                return;
             }
-            if (c.user_id.empty()) continue;
-            if (c.account_id == account) users.insert(c.user_id);
-            else if (c.account_id.empty()) global_users.insert(c.user_id);
-        }
-        for (const auto& id : users) {
-            if (auto m = login::read_login_member(b_.store, account, id)) f.upserts.push_back(std::move(*m));
-            else f.removed_user_ids.push_back(id);
-        }
-        // Another account's users are none of this host's business: a user-global change
-        // shows only for the account's members.
-        for (const auto& id : global_users) {
-            if (users.count(id)) continue;
-            if (auto m = login::read_login_member(b_.store, account, id)) f.upserts.push_back(std::move(*m));
-        }
-        out = std::move(f);
+        out = compute_changes(account, since, now);
+        answers_.push_front({account, since, now, out});
+        if (answers_.size() > kAnswersKept) answers_.pop_back();
     });
     if (out && p.host) b_.store.hosts().seen(p.host->id, store::now_rfc3339(), out->revision);
     return out;

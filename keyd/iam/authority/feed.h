@@ -1,6 +1,9 @@
 // FeedService on the embedded store: the login state of the host's account, and its changes
 // from the change log (keyd/store/change_log.h), read member by member.
 #pragma once
+#include <deque>
+#include <mutex>
+
 #include "keyd/iam/authority/backend.h"
 #include "keyd/iam/feed_service.h"
 
@@ -10,6 +13,7 @@ class Feed final : public FeedService {
 public:
     explicit Feed(Backend& b) : b_(b) {}
     ipc::LoginState state(const Principal& p, const std::optional<std::string>& account_id) override;
+    std::uint64_t state_revision(const Principal& p, const std::optional<std::string>& account_id) override;
     std::optional<FeedChanges> changes(const Principal& p, const std::optional<std::string>& account_id,
                                        std::uint64_t since) override;
     HostTfaResult verify_tfa(const Principal& p, const HostTfaCheck& check) override;
@@ -18,7 +22,20 @@ public:
 
 private:
     std::string account_of(const Principal& p, const std::optional<std::string>& account_id);
+    std::optional<FeedChanges> compute_changes(const std::string& account, std::uint64_t since, std::uint64_t now);
     Backend& b_;
+
+    // A change wakes every waiting long-poll of the account, and they were all at the same
+    // revision: the answer for (account, since, revision) is computed once and shared. A few
+    // recent answers are kept (hosts a revision or two behind).
+    struct Answer {
+        std::string account;
+        std::uint64_t since = 0, revision = 0;
+        std::optional<FeedChanges> changes;
+    };
+    std::mutex answers_mu_;
+    std::deque<Answer> answers_;  // newest first
+    static constexpr std::size_t kAnswersKept = 8;
 };
 
 }  // namespace portal::iam::authority
