@@ -95,7 +95,11 @@ struct Host {
     std::string created_at;
     std::optional<std::string> last_seen_at;  // its last feed request (to the minute)
     std::uint64_t revision = 0;               // the revision it last asked from
+    // Derived when read: "registered" (never asked for the feed), "online" (asked within
+    // kHostOnlineSeconds: a long-poll comes back within 300 s and jitter), "stale".
+    std::string status = "registered";
 };
+inline constexpr long kHostOnlineSeconds = 660;
 
 // A one-use enrolment token's record (the secret itself is never kept).
 struct HostEnrolment {

@@ -77,7 +77,7 @@ nlohmann::json host_json(const Host& h) {
             {"created_at", h.created_at},
             {"last_seen_at", h.last_seen_at ? nlohmann::json(*h.last_seen_at) : nlohmann::json()},
             {"revision", h.revision},
-            {"status", "active"}};
+            {"status", h.status}};
 }
 
 nlohmann::json login_event_json(const LoginEvent& e) {

@@ -17,6 +17,7 @@ void print_host(const nlohmann::json& h) {
     d.add("Hostname", text(h, "hostname"));
     d.add("Version", text(h, "version"));
     d.add("Enrolled", text(h, "created_at"));
+    d.add("Status", text(h, "status"));
     d.add("Last seen", text(h, "last_seen_at"));
     d.add("Revision", text(h, "revision"));
     d.print(std::cout);
@@ -37,11 +38,11 @@ void register_host_commands(CLI::App& app, Context& ctx) {
     on_run(list, ctx, [&ctx] {
         auto r = ctx.call("GET", "/v1/hosts");
         ctx.emit(r, [](const nlohmann::json& items) {
-            Table t({"ID", "HOSTNAME", "VERSION", "LAST SEEN", "REVISION"});
+            Table t({"ID", "HOSTNAME", "VERSION", "STATUS", "LAST SEEN", "REVISION"});
             if (items.is_array())
                 for (const auto& h : items)
-                    t.add_row({text(h, "id"), text(h, "hostname"), text(h, "version"), text(h, "last_seen_at"),
-                               text(h, "revision")});
+                    t.add_row({text(h, "id"), text(h, "hostname"), text(h, "version"), text(h, "status"),
+                               text(h, "last_seen_at"), text(h, "revision")});
             t.print(std::cout);
         });
     });

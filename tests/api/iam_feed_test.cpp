@@ -78,14 +78,23 @@ TEST_CASE("hosts: a one-use enrolment token makes a host; deleting the host stop
     CHECK(list.json[0]["version"] == "0.1.0");
     CHECK(list.json[0]["labels"]["role"] == "web");  // from the enrolment
     CHECK(list.json[0]["last_seen_at"].is_null());
+    CHECK(list.json[0]["status"] == "registered");
 
     REQUIRE(https_request(https, host.host_token, "GET", "/v1/iam/state").status == 200);
     auto seen = d.get("/v1/hosts/" + host.host_id, seed.owner.uid);
     CHECK(seen.json["last_seen_at"].is_string());
+    CHECK(seen.json["status"] == "online");
     CHECK(seen.json["revision"] == d.get("/v1/server", 0, account_header(seed.account_id)).json["revision"]);
 
+    // Not seen for longer than a long-poll's round: stale.
+    d.stop();
+    portal::store::Store::open(d.database())->hosts().seen(host.host_id, "2026-01-01T00:00:00Z", 0);
+    d.start();
+    auto old = d.get("/v1/hosts/" + host.host_id, seed.owner.uid);
+    CHECK(old.json["status"] == "stale");
+
     CHECK(d.del("/v1/hosts/" + host.host_id, seed.owner.uid).status == 204);
-    auto gone = https_request(https, host.host_token, "GET", "/v1/iam/state");
+    auto gone = https_request(https_listener(d), host.host_token, "GET", "/v1/iam/state");  // a new port since the restart
     CHECK(gone.status == 401);
     CHECK(gone.header("www-authenticate").find("invalid_token") != std::string::npos);
 }

@@ -9,16 +9,32 @@
 
 namespace portal::iam::authority {
 
+namespace {
+
+// last_seen_at is kept to the minute; RFC 3339 text compares as time.
+Host with_status(Host h, const std::string& online_since) {
+    if (!h.last_seen_at) h.status = "registered";
+    else h.status = *h.last_seen_at >= online_since.substr(0, 16) ? "online" : "stale";
+    return h;
+}
+
+std::string online_since() { return store::format_rfc3339(std::time(nullptr) - kHostOnlineSeconds); }
+
+}  // namespace
+
 std::vector<Host> Hosts::list(const Caller& c) {
     authorize({c.principal, &c}, Operation::list_hosts);
-    return b_.store.hosts().of_account(c.account.id);
+    auto hosts = b_.store.hosts().of_account(c.account.id);
+    const std::string since = online_since();
+    for (auto& h : hosts) h = with_status(std::move(h), since);
+    return hosts;
 }
 
 Host Hosts::get(const Caller& c, const std::string& id) {
     authorize({c.principal, &c}, Operation::get_host);
     auto h = b_.store.hosts().get(c.account.id, id);
     if (!h) throw ApiError::not_found("host not found");
-    return *h;
+    return with_status(std::move(*h), online_since());
 }
 
 CreatedEnrolment Hosts::create_enrolment(const Caller& c, const NewEnrolment& e) {
