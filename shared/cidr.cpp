@@ -81,7 +81,7 @@ bool Cidr::contains(const IpAddress& a) const {
     if (a.v4 != network.v4) return false;
     int left = prefix;
     for (std::size_t i = 0; left > 0; ++i, left -= 8) {
-        const std::uint8_t mask = left >= 8 ? 0xff : static_cast<std::uint8_t>(0xff << (8 - left));
+        const auto mask = static_cast<std::uint8_t>(left >= 8 ? 0xff : (0xff << (8 - left)) & 0xff);
         if ((a.bytes[i] & mask) != (network.bytes[i] & mask)) return false;
     }
     return true;
