@@ -77,6 +77,12 @@ std::optional<Cidr> parse_cidr(std::string_view text, std::string& error) {
     return Cidr{*ip, prefix};
 }
 
+bool network_contains(std::string_view cidr, const IpAddress& a) {
+    std::string why;
+    const auto c = parse_cidr(cidr, why);
+    return c && c->contains(a);
+}
+
 bool Cidr::contains(const IpAddress& a) const {
     if (a.v4 != network.v4) return false;
     int left = prefix;

@@ -29,5 +29,8 @@ struct Cidr {
 std::optional<IpAddress> parse_ip(std::string_view text);
 // nullopt with `error` saying why.
 std::optional<Cidr> parse_cidr(std::string_view text, std::string& error);
+// Whether the network written as `cidr` contains `a` (false when `cidr` does not parse): for
+// lists kept as text (the allowlist in the store and in the login state).
+bool network_contains(std::string_view cidr, const IpAddress& a);
 
 }  // namespace portal

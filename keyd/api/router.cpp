@@ -48,19 +48,6 @@ bool valid_correlation_id(const std::string& s) {
     return true;
 }
 
-Response error_response(const iam::ApiError& e) {
-    nlohmann::json body{{"code", e.code}, {"message", e.what()}};
-    if (!e.errors.empty()) body["errors"] = e.errors;
-    Response r = json_response(e.status, body);
-    // RFC 6750 §3: a request without a credential gets the bare challenge; one with a
-    // credential that is not accepted gets error="invalid_token".
-    if (e.status == 401)
-        r.headers.emplace_back("www-authenticate", e.credential_rejected
-                                                       ? "Bearer realm=\"portal-keyd\", error=\"invalid_token\""
-                                                       : "Bearer realm=\"portal-keyd\"");
-    if (e.retry_after_seconds) r.headers.emplace_back("retry-after", std::to_string(*e.retry_after_seconds));
-    return r;
-}
 
 // The token of "Authorization: Bearer <token>" (RFC 6750 §2.1: the scheme in any case, one
 // or more spaces). nullopt when there is no such header; "" when it is not a Bearer one.
@@ -91,6 +78,20 @@ Response json_response(int status, const nlohmann::json& body) {
 Response no_content() {
     Response r;
     r.status = 204;
+    return r;
+}
+
+Response error_response(const iam::ApiError& e) {
+    nlohmann::json body{{"code", e.code}, {"message", e.what()}};
+    if (!e.errors.empty()) body["errors"] = e.errors;
+    Response r = json_response(e.status, body);
+    // RFC 6750 §3: a request without a credential gets the bare challenge; one with a
+    // credential that is not accepted gets error="invalid_token".
+    if (e.status == 401)
+        r.headers.emplace_back("www-authenticate", e.credential_rejected
+                                                       ? "Bearer realm=\"portal-keyd\", error=\"invalid_token\""
+                                                       : "Bearer realm=\"portal-keyd\"");
+    if (e.retry_after_seconds) r.headers.emplace_back("retry-after", std::to_string(*e.retry_after_seconds));
     return r;
 }
 

@@ -16,6 +16,7 @@
 #include "keyd/api/long_polls.h"
 #include "keyd/api/rate_limiter.h"
 #include "keyd/iam/caller.h"
+#include "keyd/iam/errors.h"
 #include "keyd/iam/server_status.h"
 #include "keyd/iam/services.h"
 
@@ -98,5 +99,8 @@ void register_iam_feed_routes(Router& r, LongPolls* polls);
 // Helpers for handlers.
 Response json_response(int status, const nlohmann::json& body);
 Response no_content();
+// The API's error object for `e` (PORTAL.md §3), with WWW-Authenticate on 401 and Retry-After
+// on 429: what the router answers, and what a deferred answer (a long-poll) answers too.
+Response error_response(const iam::ApiError& e);
 
 }  // namespace portal::api

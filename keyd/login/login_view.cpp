@@ -52,9 +52,7 @@ std::optional<ipc::LoginMember> read_login_member(store::Store& store, const std
     return login_member(*row, std::move(keys));
 }
 
-std::optional<std::vector<std::string>> ssh_allowlist_of(store::Store& store, const std::string& account_id,
-                                                        const ViewSettings& settings) {
-    if (!settings.apply_ip_allowlist) return std::nullopt;
+std::optional<std::vector<std::string>> active_ip_allowlist(store::Store& store, const std::string& account_id) {
     auto list = store.ip_allowlist().of_account(account_id);
     if (!list.active) return std::nullopt;
     std::vector<std::string> networks;
@@ -83,7 +81,7 @@ ipc::LoginState build_login_state(store::Store& store, const ViewSettings& setti
     }
     state.account_id = account->id;
     state.enforce_2fa = account->enforce_2fa;
-    state.ssh_ip_allowlist = ssh_allowlist_of(store, account->id, settings);
+    if (settings.apply_ip_allowlist) state.ssh_ip_allowlist = active_ip_allowlist(store, account->id);
 
     // One query for the keys, one for the members: grouped here, not queried per user.
     std::unordered_map<std::string, std::vector<ipc::LoginKey>> keys_of;
@@ -142,7 +140,8 @@ bool IncrementalLoginView::apply(store::Store& store, std::uint64_t revision) {
             if (c.op == store::ChangeOp::remove) return false;
             const auto account = store.accounts().get(state_.account_id);
             if (!account) return false;
-            auto allowlist = ssh_allowlist_of(store, state_.account_id, settings_);
+            auto allowlist = settings_.apply_ip_allowlist ? active_ip_allowlist(store, state_.account_id)
+                                                          : std::nullopt;
             // Every member's rules:
             if (state_.enforce_2fa != account->enforce_2fa || state_.ssh_ip_allowlist != allowlist) touched_all_ = true;
             state_.enforce_2fa = account->enforce_2fa;

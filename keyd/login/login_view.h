@@ -45,10 +45,9 @@ public:
 // with their keys as "type base64 name" lines. An account that does not exist (yet)
 // yields a state with no members.
 ipc::LoginState build_login_state(store::Store& store, const ViewSettings& settings, std::int64_t now);
-// The networks SSH logins must come from: the account's IP allowlist while it is active and
-// `settings` apply it; nullopt otherwise.
-std::optional<std::vector<std::string>> ssh_allowlist_of(store::Store& store, const std::string& account_id,
-                                                        const ViewSettings& settings);
+// The account's IP allowlist's networks while it is active; nullopt while it is not. (The
+// login state carries it when ViewSettings::apply_ip_allowlist; the feed always.)
+std::optional<std::vector<std::string>> active_ip_allowlist(store::Store& store, const std::string& account_id);
 
 // One member of the account as the login state holds them (keys included); nullopt when the
 // user is not a member of it.

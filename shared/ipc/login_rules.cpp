@@ -35,13 +35,7 @@ LoginDecision deny(const LoginMember* member, std::string_view code) {
 
 bool listed(const std::vector<std::string>& networks, std::string_view rhost) {
     const auto ip = parse_ip(rhost);
-    if (!ip) return false;
-    for (const auto& n : networks) {
-        std::string why;
-        const auto c = parse_cidr(n, why);
-        if (c && c->contains(*ip)) return true;
-    }
-    return false;
+    return ip && std::any_of(networks.begin(), networks.end(), [&](const std::string& n) { return network_contains(n, *ip); });
 }
 
 }  // namespace

@@ -53,13 +53,9 @@ Response answer_or_error(const std::function<Response()>& make) {
     try {
         return make();
     } catch (const iam::ApiError& e) {
-        nlohmann::json body{{"code", e.code}, {"message", e.what()}};
-        Response r = json_response(e.status, body);
-        if (e.credential_rejected)
-            r.headers.emplace_back("www-authenticate", "Bearer realm=\"portal-keyd\", error=\"invalid_token\"");
-        return r;
+        return error_response(e);
     } catch (const std::exception&) {
-        return json_response(500, {{"code", "INTERNAL_ERROR"}, {"message", "internal error"}});
+        return error_response(iam::ApiError{500, "INTERNAL_ERROR", "internal error"});
     }
 }
 

@@ -72,9 +72,7 @@ std::optional<FeedChanges> Feed::compute_changes(const std::string& account, std
             const auto a = b_.store.accounts().get(account);
             if (!a) return std::nullopt;  // the account is gone
             f.enforce_2fa = a->enforce_2fa;
-            login::ViewSettings with_allowlist;
-            with_allowlist.apply_ip_allowlist = true;
-            f.ip_allowlist = login::ssh_allowlist_of(b_.store, account, with_allowlist);
+            f.ip_allowlist = login::active_ip_allowlist(b_.store, account);
             continue;
         }
         if (c.user_id.empty()) continue;

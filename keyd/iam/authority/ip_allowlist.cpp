@@ -39,11 +39,8 @@ bool allowlist_admits(const IpAllowlist& list, std::string_view address) {
     if (!list.active) return true;
     const auto ip = parse_ip(address);
     if (!ip) return false;
-    return std::any_of(list.entries.begin(), list.entries.end(), [&](const IpAllowlistEntry& e) {
-        std::string why;
-        const auto c = parse_cidr(e.cidr, why);
-        return c && c->contains(*ip);
-    });
+    return std::any_of(list.entries.begin(), list.entries.end(),
+                       [&](const IpAllowlistEntry& e) { return network_contains(e.cidr, *ip); });
 }
 
 IpAllowlist IpAllowlists::get(const Caller& c) {
