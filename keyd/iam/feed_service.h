@@ -9,19 +9,12 @@
 #include "shared/model.h"
 
 #include "keyd/iam/caller.h"
+#include "shared/ipc/feed_changes.h"
 #include "shared/ipc/login_state.h"
 
 namespace portal::iam {
 
-struct FeedChanges {
-    std::uint64_t revision = 0;                 // the account's state is at this revision now
-    std::vector<ipc::LoginMember> upserts;      // members whose entry is new or changed
-    std::vector<std::string> removed_user_ids;  // no longer members
-    std::optional<bool> enforce_2fa;            // when the account's flags may have changed
-    // With enforce_2fa: the account's IP allowlist while active (nullopt: inactive). A host
-    // applies it to SSH when its configuration says so ([login] apply_ip_allowlist).
-    std::optional<std::vector<std::string>> ip_allowlist;
-};
+using FeedChanges = ipc::FeedChanges;
 
 // A host asks the authority to check a member's TOTP code (secrets never leave it).
 struct HostTfaCheck {

@@ -6,6 +6,7 @@
 
 #include "shared/cidr.h"
 #include "shared/ipc/json_fields.h"
+#include "shared/ipc/login_member_json.h"
 
 namespace portal::ipc {
 
@@ -28,6 +29,8 @@ bool parse_key(const json& j, std::string path, LoginKey& key, std::string& erro
     if (r.ok() && key.line.find_first_of("\r\n") != std::string::npos) r.fail("line", "contains a newline");
     return r.only({"line", "fingerprint_sha256"});
 }
+
+}  // namespace
 
 bool parse_member(const json& j, std::string path, LoginMember& m, std::string& error) {
     FieldReader r(j, std::move(path), error);
@@ -55,7 +58,18 @@ bool parse_member(const json& j, std::string path, LoginMember& m, std::string& 
     return r.only({"unix_name", "uid", "user_id", "role", "status", "tfa_enabled", "published", "keys"});
 }
 
-}  // namespace
+json member_json(const LoginMember& m) {
+    json keys = json::array();
+    for (const auto& k : m.keys) keys.push_back({{"line", k.line}, {"fingerprint_sha256", k.fingerprint_sha256}});
+    return {{"unix_name", m.unix_name},
+            {"uid", m.uid},
+            {"user_id", m.user_id},
+            {"role", to_string(m.role)},
+            {"status", to_string(m.status)},
+            {"tfa_enabled", m.tfa_enabled},
+            {"published", m.published},
+            {"keys", std::move(keys)}};
+}
 
 LoginState header_of(const LoginState& state) {
     LoginState out;
@@ -77,19 +91,6 @@ const LoginMember* LoginState::find(std::string_view unix_name) const {
 }
 
 namespace {
-
-json member_json(const LoginMember& m) {
-    json keys = json::array();
-    for (const auto& k : m.keys) keys.push_back({{"line", k.line}, {"fingerprint_sha256", k.fingerprint_sha256}});
-    return {{"unix_name", m.unix_name},
-            {"uid", m.uid},
-            {"user_id", m.user_id},
-            {"role", to_string(m.role)},
-            {"status", to_string(m.status)},
-            {"tfa_enabled", m.tfa_enabled},
-            {"published", m.published},
-            {"keys", std::move(keys)}};
-}
 
 // Everything of `state` but its members, with `version`.
 json header_json(const LoginState& state, int version) {

@@ -22,29 +22,14 @@ std::uint64_t parse_revision(const std::string& field, const std::string& text) 
     return v;
 }
 
-bool has_news(const iam::FeedChanges& c) {
-    return !c.upserts.empty() || !c.removed_user_ids.empty() || c.enforce_2fa.has_value();
-}
-
 Response changes_response(std::uint64_t since, const std::optional<iam::FeedChanges>& changes) {
     if (!changes)
         throw iam::ApiError{410, "GONE", "the changes since revision " + std::to_string(since) +
                                              " are no longer kept: fetch /v1/iam/state again"};
-    std::string body = "{\"revision\":" + std::to_string(changes->revision) + ",\"upserts\":[";
-    for (std::size_t i = 0; i < changes->upserts.size(); ++i) {
-        if (i) body += ',';
-        body += ipc::member_to_json(changes->upserts[i]);
-    }
-    body += "],\"removed\":" + nlohmann::json(changes->removed_user_ids).dump();
-    if (changes->enforce_2fa) {
-        body += std::string(",\"enforce_2fa\":") + (*changes->enforce_2fa ? "true" : "false");
-        body += ",\"ssh_ip_allowlist\":" + (changes->ip_allowlist ? nlohmann::json(*changes->ip_allowlist).dump() : "null");
-    }
-    body += "}";
     Response out;
     out.status = 200;
     out.headers.emplace_back("content-type", "application/json");
-    out.body = std::move(body);
+    out.body = ipc::feed_changes_to_json(*changes);
     return out;
 }
 
@@ -174,7 +159,7 @@ void register_iam_feed_routes(Router& r, LongPolls* polls) {
             if (wait > 300) throw iam::ApiError::bad_request("wait: at most 300 seconds");
         }
         auto first = ctx.iam.feed.changes(ctx.principal, ctx.req.header("x-account-id"), since);
-        if (!first || has_news(*first) || wait == 0 || !polls) return changes_response(since, first);
+        if (!first || first->has_news() || wait == 0 || !polls) return changes_response(since, first);
 
         // Nothing yet: wait for a write that changes this account, or for `wait` seconds plus
         // a little jitter (so that a fleet's polls do not all come back in the same second).
@@ -200,7 +185,7 @@ void register_iam_feed_routes(Router& r, LongPolls* polls) {
                         poll->refused = e;
                         return true;
                     }
-                    return !poll->latest || has_news(*poll->latest);
+                    return !poll->latest || poll->latest->has_news();
                 },
                 [poll, done](bool) {
                     done(answer_or_error([&] {

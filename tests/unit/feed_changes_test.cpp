@@ -1,0 +1,107 @@
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/ipc/feed_changes.h"
+
+using namespace portal;
+using namespace portal::ipc;
+using nlohmann::json;
+
+namespace {
+
+json changes_json() {
+    return json::parse(R"({"revision": 12,
+ "upserts": [{"unix_name": "alice", "uid": 200000, "user_id": "usr_1", "role": "owner",
+              "status": "active", "tfa_enabled": true, "published": true,
+              "keys": [{"line": "ssh-ed25519 AAAAC3Nza alice laptop", "fingerprint_sha256": "SHA256:abc"}]}],
+ "removed": ["usr_2"], "enforce_2fa": true, "ssh_ip_allowlist": ["192.0.2.0/24"]})");
+}
+
+std::string refusal(const json& j) {
+    std::string error;
+    CHECK_FALSE(feed_changes_from_json(j.dump(), error));
+    return error;
+}
+
+}  // namespace
+
+TEST_CASE("feed changes: what the authority writes, an agent reads back", "[feed]") {
+    std::string error;
+    const auto c = feed_changes_from_json(changes_json().dump(), error);
+    REQUIRE(c);
+    CHECK(c->revision == 12);
+    REQUIRE(c->upserts.size() == 1);
+    CHECK(c->upserts[0].unix_name == "alice");
+    CHECK(c->upserts[0].keys.size() == 1);
+    CHECK(c->removed_user_ids == std::vector<std::string>{"usr_2"});
+    CHECK(c->enforce_2fa == true);
+    CHECK(c->ip_allowlist == std::vector<std::string>{"192.0.2.0/24"});
+    const auto again = feed_changes_from_json(feed_changes_to_json(*c), error);
+    REQUIRE(again);
+    CHECK(again->upserts == c->upserts);
+    CHECK(again->ip_allowlist == c->ip_allowlist);
+
+    json inactive = changes_json();
+    inactive["ssh_ip_allowlist"] = nullptr;
+    const auto off = feed_changes_from_json(inactive.dump(), error);
+    REQUIRE(off);
+    CHECK_FALSE(off->ip_allowlist);
+    CHECK(feed_changes_to_json(*off).find("\"ssh_ip_allowlist\":null") != std::string::npos);
+
+    json quiet = changes_json();
+    quiet.erase("enforce_2fa");
+    quiet.erase("ssh_ip_allowlist");
+    const auto plain = feed_changes_from_json(quiet.dump(), error);
+    REQUIRE(plain);
+    CHECK_FALSE(plain->enforce_2fa);
+    CHECK(feed_changes_to_json(*plain).find("enforce_2fa") == std::string::npos);
+}
+
+TEST_CASE("feed changes: anything odd is refused whole, naming the field", "[feed]") {
+    CHECK_FALSE(refusal(json::parse("[1]")).empty());
+    std::string error;
+    CHECK_FALSE(feed_changes_from_json("{\"revision\":", error));
+    CHECK(error == "not valid JSON");
+
+    json j = changes_json();
+    j["revision"] = -1;
+    CHECK(refusal(j).find("revision") == 0);
+    j = changes_json();
+    j["upserts"][0]["role"] = "admin";
+    CHECK(refusal(j).find("upserts[0].role") == 0);
+    j = changes_json();
+    j["upserts"][0]["keys"][0]["line"] = "ssh-ed25519 AAAA\ncommand=\"x\" ssh-rsa AAAA";
+    CHECK(refusal(j).find("upserts[0].keys[0].line") == 0);
+    j = changes_json();
+    j["upserts"][0]["secret"] = "x";
+    CHECK(refusal(j).find("upserts[0].secret") == 0);
+    j = changes_json();
+    j["upserts"].push_back(j["upserts"][0]);
+    CHECK(refusal(j).find("upserts[1].user_id") == 0);
+    j = changes_json();
+    j["upserts"].push_back(j["upserts"][0]);
+    j["upserts"][1]["user_id"] = "usr_3";
+    CHECK(refusal(j).find("upserts[1].unix_name") == 0);
+    j = changes_json();
+    j["removed"] = {"usr_1"};
+    CHECK(refusal(j).find("removed[0]") == 0);
+    j = changes_json();
+    j["removed"] = {""};
+    CHECK(refusal(j).find("removed[0]") == 0);
+    j = changes_json();
+    j["ssh_ip_allowlist"] = {"10.0.0.1/8"};
+    CHECK(refusal(j).find("ssh_ip_allowlist[0]") == 0);
+    j = changes_json();
+    j["ssh_ip_allowlist"] = {"2001:DB8::/32"};
+    CHECK(refusal(j).find("not canonical") != std::string::npos);
+    j = changes_json();
+    j.erase("ssh_ip_allowlist");
+    CHECK(refusal(j).find("ssh_ip_allowlist") == 0);
+    j = changes_json();
+    j.erase("enforce_2fa");
+    CHECK(refusal(j).find("ssh_ip_allowlist") == 0);
+    j = changes_json();
+    j["members"] = json::array();
+    CHECK(refusal(j).find("members") == 0);
+}
