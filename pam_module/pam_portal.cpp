@@ -361,6 +361,9 @@ int authenticate(Context& c) {
         case VerifyResult::not_enrolled:
             tell(c, "Two-factor authentication is not set up for this account.");
             break;
+        case VerifyResult::unavailable:
+            tell(c, "The verification code cannot be checked now (the portal is not answering); try again later.");
+            break;
         default: tell(c, "Invalid verification code."); break;
     }
     return PAM_AUTH_ERR;

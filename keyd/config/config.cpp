@@ -222,6 +222,37 @@ void parse_userdb(const toml::table& root, const std::string& origin, Config& c)
         throw ConfigError(origin + ": userdb.tfa_group_gid: 65534 and 65535 are reserved");
 }
 
+// https://host[:port]: no path, query, fragment or user (what the agent's client takes).
+bool valid_portal_url(std::string_view url, std::string& why) {
+    constexpr std::string_view scheme = "https://";
+    if (url.substr(0, scheme.size()) != scheme) {
+        why = "must start with https://";
+        return false;
+    }
+    const std::string_view rest = url.substr(scheme.size());
+    if (rest.empty() || rest.front() == ':') {
+        why = "names no host";
+        return false;
+    }
+    for (char ch : rest) {
+        const auto u = static_cast<unsigned char>(ch);
+        if (std::isalnum(u) || ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']') continue;
+        why = "must be https://host[:port] with no path, query or user";
+        return false;
+    }
+    return true;
+}
+
+bool valid_pin(std::string_view pin) {
+    constexpr std::string_view prefix = "sha256//";
+    if (pin.substr(0, prefix.size()) != prefix) return false;
+    const std::string_view b64 = pin.substr(prefix.size());
+    if (b64.size() != 44 || b64.back() != '=') return false;
+    return std::all_of(b64.begin(), b64.end() - 1, [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '+' || ch == '/';
+    });
+}
+
 }  // namespace
 
 Config parse_config(const std::string& text, const std::string& origin) {
@@ -253,9 +284,23 @@ Config parse_config(const std::string& text, const std::string& origin) {
 
     Section p(root, "portal", origin);
     p.string("url", c.portal_url);
+    p.string("pin", c.portal_pin);
+    p.path("ca_file", c.portal_ca_file);
+    p.path("host_token_file", c.portal_token_file);
+    p.seconds("offline_grace", c.portal_offline_grace, 60, 365LL * 86400);
+    p.seconds("poll_wait", c.portal_poll_wait, 1, 300);
+    std::chrono::seconds retry_max{2}, tfa_timeout{3};
+    p.seconds("retry_max", retry_max, 1, 3600);
+    p.seconds("tfa_timeout", tfa_timeout, 1, 30);
     p.finish();
-    if (!c.portal_url.empty())
-        throw ConfigError(origin + ": portal.url: agent mode is not available in this release; leave it empty");
+    c.portal_retry_max = retry_max;
+    c.portal_tfa_timeout = tfa_timeout;
+    if (!c.portal_url.empty()) {
+        std::string why;
+        if (!valid_portal_url(c.portal_url, why)) throw ConfigError(origin + ": portal.url: " + why);
+    }
+    if (!c.portal_pin.empty() && !valid_pin(c.portal_pin))
+        throw ConfigError(origin + ": portal.pin: must be sha256// and the base64 SHA-256 of the key (portal-keyd --print-pin)");
 
     Section u(root, "users", origin);
     u.integer("uid_min", c.uid_min, 1000, 2147483647);
@@ -318,6 +363,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
     if (c.database.empty()) c.database = c.state_directory / "portal.db";
     if (c.secret_key.empty()) c.secret_key = c.state_directory / "tfa.key";
     if (c.login_state_dir.empty()) c.login_state_dir = c.runtime_directory / "login-state";
+    if (c.portal_token_file.empty()) c.portal_token_file = c.state_directory / "host-token";
     return c;
 }
 

@@ -28,8 +28,16 @@ struct Config {
     std::filesystem::path database;      // default <state_directory>/portal.db
     std::filesystem::path secret_key;    // default <state_directory>/tfa.key (0600, root)
     std::string log_level = "info";      // debug, info, warning, error
-    // [portal] empty url = authority mode (the embedded store is the portal)
-    std::string portal_url;
+    // [portal] empty url = authority mode (the embedded store is the portal); else this server
+    // is an agent that follows the portal at `url` (keyd/sync/).
+    std::string portal_url;                    // "https://portal.example:8443"
+    std::string portal_pin;                    // "sha256//<base64>" (portal-keyd --print-pin)
+    std::filesystem::path portal_ca_file;      // or a CA bundle; neither: the system CA store
+    std::filesystem::path portal_token_file;   // the host token, 0600 root; default <state_directory>/host-token
+    std::chrono::seconds portal_offline_grace{7 * 86400};  // members log in this long after the portal's last answer
+    std::chrono::seconds portal_poll_wait{60};             // each long-poll's wait=
+    std::chrono::milliseconds portal_retry_max{2000};      // backoff ceiling (the portal's Retry-After may say more)
+    std::chrono::milliseconds portal_tfa_timeout{3000};    // a TOTP check at the portal
     // [users]
     std::uint32_t uid_min = 200000;
     std::uint32_t uid_max = 299999;

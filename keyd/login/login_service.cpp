@@ -14,8 +14,16 @@ std::string rhost_or_local(const std::string& rhost) { return rhost.empty() ? st
 
 }  // namespace
 
+LoginService::LoginService(CodeVerifier& codes, RecordLogins record, std::string hostname, Clock clock, Defer defer)
+    : codes_(codes), record_(std::move(record)), hostname_(std::move(hostname)), clock_(std::move(clock)),
+      defer_(std::move(defer)) {
+    update(std::make_shared<const ipc::LoginState>());
+}
+
 LoginService::LoginService(store::Store& store, tfa::TfaService& tfa, std::string hostname, Clock clock, Defer defer)
-    : store_(store), tfa_(tfa), hostname_(std::move(hostname)), clock_(std::move(clock)), defer_(std::move(defer)) {
+    : own_codes_(std::make_unique<StoreCodeVerifier>(store, tfa)), codes_(*own_codes_),
+      record_([&store](const std::vector<std::pair<std::string, LastLogin>>& batch) { store.users().record_logins(batch); }),
+      hostname_(std::move(hostname)), clock_(std::move(clock)), defer_(std::move(defer)) {
     update(std::make_shared<const ipc::LoginState>());
 }
 
@@ -85,6 +93,21 @@ ipc::VerifyResult to_reply(tfa::Verdict v) {
 
 }  // namespace
 
+ipc::VerifyCodeReply StoreCodeVerifier::verify(const ipc::LoginMember& member, const ipc::VerifyCodeRequest& r,
+                                               std::string& reason) {
+    ipc::VerifyCodeReply reply;
+    reply.portal_user = true;
+    auto user = store_.users().get(member.user_id);
+    if (!user) {
+        reason = "user_vanished";  // removed since the last refresh
+        return reply;              // wrong_code
+    }
+    const tfa::VerifyResult t = tfa_.verify(*user, r.code, /*allow_recovery=*/false);
+    reply.result = to_reply(t.verdict);
+    reply.retry_after = t.retry_after.count();
+    return reply;
+}
+
 ipc::VerifyCodeReply LoginService::verify_code(const ipc::VerifyCodeRequest& r) {
     const auto snap = snapshot();
     const ipc::LoginState v = view_for(*snap, r.user);
@@ -94,15 +117,11 @@ ipc::VerifyCodeReply LoginService::verify_code(const ipc::VerifyCodeRequest& r) 
     reply.result = ipc::VerifyResult::wrong_code;  // never ok unless TfaService says so
     std::string reason = d.reason;
     if (d.allow) {
-        auto user = store_.users().get(v.members.front().user_id);
-        if (!user) {
-            reason = "user_vanished";  // removed since the last refresh
-        } else {
-            const tfa::VerifyResult t = tfa_.verify(*user, r.code, /*allow_recovery=*/false);
-            reply.result = to_reply(t.verdict);
-            reply.retry_after = t.retry_after.count();
-            reason = ipc::to_string(reply.result);
-        }
+        std::string why;
+        const ipc::VerifyCodeReply judged = codes_.verify(v.members.front(), r, why);
+        reply.result = judged.result;
+        reply.retry_after = judged.retry_after;
+        reason = why.empty() ? std::string(ipc::to_string(reply.result)) : why;
     }
     log::write(d.portal_user ? log::Level::info : log::Level::debug, "login: verification code",
                {{"user", r.user},
@@ -153,7 +172,7 @@ void LoginService::write_logins() {
     if (batch.empty()) return;
     if (on_logins_) on_logins_(names);
     try {
-        store_.users().record_logins(batch);
+        if (record_) record_(batch);
     } catch (const std::exception& e) {
         // The sessions are open either way; a store hiccup must not fail a login.
         log::warning("login: cannot record last logins",

@@ -21,13 +21,39 @@
 
 namespace portal::login {
 
+// Who judges a member's TOTP code: the store's sealed secret in authority mode, the portal
+// in agent mode (secrets never leave it). Called on the login thread.
+class CodeVerifier {
+public:
+    virtual ~CodeVerifier() = default;
+    // `reason` (for the log) is set when the result is not the code's own verdict.
+    virtual ipc::VerifyCodeReply verify(const ipc::LoginMember& member, const ipc::VerifyCodeRequest& r,
+                                        std::string& reason) = 0;
+};
+
+// Authority mode: the user's secret from the store, TfaService's replay mark and limits.
+class StoreCodeVerifier final : public CodeVerifier {
+public:
+    StoreCodeVerifier(store::Store& store, tfa::TfaService& tfa) : store_(store), tfa_(tfa) {}
+    ipc::VerifyCodeReply verify(const ipc::LoginMember& member, const ipc::VerifyCodeRequest& r,
+                                std::string& reason) override;
+
+private:
+    store::Store& store_;
+    tfa::TfaService& tfa_;
+};
+
 class LoginService final : public ipc::LoginHandler {
 public:
     using Clock = std::function<std::chrono::system_clock::time_point()>;
     // Runs a task elsewhere (the daemon: on the main thread), so that the login thread never
     // waits for a store write. Empty: run it at once, on the caller's thread.
     using Defer = std::function<void(std::function<void()>)>;
+    // Records the sessions members opened (user id, last login), off the login thread.
+    using RecordLogins = std::function<void(const std::vector<std::pair<std::string, LastLogin>>&)>;
     // `hostname` goes into users' last_login.host.
+    LoginService(CodeVerifier& codes, RecordLogins record, std::string hostname, Clock clock, Defer defer = {});
+    // Authority mode: codes checked against the store's secrets, logins kept as last_login.
     LoginService(store::Store& store, tfa::TfaService& tfa, std::string hostname, Clock clock, Defer defer = {});
 
     // Swaps in a new state (after a refresh). Until the first update, nobody is a portal user.
@@ -65,8 +91,9 @@ private:
 
     void write_logins();  // the deferred task
 
-    store::Store& store_;
-    tfa::TfaService& tfa_;
+    std::unique_ptr<CodeVerifier> own_codes_;  // the authority constructor's
+    CodeVerifier& codes_;
+    RecordLogins record_;
     std::string hostname_;
     Clock clock_;
     Defer defer_;

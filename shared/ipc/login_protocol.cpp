@@ -32,6 +32,7 @@ std::optional<VerifyResult> parse_verify_result(std::string_view s) {
     if (s == "wrong_code") return VerifyResult::wrong_code;
     if (s == "locked") return VerifyResult::locked;
     if (s == "not_enrolled") return VerifyResult::not_enrolled;
+    if (s == "unavailable") return VerifyResult::unavailable;
     return std::nullopt;
 }
 
@@ -58,6 +59,7 @@ std::string_view to_string(VerifyResult r) {
         case VerifyResult::wrong_code: return "wrong_code";
         case VerifyResult::locked: return "locked";
         case VerifyResult::not_enrolled: return "not_enrolled";
+        case VerifyResult::unavailable: return "unavailable";
     }
     return "unknown";
 }

@@ -59,7 +59,8 @@ struct GetAuthorizedKeysReply {
     std::optional<std::uint32_t> uid;
 };
 using CheckAccountReply = LoginDecision;
-enum class VerifyResult { ok, wrong_code, locked, not_enrolled };
+// unavailable: the code could not be checked now (an agent whose portal does not answer).
+enum class VerifyResult { ok, wrong_code, locked, not_enrolled, unavailable };
 struct VerifyCodeReply {
     bool portal_user = false;
     VerifyResult result = VerifyResult::wrong_code;

@@ -227,3 +227,36 @@ TEST_CASE("config: the shipped portal-keyd.toml parses to the defaults") {
     CHECK(c.revoke_terminate_sessions == d.revoke_terminate_sessions);
     CHECK(c.listen_https == d.listen_https);
 }
+
+TEST_CASE("config: [portal] makes an agent; its values are checked and name the field") {
+    const auto d = parse_config("", "t");
+    CHECK(d.authority_mode());
+    CHECK(d.portal_token_file == d.state_directory / "host-token");
+    CHECK(d.portal_offline_grace == std::chrono::seconds(7 * 86400));
+    const auto a = parse_config(
+        "[portal]\nurl = \"https://portal.example:8443\"\npin = \"sha256//" + std::string(43, 'A') +
+            "=\"\nhost_token_file = \"/etc/t\"\noffline_grace = 3600\npoll_wait = 30\nretry_max = 5\ntfa_timeout = 2\n",
+        "t");
+    CHECK_FALSE(a.authority_mode());
+    CHECK(a.portal_url == "https://portal.example:8443");
+    CHECK(a.portal_token_file == "/etc/t");
+    CHECK(a.portal_offline_grace == std::chrono::seconds(3600));
+    CHECK(a.portal_poll_wait == std::chrono::seconds(30));
+    CHECK(a.portal_retry_max == std::chrono::milliseconds(5000));
+    CHECK(a.portal_tfa_timeout == std::chrono::milliseconds(2000));
+    auto refused = [](const std::string& text) {
+        try {
+            parse_config(text, "t");
+        } catch (const ConfigError& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    CHECK(refused("[portal]\nurl = \"http://portal:8443\"\n").find("portal.url") != std::string::npos);
+    CHECK(refused("[portal]\nurl = \"https://portal:8443/v1\"\n").find("portal.url") != std::string::npos);
+    CHECK(refused("[portal]\nurl = \"https://user@portal\"\n").find("portal.url") != std::string::npos);
+    CHECK(refused("[portal]\npin = \"sha256//short=\"\n").find("portal.pin") != std::string::npos);
+    CHECK(refused("[portal]\noffline_grace = 1\n").find("portal.offline_grace") != std::string::npos);
+    CHECK(refused("[portal]\npoll_wait = 301\n").find("portal.poll_wait") != std::string::npos);
+    CHECK(refused("[portal]\ntoken = \"x\"\n").find("portal.token") != std::string::npos);
+}

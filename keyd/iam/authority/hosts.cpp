@@ -58,6 +58,7 @@ void Hosts::remove(const Caller& c, const std::string& id) {
     bool removed = false;
     b_.write_quietly([&] { removed = b_.store.hosts().remove(c.account.id, id); });
     if (!removed) throw ApiError::not_found("host not found");
+    b_.changed();  // wakes the host's long-poll, which is then answered 401 at once
 }
 
 RegisteredHost Hosts::register_host(const Principal& p, const Registration& r) {

@@ -1,0 +1,174 @@
+// Agent mode's composition root: the portal at [portal] url is followed (keyd/sync/), its
+// login state kept in <state_directory>/synced.db and served through the same login path as
+// the authority's. The local API socket answers GET /v1/server (root) for now; the rest of
+// the API (reads from the synced state, writes forwarded with the caller's credential) is
+// the next step, and meanwhile answers 503 naming the portal.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "keyd/api/http_server.h"
+#include "keyd/modes/common.h"
+#include "keyd/modes/modes.h"
+#include "keyd/sync/follower.h"
+#include "keyd/sync/remote_code_verifier.h"
+#include "keyd/sync/synced_source.h"
+#include "keyd/sync/synced_store.h"
+
+namespace portal::modes {
+namespace {
+
+namespace asio = boost::asio;
+
+// The host token: a root-owned regular file nobody else may read, holding pk_host_...
+// Missing or unfit: "" (the portal then refuses us, and the status says why).
+std::string read_host_token(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        log::error("agent: cannot read the host token; enrol this host (portalctl join)",
+                   {{"path", path.string()}, {"error", std::strerror(errno)}});
+        return "";
+    }
+    struct stat st {};
+    char buf[512];
+    ssize_t n = -1;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 077) == 0)
+        n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    if (n < 0) {
+        log::error("agent: the host token file must be a regular file of ours, mode 0600", {{"path", path.string()}});
+        return "";
+    }
+    std::string token(buf, static_cast<std::size_t>(n));
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    const bool ok = token.rfind("pk_host_", 0) == 0 && token.size() < 256 &&
+                    token.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+                        std::string::npos;
+    if (!ok) {
+        log::error("agent: the host token file does not hold a host token (pk_host_...)", {{"path", path.string()}});
+        return "";
+    }
+    return token;
+}
+
+api::Response json_answer(int status, const nlohmann::json& body) {
+    api::Response r;
+    r.status = status;
+    r.headers.emplace_back("content-type", "application/json");
+    r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return r;
+}
+
+nlohmann::json server_json(const login::RefresherStatus& r, const sync::SyncStatus& s) {
+    nlohmann::json collisions = nlohmann::json::array();
+    for (const auto& c : r.collisions)
+        collisions.push_back({{"user_id", c.user_id}, {"unix_name", c.unix_name}, {"uid", c.uid}, {"reason", c.reason}});
+    nlohmann::json state_file{{"current", r.state_file.current}};
+    if (!r.state_file.error.empty()) state_file["error"] = r.state_file.error;
+    nlohmann::json sync{{"portal_url", s.portal_url},
+                        {"revision", s.revision},
+                        {"last_sync", s.last_sync},
+                        {"offline_since", s.offline_since},
+                        {"last_error", s.last_error},
+                        {"rejected_answers", s.rejected_answers},
+                        {"host_token_refused", s.host_token_refused},
+                        {"members_refused", s.members_withheld}};
+    return {{"mode", "agent"},          {"account_id", s.account_id}, {"revision", r.revision},
+            {"state_file", state_file}, {"collisions", collisions},   {"https", nullptr},
+            {"sync", sync}};
+}
+
+void arm_tick(asio::steady_timer& t, sync::SyncedLoginSource& source) {
+    t.expires_after(std::chrono::seconds(15));
+    t.async_wait([&t, &source](const boost::system::error_code& ec) {
+        if (ec) return;
+        source.tick();
+        arm_tick(t, source);
+    });
+}
+
+}  // namespace
+
+int run_agent(const DaemonOptions& opts, config::Config& cfg) {
+    auto clock = [] { return std::chrono::system_clock::now(); };
+    if (!cfg.login_account_id.empty())
+        log::warning("agent: login.account_id is ignored; this server follows its portal's account for its host token",
+                     {{"account_id", cfg.login_account_id}});
+    sync::PortalEndpoint endpoint{cfg.portal_url, cfg.portal_pin, cfg.portal_ca_file.string(),
+                                  read_host_token(cfg.portal_token_file)};
+    auto synced = sync::SyncedStore::open(cfg.state_directory / "synced.db");
+
+    asio::io_context io(1);
+    asio::io_context login_io(1);
+
+    LoginPath* path = nullptr;  // set below; the source asks it to refresh after each change
+    sync::SyncedLoginSource source(synced, cfg.portal_url, view_settings(cfg), cfg.portal_offline_grace, clock,
+                                   [&path] {
+                                       if (path) path->request_refresh();
+                                   });
+    sync::RemoteCodeVerifier codes(endpoint, host_name(), cfg.portal_tfa_timeout);
+    login::LoginService login_service(
+        codes,
+        [](const std::vector<std::pair<std::string, LastLogin>>& batch) {
+            // Shipping login events to the portal (/v1/iam/login_events) comes with the queue.
+            log::debug("agent: logins seen", {{"count", std::to_string(batch.size())}});
+        },
+        host_name(), clock, [&io](std::function<void()> task) { asio::post(io, std::move(task)); });
+    LoginPath login_path(io, login_io, cfg, source, login_service);
+    path = &login_path;
+
+    bool login_thread_failed = false;
+    login_path.start([&io, &login_thread_failed] {
+        login_thread_failed = true;
+        io.stop();
+    });
+
+    sync::FollowerSettings fs;
+    fs.endpoint = endpoint;
+    fs.wait = cfg.portal_poll_wait;
+    fs.retry_max = cfg.portal_retry_max;
+    sync::Follower follower(io, source, fs);
+    follower.start();
+    asio::steady_timer tick(io);
+    arm_tick(tick, source);
+
+    api::ServerLimits limits;
+    limits.max_body_bytes = cfg.api_max_body_bytes;
+    limits.request_timeout = cfg.api_request_timeout;
+    limits.max_connections_per_uid = cfg.api_max_connections_per_uid;
+    const std::string portal_url = cfg.portal_url;
+    api::HttpServer api_server(
+        io, cfg.api_socket, 0666, limits,
+        [&](const api::Request& r) {
+            if (r.method == "GET" && r.path == "/v1/server" && r.peer.uid == 0)
+                return json_answer(200, server_json(login_path.refresher().status(), source.status()));
+            return json_answer(503, {{"code", "AGENT_MODE"},
+                                     {"message", "this server follows the portal at " + portal_url +
+                                                     ": manage the account there (portalctl --url " + portal_url +
+                                                     "); GET /v1/server (root) shows the sync"}});
+        },
+        [](uid_t uid) { return uid == 0; });  // members' use of the local API comes with forwarding
+
+    return serve_until_stopped(
+        io, opts, cfg, login_path,
+        [&](const config::Config& fresh) { source.set_offline_grace(fresh.portal_offline_grace); },
+        {{"mode", "agent"},
+         {"portal", cfg.portal_url},
+         {"api_socket", cfg.api_socket.string()},
+         {"login_socket", cfg.login_socket.string()},
+         {"state_dir", cfg.login_state_dir.string()},
+         {"revision", std::to_string(source.revision())}},
+        login_thread_failed);
+}
+
+}  // namespace portal::modes

@@ -1,0 +1,194 @@
+// Agent mode (issue 11): a second real daemon follows a real authority over real TLS (pinned
+// key, host token): the state, then long-polled changes, into its login path; the last good
+// state kept across a restart while the portal is down; the host token revoked.
+#include <catch2/catch.hpp>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "keyd/store/sqlite.h"
+#include "shared/ipc/login_client.h"
+#include "tests/api/support/daemon_fixture.h"
+#include "tests/api/support/helpers.h"
+
+using namespace portal::test;
+
+namespace {
+
+// A TCP port free on 127.0.0.1 now (the authority must come back on the same one).
+int free_loopback_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+// Polls `ok` every 50 ms for up to `seconds`.
+bool eventually(const std::function<bool()>& ok, int seconds = 15) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (ok()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return ok();
+}
+
+struct Portal {
+    std::unique_ptr<Daemon> authority;
+    Seed seed;
+    HttpsTarget https;
+    std::string host_token;
+};
+
+Portal start_portal(const std::string& name, int port) {
+    DaemonOptions o;
+    o.extra_toml = "[listen]\nhttps = \"127.0.0.1:" + std::to_string(port) + "\"\n";
+    Portal p;
+    p.authority = std::make_unique<Daemon>(name, o);
+    p.seed = seed_account(*p.authority);
+    p.https = https_listener(*p.authority);
+    auto e = p.authority->post("/v1/hosts/enrolments", {{"name", "agent-1"}}, 0, account_header(p.seed.account_id));
+    REQUIRE(e.status == 201);
+    auto r = https_request(p.https, "", "POST", "/v1/hosts/register",
+                           nlohmann::json{{"token", e.json["token"]}, {"hostname", "agent-1"}, {"version", "0.1.0"}}.dump());
+    REQUIRE(r.status == 201);
+    p.host_token = r.json["host_token"];
+    return p;
+}
+
+// An agent of `p`: its host token in a 0600 file, a short backoff and long-poll.
+std::unique_ptr<Daemon> start_agent(const std::string& name, const Portal& p, const std::string& extra = "") {
+    const auto token_file = p.authority->dir() / (name + "-host-token");
+    {
+        std::ofstream out(token_file);
+        out << p.host_token << "\n";
+    }
+    std::filesystem::permissions(token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    DaemonOptions o;
+    o.extra_toml = "[portal]\nurl = \"https://" + p.https.address + "\"\npin = \"" + p.https.pin +
+                   "\"\nhost_token_file = \"" + token_file.string() + "\"\nretry_max = 1\npoll_wait = 5\n" + extra;
+    return std::make_unique<Daemon>(name, o);
+}
+
+portal::ipc::LoginClient login_client(const Daemon& d) {
+    portal::ipc::ClientOptions o;
+    o.socket_path = (d.runtime_dir() / "login.sock").string();
+    return portal::ipc::LoginClient(o);
+}
+
+nlohmann::json agent_server(const Daemon& agent) {
+    auto r = agent.get("/v1/server");
+    REQUIRE(r.status == 200);
+    return r.json;
+}
+
+std::uint64_t authority_revision(const Portal& p) {
+    return p.authority->get("/v1/server", 0, account_header(p.seed.account_id)).json["revision"].get<std::uint64_t>();
+}
+
+bool allowed(const Daemon& agent, const std::string& unix_name) {
+    auto r = login_client(agent).check_account(unix_name, "192.0.2.1", "sshd");
+    return r.ok() && r.value.portal_user && r.value.allow;
+}
+
+std::size_t keys_of(const Daemon& agent, const std::string& unix_name) {
+    auto r = login_client(agent).get_authorized_keys(unix_name);
+    return r.ok() ? r.value.keys.size() : 0;
+}
+
+}  // namespace
+
+TEST_CASE("agent: follows its portal's changes, and starts from the last good state while it is down",
+          "[api][agent][https]") {
+    const int port = free_loopback_port();
+    Portal p = start_portal("agent-portal", port);
+    const std::string owner_name = p.seed.owner.json["unix_name"];
+    auto agent = start_agent("agent-1", p);
+
+    // The state: the owner logs in on the agent; the agent is at the authority's revision.
+    REQUIRE(eventually([&] { return allowed(*agent, owner_name); }));
+    CHECK(agent_server(*agent)["sync"]["revision"] == authority_revision(p));
+    CHECK(agent_server(*agent)["mode"] == "agent");
+    CHECK(provider_has_user(*agent, owner_name));
+    CHECK(agent->get("/v1/accounts").status == 503);  // the local API is not served yet: said so
+
+    // Changes: a key added, a member added then deactivated at the authority.
+    const auto key = ssh_keygen(p.authority->dir(), "agent-key");
+    REQUIRE(p.authority->post("/v1/ssh_keys", {{"name", "laptop"}, {"public_key", key.public_line}}, p.seed.owner.uid).status == 201);
+    REQUIRE(eventually([&] { return keys_of(*agent, owner_name) == 1; }));
+    const Member m = add_member(*p.authority, p.seed.account_id, "mgr@example.com", "manager");
+    const std::string mgr = m.json["unix_name"];
+    REQUIRE(eventually([&] { return allowed(*agent, mgr); }));
+    REQUIRE(p.authority->put("/v1/account/users/" + m.id, {{"status", "deactivated"}}, 0, account_header(p.seed.account_id)).status == 200);
+    REQUIRE(eventually([&] { return !allowed(*agent, mgr); }));
+    CHECK(agent_server(*agent)["sync"]["revision"] == authority_revision(p));
+    CHECK(agent_server(*agent)["sync"]["rejected_answers"] == 0);
+
+    // The portal goes away; the agent restarts: it serves the last good state at once.
+    p.authority->stop();
+    agent->stop();
+    agent->start();
+    CHECK(allowed(*agent, owner_name));
+    CHECK(keys_of(*agent, owner_name) == 1);
+    CHECK_FALSE(allowed(*agent, mgr));
+    REQUIRE(eventually([&] { return agent_server(*agent)["sync"]["offline_since"].get<std::int64_t>() > 0; }));
+    CHECK_FALSE(agent_server(*agent)["sync"]["last_error"].get<std::string>().empty());
+    CHECK(allowed(*agent, owner_name));  // still: within offline_grace
+
+    // The portal returns (same address): the agent catches up with what changed meanwhile.
+    p.authority->start();
+    REQUIRE(p.authority->put("/v1/account/users/" + m.id, {{"status", "active"}}, 0, account_header(p.seed.account_id)).status == 200);
+    REQUIRE(eventually([&] { return allowed(*agent, mgr); }));
+    CHECK(agent_server(*agent)["sync"]["offline_since"] == 0);
+    CHECK(agent->log().find(p.host_token) == std::string::npos);  // the host token is never logged
+}
+
+TEST_CASE("agent: a revoked host token stops portal logins at once; local users are not concerned",
+          "[api][agent][https]") {
+    Portal p = start_portal("agent-revoke-portal", free_loopback_port());
+    const std::string owner_name = p.seed.owner.json["unix_name"];
+    auto agent = start_agent("agent-revoke", p);
+    REQUIRE(eventually([&] { return allowed(*agent, owner_name); }));
+
+    auto hosts = p.authority->get("/v1/hosts", p.seed.owner.uid);
+    REQUIRE(hosts.json.size() == 1);
+    REQUIRE(p.authority->del("/v1/hosts/" + hosts.json[0]["id"].get<std::string>(), p.seed.owner.uid).status == 204);
+    REQUIRE(eventually([&] { return !allowed(*agent, owner_name); }));
+    const auto s = agent_server(*agent)["sync"];
+    CHECK(s["host_token_refused"] == true);
+    CHECK(s["members_refused"] == true);
+    // root is not a portal member: the agent does not claim it.
+    auto root = login_client(*agent).check_account("root", "192.0.2.1", "sshd");
+    REQUIRE(root.ok());
+    CHECK_FALSE(root.value.portal_user);
+}
+
+TEST_CASE("agent: past offline_grace members are refused, and come back when the portal answers", "[api][agent][https]") {
+    const int port = free_loopback_port();
+    Portal p = start_portal("agent-grace-portal", port);
+    const std::string owner_name = p.seed.owner.json["unix_name"];
+    auto agent = start_agent("agent-grace", p, "offline_grace = 60\n");
+    REQUIRE(eventually([&] { return allowed(*agent, owner_name); }));
+    p.authority->stop();
+    agent->stop();
+    // The last answer is long ago: as if the portal had been away for longer than the grace.
+    portal::store::sqlite::Db::open(agent->state_dir() / "synced.db")
+        .exec("UPDATE synced_account SET synced_at = synced_at - 3600");
+    agent->start();
+    CHECK_FALSE(allowed(*agent, owner_name));
+    CHECK(agent_server(*agent)["sync"]["members_refused"] == true);
+    p.authority->start();
+    REQUIRE(eventually([&] { return allowed(*agent, owner_name); }));
+}
