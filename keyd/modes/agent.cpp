@@ -69,13 +69,14 @@ api::Response json_answer(int status, const nlohmann::json& body) {
     return r;
 }
 
-nlohmann::json server_json(const login::RefresherStatus& r, const sync::SyncStatus& s) {
+nlohmann::json server_json(const login::RefresherStatus& r, const sync::SyncStatus& s, const std::string& pin) {
     nlohmann::json collisions = nlohmann::json::array();
     for (const auto& c : r.collisions)
         collisions.push_back({{"user_id", c.user_id}, {"unix_name", c.unix_name}, {"uid", c.uid}, {"reason", c.reason}});
     nlohmann::json state_file{{"current", r.state_file.current}};
     if (!r.state_file.error.empty()) state_file["error"] = r.state_file.error;
     nlohmann::json sync{{"portal_url", s.portal_url},
+                        {"pin", pin},
                         {"revision", s.revision},
                         {"last_sync", s.last_sync},
                         {"offline_since", s.offline_since},
@@ -151,7 +152,7 @@ int run_agent(const DaemonOptions& opts, config::Config& cfg) {
         io, cfg.api_socket, 0666, limits,
         [&](const api::Request& r) {
             if (r.method == "GET" && r.path == "/v1/server" && r.peer.uid == 0)
-                return json_answer(200, server_json(login_path.refresher().status(), source.status()));
+                return json_answer(200, server_json(login_path.refresher().status(), source.status(), cfg.portal_pin));
             return json_answer(503, {{"code", "AGENT_MODE"},
                                      {"message", "this server follows the portal at " + portal_url +
                                                      ": manage the account there (portalctl --url " + portal_url +

@@ -123,6 +123,16 @@ TEST_CASE("agent: follows its portal's changes, and starts from the last good st
     CHECK(agent_server(*agent)["mode"] == "agent");
     CHECK(provider_has_user(*agent, owner_name));
     CHECK(agent->get("/v1/accounts").status == 503);  // the local API is not served yet: said so
+    int rc = -1;
+    const std::string status = run_command(std::string(PORTALCTL_BIN) + " --socket " + agent->socket().string() + " status", &rc);
+    CHECK(rc == 0);
+    CHECK(status.find("agent") != std::string::npos);
+    CHECK(status.find(p.https.address) != std::string::npos);
+    CHECK(status.find(p.https.pin) != std::string::npos);
+    INFO(status);
+    const auto offline = status.find("Offline since");
+    REQUIRE(offline != std::string::npos);
+    CHECK(status.substr(offline, status.find('\n', offline) - offline).ends_with("online"));
 
     // Changes: a key added, a member added then deactivated at the authority.
     const auto key = ssh_keygen(p.authority->dir(), "agent-key");
