@@ -202,3 +202,34 @@ TEST_CASE("agent: past offline_grace members are refused, and come back when the
     p.authority->start();
     REQUIRE(eventually([&] { return allowed(*agent, owner_name); }));
 }
+
+TEST_CASE("agent: a member's TOTP code is checked by the portal; no answer means the code cannot be checked now",
+          "[api][agent][https][tfa]") {
+    Portal p = start_portal("agent-tfa-portal", free_loopback_port());
+    const std::string owner_name = p.seed.owner.json["unix_name"];
+    const Enrolled tfa = enrol_tfa(*p.authority, p.seed.owner.uid);
+    auto agent = start_agent("agent-tfa", p);
+    REQUIRE(eventually([&] {
+        auto r = login_client(*agent).check_account(owner_name, "192.0.2.1", "sshd");
+        return r.ok() && r.value.allow && r.value.tfa_required;
+    }));
+
+    auto client = login_client(*agent);
+    auto wrong = client.verify_code(owner_name, wrong_totp(tfa.secret), "192.0.2.1", "sshd");
+    REQUIRE(wrong.ok());
+    CHECK(wrong.value.result == portal::ipc::VerifyResult::wrong_code);
+    auto replayed = client.verify_code(owner_name, tfa.spent_code, "192.0.2.1", "sshd");
+    REQUIRE(replayed.ok());
+    CHECK(replayed.value.result == portal::ipc::VerifyResult::wrong_code);  // the portal's replay mark
+    const std::string code = totp_now(tfa.secret, 1);
+    auto right = client.verify_code(owner_name, code, "192.0.2.1", "sshd");
+    REQUIRE(right.ok());
+    CHECK(right.value.result == portal::ipc::VerifyResult::ok);
+    CHECK(agent->log().find(code) == std::string::npos);  // never logged
+
+    p.authority->stop();
+    auto down = client.verify_code(owner_name, totp_now(tfa.secret, -1), "192.0.2.1", "sshd");
+    REQUIRE(down.ok());
+    CHECK(down.value.result == portal::ipc::VerifyResult::unavailable);
+    CHECK(allowed(*agent, owner_name));  // the key and account checks go on from the last good state
+}
