@@ -292,6 +292,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
     std::chrono::seconds retry_max{2}, tfa_timeout{3};
     p.seconds("retry_max", retry_max, 1, 3600);
     p.seconds("tfa_timeout", tfa_timeout, 1, 30);
+    p.seconds("request_timeout", c.portal_request_timeout, 1, 300);
     p.finish();
     c.portal_retry_max = retry_max;
     c.portal_tfa_timeout = tfa_timeout;

@@ -38,6 +38,7 @@ struct Config {
     std::chrono::seconds portal_poll_wait{60};             // each long-poll's wait=
     std::chrono::milliseconds portal_retry_max{2000};      // backoff ceiling (the portal's Retry-After may say more)
     std::chrono::milliseconds portal_tfa_timeout{3000};    // a TOTP check at the portal
+    std::chrono::seconds portal_request_timeout{10};       // a state request; a long-poll gets poll_wait more
     // [users]
     std::uint32_t uid_min = 200000;
     std::uint32_t uid_max = 299999;

@@ -138,6 +138,7 @@ int run_agent(const DaemonOptions& opts, config::Config& cfg) {
     fs.endpoint = endpoint;
     fs.wait = cfg.portal_poll_wait;
     fs.retry_max = cfg.portal_retry_max;
+    fs.request_timeout = cfg.portal_request_timeout;
     sync::Follower follower(io, source, fs);
     follower.start();
     asio::steady_timer tick(io);

@@ -90,6 +90,7 @@ void Follower::run() {
             req.timeout = settings_.request_timeout + settings_.wait;
             req.max_answer_bytes = settings_.max_changes_bytes;
         }
+        const auto asked = std::chrono::steady_clock::now();
         const PortalAnswer a = client_.perform(req);
         std::string failure;
         bool ok = false;
@@ -131,6 +132,10 @@ void Follower::run() {
                 if (verdict.empty()) {
                     ok = true;
                     revision = std::max(revision, changes->revision);
+                    // A portal that answers "nothing new" at once instead of waiting must not
+                    // turn this loop into a flood of requests.
+                    if (!changes->has_news() && std::chrono::steady_clock::now() - asked < std::chrono::seconds(1))
+                        sleep_for(settings_.retry_min);
                 } else {
                     failure = "changes refused: " + verdict;
                     need_state = true;

@@ -2,9 +2,6 @@
 // key, host token): the state, then long-polled changes, into its login path; the last good
 // state kept across a restart while the portal is down; the host token revoked.
 #include <catch2/catch.hpp>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -13,102 +10,10 @@
 #include <thread>
 
 #include "keyd/store/sqlite.h"
-#include "shared/ipc/login_client.h"
-#include "tests/api/support/daemon_fixture.h"
-#include "tests/api/support/helpers.h"
+#include "tests/api/support/agents.h"
 
 using namespace portal::test;
 
-namespace {
-
-// A TCP port free on 127.0.0.1 now (the authority must come back on the same one).
-int free_loopback_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
-// Polls `ok` every 50 ms for up to `seconds`.
-bool eventually(const std::function<bool()>& ok, int seconds = 15) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (ok()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return ok();
-}
-
-struct Portal {
-    std::unique_ptr<Daemon> authority;
-    Seed seed;
-    HttpsTarget https;
-    std::string host_token;
-};
-
-Portal start_portal(const std::string& name, int port) {
-    DaemonOptions o;
-    o.extra_toml = "[listen]\nhttps = \"127.0.0.1:" + std::to_string(port) + "\"\n";
-    Portal p;
-    p.authority = std::make_unique<Daemon>(name, o);
-    p.seed = seed_account(*p.authority);
-    p.https = https_listener(*p.authority);
-    auto e = p.authority->post("/v1/hosts/enrolments", {{"name", "agent-1"}}, 0, account_header(p.seed.account_id));
-    REQUIRE(e.status == 201);
-    auto r = https_request(p.https, "", "POST", "/v1/hosts/register",
-                           nlohmann::json{{"token", e.json["token"]}, {"hostname", "agent-1"}, {"version", "0.1.0"}}.dump());
-    REQUIRE(r.status == 201);
-    p.host_token = r.json["host_token"];
-    return p;
-}
-
-// An agent of `p`: its host token in a 0600 file, a short backoff and long-poll.
-std::unique_ptr<Daemon> start_agent(const std::string& name, const Portal& p, const std::string& extra = "") {
-    const auto token_file = p.authority->dir() / (name + "-host-token");
-    {
-        std::ofstream out(token_file);
-        out << p.host_token << "\n";
-    }
-    std::filesystem::permissions(token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-    DaemonOptions o;
-    o.extra_toml = "[portal]\nurl = \"https://" + p.https.address + "\"\npin = \"" + p.https.pin +
-                   "\"\nhost_token_file = \"" + token_file.string() + "\"\nretry_max = 1\npoll_wait = 5\n" + extra;
-    return std::make_unique<Daemon>(name, o);
-}
-
-portal::ipc::LoginClient login_client(const Daemon& d) {
-    portal::ipc::ClientOptions o;
-    o.socket_path = (d.runtime_dir() / "login.sock").string();
-    return portal::ipc::LoginClient(o);
-}
-
-nlohmann::json agent_server(const Daemon& agent) {
-    auto r = agent.get("/v1/server");
-    REQUIRE(r.status == 200);
-    return r.json;
-}
-
-std::uint64_t authority_revision(const Portal& p) {
-    return p.authority->get("/v1/server", 0, account_header(p.seed.account_id)).json["revision"].get<std::uint64_t>();
-}
-
-bool allowed(const Daemon& agent, const std::string& unix_name) {
-    auto r = login_client(agent).check_account(unix_name, "192.0.2.1", "sshd");
-    return r.ok() && r.value.portal_user && r.value.allow;
-}
-
-std::size_t keys_of(const Daemon& agent, const std::string& unix_name) {
-    auto r = login_client(agent).get_authorized_keys(unix_name);
-    return r.ok() ? r.value.keys.size() : 0;
-}
-
-}  // namespace
 
 TEST_CASE("agent: follows its portal's changes, and starts from the last good state while it is down",
           "[api][agent][https]") {

@@ -1,0 +1,128 @@
+// Agent faults (issue 11): HTTP-level faults from a scripted portal (FakePortal: real TLS,
+// the feed's paths and shapes) and network faults from a TCP proxy in front of a real
+// authority (FaultProxy). In every case members keep logging in from the last good state, a
+// bad answer never replaces it, and the agent takes the good answers again once the fault ends.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "shared/ipc/feed_changes.h"
+#include "shared/ipc/login_state.h"
+#include "tests/api/support/agents.h"
+#include "tests/api/support/fake_portal.h"
+
+using namespace portal::test;
+
+namespace {
+
+const std::string kFakeHostToken = "pk_host_" + std::string(43, 'h');
+
+portal::ipc::LoginState scripted_state(std::uint64_t revision, std::size_t keys, const std::string& account = "acc_fake") {
+    portal::ipc::LoginState s;
+    s.account_id = account;
+    s.revision = revision;
+    portal::ipc::LoginMember m;
+    m.unix_name = "alice";
+    m.uid = 200001;
+    m.user_id = "usr_alice";
+    m.role = portal::Role::owner;
+    for (std::size_t i = 0; i < keys; ++i)
+        m.keys.push_back({"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + std::string(42, static_cast<char>('A' + i)) + " k" +
+                              std::to_string(i),
+                          "SHA256:k" + std::to_string(i)});
+    s.members.push_back(m);
+    return s;
+}
+
+ScriptedAnswer state_answer(const portal::ipc::LoginState& s) {
+    ScriptedAnswer a;
+    a.body = portal::ipc::to_json(s);
+    a.headers = {{"ETag", "\"" + std::to_string(s.revision) + "\""}};
+    return a;
+}
+
+ScriptedAnswer quiet_changes(std::uint64_t revision) {
+    ScriptedAnswer a;
+    portal::ipc::FeedChanges c;
+    c.revision = revision;
+    a.body = portal::ipc::feed_changes_to_json(c);
+    a.hold_ms = 200;  // a long-poll that ends without news
+    return a;
+}
+
+ScriptedAnswer status_answer(int status, std::string body = "", int hold_ms = 0) {
+    ScriptedAnswer a;
+    a.status = status;
+    a.body = std::move(body);
+    a.hold_ms = hold_ms;
+    return a;
+}
+
+// Serves `fault` on `path` until it was asked at least twice more, then checks the agent
+// still serves the last good state (alice, `keys` keys, revision `revision`).
+void survives(FakePortal& fake, const Daemon& agent, const std::string& path, const ScriptedAnswer& fault,
+              std::size_t keys, std::uint64_t revision) {
+    const int before = fake.requests(path);
+    fake.answer(path, fault);
+    REQUIRE(eventually([&] { return fake.requests(path) >= before + 2; }));
+    CHECK(allowed(agent, "alice"));
+    CHECK(keys_of(agent, "alice") == keys);
+    CHECK(agent_server(agent)["sync"]["revision"] == revision);
+}
+
+}  // namespace
+
+TEST_CASE("agent faults: bad or failed answers never replace the last good state", "[api][agent][faults]") {
+    FakePortal fake("fake-portal");
+    fake.answer("/v1/iam/state", state_answer(scripted_state(5, 1)));
+    fake.answer("/v1/iam/changes", quiet_changes(5));
+    auto agent = start_agent("agent-faults", AgentTarget{fake.address(), fake.pin(), "", kFakeHostToken});
+    REQUIRE(eventually([&] { return allowed(*agent, "alice"); }));
+    CHECK(fake.last_authorization() == "Bearer " + kFakeHostToken);
+    CHECK(keys_of(*agent, "alice") == 1);
+
+    // The long-poll fails in every way the network and the portal can make it fail.
+    const auto rejected_before = agent_server(*agent)["sync"]["rejected_answers"].get<int>();
+    survives(fake, *agent, "/v1/iam/changes", status_answer(500, R"({"code":"INTERNAL_ERROR","message":"x"})"), 1, 5);
+    CHECK(agent_server(*agent)["sync"]["last_error"] == "HTTP 500");
+    CHECK(agent_server(*agent)["sync"]["offline_since"].get<std::int64_t>() > 0);
+    ScriptedAnswer busy = status_answer(429, R"({"code":"RATE_LIMITED","message":"slow down"})");
+    busy.headers = {{"Retry-After", "1"}};
+    survives(fake, *agent, "/v1/iam/changes", busy, 1, 5);
+    survives(fake, *agent, "/v1/iam/changes", status_answer(200, "{\"revision\":6,\"upserts\":["), 1, 5);
+    survives(fake, *agent, "/v1/iam/changes", status_answer(200, R"({"revision":3,"upserts":[],"removed":[]})"), 1, 5);
+    survives(fake, *agent, "/v1/iam/changes",
+             status_answer(200, R"({"revision":9,"upserts":[{"unix_name":"mallory","uid":0,"user_id":"usr_m","role":"admin",)"
+                                R"("status":"active","tfa_enabled":false,"published":true,"keys":[]}],"removed":[]})"),
+             1, 5);
+    ScriptedAnswer cut = quiet_changes(6);
+    cut.hold_ms = 0;
+    cut.cut_body_at = 10;
+    survives(fake, *agent, "/v1/iam/changes", cut, 1, 5);
+    ScriptedAnswer huge = quiet_changes(6);
+    huge.body = "{\"revision\":6,\"upserts\":[],\"removed\":[\"" + std::string(17u << 20, 'x') + "\"]}";
+    huge.hold_ms = 0;
+    survives(fake, *agent, "/v1/iam/changes", huge, 1, 5);
+    CHECK(agent_server(*agent)["sync"]["rejected_answers"].get<int>() > rejected_before);
+
+    // 410: the agent asks for the state again; states that must not be taken are refused whole.
+    fake.answer("/v1/iam/changes", status_answer(410, R"({"code":"GONE","message":"fetch the state"})"));
+    survives(fake, *agent, "/v1/iam/state", state_answer(scripted_state(8, 3, "acc_other")), 1, 5);
+    survives(fake, *agent, "/v1/iam/state", state_answer(scripted_state(4, 3)), 1, 5);
+    survives(fake, *agent, "/v1/iam/state", status_answer(200, R"({"version":1,"revision":8})"), 1, 5);
+    // 401: the host token is refused; members are withheld at once (the state itself is kept).
+    fake.answer("/v1/iam/state", status_answer(401, R"({"code":"UNAUTHORIZED","message":"x"})"));
+    REQUIRE(eventually([&] { return agent_server(*agent)["sync"]["host_token_refused"] == true; }));
+    CHECK_FALSE(allowed(*agent, "alice"));
+    CHECK(agent_server(*agent)["sync"]["revision"] == 5);
+
+    // The fault ends: the next good answer is taken.
+    fake.answer("/v1/iam/state", state_answer(scripted_state(8, 2)));
+    fake.answer("/v1/iam/changes", quiet_changes(8));
+    REQUIRE(eventually([&] { return keys_of(*agent, "alice") == 2; }));
+    CHECK(allowed(*agent, "alice"));
+    const auto s = agent_server(*agent)["sync"];
+    CHECK(s["revision"] == 8);
+    CHECK(s["host_token_refused"] == false);
+    CHECK(s["offline_since"] == 0);
+}
