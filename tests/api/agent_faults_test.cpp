@@ -126,3 +126,73 @@ TEST_CASE("agent faults: bad or failed answers never replace the last good state
     CHECK(s["host_token_refused"] == false);
     CHECK(s["offline_since"] == 0);
 }
+
+TEST_CASE("agent faults: the network fails under a real authority; logins go on and the agent catches up",
+          "[api][agent][faults]") {
+    const int port = free_loopback_port();
+    Portal p = start_portal("agent-net-portal", port);
+    const std::string owner = p.seed.owner.json["unix_name"];
+    FaultProxy proxy(0, port);
+    auto agent = start_agent("agent-net", AgentTarget{proxy.address(), p.https.pin, "", p.host_token});
+    REQUIRE(eventually([&] { return allowed(*agent, owner); }));
+
+    int keys = 0;
+    // One change at the authority while the fault holds; the agent shows it once it is over.
+    auto change_during = [&](FaultProxy::Mode mode, int amount, const std::string& expect_error) {
+        INFO("fault mode " << static_cast<int>(mode));
+        const int connections = proxy.connections();
+        proxy.set_mode(mode, amount);
+        const auto key = fresh_ed25519_line("net-" + std::to_string(keys));
+        REQUIRE(p.authority->post("/v1/ssh_keys", {{"name", "k" + std::to_string(keys)}, {"public_key", key}},
+                                  p.seed.owner.uid).status == 201);
+        ++keys;
+        if (!expect_error.empty()) {
+            REQUIRE(eventually([&] {
+                const auto s = agent_server(*agent)["sync"];
+                return s["offline_since"].get<std::int64_t>() > 0 &&
+                       s["last_error"].get<std::string>().find(expect_error) != std::string::npos;
+            }, 30));
+            CHECK(eventually([&] { return proxy.connections() > connections; }));  // it tried again
+            CHECK(allowed(*agent, owner));
+            CHECK(keys_of(*agent, owner) == static_cast<std::size_t>(keys - 1));  // the last good state
+        }
+        proxy.set_mode(FaultProxy::Mode::pass);
+        REQUIRE(eventually([&] { return keys_of(*agent, owner) == static_cast<std::size_t>(keys); }));
+        CHECK(agent_server(*agent)["sync"]["revision"] == authority_revision(p));
+    };
+    change_during(FaultProxy::Mode::reset, 0, "");         // connections cut mid long-poll
+    change_during(FaultProxy::Mode::stall, 0, "timed out");  // slower than every timeout
+    change_during(FaultProxy::Mode::blackhole, 0, "timed out");
+    change_during(FaultProxy::Mode::truncate, 300, "");     // TLS records cut short
+    change_during(FaultProxy::Mode::delay, 100, "");        // slow but within the timeouts
+    CHECK(agent->log().find(p.host_token) == std::string::npos);
+
+    // Another key behind the same address (a machine in the middle): refused by the pin.
+    FakePortal impostor("impostor");
+    impostor.answer("/v1/iam/state", state_answer(scripted_state(999, 1, p.seed.account_id)));
+    proxy.set_upstream(impostor.port());
+    proxy.set_mode(FaultProxy::Mode::reset);  // the kept-alive connection goes
+    proxy.set_mode(FaultProxy::Mode::pass);
+    REQUIRE(eventually([&] {
+        return agent_server(*agent)["sync"]["last_error"].get<std::string>().find("pinned") != std::string::npos;
+    }));
+    CHECK(impostor.requests("/v1/iam/state") == 0);  // not a byte of the request reached it
+    CHECK(agent_server(*agent)["sync"]["revision"] == authority_revision(p));
+    CHECK(allowed(*agent, owner));
+    proxy.set_upstream(port);
+    REQUIRE(p.authority->post("/v1/ssh_keys", {{"name", "after"}, {"public_key", fresh_ed25519_line("after")}},
+                              p.seed.owner.uid).status == 201);
+    REQUIRE(eventually([&] { return keys_of(*agent, owner) == static_cast<std::size_t>(keys + 1); }));
+}
+
+TEST_CASE("agent faults: a portal whose certificate expired is not trusted through a CA file", "[api][agent][faults]") {
+    FakePortal expired("expired-portal", /*expired=*/true);
+    expired.answer("/v1/iam/state", state_answer(scripted_state(5, 1)));
+    auto agent = start_agent("agent-expired", AgentTarget{expired.address(), "", expired.ca_file().string(), kFakeHostToken});
+    REQUIRE(eventually([&] {
+        return agent_server(*agent)["sync"]["last_error"].get<std::string>().find("expired") != std::string::npos;
+    }));
+    CHECK(expired.requests("/v1/iam/state") == 0);
+    CHECK_FALSE(allowed(*agent, "alice"));
+    CHECK(agent_server(*agent)["sync"]["revision"] == 0);
+}

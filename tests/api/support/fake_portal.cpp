@@ -286,7 +286,7 @@ void FaultProxy::serve() {
         const Mode m = mode_;
         if (m == Mode::reset) {
             reset_close(fd);
-        } else if (m == Mode::blackhole || m == Mode::stall) {
+        } else if (m == Mode::blackhole) {
             held.push_back(fd);
         } else {
             std::lock_guard lock(mu_);
@@ -316,12 +316,13 @@ void FaultProxy::pump(int client) {
             reset_close(up);
             return;
         }
-        if (mode_ == Mode::stall) {
+        auto frozen = [this] { return mode_ == Mode::stall || mode_ == Mode::blackhole; };
+        if (frozen()) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
             continue;
         }
         pollfd p[2] = {{client, POLLIN, 0}, {up, POLLIN, 0}};
-        if (::poll(p, 2, 100) <= 0) continue;
+        if (::poll(p, 2, 100) <= 0 || frozen()) continue;
         for (int i = 0; i < 2; ++i) {
             if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
             const ssize_t n = ::read(p[i].fd, buf, sizeof buf);

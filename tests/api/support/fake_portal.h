@@ -79,8 +79,9 @@ public:
     std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
     // delay: each chunk waits `amount` ms; truncate: at most `amount` bytes come back from
     // upstream per connection, then both sides are reset. reset: open connections and new
-    // ones are reset. stall: nothing moves any more (connections stay open). blackhole: new
-    // connections are accepted and never answered.
+    // ones are reset. stall: nothing moves any more on open connections nor on new ones
+    // (which do reach upstream). blackhole: as stall, and new connections are accepted and
+    // never read.
     void set_mode(Mode m, int amount = 0);
     void set_upstream(int upstream) { upstream_.store(upstream); }
     int connections() const { return accepted_.load(); }
