@@ -5,6 +5,7 @@
 
 #include "keyd/log/log.h"
 #include "keyd/store/timestamp.h"
+#include "shared/random.h"
 #include "shared/ipc/login_rules.h"
 
 namespace portal::login {
@@ -69,6 +70,7 @@ ipc::CheckAccountReply LoginService::check_account(const ipc::CheckAccountReques
     const auto snap = snapshot();
     const ipc::LoginState v = view_for(*snap, r.user);
     ipc::LoginDecision d = ipc::check_account(v, r.user, ipc::policy_of(v), {}, r.rhost);
+    if (d.portal_user && !d.allow && !v.members.empty()) queue_event(v.members.front(), r.rhost, "ssh", false, d.reason);
     log::write(d.portal_user ? log::Level::info : log::Level::debug, "login: account check",
                {{"user", r.user},
                 {"rhost", rhost_or_local(r.rhost)},
@@ -122,6 +124,7 @@ ipc::VerifyCodeReply LoginService::verify_code(const ipc::VerifyCodeRequest& r) 
         reply.result = judged.result;
         reply.retry_after = judged.retry_after;
         reason = why.empty() ? std::string(ipc::to_string(reply.result)) : why;
+        if (reply.result != ipc::VerifyResult::ok) queue_event(v.members.front(), r.rhost, "totp", false, reason);
     }
     log::write(d.portal_user ? log::Level::info : log::Level::debug, "login: verification code",
                {{"user", r.user},
@@ -145,30 +148,57 @@ ipc::SessionEventReply LoginService::session_event(const ipc::SessionEventReques
                 {"tty", r.tty}});
     if (!portal_user || r.event != ipc::SessionEventKind::open) return {};
     const auto now = std::chrono::system_clock::to_time_t(clock_());
-    bool queue_task = false;
     {
         std::lock_guard lock(logins_mu_);
         logins_.emplace_back(m->user_id, LastLogin{store::format_rfc3339(now), r.rhost, hostname_, "ssh", "success"});
         login_names_.push_back(m->unix_name);
-        queue_task = !logins_task_queued_;
+    }
+    queue_event(*m, r.rhost, "ssh", true, "session_opened");
+    defer_flush();
+    return {};
+}
+
+void LoginService::queue_event(const ipc::LoginMember& m, std::string_view rhost, std::string method, bool allow,
+                               std::string reason) {
+    if (!on_events_) return;
+    LoginEvent e;
+    e.id = random_id("lev_");
+    e.at = store::format_rfc3339(std::chrono::system_clock::to_time_t(clock_()));
+    e.unix_name = m.unix_name;
+    e.user_id = m.user_id;
+    e.ip = rhost.empty() ? std::string("local") : std::string(rhost.substr(0, 64));
+    e.method = std::move(method);
+    e.decision = allow ? "allow" : "deny";
+    e.reason = std::move(reason);
+    {
+        std::lock_guard lock(logins_mu_);
+        events_.push_back(std::move(e));
+    }
+    defer_flush();
+}
+
+void LoginService::defer_flush() {
+    {
+        std::lock_guard lock(logins_mu_);
+        if (logins_task_queued_) return;
         logins_task_queued_ = true;
     }
-    if (queue_task) {
-        if (defer_) defer_([this] { write_logins(); });
-        else write_logins();
-    }
-    return {};
+    if (defer_) defer_([this] { write_logins(); });
+    else write_logins();
 }
 
 void LoginService::write_logins() {
     std::vector<std::pair<std::string, LastLogin>> batch;
     std::vector<std::string> names;
+    std::vector<LoginEvent> events;
     {
         std::lock_guard lock(logins_mu_);
         batch.swap(logins_);
         names.swap(login_names_);
+        events.swap(events_);
         logins_task_queued_ = false;
     }
+    if (!events.empty() && on_events_) on_events_(std::move(events));
     if (batch.empty()) return;
     if (on_logins_) on_logins_(names);
     try {

@@ -76,6 +76,12 @@ public:
     using OnLogins = std::function<void(const std::vector<std::string>& unix_names)>;
     void on_logins(OnLogins f) { on_logins_ = std::move(f); }
 
+    // Login decisions about portal members (sessions opened, account checks and codes
+    // refused), handed over in batches by the deferred task: an agent reports them to its
+    // portal. Set before logins are served.
+    using OnEvents = std::function<void(std::vector<LoginEvent> events)>;
+    void on_events(OnEvents f) { on_events_ = std::move(f); }
+
 private:
     // A state plus how to find a name in it: the login path looks up one name among
     // thousands (a binary search: the login view keeps members in name order).
@@ -90,6 +96,8 @@ private:
     std::shared_ptr<const Snapshot> snapshot() const;
 
     void write_logins();  // the deferred task
+    void queue_event(const ipc::LoginMember& m, std::string_view rhost, std::string method, bool allow, std::string reason);
+    void defer_flush();   // posts write_logins() once for what is queued
 
     std::unique_ptr<CodeVerifier> own_codes_;  // the authority constructor's
     CodeVerifier& codes_;
@@ -102,7 +110,9 @@ private:
     std::mutex logins_mu_;
     std::vector<std::pair<std::string, LastLogin>> logins_;  // user id, last login; not yet written
     std::vector<std::string> login_names_;                      // their unix names
+    std::vector<LoginEvent> events_;                            // not yet handed over
     OnLogins on_logins_;
+    OnEvents on_events_;
     bool logins_task_queued_ = false;
 };
 

@@ -20,6 +20,7 @@
 #include "keyd/api/http_server.h"
 #include "keyd/modes/common.h"
 #include "keyd/modes/modes.h"
+#include "keyd/sync/event_reporter.h"
 #include "keyd/sync/follower.h"
 #include "keyd/sync/remote_code_verifier.h"
 #include "keyd/sync/synced_source.h"
@@ -118,13 +119,15 @@ int run_agent(const DaemonOptions& opts, config::Config& cfg) {
                                        if (path) path->request_refresh();
                                    });
     sync::RemoteCodeVerifier codes(endpoint, host_name(), cfg.portal_tfa_timeout);
-    login::LoginService login_service(
-        codes,
-        [](const std::vector<std::pair<std::string, LastLogin>>& batch) {
-            // Shipping login events to the portal (/v1/iam/login_events) comes with the queue.
-            log::debug("agent: logins seen", {{"count", std::to_string(batch.size())}});
-        },
-        host_name(), clock, [&io](std::function<void()> task) { asio::post(io, std::move(task)); });
+    sync::EventReporterSettings es;
+    es.endpoint = endpoint;
+    es.retry_max = cfg.portal_retry_max;
+    es.request_timeout = cfg.portal_request_timeout;
+    sync::EventReporter events(io, synced, es);
+    // last_login is the portal's to keep: it learns of sessions from the login events.
+    login::LoginService login_service(codes, {}, host_name(), clock,
+                                      [&io](std::function<void()> task) { asio::post(io, std::move(task)); });
+    login_service.on_events([&events](std::vector<LoginEvent> batch) { events.add(batch); });
     LoginPath login_path(io, login_io, cfg, source, login_service);
     path = &login_path;
 
@@ -141,6 +144,7 @@ int run_agent(const DaemonOptions& opts, config::Config& cfg) {
     fs.request_timeout = cfg.portal_request_timeout;
     sync::Follower follower(io, source, fs);
     follower.start();
+    events.start();
     asio::steady_timer tick(io);
     arm_tick(tick, source);
 
@@ -152,8 +156,13 @@ int run_agent(const DaemonOptions& opts, config::Config& cfg) {
     api::HttpServer api_server(
         io, cfg.api_socket, 0666, limits,
         [&](const api::Request& r) {
-            if (r.method == "GET" && r.path == "/v1/server" && r.peer.uid == 0)
-                return json_answer(200, server_json(login_path.refresher().status(), source.status(), cfg.portal_pin));
+            if (r.method == "GET" && r.path == "/v1/server" && r.peer.uid == 0) {
+                auto body = server_json(login_path.refresher().status(), source.status(), cfg.portal_pin);
+                const auto counts = events.counts();
+                body["sync"]["login_events_queued"] = counts.queued;
+                body["sync"]["login_events_dropped"] = counts.dropped;
+                return json_answer(200, body);
+            }
             return json_answer(503, {{"code", "AGENT_MODE"},
                                      {"message", "this server follows the portal at " + portal_url +
                                                      ": manage the account there (portalctl --url " + portal_url +

@@ -1,10 +1,6 @@
 #include "keyd/sync/follower.h"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <algorithm>
-#include <future>
-#include <random>
 
 #include "keyd/log/log.h"
 #include "keyd/sync/synced_source.h"
@@ -12,58 +8,15 @@
 namespace portal::sync {
 
 Follower::Follower(boost::asio::io_context& io, SyncedLoginSource& source, FollowerSettings settings)
-    : io_(io), source_(source), settings_(std::move(settings)), client_(settings_.endpoint) {}
+    : source_(source), settings_(std::move(settings)), client_(settings_.endpoint), worker_(io, "portal-sync") {}
 
 Follower::~Follower() {
-    {
-        std::lock_guard lock(mu_);
-        stopping_ = true;
-    }
-    cv_.notify_all();
-    client_.stop();
-    if (thread_.joinable()) thread_.join();
+    worker_.stop();
+    client_.stop();  // the request in progress (a long-poll) ends now
+    worker_.join();
 }
 
-void Follower::start() {
-    thread_ = std::thread([this] {
-        try {
-            run();
-        } catch (const std::exception& e) {
-            log::error("sync: the follower stopped", {{"error", e.what()}});
-        }
-    });
-}
-
-bool Follower::on_main(std::function<void()> task) {
-    auto done = std::make_shared<std::promise<void>>();
-    auto future = done->get_future();
-    boost::asio::post(io_, [task = std::move(task), done] {
-        task();
-        done->set_value();
-    });
-    while (future.wait_for(std::chrono::milliseconds(200)) != std::future_status::ready) {
-        std::lock_guard lock(mu_);
-        if (stopping_) return false;
-    }
-    return true;
-}
-
-void Follower::sleep_for(std::chrono::milliseconds d) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, d, [this] { return stopping_; });
-}
-
-std::chrono::milliseconds Follower::backoff(unsigned attempt, std::optional<std::int64_t> retry_after) {
-    // Full jitter (a random wait up to the doubled ceiling): a fleet that lost its portal at
-    // once does not come back at once.
-    static thread_local std::mt19937_64 rng{std::random_device{}()};
-    const auto ceiling = std::min<std::int64_t>(settings_.retry_max.count(),
-                                                settings_.retry_min.count() << std::min(attempt, 20u));
-    std::uniform_int_distribution<std::int64_t> pick(0, std::max<std::int64_t>(ceiling, 1));
-    std::chrono::milliseconds d(pick(rng));
-    if (retry_after) d = std::max(d, std::chrono::milliseconds(std::min<std::int64_t>(*retry_after, 3600) * 1000));
-    return d;
-}
+void Follower::start() { worker_.start([this] { run(); }); }
 
 void Follower::run() {
     bool need_state = true;
@@ -75,10 +28,7 @@ void Follower::run() {
     });
     unsigned attempt = 0;
     for (;;) {
-        {
-            std::lock_guard lock(mu_);
-            if (stopping_) return;
-        }
+        if (worker_.stopping()) return;
         PortalClient::Request req;
         if (need_state) {
             req.target = "/v1/iam/state";
@@ -156,7 +106,7 @@ void Follower::run() {
         }
         const bool refused_token = a.status == 401;
         if (!on_main([&] { source_.portal_failed(failure, refused_token); })) return;
-        const auto pause = backoff(attempt++, a.retry_after);
+        const auto pause = full_jitter_backoff(attempt++, settings_.retry_min, settings_.retry_max, a.retry_after);
         log::debug("sync: retrying", {{"error", failure}, {"in_ms", std::to_string(pause.count())}});
         sleep_for(pause);
     }

@@ -8,15 +8,13 @@
 // Retry-After when longer.
 #pragma once
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "keyd/sync/portal_client.h"
+#include "keyd/sync/worker_thread.h"
 #include "shared/ipc/feed_changes.h"
 #include "shared/ipc/login_state.h"
 
@@ -50,19 +48,13 @@ public:
 
 private:
     void run();
-    // Runs `task` on the main thread and waits for it; false when stopping meanwhile.
-    bool on_main(std::function<void()> task);
-    void sleep_for(std::chrono::milliseconds d);
-    std::chrono::milliseconds backoff(unsigned attempt, std::optional<std::int64_t> retry_after);
+    bool on_main(std::function<void()> task) { return worker_.on_main(std::move(task)); }
+    void sleep_for(std::chrono::milliseconds d) { worker_.sleep_for(d); }
 
-    boost::asio::io_context& io_;
     SyncedLoginSource& source_;
     FollowerSettings settings_;
     PortalClient client_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool stopping_ = false;
-    std::thread thread_;
+    WorkerThread worker_;
 };
 
 }  // namespace portal::sync

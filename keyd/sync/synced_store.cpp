@@ -17,7 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 // The file exists, is ours, a regular file and 0600 before SQLite opens it (the daemon's
 // umask is 077; this also mends a file someone loosened).
@@ -31,6 +31,23 @@ void prepare_file(const std::filesystem::path& path) {
 }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// BEGIN IMMEDIATE ... COMMIT, rolled back when the body throws.
+template <class F>
+void in_transaction(store::sqlite::Db& db, F&& body) {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+        body();
+        db.exec("COMMIT");
+    } catch (...) {
+        try {
+            db.exec("ROLLBACK");
+        } catch (...) {
+        }
+        throw;
+    }
+}
+
 
 }  // namespace
 
@@ -58,6 +75,17 @@ CREATE TABLE synced_members (
   member TEXT NOT NULL              -- the member as the feed sent it (login state JSON)
 ) WITHOUT ROWID;
 PRAGMA user_version = 1;
+COMMIT;)");
+    }
+    if (version <= 1) {
+        db.exec(R"(BEGIN IMMEDIATE;
+CREATE TABLE login_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  event TEXT NOT NULL               -- as POST /v1/iam/login_events takes it
+);
+CREATE TABLE sync_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO sync_counters (name, value) VALUES ('login_events_dropped', 0);
+PRAGMA user_version = 2;
 COMMIT;)");
     } else if (version != kSchemaVersion) {
         throw std::runtime_error(path.string() + ": unknown layout version " + std::to_string(version));
@@ -129,25 +157,6 @@ void SyncedStore::write_account(const std::string& account_id, std::uint64_t rev
     st.run();
 }
 
-namespace {
-
-// BEGIN IMMEDIATE ... COMMIT, rolled back when the body throws.
-template <class F>
-void in_transaction(store::sqlite::Db& db, F&& body) {
-    db.exec("BEGIN IMMEDIATE");
-    try {
-        body();
-        db.exec("COMMIT");
-    } catch (...) {
-        try {
-            db.exec("ROLLBACK");
-        } catch (...) {
-        }
-        throw;
-    }
-}
-
-}  // namespace
 
 void SyncedStore::replace(const ipc::LoginState& state, const SyncFacts& facts) {
     in_transaction(db_, [&] {
@@ -198,8 +207,61 @@ void SyncedStore::save_facts(const SyncFacts& facts) {
     st.run();
 }
 
+std::size_t SyncedStore::enqueue_events(const std::vector<LoginEvent>& events, std::size_t max_queued) {
+    std::size_t dropped = 0;
+    in_transaction(db_, [&] {
+        auto queued = static_cast<std::size_t>(db_.query_int("SELECT count(*) FROM login_events"));
+        auto insert = db_.prepare("INSERT INTO login_events (event) VALUES (?)");
+        for (const auto& e : events) {
+            if (queued >= max_queued) {
+                ++dropped;
+                continue;
+            }
+            json j{{"id", e.id}, {"at", e.at}, {"unix_name", e.unix_name}, {"ip", e.ip},
+                   {"method", e.method}, {"decision", e.decision}, {"reason", e.reason}};
+            if (e.user_id) j["user_id"] = *e.user_id;
+            insert.bind_all(dump(j));
+            insert.run();
+            insert.reset();
+            ++queued;
+        }
+        if (dropped) {
+            auto count = db_.prepare("UPDATE sync_counters SET value = value + ? WHERE name = 'login_events_dropped'");
+            count.bind_all(static_cast<std::int64_t>(dropped));
+            count.run();
+        }
+    });
+    return dropped;
+}
+
+SyncedStore::QueuedEvents SyncedStore::peek_events(std::size_t max) {
+    QueuedEvents out;
+    auto rows = db_.prepare("SELECT seq, event FROM login_events ORDER BY seq LIMIT ?");
+    rows.bind_all(static_cast<std::int64_t>(max));
+    out.json = "[";
+    while (rows.step()) {
+        if (out.count++) out.json += ',';
+        out.last_seq = rows.column_int(0);
+        out.json += rows.column_text(1);
+    }
+    out.json += ']';
+    return out;
+}
+
+void SyncedStore::drop_events_through(std::int64_t seq) {
+    auto st = db_.prepare("DELETE FROM login_events WHERE seq <= ?");
+    st.bind_all(seq);
+    st.run();
+}
+
+SyncedStore::EventCounts SyncedStore::event_counts() {
+    return {db_.query_int("SELECT count(*) FROM login_events"),
+            db_.query_int("SELECT value FROM sync_counters WHERE name = 'login_events_dropped'")};
+}
+
 void SyncedStore::clear() {
-    in_transaction(db_, [&] { db_.exec("DELETE FROM synced_members; DELETE FROM synced_account;"); });
+    // Events of another portal are not the next one's to keep.
+    in_transaction(db_, [&] { db_.exec("DELETE FROM synced_members; DELETE FROM synced_account; DELETE FROM login_events;"); });
 }
 
 }  // namespace portal::sync

@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "keyd/store/sqlite.h"
 #include "shared/ipc/feed_changes.h"
 #include "shared/ipc/login_state.h"
+#include "shared/model.h"
 
 namespace portal::sync {
 
@@ -38,6 +40,23 @@ public:
     void save_facts(const SyncFacts& facts);
     // Forgets everything (the agent leaves its portal).
     void clear();
+
+    // --- Login events waiting to be reported to the portal (at least once, in order) ---
+    // Appends events while fewer than `max_queued` wait; the others are dropped and counted.
+    // Returns how many were dropped.
+    std::size_t enqueue_events(const std::vector<LoginEvent>& events, std::size_t max_queued);
+    struct QueuedEvents {
+        std::int64_t last_seq = 0;  // drop_events_through() this once they are reported
+        std::string json;           // a JSON array of them, as POST /v1/iam/login_events takes
+        std::size_t count = 0;
+    };
+    QueuedEvents peek_events(std::size_t max);
+    void drop_events_through(std::int64_t seq);
+    struct EventCounts {
+        std::int64_t queued = 0;
+        std::int64_t dropped = 0;  // since the queue was made, overflows included
+    };
+    EventCounts event_counts();
 
 private:
     explicit SyncedStore(store::sqlite::Db db) : db_(std::move(db)) {}

@@ -138,3 +138,45 @@ TEST_CASE("agent: a member's TOTP code is checked by the portal; no answer means
     CHECK(down.value.result == portal::ipc::VerifyResult::unavailable);
     CHECK(allowed(*agent, owner_name));  // the key and account checks go on from the last good state
 }
+
+TEST_CASE("agent: login decisions reach the portal's history, none lost while it is down", "[api][agent][https][events]") {
+    Portal p = start_portal("agent-events-portal", free_loopback_port());
+    const std::string owner = p.seed.owner.json["unix_name"];
+    const Member m = add_member(*p.authority, p.seed.account_id, "off@example.com", "manager");
+    REQUIRE(p.authority->put("/v1/account/users/" + m.id, {{"status", "deactivated"}}, 0, account_header(p.seed.account_id)).status == 200);
+    const std::string off = m.json["unix_name"];
+    auto agent = start_agent("agent-events", p);
+    REQUIRE(eventually([&] { return allowed(*agent, owner); }));
+    auto history = [&] { return p.authority->get("/v1/account/logins", p.seed.owner.uid).json; };
+
+    auto client = login_client(*agent);
+    REQUIRE(client.session_event(owner, portal::ipc::SessionEventKind::open, "192.0.2.7", "sshd", "pts/1").ok());
+    REQUIRE(client.check_account(off, "192.0.2.8", "sshd").ok());  // refused: deactivated
+    REQUIRE(eventually([&] { return history().size() == 2; }));
+    const auto h = history();
+    bool saw_allow = false, saw_deny = false;
+    for (const auto& e : h) {
+        if (e["decision"] == "allow") {
+            saw_allow = e["user_id"] == p.seed.owner.id && e["ip"] == "192.0.2.7" && e["reason"] == "session_opened";
+        } else {
+            saw_deny = e["user_id"] == m.id && e["ip"] == "192.0.2.8" && e["reason"] == "deactivated";
+        }
+    }
+    CHECK(saw_allow);
+    CHECK(saw_deny);
+    auto user = p.authority->get("/v1/account/users/" + p.seed.owner.id, p.seed.owner.uid);
+    CHECK(user.json["last_login"]["ip"] == "192.0.2.7");
+
+    // The portal is down: events wait in the queue, through an agent restart.
+    p.authority->stop();
+    for (int i = 0; i < 5; ++i)
+        REQUIRE(client.session_event(owner, portal::ipc::SessionEventKind::open, "192.0.2.9", "sshd", "pts/2").ok());
+    REQUIRE(eventually([&] { return agent_server(*agent)["sync"]["login_events_queued"] == 5; }));
+    agent->stop();
+    agent->start();
+    CHECK(agent_server(*agent)["sync"]["login_events_queued"] == 5);
+    p.authority->start();
+    REQUIRE(eventually([&] { return agent_server(*agent)["sync"]["login_events_queued"] == 0; }));
+    CHECK(history().size() == 7);  // every one, once
+    CHECK(agent_server(*agent)["sync"]["login_events_dropped"] == 0);
+}
