@@ -44,7 +44,13 @@ int run_daemon(const DaemonOptions& opts) {
     try {
         modes::make_dir(cfg.state_directory, 0700);
         modes::make_dir(cfg.runtime_directory, 0755);  // sockets inside must be reachable by members
-        return cfg.authority_mode() ? modes::run_authority(opts, cfg) : modes::run_agent(opts, cfg);
+        modes::Restart restart;
+        const int rc = cfg.authority_mode() ? modes::run_authority(opts, cfg, restart) : modes::run_agent(opts, cfg, restart);
+        if (rc == 0 && restart.requested) {
+            modes::apply_restart_files(cfg, restart);
+            return kRestartDaemon;
+        }
+        return rc;
     } catch (const std::exception& e) {
         log::error("fatal", {{"error", e.what()}});
         return 1;

@@ -9,7 +9,11 @@ struct DaemonOptions {
     bool config_given = false;  // an explicit --config must exist
 };
 
-// Runs until SIGTERM/SIGINT. Returns the process exit code.
+// run_daemon's answer when the mode changed (portalctl join/leave): main() re-executes the
+// binary, same pid, so systemd and the sockets' users see one service that restarted.
+inline constexpr int kRestartDaemon = -1;
+
+// Runs until SIGTERM/SIGINT. Returns the process exit code, or kRestartDaemon.
 int run_daemon(const DaemonOptions& opts);
 
 // portal-keyd --print-pin: the HTTPS certificate's SHA-256 SPKI pin ("sha256//...", as

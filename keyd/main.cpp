@@ -1,4 +1,8 @@
 // portal-keyd: keeps a hosting account's IAM state on this server and serves it.
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
@@ -33,5 +37,11 @@ int main(int argc, char** argv) {
         }
     }
     if (print_pin) return portal::print_tls_pin(opts);
-    return portal::run_daemon(opts);
+    const int rc = portal::run_daemon(opts);
+    if (rc != portal::kRestartDaemon) return rc;
+    // A new mode (portalctl join/leave): the same binary, arguments and pid.
+    sd_notify(0, "RELOADING=1");
+    ::execv("/proc/self/exe", argv);
+    std::fprintf(stderr, "portal-keyd: cannot re-execute itself: %s\n", std::strerror(errno));
+    return 1;
 }

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
@@ -368,16 +369,50 @@ Config parse_config(const std::string& text, const std::string& origin) {
     return c;
 }
 
-Config load_config(const std::filesystem::path& path, bool must_exist) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        if (!must_exist) return parse_config("", path.string());
-        throw ConfigError(path.string() + ": cannot open configuration file");
+void apply_joined_portal(Config& c, const std::string& text, const std::string& origin) {
+    toml::table root;
+    try {
+        root = toml::parse(text, origin);
+    } catch (const toml::parse_error& e) {
+        std::ostringstream o;
+        o << where(origin, e.source()) << ": " << e.description();
+        throw ConfigError(o.str());
     }
+    for (auto&& [k, v] : root)
+        if (k.str() != "portal") fail(origin, v, std::string(k.str()), "unknown section (only [portal] is kept here)");
+    Section p(root, "portal", origin);
+    p.string("url", c.portal_url);
+    p.string("pin", c.portal_pin);
+    p.path("ca_file", c.portal_ca_file);
+    p.finish();
+    std::string why;
+    if (!valid_portal_url(c.portal_url, why)) throw ConfigError(origin + ": portal.url: " + why);
+    if (!c.portal_pin.empty() && !valid_pin(c.portal_pin)) throw ConfigError(origin + ": portal.pin: not a pin");
+    c.portal_joined = true;
+}
+
+namespace {
+
+std::optional<std::string> read_small_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
     std::ostringstream text;
     text << in.rdbuf();
-    if (text.str().size() > 1024 * 1024) throw ConfigError(path.string() + ": configuration file is too large");
-    return parse_config(text.str(), path.string());
+    if (text.str().size() > 1024 * 1024) throw ConfigError(path.string() + ": file is too large");
+    return text.str();
+}
+
+}  // namespace
+
+Config load_config(const std::filesystem::path& path, bool must_exist) {
+    const auto text = read_small_file(path);
+    if (!text && must_exist) throw ConfigError(path.string() + ": cannot open configuration file");
+    Config c = parse_config(text.value_or(""), path.string());
+    // A portal joined with portalctl join, unless the file names one itself.
+    if (c.portal_url.empty())
+        if (const auto joined = read_small_file(c.joined_portal_file()))
+            apply_joined_portal(c, *joined, c.joined_portal_file().string());
+    return c;
 }
 
 }  // namespace portal::config

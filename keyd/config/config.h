@@ -39,6 +39,8 @@ struct Config {
     std::chrono::milliseconds portal_retry_max{2000};      // backoff ceiling (the portal's Retry-After may say more)
     std::chrono::milliseconds portal_tfa_timeout{3000};    // a TOTP check at the portal
     std::chrono::seconds portal_request_timeout{10};       // a state request; a long-poll gets poll_wait more
+    // url, pin and ca_file came from joined_portal_file() (portalctl join), not from the file.
+    bool portal_joined = false;
     // [users]
     std::uint32_t uid_min = 200000;
     std::uint32_t uid_max = 299999;
@@ -100,11 +102,18 @@ struct Config {
     bool system_instance() const { return runtime_directory == kSystemRuntimeDirectory; }
     bool authority_mode() const { return portal_url.empty(); }
     std::filesystem::path self_signed_tls_directory() const { return state_directory / "tls"; }
+    // What `portalctl join` keeps ([portal] url, pin, ca_file), applied when the configuration
+    // file names no portal itself; `portalctl leave` removes it.
+    std::filesystem::path joined_portal_file() const { return state_directory / "portal.toml"; }
 };
 
 // Parses TOML text; `origin` names the source in error messages ("file:line:col: key: why").
 Config parse_config(const std::string& text, const std::string& origin);
 // Reads and parses a file; a missing file at the default path yields the defaults.
+// The [portal] section `portalctl join` keeps (url, pin, ca_file and nothing else), applied to
+// `c`; throws ConfigError naming `origin` and the field.
+void apply_joined_portal(Config& c, const std::string& text, const std::string& origin);
+
 Config load_config(const std::filesystem::path& path, bool must_exist);
 
 }  // namespace portal::config

@@ -14,6 +14,7 @@ enum class Scope {
     account,  // the asker's role in the selected account
     host,     // an enrolled host's own account (its host token), or root: the IAM feed
     anyone,   // proven by a secret in the request itself (an enrolment token, a password)
+    server,   // this machine's own administration: root on its local socket, nobody else
 };
 
 // Who may see or touch another member's person-bound items (SSH keys) in the account.
@@ -64,6 +65,7 @@ constexpr std::array kRules{
     Rule{Operation::update_key,         Scope::account, false, false, false, false, false, false, true,  Others::owner_only, false, false},
     Rule{Operation::delete_key,         Scope::account, false, false, false, false, false, false, true,  Others::owner_only, false, false},
     Rule{Operation::get_server_status,  Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::join_portal,        Scope::server,  false, false, false, false, false, false, false, Others::none, false, true },
     Rule{Operation::list_api_tokens,    Scope::self,    true,  false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::create_api_token,   Scope::self,    true,  true,  false, false, true,  false, false, Others::none, false, true },
     Rule{Operation::delete_api_token,   Scope::self,    true,  false, false, false, false, false, false, Others::none, false, false},
@@ -219,6 +221,10 @@ Grant authorize(const Asker& who, Operation op, const SubjectLoader& load_subjec
     if (rule.needs_user && (p.is_system() || !p.user))
         throw ApiError::forbidden("the system principal (root) has no profile, 2FA or invitations");
     if (rule.scope == Scope::host || rule.scope == Scope::anyone) return {};  // decided above / by the request's secret
+    if (rule.scope == Scope::server) {
+        if (!p.is_system()) throw ApiError::forbidden("only root on this server's socket may do this (sudo portalctl ...)");
+        return {};
+    }
     if (!p.is_system()) {
         if (rule.scope == Scope::account) {
             if (!who.in_account) throw ApiError{500, "INTERNAL_ERROR", "account-scoped operation without an account"};

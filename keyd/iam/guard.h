@@ -40,6 +40,7 @@ enum class Operation {
     delete_key,
     // this server: what it serves and which members it could not publish
     get_server_status,
+    join_portal,        // make this server an agent of a remote portal (root on the socket only)
     // the caller's own API tokens (user-global)
     list_api_tokens,
     create_api_token,

@@ -13,4 +13,12 @@ ServerStatus ServerStatusService::get(const Caller& c) const {
     return s;
 }
 
+void ServerStatusService::authorize_join(const Principal& p) const { authorize({p}, Operation::join_portal); }
+
+void ServerStatusService::join(const Principal& p, JoinRequest r, Done done) const {
+    authorize_join(p);
+    if (!joiner_) throw ApiError{409, "CONFLICT", "this server cannot join a portal in its present mode"};
+    joiner_(std::move(r), std::move(done));
+}
+
 }  // namespace portal::iam

@@ -5,10 +5,12 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "keyd/iam/caller.h"
+#include "keyd/iam/errors.h"
 
 namespace portal::iam {
 
@@ -29,16 +31,37 @@ struct ServerStatus {
     std::string https_error;  // configured, but it could not start
 };
 
+// portalctl join: this server becomes an agent of the portal at `url` (PORTAL.md §5).
+struct JoinRequest {
+    std::string url;              // https://host[:port]
+    std::string enrolment_token;  // pk_enrol_..., one use
+    std::string pin;              // sha256//..., or
+    std::string ca_file;          // an absolute path to a CA bundle
+    bool discard_local_accounts = false;  // this server's own accounts are set aside
+};
+struct JoinOutcome {
+    std::string host_id;                 // on success
+    std::optional<ApiError> error;       // else why not
+};
+
 class ServerStatusService {
 public:
     using Source = std::function<ServerStatus()>;
-    explicit ServerStatusService(Source source) : source_(std::move(source)) {}
+    using Done = std::function<void(JoinOutcome)>;
+    // Checks the request, registers at the portal off the main thread, calls `done` on it.
+    using Joiner = std::function<void(JoinRequest, Done)>;
+    explicit ServerStatusService(Source source, Joiner joiner = {})
+        : source_(std::move(source)), joiner_(std::move(joiner)) {}
     // 404 when the caller's account is not the one this server serves (its members are not
     // users here, and another account's details are not the caller's business).
     ServerStatus get(const Caller& c) const;
+    // Root on the socket only (the guard's join_portal); called before the body is read.
+    void authorize_join(const Principal& p) const;
+    void join(const Principal& p, JoinRequest r, Done done) const;
 
 private:
     Source source_;
+    Joiner joiner_;
 };
 
 }  // namespace portal::iam

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keyd/api/http_server.h"
+#include "keyd/iam/errors.h"
 #include "keyd/modes/common.h"
 #include "keyd/modes/modes.h"
 #include "keyd/sync/event_reporter.h"
@@ -101,7 +102,7 @@ void arm_tick(asio::steady_timer& t, sync::SyncedLoginSource& source) {
 
 }  // namespace
 
-int run_agent(const DaemonOptions& opts, config::Config& cfg) {
+int run_agent(const DaemonOptions& opts, config::Config& cfg, Restart& restart) {
     auto clock = [] { return std::chrono::system_clock::now(); };
     if (!cfg.login_account_id.empty())
         log::warning("agent: login.account_id is ignored; this server follows its portal's account for its host token",
@@ -163,6 +164,23 @@ int run_agent(const DaemonOptions& opts, config::Config& cfg) {
                 body["sync"]["login_events_dropped"] = counts.dropped;
                 return json_answer(200, body);
             }
+            if (r.method == "POST" && r.path == "/v1/server/leave" && r.peer.uid == 0) {
+                try {
+                    leave_portal(cfg, opts.config_path);
+                } catch (const iam::ApiError& e) {
+                    return json_answer(e.status, {{"code", e.code}, {"message", e.what()}});
+                }
+                restart.requested = true;
+                restart.forget_synced_state = true;
+                auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
+                t->async_wait([&io, t](const boost::system::error_code&) { io.stop(); });
+                return json_answer(200, {{"mode", "authority"},
+                                         {"message", "left the portal: portal-keyd restarts as an authority; "
+                                                     "the portal's members are no longer users here"}});
+            }
+            if (r.method == "POST" && r.path == "/v1/server/join")
+                return json_answer(409, {{"code", "CONFLICT"},
+                                         {"message", "this server already follows " + portal_url + ": portalctl leave first"}});
             return json_answer(503, {{"code", "AGENT_MODE"},
                                      {"message", "this server follows the portal at " + portal_url +
                                                      ": manage the account there (portalctl --url " + portal_url +

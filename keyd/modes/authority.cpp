@@ -66,7 +66,7 @@ net::TlsIdentity tls_identity(const config::Config& cfg) {
     return net::self_signed_tls_identity(cfg.self_signed_tls_directory(), host_name());
 }
 
-int run_authority(const DaemonOptions& opts, config::Config& cfg) {
+int run_authority(const DaemonOptions& opts, config::Config& cfg, Restart& restart) {
     auto store = store::Store::open(cfg.database, {cfg.uid_min, cfg.uid_max}, store::LocalAccounts::from_passwd());
     store->set_change_log_retention({cfg.store_change_log_revisions, cfg.store_change_log_max_age, 1000});
     auto clock = [] { return std::chrono::system_clock::now(); };
@@ -94,6 +94,7 @@ int run_authority(const DaemonOptions& opts, config::Config& cfg) {
     authority.set_session_settings(session_settings(cfg));
 
     iam::ServerStatus https_status;  // filled once the HTTPS listener is up
+    PortalJoiner joiner(io, cfg, opts.config_path, *store, restart);
     iam::ServerStatusService server_status([&login_path, &https_status] {
         const login::RefresherStatus r = login_path.refresher().status();
         iam::ServerStatus s;
@@ -106,7 +107,7 @@ int run_authority(const DaemonOptions& opts, config::Config& cfg) {
         s.https_pin = https_status.https_pin;
         s.https_error = https_status.https_error;
         return s;
-    });
+    }, [&joiner](iam::JoinRequest r, iam::ServerStatusService::Done done) { joiner.join(std::move(r), std::move(done)); });
     api::Router router(authority.services());
     api::register_v1_routes(router, server_status, &long_polls);
 

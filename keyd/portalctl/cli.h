@@ -138,5 +138,6 @@ void register_status_command(CLI::App& app, Context& ctx);
 void register_token_commands(CLI::App& app, Context& ctx);
 void register_host_commands(CLI::App& app, Context& ctx);  // hosts, logins
 void register_allowlist_commands(CLI::App& app, Context& ctx);  // allowlist, password
+void register_server_commands(CLI::App& app, Context& ctx);     // join, leave
 
 }  // namespace portal::ctl

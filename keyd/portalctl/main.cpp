@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
     register_token_commands(app, ctx);
     register_host_commands(app, ctx);
     register_allowlist_commands(app, ctx);
+    register_server_commands(app, ctx);
 
     try {
         app.parse(argc, argv);

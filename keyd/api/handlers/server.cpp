@@ -1,4 +1,5 @@
 // /v1/server: this server's login state and the members it could not publish.
+#include "keyd/api/json_body.h"
 #include "keyd/api/router.h"
 
 namespace portal::api {
@@ -14,11 +15,40 @@ void register_server_routes(Router& r, const iam::ServerStatusService& server) {
         nlohmann::json https = nullptr;  // off
         if (!s.https_endpoints.empty()) https = {{"listening", s.https_endpoints}, {"pin", s.https_pin}};
         if (!s.https_error.empty()) https = {{"listening", nlohmann::json::array()}, {"error", s.https_error}};
-        return json_response(200, {{"account_id", s.account_id},
+        return json_response(200, {{"mode", "authority"},
+                                   {"account_id", s.account_id},
                                    {"revision", s.revision},
                                    {"state_file", state_file},
                                    {"collisions", collisions},
                                    {"https", https}});
+    });
+    // portalctl join: answered once the portal registered this host (or refused it); the
+    // daemon then restarts itself as an agent.
+    r.add("POST", "/v1/server/join", [&server](Context& ctx) {
+        server.authorize_join(ctx.principal);
+        JsonBody body(ctx.req);
+        iam::JoinRequest j;
+        j.url = *body.string("url", true, 300);
+        j.enrolment_token = *body.string("enrolment_token", true, 200);
+        j.pin = body.string("pin", false, 100).value_or("");
+        j.ca_file = body.string("ca_file", false, 4096).value_or("");
+        j.discard_local_accounts = body.boolean("discard_local_accounts", false).value_or(false);
+        body.finish();
+        Response deferred;
+        const iam::Principal principal = ctx.principal;
+        deferred.deferred = [&server, principal, j](Respond done) mutable {
+            auto answer = [done](iam::JoinOutcome o) {
+                if (o.error) return done(error_response(*o.error));
+                done(json_response(200, {{"host_id", o.host_id}, {"mode", "agent"},
+                                         {"message", "joined: portal-keyd restarts as an agent of the portal"}}));
+            };
+            try {
+                server.join(principal, std::move(j), answer);
+            } catch (const iam::ApiError& e) {
+                done(error_response(e));
+            }
+        };
+        return deferred;
     });
 }
 
