@@ -1,4 +1,5 @@
 #include "tests/e2e/support/world.h"
+#include "tests/e2e/support/authority.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -321,6 +322,24 @@ void World::create_account() {
     auto r = api_.post("/v1/accounts", {{"name", "E2E " + name_}});
     if (r.status != 201) throw std::runtime_error("create account: " + r.describe());
     account_id_ = r.json.at("id").get<std::string>();
+}
+
+void World::join(const Authority& portal) {
+    const auto r = run({PORTALCTL_BIN, "--socket", api_socket().string(), "join", portal.url(), "--pin", portal.pin()},
+                       {{"PORTAL_ENROLMENT_TOKEN", portal.enrolment_token()}}, 60000ms);
+    if (r.status != 0) throw std::runtime_error("portalctl join: exit " + std::to_string(r.status) + ": " + r.out +
+                                                "\n" + tail(daemon_log()));
+    const Api agent(api_socket());
+    const bool synced = wait_until(
+        [&] {
+            auto s = agent.get("/v1/server");
+            return s.status == 200 && s.json.value("mode", "") == "agent" &&
+                   s.json["sync"].value("last_sync", std::int64_t{0}) > 0;
+        },
+        20000ms);
+    if (!synced) throw std::runtime_error("the agent did not sync:\n" + tail(daemon_log()));
+    api_ = Api(portal.api_socket());
+    account_id_ = portal.account_id();
 }
 
 void World::write_sshd_config() {

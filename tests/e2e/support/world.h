@@ -20,6 +20,8 @@
 
 namespace portal::e2e {
 
+class Authority;
+
 extern int failed_assertions;  // main.cpp
 
 // The keys helper as sshd runs it: a copy under E2E_TMP made by main.cpp (the build tree may
@@ -78,6 +80,10 @@ public:
     // Acts on an account made outside the API (e.g. written into database() before the daemon
     // first started) instead of create_account().
     void use_account(const std::string& id) { account_id_ = id; }
+    // The World's daemon (started, no account of its own) joins `portal` as its agent
+    // (portalctl join as root on its socket) and has synced; from then on the portal helpers
+    // below (add_member, add_key, enrol_tfa, set_status...) act at the authority.
+    void join(const Authority& portal);
 
     // --- the portal ---
     const Api& api() const { return api_; }
