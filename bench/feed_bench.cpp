@@ -47,45 +47,12 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
     return size * n;
 }
 
-double pct(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
-
-// A fresh ed25519 public key line: the wire format around 32 random bytes (any 32 bytes are
-// an ed25519 public key to the parser).
-std::string fresh_key_line(long n) {
-    std::string blob;
-    auto put = [&](const std::string& s) {
-        const auto len = static_cast<std::uint32_t>(s.size());
-        for (int shift = 24; shift >= 0; shift -= 8) blob.push_back(static_cast<char>((len >> shift) & 0xff));
-        blob += s;
-    };
-    put("ssh-ed25519");
-    std::string key(32, '\0');
-    RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), 32);
-    put(key);
-    std::string b64(4 * ((blob.size() + 2) / 3) + 1, '\0');
-    const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
-                                    reinterpret_cast<const unsigned char*>(blob.data()), static_cast<int>(blob.size()));
-    b64.resize(static_cast<std::size_t>(len));
-    return "ssh-ed25519 " + b64 + " bench-" + std::to_string(n);
-}
-
-long arg(int argc, char** argv, const char* name, long def) {
-    const std::string prefix = std::string("--") + name + "=";
-    for (int i = 1; i < argc; ++i)
-        if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) return std::stol(argv[i] + prefix.size());
-    return def;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    const long users = arg(argc, argv, "users", 10000);
-    const long polls = arg(argc, argv, "polls", 1000);
-    const long changes = arg(argc, argv, "changes", 100);
+    const long users = flag_value(argc, argv, "users", 10000);
+    const long polls = flag_value(argc, argv, "polls", 1000);
+    const long changes = flag_value(argc, argv, "changes", 100);
     rlimit rl{};
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = rl.rlim_max;
@@ -100,21 +67,7 @@ int main(int argc, char** argv) {
         fs::create_directories(daemon.state_dir());
         const Seeded seed = seed_store(daemon.database(), static_cast<int>(users), 3);
         // One enrolled host whose token every poll uses (its budget is lifted above).
-        const std::string host_token = portal::iam::authority::new_credential(portal::iam::authority::kHostTokenPrefix);
-        {
-            auto store = portal::store::Store::open(daemon.database());
-            const std::string enrol = portal::iam::authority::new_credential(portal::iam::authority::kEnrolmentTokenPrefix);
-            portal::HostEnrolment e{"enr_bench", seed.account_id, std::nullopt, {}, "2026-01-01T00:00:00Z", "2999-01-01T00:00:00Z"};
-            store->hosts().insert_enrolment(e, portal::iam::authority::credential_hash(enrol));
-            portal::Host h;
-            h.id = "hst_bench";
-            h.hostname = "bench";
-            h.version = "0.1.0";
-            h.created_at = "2026-01-01T00:00:00Z";
-            if (!store->hosts().register_host(portal::iam::authority::credential_hash(enrol), "2026-06-01T00:00:00Z", h,
-                                              portal::iam::authority::credential_hash(host_token)))
-                throw std::runtime_error("cannot seed the host");
-        }
+        const std::string host_token = seed_host(daemon.database(), seed.account_id);
         daemon.start();
         HttpConnection api(daemon.api_socket());
         const auto server = nlohmann::json::parse(api.request("GET", "/v1/server", "", seed.account_id).body);
@@ -177,7 +130,7 @@ int main(int argc, char** argv) {
             const double cpu0 = cpu_info(daemon.pid()).main_thread_s;
             auto r = api.request("POST", "/v1/ssh_keys",
                                  nlohmann::json{{"name", "bench-" + std::to_string(c)},
-                                                {"public_key", fresh_key_line(c)},
+                                                {"public_key", bench_key_line(c)},
                                                 {"user_id", user.id}}
                                      .dump(),
                                  seed.account_id);
@@ -207,10 +160,10 @@ int main(int argc, char** argv) {
         std::printf("feed_bench: %ld members x 3 keys, %ld long-polls, %ld changes (one SSH key each)\n", users, polls,
                     changes);
         std::printf("  commit -> all %ld polls answered: p50 %.1f ms, p99 %.1f ms (first answer p50 %.1f ms)\n", polls,
-                    pct(all_answered_ms, 0.5), pct(all_answered_ms, 0.99), pct(first_answered_ms, 0.5));
-        std::printf("  bytes of one answer (body): p50 %.0f, max %.0f\n", pct(bytes, 0.5), pct(bytes, 1.0));
+                    percentile(all_answered_ms, 0.5), percentile(all_answered_ms, 0.99), percentile(first_answered_ms, 0.5));
+        std::printf("  bytes of one answer (body): p50 %.0f, max %.0f\n", percentile(bytes, 0.5), percentile(bytes, 1.0));
         std::printf("  daemon CPU per change (write + %ld answers + re-arming): p50 %.1f ms, p99 %.1f ms\n", polls,
-                    pct(cpu_ms, 0.5), pct(cpu_ms, 0.99));
+                    percentile(cpu_ms, 0.5), percentile(cpu_ms, 0.99));
         std::printf("  daemon VmRSS %.1f MiB, VmHWM %.1f MiB\n", static_cast<double>(mem.rss_kib) / 1024.0,
                     static_cast<double>(mem.hwm_kib) / 1024.0);
         for (auto& p : all) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -28,6 +29,7 @@
 #include <stdexcept>
 #include <variant>
 
+#include "keyd/iam/authority/tokens.h"
 #include "keyd/store/store.h"
 #include "shared/ssh_key.h"
 #include "shared/ipc/blocking_io.h"
@@ -346,7 +348,8 @@ Daemon::StartInfo Daemon::start() {
         }
         try {
             HttpConnection c(api_socket());
-            if (c.get("/v1/accounts").status == 200) {
+            // Any answer: an authority's 200, an agent's 503 (it serves no account API yet).
+            if (c.get("/v1/accounts").status != 0) {
                 StartInfo info;
                 info.wall_s = now_seconds() - t0;
                 const CpuInfo cpu = cpu_info(pid_);
@@ -513,6 +516,58 @@ double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const std::size_t n = v.size();
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+// A fresh ed25519 public key line: the wire format around 32 random bytes (any 32 bytes are
+// an ed25519 public key to the parser).
+std::string bench_key_line(long n) {
+    std::string blob;
+    auto put = [&](const std::string& s) {
+        const auto len = static_cast<std::uint32_t>(s.size());
+        for (int shift = 24; shift >= 0; shift -= 8) blob.push_back(static_cast<char>((len >> shift) & 0xff));
+        blob += s;
+    };
+    put("ssh-ed25519");
+    std::string key(32, '\0');
+    RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), 32);
+    put(key);
+    std::string b64(4 * ((blob.size() + 2) / 3) + 1, '\0');
+    const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                                    reinterpret_cast<const unsigned char*>(blob.data()), static_cast<int>(blob.size()));
+    b64.resize(static_cast<std::size_t>(len));
+    return "ssh-ed25519 " + b64 + " bench-" + std::to_string(n);
+}
+
+long flag_value(int argc, char** argv, const char* name, long def) {
+    const std::string prefix = std::string("--") + name + "=";
+    for (int i = 1; i < argc; ++i)
+        if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) return std::stol(argv[i] + prefix.size());
+    return def;
+}
+
+
+std::string seed_host(const fs::path& database, const std::string& account_id) {
+    namespace authority = portal::iam::authority;
+    const std::string host_token = authority::new_credential(authority::kHostTokenPrefix);
+    auto store = portal::store::Store::open(database);
+    const std::string enrol = authority::new_credential(authority::kEnrolmentTokenPrefix);
+    portal::HostEnrolment e{"enr_bench", account_id, std::nullopt, {}, "2026-01-01T00:00:00Z", "2999-01-01T00:00:00Z"};
+    store->hosts().insert_enrolment(e, authority::credential_hash(enrol));
+    portal::Host h;
+    h.id = "hst_bench";
+    h.hostname = "bench";
+    h.version = "0.1.0";
+    h.created_at = "2026-01-01T00:00:00Z";
+    if (!store->hosts().register_host(authority::credential_hash(enrol), "2026-06-01T00:00:00Z", h,
+                                      authority::credential_hash(host_token)))
+        throw std::runtime_error("cannot seed the host");
+    return host_token;
 }
 
 }  // namespace portal::bench

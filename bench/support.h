@@ -60,6 +60,17 @@ struct Seeded {
 // `uids` (the daemon's [users] range when it must match one).
 Seeded seed_store(const fs::path& database, int users, int keys_per_user, store::UidRange uids = {});
 
+// The `p` quantile (0..1) of `v`; 0 for none.
+double percentile(std::vector<double> v, double p);
+// A fresh ed25519 public key line ("ssh-ed25519 <base64> bench-<n>") around 32 random bytes.
+std::string bench_key_line(long n);
+// --name=N from argv, else `def`.
+long flag_value(int argc, char** argv, const char* name, long def);
+
+// One host enrolled in `account_id`, written into the store at `database` (the daemon not
+// running); returns its host token.
+std::string seed_host(const fs::path& database, const std::string& account_id);
+
 // The login state the daemon would publish for `seed` (every member active, may log in).
 ipc::LoginState login_state_of(const Seeded& seed, std::int64_t grace_seconds = 3600);
 
