@@ -1,6 +1,7 @@
 #include "keyd/login/login_service.h"
 
 #include <exception>
+#include <optional>
 #include <utility>
 
 #include "keyd/log/log.h"
@@ -111,29 +112,46 @@ ipc::VerifyCodeReply StoreCodeVerifier::verify(const ipc::LoginMember& member, c
 }
 
 ipc::VerifyCodeReply LoginService::verify_code(const ipc::VerifyCodeRequest& r) {
+    ipc::VerifyCodeReply out;
+    check_code(r, [&out](ipc::VerifyCodeReply reply) { out = reply; }, /*async=*/false);
+    return out;
+}
+
+void LoginService::verify_code_async(const ipc::VerifyCodeRequest& r, std::function<void(ipc::VerifyCodeReply)> done) {
+    check_code(r, std::move(done), /*async=*/true);
+}
+
+void LoginService::check_code(const ipc::VerifyCodeRequest& r, std::function<void(ipc::VerifyCodeReply)> done, bool async) {
     const auto snap = snapshot();
     const ipc::LoginState v = view_for(*snap, r.user);
     const ipc::LoginDecision d = ipc::check_account(v, r.user, ipc::policy_of(v), {}, r.rhost);
-    ipc::VerifyCodeReply reply;
-    reply.portal_user = d.portal_user;
-    reply.result = ipc::VerifyResult::wrong_code;  // never ok unless TfaService says so
-    std::string reason = d.reason;
-    if (d.allow) {
-        std::string why;
-        const ipc::VerifyCodeReply judged = codes_.verify(v.members.front(), r, why);
-        reply.result = judged.result;
-        reply.retry_after = judged.retry_after;
-        reason = why.empty() ? std::string(ipc::to_string(reply.result)) : why;
-        if (reply.result != ipc::VerifyResult::ok) queue_event(v.members.front(), r.rhost, "totp", false, reason);
+    // Logged and counted once the verdict is in (perhaps on another thread).
+    auto finish = [this, user = r.user, rhost = r.rhost, service = r.service, portal_user = d.portal_user,
+                   member = d.allow ? std::optional<ipc::LoginMember>(v.members.front()) : std::nullopt,
+                   done = std::move(done)](ipc::VerifyCodeReply reply, const std::string& reason) {
+        reply.portal_user = portal_user;
+        if (member && reply.result != ipc::VerifyResult::ok) queue_event(*member, rhost, "totp", false, reason);
+        log::write(portal_user ? log::Level::info : log::Level::debug, "login: verification code",
+                   {{"user", user},
+                    {"rhost", rhost_or_local(rhost)},
+                    {"service", service},
+                    {"decision", reply.result == ipc::VerifyResult::ok ? "allow" : "deny"},
+                    {"reason", reason},
+                    {"retry_after", std::to_string(reply.retry_after)}});
+        done(reply);
+    };
+    if (!d.allow) {
+        ipc::VerifyCodeReply refused;  // wrong_code: never ok unless the verifier says so
+        return finish(refused, d.reason);
     }
-    log::write(d.portal_user ? log::Level::info : log::Level::debug, "login: verification code",
-               {{"user", r.user},
-                {"rhost", rhost_or_local(r.rhost)},
-                {"service", r.service},
-                {"decision", reply.result == ipc::VerifyResult::ok ? "allow" : "deny"},
-                {"reason", reason},
-                {"retry_after", std::to_string(reply.retry_after)}});
-    return reply;
+    auto judged = [finish = std::move(finish)](ipc::VerifyCodeReply reply, std::string why) {
+        const std::string reason = why.empty() ? std::string(ipc::to_string(reply.result)) : why;
+        finish(reply, reason);
+    };
+    if (async) return codes_.verify_async(v.members.front(), r, std::move(judged));
+    std::string why;
+    const ipc::VerifyCodeReply reply = codes_.verify(v.members.front(), r, why);
+    judged(reply, why);
 }
 
 ipc::SessionEventReply LoginService::session_event(const ipc::SessionEventRequest& r) {

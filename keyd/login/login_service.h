@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -29,6 +30,14 @@ public:
     // `reason` (for the log) is set when the result is not the code's own verdict.
     virtual ipc::VerifyCodeReply verify(const ipc::LoginMember& member, const ipc::VerifyCodeRequest& r,
                                         std::string& reason) = 0;
+    // The same without waiting: `done` (reply, reason) is called exactly once, on any thread.
+    // Default: verify() at once.
+    using Done = std::function<void(ipc::VerifyCodeReply reply, std::string reason)>;
+    virtual void verify_async(const ipc::LoginMember& member, const ipc::VerifyCodeRequest& r, Done done) {
+        std::string reason;
+        const ipc::VerifyCodeReply reply = verify(member, r, reason);
+        done(reply, std::move(reason));
+    }
 };
 
 // Authority mode: the user's secret from the store, TfaService's replay mark and limits.
@@ -66,6 +75,9 @@ public:
     // oracle for a code's validity, no step of their 2FA spent, no lockout counted. The PAM
     // module asks CheckAccount first, so this only happens when access changed in between.
     ipc::VerifyCodeReply verify_code(const ipc::VerifyCodeRequest& r) override;
+    // The login socket's path: the code is judged without holding the login thread (an
+    // agent's portal answers later).
+    void verify_code_async(const ipc::VerifyCodeRequest& r, std::function<void(ipc::VerifyCodeReply)> done) override;
     // Logged; "open" of a portal member records last_login (at, rhost, this host, "ssh",
     // "success"): queued and written by a deferred task, all the queued ones in one
     // transaction. Answers at once.
@@ -95,6 +107,7 @@ private:
     static ipc::LoginState view_for(const Snapshot& s, std::string_view user);
     std::shared_ptr<const Snapshot> snapshot() const;
 
+    void check_code(const ipc::VerifyCodeRequest& r, std::function<void(ipc::VerifyCodeReply)> done, bool async);
     void write_logins();  // the deferred task
     void queue_event(const ipc::LoginMember& m, std::string_view rhost, std::string method, bool allow, std::string reason);
     void defer_flush();   // posts write_logins() once for what is queued

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/post.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -104,7 +105,13 @@ private:
         if (srv_->stopped) return close();
         std::string message;
         switch (buffer_.next(message)) {
-            case ipc::MessageBuffer::Status::message: return reply(ipc::dispatch(message, srv_->handler));
+            case ipc::MessageBuffer::Status::message:
+                // A code an agent's portal checks is answered later: this thread serves
+                // others meanwhile, and the answer comes back here.
+                return ipc::dispatch_async(message, srv_->handler, [self = shared_from_this()](ipc::DispatchResult r) {
+                    asio::post(self->sock_.get_executor(),
+                               [self, r = std::move(r)]() mutable { self->reply(std::move(r)); });
+                });
             case ipc::MessageBuffer::Status::too_large: return reply(ipc::request_too_large());
             case ipc::MessageBuffer::Status::need_more: break;
         }

@@ -129,6 +129,11 @@ int run_agent(const DaemonOptions& opts, config::Config& cfg, Restart& restart) 
     login::LoginService login_service(codes, {}, host_name(), clock,
                                       [&io](std::function<void()> task) { asio::post(io, std::move(task)); });
     login_service.on_events([&events](std::vector<LoginEvent> batch) { events.add(batch); });
+    // Code checks still in flight at exit must not call into login_service once it is gone.
+    struct StopCodesFirst {
+        sync::RemoteCodeVerifier& codes;
+        ~StopCodesFirst() { codes.stop(); }
+    } stop_codes_first{codes};
     LoginPath login_path(io, login_io, cfg, source, login_service);
     path = &login_path;
 

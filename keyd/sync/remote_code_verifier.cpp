@@ -1,35 +1,107 @@
 #include "keyd/sync/remote_code_verifier.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "keyd/log/log.h"
 
 namespace portal::sync {
+namespace {
+
+constexpr std::size_t kMaxQueued = 256;  // more waiting checks than that: refused at once
+
+ipc::VerifyCodeReply unavailable() {
+    ipc::VerifyCodeReply r;
+    r.portal_user = true;
+    r.result = ipc::VerifyResult::unavailable;
+    return r;
+}
+
+}  // namespace
 
 RemoteCodeVerifier::RemoteCodeVerifier(PortalEndpoint endpoint, std::string hostname, std::chrono::milliseconds timeout)
-    : client_(std::move(endpoint)), hostname_(std::move(hostname)), timeout_(timeout) {}
+    : client_(std::move(endpoint)), hostname_(std::move(hostname)), timeout_(timeout), worker_([this] { run(); }) {}
+
+RemoteCodeVerifier::~RemoteCodeVerifier() { stop(); }
+
+void RemoteCodeVerifier::stop() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+        jobs_.clear();
+    }
+    cv_.notify_all();
+    client_.stop();
+    if (worker_.joinable()) worker_.join();
+}
 
 ipc::VerifyCodeReply RemoteCodeVerifier::verify(const ipc::LoginMember& member, const ipc::VerifyCodeRequest& r,
                                                 std::string& reason) {
-    ipc::VerifyCodeReply reply;
-    reply.portal_user = true;
-    reply.result = ipc::VerifyResult::unavailable;
+    Job job{member.user_id, member.unix_name, r.code, r.rhost, std::chrono::steady_clock::now(), {}};
+    return ask(job, reason);
+}
+
+void RemoteCodeVerifier::verify_async(const ipc::LoginMember& member, const ipc::VerifyCodeRequest& r, Done done) {
+    {
+        std::lock_guard lock(mu_);
+        if (!stopping_ && jobs_.size() < kMaxQueued) {
+            jobs_.push_back(Job{member.user_id, member.unix_name, r.code, r.rhost, std::chrono::steady_clock::now(),
+                                std::move(done)});
+            cv_.notify_one();
+            return;
+        }
+    }
+    done(unavailable(), "too_many_pending_checks");
+}
+
+void RemoteCodeVerifier::run() {
+    for (;;) {
+        Job job;
+        {
+            std::unique_lock lock(mu_);
+            cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+            if (stopping_) return;
+            job = std::move(jobs_.front());
+            jobs_.pop_front();
+        }
+        std::string reason;
+        ipc::VerifyCodeReply reply;
+        if (std::chrono::steady_clock::now() - job.queued > timeout_) {
+            reason = "portal_unreachable";  // waited behind checks the portal did not answer
+            reply = unavailable();
+        } else {
+            reply = ask(job, reason);
+        }
+        std::fill(job.code.begin(), job.code.end(), '\0');
+        {
+            // Stopping: whoever `done` reaches may be going; the daemon is exiting anyway.
+            std::lock_guard lock(mu_);
+            if (stopping_) return;
+        }
+        job.done(reply, reason);
+    }
+}
+
+ipc::VerifyCodeReply RemoteCodeVerifier::ask(const Job& job, std::string& reason) {
+    ipc::VerifyCodeReply reply = unavailable();
     PortalClient::Request req;
     req.method = "POST";
     req.target = "/v1/iam/tfa/verify";
     req.timeout = timeout_;
     req.max_answer_bytes = 4096;
-    req.body = nlohmann::json{{"user_id", member.user_id}, {"code", r.code}, {"host", hostname_}, {"ip", r.rhost}}.dump(
+    req.body = nlohmann::json{{"user_id", job.user_id}, {"code", job.code}, {"host", hostname_}, {"ip", job.rhost}}.dump(
         -1, ' ', false, nlohmann::json::error_handler_t::replace);
     PortalAnswer a;
     {
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(client_mu_);
         a = client_.perform(req);
     }
+    std::fill(req.body.begin(), req.body.end(), '\0');
     if (a.status != 200) {
         reason = a.status == 0 ? "portal_unreachable" : "portal_refused";
         log::warning("login: the portal cannot check a verification code now",
-                     {{"user", member.unix_name}, {"error", a.status == 0 ? a.error : "HTTP " + std::to_string(a.status)}});
+                     {{"user", job.unix_name}, {"error", a.status == 0 ? a.error : "HTTP " + std::to_string(a.status)}});
         return reply;
     }
     const auto j = nlohmann::json::parse(a.body, nullptr, false);

@@ -25,13 +25,10 @@ overloaded(Ts...) -> overloaded<Ts...>;
 
 }  // namespace
 
-DispatchResult dispatch(std::string_view message, LoginHandler& handler) {
-    std::string error;
-    auto json = parse_message(message, error);
-    if (!json) return bad(error::bad_request, error);
-    std::string error_name;
-    auto request = parse_request(*json, error_name, error);
-    if (!request) return bad(error_name, error);
+namespace {
+
+// A parsed request, answered at once.
+DispatchResult answer(const Request& request, LoginHandler& handler) {
     try {
         DispatchResult r;
         r.reply = std::visit(
@@ -41,7 +38,7 @@ DispatchResult dispatch(std::string_view message, LoginHandler& handler) {
                 [&](const VerifyCodeRequest& q) { return encode_message(reply_message(handler.verify_code(q))); },
                 [&](const SessionEventRequest& q) { return encode_message(reply_message(handler.session_event(q))); },
             },
-            *request);
+            request);
         return r;
     } catch (const std::exception& e) {
         DispatchResult r = bad(error::internal, "internal error");
@@ -50,6 +47,42 @@ DispatchResult dispatch(std::string_view message, LoginHandler& handler) {
     } catch (...) {
         return bad(error::internal, "internal error");
     }
+}
+
+}  // namespace
+
+DispatchResult dispatch(std::string_view message, LoginHandler& handler) {
+    std::string error;
+    auto json = parse_message(message, error);
+    if (!json) return bad(error::bad_request, error);
+    std::string error_name;
+    auto request = parse_request(*json, error_name, error);
+    if (!request) return bad(error_name, error);
+    return answer(*request, handler);
+}
+
+void dispatch_async(std::string_view message, LoginHandler& handler, std::function<void(DispatchResult)> done) {
+    std::string error;
+    auto json = parse_message(message, error);
+    if (!json) return done(bad(error::bad_request, error));
+    std::string error_name;
+    auto request = parse_request(*json, error_name, error);
+    if (!request) return done(bad(error_name, error));
+    if (const auto* verify = std::get_if<VerifyCodeRequest>(&*request)) {
+        try {
+            handler.verify_code_async(*verify, [done](VerifyCodeReply reply) {
+                DispatchResult r;
+                r.reply = encode_message(reply_message(reply));
+                done(std::move(r));
+            });
+        } catch (const std::exception& e) {
+            DispatchResult r = bad(error::internal, "internal error");
+            r.log = std::string("handler failed: ") + e.what();
+            done(std::move(r));
+        }
+        return;
+    }
+    done(answer(*request, handler));
 }
 
 DispatchResult request_too_large() {

@@ -4,6 +4,7 @@
 // MessageBuffer of kMaxRequestBytes per connection) or run serve_connection() per thread.
 #pragma once
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,12 @@ public:
     virtual CheckAccountReply check_account(const CheckAccountRequest& request) = 0;
     virtual VerifyCodeReply verify_code(const VerifyCodeRequest& request) = 0;
     virtual SessionEventReply session_event(const SessionEventRequest& request) = 0;
+    // A code checked elsewhere (an agent asks its portal): `done` is called exactly once, on
+    // any thread, and the server that asked must not wait meanwhile. Default: verify_code()
+    // at once.
+    virtual void verify_code_async(const VerifyCodeRequest& request, std::function<void(VerifyCodeReply)> done) {
+        done(verify_code(request));
+    }
 };
 
 struct DispatchResult {
@@ -31,6 +38,9 @@ struct DispatchResult {
 
 // One complete request (without its NUL). A handler exception becomes an Internal error.
 DispatchResult dispatch(std::string_view message, LoginHandler& handler);
+// The same for a server that must not wait: `done` gets the result exactly once, at once
+// or (VerifyCode, through LoginHandler::verify_code_async) later, on any thread.
+void dispatch_async(std::string_view message, LoginHandler& handler, std::function<void(DispatchResult)> done);
 
 // The reply to a request over kMaxRequestBytes (then close).
 DispatchResult request_too_large();

@@ -4,7 +4,9 @@
 // bad answer never replaces it, and the agent takes the good answers again once the fault ends.
 #include <catch2/catch.hpp>
 
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "shared/ipc/feed_changes.h"
 #include "shared/ipc/login_state.h"
@@ -133,7 +135,9 @@ TEST_CASE("agent faults: the network fails under a real authority; logins go on 
     Portal p = start_portal("agent-net-portal", port);
     const std::string owner = p.seed.owner.json["unix_name"];
     FaultProxy proxy(0, port);
-    auto agent = start_agent("agent-net", AgentTarget{proxy.address(), p.https.pin, "", p.host_token});
+    // Short timeouts: the stalls below last past every one of them without slowing the suite.
+    auto agent = start_agent("agent-net", AgentTarget{proxy.address(), p.https.pin, "", p.host_token},
+                             "poll_wait = 1\nrequest_timeout = 1\n");
     REQUIRE(eventually([&] { return allowed(*agent, owner); }));
 
     int keys = 0;
@@ -195,4 +199,40 @@ TEST_CASE("agent faults: a portal whose certificate expired is not trusted throu
     CHECK(expired.requests("/v1/iam/state") == 0);
     CHECK_FALSE(allowed(*agent, "alice"));
     CHECK(agent_server(*agent)["sync"]["revision"] == 0);
+}
+
+TEST_CASE("agent faults: a code check the portal is slow to answer holds up no other login", "[api][agent][faults][tfa]") {
+    FakePortal fake("slow-tfa-portal");
+    auto state = scripted_state(5, 1);
+    state.members[0].tfa_enabled = true;
+    auto bob = state.members[0];
+    bob.unix_name = "bob";
+    bob.user_id = "usr_bob";
+    bob.uid = 200002;
+    bob.tfa_enabled = false;
+    state.members.push_back(bob);
+    fake.answer("/v1/iam/state", state_answer(state));
+    fake.answer("/v1/iam/changes", quiet_changes(5));
+    fake.answer("/v1/iam/tfa/verify", status_answer(200, R"({"ok":true,"result":"ok"})", /*hold_ms=*/8000));
+    auto agent = start_agent("agent-slow-tfa", AgentTarget{fake.address(), fake.pin(), "", kFakeHostToken}, "tfa_timeout = 5\n");
+    REQUIRE(eventually([&] { return allowed(*agent, "bob"); }));
+
+    std::optional<portal::ipc::CallResult<portal::ipc::VerifyCodeReply>> slow;
+    std::thread checker([&] {
+        portal::ipc::ClientOptions o;
+        o.socket_path = (agent->runtime_dir() / "login.sock").string();
+        o.timeout = std::chrono::seconds(10);
+        slow = portal::ipc::LoginClient(o).verify_code("alice", "123456", "192.0.2.1", "sshd");
+    });
+    REQUIRE(eventually([&] { return fake.requests("/v1/iam/tfa/verify") == 1; }));
+    // The portal is sitting on alice's code: bob's key and account checks answer meanwhile
+    // (the login client gives up after 2 s; the check waits up to 5).
+    auto keys = login_client(*agent).get_authorized_keys("bob");
+    CHECK(keys.ok());
+    CHECK(keys.value.keys.size() == 1);
+    CHECK(allowed(*agent, "bob"));
+    checker.join();
+    REQUIRE(slow);
+    REQUIRE(slow->ok());
+    CHECK(slow->value.result == portal::ipc::VerifyResult::unavailable);
 }
