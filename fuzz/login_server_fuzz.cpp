@@ -76,6 +76,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (message.find('\0') != std::string::npos) std::abort();
             const DispatchResult d = dispatch(message, handler);
             check_reply(d);
+            // The daemon's path: the same answer, given exactly once.
+            int answers = 0;
+            dispatch_async(message, handler, [&](DispatchResult a) {
+                ++answers;
+                if (a.reply != d.reply || a.close != d.close) std::abort();
+            });
+            if (answers != 1) std::abort();
             if (d.close) return 0;
         }
     }
