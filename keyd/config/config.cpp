@@ -384,6 +384,7 @@ void apply_joined_portal(Config& c, const std::string& text, const std::string& 
     p.string("url", c.portal_url);
     p.string("pin", c.portal_pin);
     p.path("ca_file", c.portal_ca_file);
+    p.string("host_id", c.portal_host_id);
     p.finish();
     std::string why;
     if (!valid_portal_url(c.portal_url, why)) throw ConfigError(origin + ": portal.url: " + why);

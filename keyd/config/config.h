@@ -41,6 +41,7 @@ struct Config {
     std::chrono::seconds portal_request_timeout{10};       // a state request; a long-poll gets poll_wait more
     // url, pin and ca_file came from joined_portal_file() (portalctl join), not from the file.
     bool portal_joined = false;
+    std::string portal_host_id;  // what the portal called this host at the join ("" otherwise)
     // [users]
     std::uint32_t uid_min = 200000;
     std::uint32_t uid_max = 299999;
@@ -110,7 +111,7 @@ struct Config {
 // Parses TOML text; `origin` names the source in error messages ("file:line:col: key: why").
 Config parse_config(const std::string& text, const std::string& origin);
 // Reads and parses a file; a missing file at the default path yields the defaults.
-// The [portal] section `portalctl join` keeps (url, pin, ca_file and nothing else), applied to
+// The [portal] section `portalctl join` keeps (url, pin, ca_file, host_id and nothing else), applied to
 // `c`; throws ConfigError naming `origin` and the field.
 void apply_joined_portal(Config& c, const std::string& text, const std::string& origin);
 

@@ -71,14 +71,15 @@ api::Response json_answer(int status, const nlohmann::json& body) {
     return r;
 }
 
-nlohmann::json server_json(const login::RefresherStatus& r, const sync::SyncStatus& s, const std::string& pin) {
+nlohmann::json server_json(const login::RefresherStatus& r, const sync::SyncStatus& s, const config::Config& cfg) {
     nlohmann::json collisions = nlohmann::json::array();
     for (const auto& c : r.collisions)
         collisions.push_back({{"user_id", c.user_id}, {"unix_name", c.unix_name}, {"uid", c.uid}, {"reason", c.reason}});
     nlohmann::json state_file{{"current", r.state_file.current}};
     if (!r.state_file.error.empty()) state_file["error"] = r.state_file.error;
     nlohmann::json sync{{"portal_url", s.portal_url},
-                        {"pin", pin},
+                        {"pin", cfg.portal_pin},
+                        {"host_id", cfg.portal_host_id},
                         {"revision", s.revision},
                         {"last_sync", s.last_sync},
                         {"offline_since", s.offline_since},
@@ -163,7 +164,7 @@ int run_agent(const DaemonOptions& opts, config::Config& cfg, Restart& restart) 
         io, cfg.api_socket, 0666, limits,
         [&](const api::Request& r) {
             if (r.method == "GET" && r.path == "/v1/server" && r.peer.uid == 0) {
-                auto body = server_json(login_path.refresher().status(), source.status(), cfg.portal_pin);
+                auto body = server_json(login_path.refresher().status(), source.status(), cfg);
                 const auto counts = events.counts();
                 body["sync"]["login_events_queued"] = counts.queued;
                 body["sync"]["login_events_dropped"] = counts.dropped;

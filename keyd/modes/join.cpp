@@ -118,7 +118,7 @@ void PortalJoiner::finish(const iam::JoinRequest& r, long status, const std::str
                        " takes precedence.\n[portal]\n" + toml_line("url", r.url);
     if (!r.pin.empty()) toml += toml_line("pin", r.pin);
     if (!r.ca_file.empty()) toml += toml_line("ca_file", r.ca_file);
-    toml += "# host_id = \"" + host_id + "\"\n";
+    toml += toml_line("host_id", host_id);
     std::string why;
     const ipc::StateFileMode secret{0600, std::nullopt, std::nullopt};
     // The token first: settings without it would make an agent that cannot sign in.

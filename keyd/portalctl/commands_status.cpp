@@ -49,8 +49,8 @@ void print_agent(Context& ctx, const nlohmann::json& server) {
     Details d;
     d.add("Mode", "agent");
     d.add("Portal", text(sync, "portal_url"));
-    if (!text(sync, "pin").empty()) d.add("  pin", text(sync, "pin"));
-    if (!text(sync, "host_id").empty()) d.add("  host id", text(sync, "host_id"));
+    if (!sync.value("pin", std::string()).empty()) d.add("  pin", text(sync, "pin"));
+    if (!sync.value("host_id", std::string()).empty()) d.add("  host id", text(sync, "host_id"));
     d.add("Account", text(server, "account_id").empty() ? "none yet" : text(server, "account_id"));
     d.add("Applied revision", std::to_string(sync.value("revision", 0)));
     d.add("Last sync", when(sync.value("last_sync", std::int64_t{0})));

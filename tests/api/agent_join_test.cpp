@@ -50,6 +50,7 @@ TEST_CASE("join: a fresh server becomes an agent with one command, and leave und
     CHECK(out.find("hst_") != std::string::npos);
     REQUIRE(eventually([&] { return allowed(server, owner); }));
     CHECK(agent_server(server)["mode"] == "agent");
+    CHECK(out.find(agent_server(server)["sync"]["host_id"].get<std::string>()) != std::string::npos);
     struct stat st {};
     REQUIRE(::stat((server.state_dir() / "host-token").c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
