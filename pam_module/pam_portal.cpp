@@ -303,6 +303,9 @@ struct Response {
     }
 };
 
+// The longest a code check may take: an agent's portal answers within 4 s ([portal] tfa_timeout).
+constexpr long kVerifyCodeTimeoutMs = 6000;
+
 constexpr std::string_view kTfaUnavailable =
     "Two-factor authentication is unavailable (portal-keyd is not answering); try again later.";
 
@@ -334,7 +337,11 @@ int authenticate(Context& c) {
         return PAM_AUTH_ERR;
     }
 
-    const LoginClient client(c.opt.client);
+    // An agent's daemon asks its portal (up to its [portal] tfa_timeout, at most 4 s): wait
+    // longer than that here, or a code the portal accepts would be spent on a refused login.
+    auto verify_options = c.opt.client;
+    verify_options.timeout = std::max(verify_options.timeout, std::chrono::milliseconds(kVerifyCodeTimeoutMs));
+    const LoginClient client(verify_options);
     auto v = client.verify_code(c.user, code.p, c.rhost, c.service);
     if (!v.ok()) {
         pam_syslog(c.pamh, LOG_ERR, "user %s: VerifyCode failed: %s", clean(c.user).c_str(), clean(v.error, 200).c_str());

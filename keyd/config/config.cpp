@@ -292,11 +292,15 @@ Config parse_config(const std::string& text, const std::string& origin) {
     p.seconds("poll_wait", c.portal_poll_wait, 1, 300);
     std::chrono::seconds retry_max{2}, tfa_timeout{3};
     p.seconds("retry_max", retry_max, 1, 3600);
-    p.seconds("tfa_timeout", tfa_timeout, 1, 30);
+    p.seconds("tfa_timeout", tfa_timeout, 1, 4);  // pam_portal.so waits 6 s for a code check
     p.seconds("request_timeout", c.portal_request_timeout, 1, 300);
     p.finish();
     c.portal_retry_max = retry_max;
     c.portal_tfa_timeout = tfa_timeout;
+    // An idle long-poll answers after poll_wait (plus the portal's jitter): a grace shorter than a
+    // few of those would refuse members while the portal is fine.
+    if (c.portal_offline_grace.count() < 2 * (c.portal_poll_wait.count() + c.portal_request_timeout.count() + 5))
+        throw ConfigError(origin + ": portal.offline_grace: must be at least twice poll_wait + request_timeout + 5 s");
     if (!c.portal_url.empty()) {
         std::string why;
         if (!valid_portal_url(c.portal_url, why)) throw ConfigError(origin + ": portal.url: " + why);

@@ -108,10 +108,15 @@ private:
             case ipc::MessageBuffer::Status::message:
                 // A code an agent's portal checks is answered later: this thread serves
                 // others meanwhile, and the answer comes back here.
-                return ipc::dispatch_async(message, srv_->handler, [self = shared_from_this()](ipc::DispatchResult r) {
-                    asio::post(self->sock_.get_executor(),
-                               [self, r = std::move(r)]() mutable { self->reply(std::move(r)); });
-                });
+                return ipc::dispatch_async(
+                    message, srv_->handler, [self = shared_from_this()](ipc::DispatchResult r) mutable {
+                        // The connection moves into the posted handler: its last reference
+                        // never ends on the checker's thread.
+                        auto executor = self->sock_.get_executor();
+                        asio::post(executor, [self = std::move(self), r = std::move(r)]() mutable {
+                            self->reply(std::move(r));
+                        });
+                    });
             case ipc::MessageBuffer::Status::too_large: return reply(ipc::request_too_large());
             case ipc::MessageBuffer::Status::need_more: break;
         }

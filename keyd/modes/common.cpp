@@ -36,6 +36,8 @@ login::ViewSettings view_settings(const config::Config& c) {
 
 userdb::UserdbConfig userdb_config(const config::Config& c) {
     userdb::UserdbConfig u;
+    u.uid_min = c.uid_min;
+    u.uid_max = c.uid_max;
     u.dropin_directory = c.userdb_dropin_directory;
     u.socket_directory = c.userdb_socket_directory;
     u.service = c.userdb_service;
@@ -113,6 +115,14 @@ void log_restart_needed(const config::Config& running, const config::Config& fre
     cmp("userdb.role_groups", running.userdb_role_groups, fresh.userdb_role_groups);
     cmp("userdb.dropin_members", running.userdb_dropin_members, fresh.userdb_dropin_members);
     cmp("userdb.dropin_max_age", running.userdb_dropin_max_age.count(), fresh.userdb_dropin_max_age.count());
+    cmp("portal.url", running.portal_url, fresh.portal_url);
+    cmp("portal.pin", running.portal_pin, fresh.portal_pin);
+    cmp("portal.ca_file", running.portal_ca_file, fresh.portal_ca_file);
+    cmp("portal.host_token_file", running.portal_token_file, fresh.portal_token_file);
+    cmp("portal.poll_wait", running.portal_poll_wait.count(), fresh.portal_poll_wait.count());
+    cmp("portal.request_timeout", running.portal_request_timeout.count(), fresh.portal_request_timeout.count());
+    cmp("portal.retry_max", running.portal_retry_max.count(), fresh.portal_retry_max.count());
+    cmp("portal.tfa_timeout", running.portal_tfa_timeout.count(), fresh.portal_tfa_timeout.count());
     for (const auto& key : changed)
         log::warning("configuration reload: this setting needs a restart; keeping the running value", {{"key", key}});
 }

@@ -76,9 +76,16 @@ void PortalJoiner::join(iam::JoinRequest r, iam::ServerStatusService::Done done)
                        "this server is the portal of " + std::to_string(accounts) +
                            " account(s); joining another portal sets them aside: confirm with --discard-local-accounts"};
     if (busy_) throw ApiError{409, "CONFLICT", "a join is in progress"};
-    busy_ = true;
     if (worker_.joinable()) worker_.join();
+    busy_ = true;
     // The registration waits on the network: never on the main thread.
+    struct ClearBusy {
+        bool& busy;
+        bool armed = true;
+        ~ClearBusy() {
+            if (armed) busy = false;
+        }
+    } clear_busy{busy_};
     worker_ = std::thread([this, r, done] {
         sync::PortalClient client(sync::PortalEndpoint{r.url, r.pin, r.ca_file, ""});
         sync::PortalClient::Request req;
@@ -90,15 +97,21 @@ void PortalJoiner::join(iam::JoinRequest r, iam::ServerStatusService::Done done)
         const sync::PortalAnswer a = client.perform(req);
         boost::asio::post(io_, [this, r, done, a] { finish(r, a.status, a.body, a.error, done); });
     });
+    clear_busy.armed = false;  // the thread clears it (finish), or the daemon restarts
 }
 
 void PortalJoiner::finish(const iam::JoinRequest& r, long status, const std::string& body, const std::string& error,
                           const iam::ServerStatusService::Done& done) {
-    busy_ = false;
     iam::JoinOutcome out;
+    // Joined: busy until the daemon restarts (a second join now would register twice).
+    // Refused: another attempt may follow.
+    auto refused = [this, &done](iam::JoinOutcome o) {
+        busy_ = false;
+        done(std::move(o));
+    };
     if (status == 0) {
         out.error = ApiError{502, "PORTAL_UNREACHABLE", "cannot reach the portal at " + r.url + ": " + error};
-        return done(out);
+        return refused(out);
     }
     const auto j = nlohmann::json::parse(body, nullptr, false);
     if (status != 201) {
@@ -106,13 +119,13 @@ void PortalJoiner::finish(const iam::JoinRequest& r, long status, const std::str
                                   ? j["message"].get<std::string>()
                                   : "HTTP " + std::to_string(status);
         out.error = ApiError{502, "PORTAL_REFUSED", "the portal refused the registration: " + message};
-        return done(out);
+        return refused(out);
     }
     const std::string host_id = j.is_object() && j.contains("host_id") && j["host_id"].is_string() ? j["host_id"].get<std::string>() : "";
     const std::string token = j.is_object() && j.contains("host_token") && j["host_token"].is_string() ? j["host_token"].get<std::string>() : "";
     if (!token_shaped(token, "pk_host_") || host_id.empty() || host_id.size() > 64 || !plain(host_id)) {
         out.error = ApiError{502, "PORTAL_ANSWER", "the portal's answer holds no host token"};
-        return done(out);
+        return refused(out);
     }
     std::string toml = "# Kept by portalctl join; portalctl leave removes it. [portal] in " + config_path_.string() +
                        " takes precedence.\n[portal]\n" + toml_line("url", r.url);
@@ -125,7 +138,7 @@ void PortalJoiner::finish(const iam::JoinRequest& r, long status, const std::str
     if (!ipc::write_file_atomically(cfg_.portal_token_file.string(), token + "\n", secret, why) ||
         !ipc::write_file_atomically(cfg_.joined_portal_file().string(), toml, secret, why)) {
         out.error = ApiError{500, "INTERNAL_ERROR", "cannot keep the portal settings: " + why};
-        return done(out);
+        return refused(out);
     }
     log::info("joined a portal: restarting as its agent", {{"portal", r.url}, {"host_id", host_id}});
     out.host_id = host_id;

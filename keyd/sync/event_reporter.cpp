@@ -29,7 +29,7 @@ void EventReporter::add(const std::vector<LoginEvent>& events) {
 void EventReporter::run() {
     unsigned attempt = 0;
     while (!worker_.stopping()) {
-        SyncedStore::QueuedEvents batch;
+        SyncedStore::QueuedEvents batch;  // stays empty when the store cannot be read (logged)
         if (!worker_.on_main([&] { batch = store_.peek_events(settings_.batch); })) return;
         if (batch.count == 0) {
             worker_.sleep_for(std::chrono::seconds(30));  // add() wakes it
@@ -44,6 +44,8 @@ void EventReporter::run() {
         const PortalAnswer a = client_.perform(req);
         if (a.status == 200) {
             attempt = 0;
+            // A failed delete (logged by on_main) only means they are reported again: the
+            // portal keeps each event id once.
             if (!worker_.on_main([&] { store_.drop_events_through(batch.last_seq); })) return;
             log::debug("login events: reported", {{"count", std::to_string(batch.count)}});
             continue;

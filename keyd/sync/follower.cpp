@@ -37,7 +37,10 @@ void Follower::run() {
             if (have_state) req.headers.push_back("If-None-Match: \"" + std::to_string(revision) + "\"");
         } else {
             req.target = "/v1/iam/changes?since=" + std::to_string(revision) + "&wait=" + std::to_string(settings_.wait.count());
-            req.timeout = settings_.request_timeout + settings_.wait;
+            // The portal answers an idle long-poll after wait plus up to 5 s of jitter (at most
+            // a tenth of wait): not a failure.
+            req.timeout = settings_.request_timeout + settings_.wait +
+                          std::min<std::chrono::milliseconds>(std::chrono::seconds(5), settings_.wait / 10);
             req.max_answer_bytes = settings_.max_changes_bytes;
         }
         const auto asked = std::chrono::steady_clock::now();
@@ -54,7 +57,7 @@ void Follower::run() {
                 on_main([&] { source_.answer_rejected(failure); });
             } else {
                 const std::uint64_t got = state->revision;
-                std::string verdict;
+                std::string verdict = "not taken (internal error)";
                 if (!on_main([&] { verdict = source_.accept_state(std::move(*state)); })) return;
                 if (verdict.empty()) {
                     ok = true;
@@ -77,7 +80,7 @@ void Follower::run() {
                 on_main([&] { source_.answer_rejected(failure); });
                 need_state = true;
             } else {
-                std::string verdict;
+                std::string verdict = "not taken (internal error)";
                 if (!on_main([&] { verdict = source_.accept_changes(*changes); })) return;
                 if (verdict.empty()) {
                     ok = true;

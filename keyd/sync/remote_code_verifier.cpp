@@ -71,7 +71,13 @@ void RemoteCodeVerifier::run() {
             reason = "portal_unreachable";  // waited behind checks the portal did not answer
             reply = unavailable();
         } else {
-            reply = ask(job, reason);
+            try {
+                reply = ask(job, reason);
+            } catch (const std::exception& e) {
+                reason = "check_failed";
+                reply = unavailable();
+                log::error("login: a verification code check failed", {{"user", job.unix_name}, {"error", e.what()}});
+            }
         }
         std::fill(job.code.begin(), job.code.end(), '\0');
         {
@@ -79,7 +85,11 @@ void RemoteCodeVerifier::run() {
             std::lock_guard lock(mu_);
             if (stopping_) return;
         }
-        job.done(reply, reason);
+        try {
+            job.done(reply, reason);
+        } catch (const std::exception& e) {
+            log::error("login: answering a verification code check failed", {{"user", job.unix_name}, {"error", e.what()}});
+        }
     }
 }
 

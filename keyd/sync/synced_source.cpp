@@ -31,6 +31,12 @@ SyncedLoginSource::SyncedLoginSource(SyncedStore& store, std::string portal_url,
     facts_ = held;
     facts_.portal_url = std::move(portal_url);
     if (last) {
+        if (std::string why = state_.check_state(*last); !why.empty()) {
+            log::error("sync: the kept state is inconsistent; starting empty until the portal answers", {{"error", why}});
+            last.reset();
+        }
+    }
+    if (last) {
         state_.replace(std::move(*last));
         log::info("sync: starting from the last good state",
                   {{"account", state_.account_id()}, {"revision", std::to_string(state_.revision())},
@@ -94,8 +100,10 @@ std::string SyncedLoginSource::accept_state(ipc::LoginState state) {
     answered_now();
     try {
         store_.replace(state, facts_);
+        disk_behind_ = false;
     } catch (const std::exception& e) {
-        // Served from memory all the same; a restart before the next write starts older.
+        // Served from memory all the same; the next answer writes the whole state.
+        disk_behind_ = true;
         log::error("sync: cannot keep the state on disk", {{"error", e.what()}});
     }
     log::info("sync: state taken", {{"account", state.account_id}, {"revision", std::to_string(state.revision)},
@@ -113,28 +121,46 @@ std::string SyncedLoginSource::accept_changes(const ipc::FeedChanges& changes) {
     }
     const bool was_withheld = withheld_;
     answered_now();
-    try {
-        store_.apply(changes, facts_);
-    } catch (const std::exception& e) {
-        log::error("sync: cannot keep the changes on disk", {{"error", e.what()}});
+    const bool news = changes.has_news() || changes.revision != state_.revision();
+    if (news) {
+        log::debug("sync: changes taken", {{"revision", std::to_string(changes.revision)},
+                                           {"upserts", std::to_string(changes.upserts.size())},
+                                           {"removed", std::to_string(changes.removed_user_ids.size())}});
+        state_.apply(changes);
     }
-    if (!changes.has_news() && changes.revision == state_.revision()) {
+    keep_on_disk(changes);
+    if (!news) {
         if (was_withheld) check_withheld();
         return "";
     }
-    log::debug("sync: changes taken", {{"revision", std::to_string(changes.revision)},
-                                       {"upserts", std::to_string(changes.upserts.size())},
-                                       {"removed", std::to_string(changes.removed_user_ids.size())}});
-    state_.apply(changes);
     if (was_withheld) settings_changed_ = true;  // every member's access comes back
     on_change_();
     return "";
 }
 
+// The changes on disk, in proportion to them; after a failed write (disk full...) the whole
+// state, so that what a restart loads is never a mix of two revisions.
+void SyncedLoginSource::keep_on_disk(const ipc::FeedChanges& changes) {
+    try {
+        if (disk_behind_) store_.replace(state_.state(), facts_);
+        else store_.apply(changes, facts_);
+        disk_behind_ = false;
+    } catch (const std::exception& e) {
+        disk_behind_ = true;
+        log::error("sync: cannot keep the changes on disk; the whole state is written at the next answer",
+                   {{"error", e.what()}});
+    }
+}
+
 void SyncedLoginSource::portal_answered() {
     answered_now();
     try {
-        store_.save_facts(facts_);
+        if (disk_behind_) {
+            store_.replace(state_.state(), facts_);
+            disk_behind_ = false;
+        } else {
+            store_.save_facts(facts_);
+        }
     } catch (const std::exception& e) {
         log::warning("sync: cannot note the portal's answer on disk", {{"error", e.what()}});
     }

@@ -62,6 +62,7 @@ private:
     bool members_withheld() const;
     void answered_now();
     void check_withheld();
+    void keep_on_disk(const ipc::FeedChanges& changes);
 
     SyncedStore& store_;
     SyncFacts facts_;
@@ -71,6 +72,7 @@ private:
     std::function<void()> on_change_;
     SyncedState state_;
     bool withheld_ = false;  // as last served
+    bool disk_behind_ = false;  // synced.db missed a write: the next one is the whole state
     bool settings_changed_ = true;
     std::int64_t offline_since_ = 0;
     std::string last_error_;

@@ -20,10 +20,16 @@ WorkerThread::~WorkerThread() {
 
 void WorkerThread::start(std::function<void()> body) {
     thread_ = std::thread([this, body = std::move(body)] {
-        try {
-            body();
-        } catch (const std::exception& e) {
-            log::error("sync: a worker thread stopped", {{"thread", name_}, {"error", e.what()}});
+        // A failure the body did not expect (memory, a library) must not leave the agent
+        // silently unsynced: log it and start the body again after a pause.
+        while (!stopping()) {
+            try {
+                body();
+                return;
+            } catch (const std::exception& e) {
+                log::error("sync: a worker thread failed; starting it again in 5 s", {{"thread", name_}, {"error", e.what()}});
+            }
+            sleep_for(std::chrono::seconds(5));
         }
     });
 }
@@ -56,8 +62,13 @@ void WorkerThread::wake() {
 bool WorkerThread::on_main(std::function<void()> task) {
     auto done = std::make_shared<std::promise<void>>();
     auto future = done->get_future();
-    boost::asio::post(main_, [task = std::move(task), done] {
-        task();
+    boost::asio::post(main_, [task = std::move(task), done, name = name_] {
+        // Never out of io.run(): a failed task is logged, and the caller sees what it left.
+        try {
+            task();
+        } catch (const std::exception& e) {
+            log::error("sync: a task on the main thread failed", {{"thread", name}, {"error", e.what()}});
+        }
         done->set_value();
     });
     while (future.wait_for(std::chrono::milliseconds(200)) != std::future_status::ready)

@@ -24,13 +24,14 @@ public:
     WorkerThread(const WorkerThread&) = delete;
     WorkerThread& operator=(const WorkerThread&) = delete;
 
-    void start(std::function<void()> body);  // an exception ends the thread, logged
+    void start(std::function<void()> body);  // an exception is logged and the body starts again
     void stop();                             // any thread: stopping() from now on, sleeps end
     void join();
     bool stopping() const;
     void wake();  // ends the current sleep_for early
 
-    // Runs `task` on the main thread and waits for it; false when stopping meanwhile.
+    // Runs `task` on the main thread and waits for it; false when stopping meanwhile. An
+    // exception in `task` is logged there (whatever it was to set stays as it was).
     bool on_main(std::function<void()> task);
     void sleep_for(std::chrono::milliseconds d);
 

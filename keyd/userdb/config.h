@@ -2,6 +2,7 @@
 // userdb (drop-in files in /run/userdb, a Varlink provider in /run/systemd/userdb).
 // See /work/shared/DESIGN.md ("Identity through systemd's userdb").
 #pragma once
+#include <cstdint>
 #include <sys/types.h>
 
 #include <chrono>
@@ -16,6 +17,11 @@
 namespace portal::userdb {
 
 struct UserdbConfig {
+    // [users] uid_min..uid_max: a member whose uid is outside is not published (an agent takes
+    // uids from its portal; pam_portal.so treats uids outside the range as not ours). 0, 0: no
+    // range (tests).
+    std::uint32_t uid_min = 0;
+    std::uint32_t uid_max = 0;
     std::filesystem::path dropin_directory = "/run/userdb";
     std::filesystem::path socket_directory = "/run/systemd/userdb";
     std::string service = "io.portal.keyd";  // record "service" field and socket name

@@ -100,6 +100,10 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
             refuse("uid " + id_text(m.uid) + " cannot be used");
             continue;
         }
+        if (cfg.uid_max != 0 && (m.uid < cfg.uid_min || m.uid > cfg.uid_max)) {
+            refuse("uid " + id_text(m.uid) + " is outside this server's [users] uid range");
+            continue;
+        }
         if (names.count(name)) {
             refuse("name is already used by another member");
             continue;

@@ -214,7 +214,7 @@ TEST_CASE("agent faults: a code check the portal is slow to answer holds up no o
     fake.answer("/v1/iam/state", state_answer(state));
     fake.answer("/v1/iam/changes", quiet_changes(5));
     fake.answer("/v1/iam/tfa/verify", status_answer(200, R"({"ok":true,"result":"ok"})", /*hold_ms=*/8000));
-    auto agent = start_agent("agent-slow-tfa", AgentTarget{fake.address(), fake.pin(), "", kFakeHostToken}, "tfa_timeout = 5\n");
+    auto agent = start_agent("agent-slow-tfa", AgentTarget{fake.address(), fake.pin(), "", kFakeHostToken}, "tfa_timeout = 4\n");
     REQUIRE(eventually([&] { return allowed(*agent, "bob"); }));
 
     std::optional<portal::ipc::CallResult<portal::ipc::VerifyCodeReply>> slow;
@@ -226,7 +226,7 @@ TEST_CASE("agent faults: a code check the portal is slow to answer holds up no o
     });
     REQUIRE(eventually([&] { return fake.requests("/v1/iam/tfa/verify") == 1; }));
     // The portal is sitting on alice's code: bob's key and account checks answer meanwhile
-    // (the login client gives up after 2 s; the check waits up to 5).
+    // (the login client gives up after 2 s; the check waits up to 4).
     auto keys = login_client(*agent).get_authorized_keys("bob");
     CHECK(keys.ok());
     CHECK(keys.value.keys.size() == 1);

@@ -259,4 +259,6 @@ TEST_CASE("config: [portal] makes an agent; its values are checked and name the 
     CHECK(refused("[portal]\noffline_grace = 1\n").find("portal.offline_grace") != std::string::npos);
     CHECK(refused("[portal]\npoll_wait = 301\n").find("portal.poll_wait") != std::string::npos);
     CHECK(refused("[portal]\ntoken = \"x\"\n").find("portal.token") != std::string::npos);
+    CHECK(refused("[portal]\noffline_grace = 100\npoll_wait = 60\n").find("portal.offline_grace") != std::string::npos);
+    CHECK(refused("[portal]\ntfa_timeout = 5\n").find("portal.tfa_timeout") != std::string::npos);
 }

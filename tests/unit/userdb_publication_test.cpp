@@ -216,3 +216,17 @@ TEST_CASE("userdb: local accounts are listed only when every NSS source of passw
     CHECK_FALSE(nss_sources_enumerable(conf("  passwd:\tfiles ldap [UNAVAIL = return] systemd\n")));
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("userdb plan: a member whose uid is outside this server's [users] range is not published", "[userdb]") {
+    LoginState s;
+    s.members = {member("inside", 200005), member("below", 1500), member("above", 300000)};
+    Locals locals;
+    UserdbConfig cfg;
+    cfg.uid_min = 200000;
+    cfg.uid_max = 299999;
+    const auto plan = plan_publication(s, cfg, locals.name_check(), locals.id_check());
+    CHECK(find(plan, "inside").published);
+    CHECK_FALSE(find(plan, "below").published);
+    CHECK_FALSE(find(plan, "above").published);
+    CHECK(has_warning(plan, "above: uid 300000 is outside this server's [users] uid range"));
+}
