@@ -13,7 +13,10 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <catch2/catch.hpp>
+
+#include <future>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -545,12 +548,25 @@ namespace {
 // child keeps its connections open until release(), so the parent can act meanwhile.
 class ChildAs {
 public:
-    ChildAs(uid_t uid, const fs::path& dir, const std::function<std::string()>& work) {
+    // `hold`: the server's io_context, kept busy in a task of ours while we fork: a child forked
+    // while that thread is inside malloc would inherit the allocator's lock held (under ASan
+    // that deadlocks the child at its first allocation).
+    ChildAs(uid_t uid, const fs::path& dir, const std::function<std::string()>& work,
+            boost::asio::io_context* hold = nullptr) {
         int result_pipe[2];
         int release_pipe[2];
         REQUIRE(::pipe2(result_pipe, O_CLOEXEC) == 0);
         REQUIRE(::pipe2(release_pipe, O_CLOEXEC) == 0);
+        std::promise<void> held, forked;
+        if (hold) {
+            boost::asio::post(*hold, [&] {
+                held.set_value();
+                forked.get_future().wait();
+            });
+            held.get_future().wait();
+        }
         pid_ = ::fork();
+        if (pid_ != 0 && hold) forked.set_value();
         REQUIRE(pid_ >= 0);
         if (pid_ == 0) {
             // Only our pipe ends: the server's sockets must not stay open in here.
@@ -752,17 +768,17 @@ TEST_CASE("http server: connections per uid are capped and root keeps a reserve"
     fs::permissions(srv.dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
 
     // Each uid gets two connections; a third is answered 429 with Retry-After.
-    ChildAs nobody(65534, srv.dir.path(), [] { return open_and_request(3); });
+    ChildAs nobody(65534, srv.dir.path(), [] { return open_and_request(3); }, &srv.io);
     CHECK(nobody.result() == "200 200 429");
     ChildAs other(4242, srv.dir.path(), [] {
         std::string statuses = open_and_request(3);
         Fd c = connect_to("api.sock");
         auto r = read_response(c.fd);
         return statuses + (r && r->headers.count("retry-after") ? " retry-after" : " no retry-after");
-    });
+    }, &srv.io);
     CHECK(other.result() == "200 200 429 retry-after");
     // 4 of the 6 are taken: the last 2 are root's. A third uid finds the non-root part full.
-    ChildAs third(4243, srv.dir.path(), [] { return open_and_request(1); });
+    ChildAs third(4243, srv.dir.path(), [] { return open_and_request(1); }, &srv.io);
     CHECK(third.result() == "503");
     std::vector<Fd> root_conns;
     std::string root_statuses;
