@@ -1,5 +1,6 @@
 #include "keyd/api/router.h"
 #include "keyd/api/percent_encoding.h"
+#include "keyd/api/request_log.h"
 
 #include <cctype>
 #include <chrono>
@@ -41,16 +42,8 @@ std::vector<std::string> decoded_segments(const std::string& raw_path) {
     return out;
 }
 
-bool valid_correlation_id(const std::string& s) {
-    if (s.empty() || s.size() > 64) return false;
-    for (char c : s)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
-    return true;
-}
+}  // namespace
 
-
-// The token of "Authorization: Bearer <token>" (RFC 6750 §2.1: the scheme in any case, one
-// or more spaces). nullopt when there is no such header; "" when it is not a Bearer one.
 std::optional<std::string> bearer_token(const Request& req) {
     const auto auth = req.header("authorization");
     if (!auth) return std::nullopt;
@@ -64,8 +57,6 @@ std::optional<std::string> bearer_token(const Request& req) {
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
     return std::string(v);
 }
-
-}  // namespace
 
 Response json_response(int status, const nlohmann::json& body) {
     Response r;
@@ -152,14 +143,11 @@ void Router::add_public(const std::string& method, const std::string& path, Rout
 }
 
 Response Router::dispatch(const Request& req) {
-    const auto started = std::chrono::steady_clock::now();
-    std::string cid = req.header("x-correlation-id").value_or("");
-    if (!valid_correlation_id(cid)) cid = random_id("req_");
-
+    RequestRecord rec = begin_request(req);
     Response resp;
     const bool https = req.transport == Transport::https;
-    std::optional<RateDecision> budget;  // the tighter of the budgets this request counted against
-    std::string principal = https ? "remote:" + req.remote_address : "uid:" + std::to_string(req.peer.uid);
+    std::optional<RateDecision>& budget = rec.budget;  // the tighter of the budgets this request counted against
+    std::string& principal = rec.principal;
     try {
         // Who asks comes first: a uid that is not a portal user, or a request without a
         // valid credential, learns nothing about which paths or methods exist (403 or 401
@@ -209,41 +197,10 @@ Response Router::dispatch(const Request& req) {
     } catch (const iam::ApiError& e) {
         resp = error_response(e);
     } catch (const std::exception& e) {
-        log::error("request failed", {{"correlation_id", cid}, {"error", e.what()}});
+        log::error("request failed", {{"correlation_id", rec.correlation_id}, {"error", e.what()}});
         resp = error_response(iam::ApiError{500, "INTERNAL_ERROR", "internal error"});
     }
-    // The same ending now, or when a deferred answer (a long-poll) comes.
-    auto finish = [cid, budget, started, method = req.method, path = req.path, principal,
-                   where = std::pair<std::string, std::string>(https ? "remote" : "pid",
-                                                               https ? req.remote_address : std::to_string(req.peer.pid))](
-                      Response& r) {
-        r.headers.emplace_back("x-correlation-id", cid);
-        if (budget) {
-            r.headers.emplace_back("x-ratelimit-limit", std::to_string(budget->limit));
-            r.headers.emplace_back("x-ratelimit-remaining", std::to_string(budget->remaining));
-            r.headers.emplace_back("x-ratelimit-reset", std::to_string(budget->reset_seconds));
-        }
-        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-        log::info("request", {{"method", method},
-                              {"path", path},
-                              {"status", std::to_string(r.status)},
-                              {"principal", principal},
-                              where,
-                              {"duration_us", std::to_string(us.count())},
-                              {"correlation_id", cid}});
-    };
-    if (resp.deferred) {
-        auto inner = std::move(resp.deferred);
-        resp.deferred = [inner = std::move(inner), finish](Respond done) {
-            inner([finish, done = std::move(done)](Response r) {
-                finish(r);
-                done(std::move(r));
-            });
-        };
-        return resp;
-    }
-    finish(resp);
-    return resp;
+    return finish_request(std::move(resp), rec);
 }
 
 }  // namespace portal::api

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -97,6 +98,9 @@ void register_ip_allowlist_routes(Router& r);
 void register_iam_feed_routes(Router& r, LongPolls* polls);
 
 // Helpers for handlers.
+// The token of "Authorization: Bearer <token>" (RFC 6750 §2.1: the scheme in any case, one
+// or more spaces). nullopt when there is no such header; "" when it is not a Bearer one.
+std::optional<std::string> bearer_token(const Request& req);
 Response json_response(int status, const nlohmann::json& body);
 Response no_content();
 // The API's error object for `e` (PORTAL.md §3), with WWW-Authenticate on 401 and Retry-After

@@ -15,6 +15,8 @@ enum class Scope {
     host,     // an enrolled host's own account (its host token), or root: the IAM feed
     anyone,   // proven by a secret in the request itself (an enrolment token, a password)
     server,   // this machine's own administration: root on its local socket, nobody else
+    portal,   // decided by the portal, with the caller's own credential; here: a caller this
+              // server knows (root, or a member of the account it follows)
 };
 
 // Who may see or touch another member's person-bound items (SSH keys) in the account.
@@ -83,6 +85,7 @@ constexpr std::array kRules{
     Rule{Operation::read_iam_feed,      Scope::host,    false, false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::verify_tfa_for_host, Scope::host,   false, false, false, false, false, false, false, Others::none, false, false},
     Rule{Operation::report_login_events, Scope::host,   false, false, false, false, false, false, false, Others::none, false, false},
+    Rule{Operation::forward_to_portal,  Scope::portal,  false, false, false, false, false, false, false, Others::none, false, false},
 };
 
 // One row per operation, in the enum's order: a new operation without a rule does not compile.
@@ -221,6 +224,11 @@ Grant authorize(const Asker& who, Operation op, const SubjectLoader& load_subjec
     if (rule.needs_user && (p.is_system() || !p.user))
         throw ApiError::forbidden("the system principal (root) has no profile, 2FA or invitations");
     if (rule.scope == Scope::host || rule.scope == Scope::anyone) return {};  // decided above / by the request's secret
+    if (rule.scope == Scope::portal) {
+        if (p.credential != Credential::local_peer || (!p.is_system() && !p.user))
+            throw ApiError::forbidden("only root or a member of the account, on this server's socket, may reach the portal through it");
+        return {};
+    }
     if (rule.scope == Scope::server) {
         if (!p.is_system()) throw ApiError::forbidden("only root on this server's socket may do this (sudo portalctl ...)");
         return {};

@@ -63,6 +63,9 @@ enum class Operation {
     read_iam_feed,
     verify_tfa_for_host,
     report_login_events,
+    // agent mode: a request this server does not answer itself, carried to the portal with the
+    // caller's own credential (the portal authenticates and authorizes it)
+    forward_to_portal,
     count_,  // not an operation: the number of them (guard.cpp checks its table against it)
 };
 

@@ -1,8 +1,7 @@
 // Agent mode's composition root: the portal at [portal] url is followed (keyd/sync/), its
 // login state kept in <state_directory>/synced.db and served through the same login path as
-// the authority's. The local API socket answers GET /v1/server (root) for now; the rest of
-// the API (reads from the synced state, writes forwarded with the caller's credential) is
-// the next step, and meanwhile answers 503 naming the portal.
+// the authority's. The local API socket (agent_api.h) answers this server's own
+// administration and carries everything else to the portal with the caller's credential.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,11 +17,12 @@
 #include <nlohmann/json.hpp>
 
 #include "keyd/api/http_server.h"
-#include "keyd/iam/errors.h"
+#include "keyd/modes/agent_api.h"
 #include "keyd/modes/common.h"
 #include "keyd/modes/modes.h"
 #include "keyd/sync/event_reporter.h"
 #include "keyd/sync/follower.h"
+#include "keyd/sync/portal_forwarder.h"
 #include "keyd/sync/remote_code_verifier.h"
 #include "keyd/sync/synced_source.h"
 #include "keyd/sync/synced_store.h"
@@ -61,35 +61,6 @@ std::string read_host_token(const std::filesystem::path& path) {
         return "";
     }
     return token;
-}
-
-api::Response json_answer(int status, const nlohmann::json& body) {
-    api::Response r;
-    r.status = status;
-    r.headers.emplace_back("content-type", "application/json");
-    r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    return r;
-}
-
-nlohmann::json server_json(const login::RefresherStatus& r, const sync::SyncStatus& s, const config::Config& cfg) {
-    nlohmann::json collisions = nlohmann::json::array();
-    for (const auto& c : r.collisions)
-        collisions.push_back({{"user_id", c.user_id}, {"unix_name", c.unix_name}, {"uid", c.uid}, {"reason", c.reason}});
-    nlohmann::json state_file{{"current", r.state_file.current}};
-    if (!r.state_file.error.empty()) state_file["error"] = r.state_file.error;
-    nlohmann::json sync{{"portal_url", s.portal_url},
-                        {"pin", cfg.portal_pin},
-                        {"host_id", cfg.portal_host_id},
-                        {"revision", s.revision},
-                        {"last_sync", s.last_sync},
-                        {"offline_since", s.offline_since},
-                        {"last_error", s.last_error},
-                        {"rejected_answers", s.rejected_answers},
-                        {"host_token_refused", s.host_token_refused},
-                        {"members_refused", s.members_withheld}};
-    return {{"mode", "agent"},          {"account_id", s.account_id}, {"revision", r.revision},
-            {"state_file", state_file}, {"collisions", collisions},   {"https", nullptr},
-            {"sync", sync}};
 }
 
 void arm_tick(asio::steady_timer& t, sync::SyncedLoginSource& source) {
@@ -155,44 +126,15 @@ int run_agent(const DaemonOptions& opts, config::Config& cfg, Restart& restart) 
     asio::steady_timer tick(io);
     arm_tick(tick, source);
 
+    sync::PortalForwarder forwarder(endpoint, cfg.portal_request_timeout);
+    AgentApi agent_api(io, cfg, opts.config_path, restart, source, login_path.refresher(), events, forwarder);
     api::ServerLimits limits;
     limits.max_body_bytes = cfg.api_max_body_bytes;
     limits.request_timeout = cfg.api_request_timeout;
     limits.max_connections_per_uid = cfg.api_max_connections_per_uid;
-    const std::string portal_url = cfg.portal_url;
-    api::HttpServer api_server(
-        io, cfg.api_socket, 0666, limits,
-        [&](const api::Request& r) {
-            if (r.method == "GET" && r.path == "/v1/server" && r.peer.uid == 0) {
-                auto body = server_json(login_path.refresher().status(), source.status(), cfg);
-                const auto counts = events.counts();
-                body["sync"]["login_events_queued"] = counts.queued;
-                body["sync"]["login_events_dropped"] = counts.dropped;
-                return json_answer(200, body);
-            }
-            if (r.method == "POST" && r.path == "/v1/server/leave" && r.peer.uid == 0) {
-                try {
-                    leave_portal(cfg, opts.config_path);
-                } catch (const iam::ApiError& e) {
-                    return json_answer(e.status, {{"code", e.code}, {"message", e.what()}});
-                }
-                restart.requested = true;
-                restart.forget_synced_state = true;
-                auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
-                t->async_wait([&io, t](const boost::system::error_code&) { io.stop(); });
-                return json_answer(200, {{"mode", "authority"},
-                                         {"message", "left the portal: portal-keyd restarts as an authority; "
-                                                     "the portal's members are no longer users here"}});
-            }
-            if (r.method == "POST" && r.path == "/v1/server/join")
-                return json_answer(409, {{"code", "CONFLICT"},
-                                         {"message", "this server already follows " + portal_url + ": portalctl leave first"}});
-            return json_answer(503, {{"code", "AGENT_MODE"},
-                                     {"message", "this server follows the portal at " + portal_url +
-                                                     ": manage the account there (portalctl --url " + portal_url +
-                                                     "); GET /v1/server (root) shows the sync"}});
-        },
-        [](uid_t uid) { return uid == 0; });  // members' use of the local API comes with forwarding
+    api::HttpServer api_server(io, cfg.api_socket, 0666, limits,
+                               [&agent_api](const api::Request& r) { return agent_api.handle(r); },
+                               [&agent_api](uid_t uid) { return agent_api.known_peer(uid); });
 
     return serve_until_stopped(
         io, opts, cfg, login_path,

@@ -187,7 +187,6 @@ ApiClient::ApiClient(ClientOptions opts) : opts_(std::move(opts)) {
         if (opts_.base_url.find_first_of("?#", 8) != std::string::npos ||
             opts_.base_url.find('/', 8) != std::string::npos)
             throw std::invalid_argument("--url takes the server only (https://host:port), no path");
-        if (has_crlf(opts_.token)) throw std::invalid_argument("the token contains a line break");
         if (!opts_.pin.empty() && !opts_.pin.starts_with("sha256//"))
             throw std::invalid_argument("--pin must look like sha256//<base64> (portal-keyd --print-pin)");
     } else {
@@ -195,6 +194,7 @@ ApiClient::ApiClient(ClientOptions opts) : opts_(std::move(opts)) {
         if (opts_.socket_path.size() >= sizeof(sockaddr_un{}.sun_path))
             throw std::invalid_argument("the socket path is too long for a Unix socket");
     }
+    if (has_crlf(opts_.token)) throw std::invalid_argument("the token contains a line break");
     if (has_crlf(opts_.account_id))
         throw std::invalid_argument("the account id contains a line break");
     if (opts_.timeout.count() <= 0) throw std::invalid_argument("the timeout must be positive");
@@ -235,7 +235,7 @@ Response ApiClient::request(std::string_view method, std::string_view target,
     append(headers, "X-Correlation-ID: " + cid);
     append(headers, "Expect:");  // no 100-continue round trip on a local socket
     if (!opts_.account_id.empty()) append(headers, "X-Account-ID: " + opts_.account_id);
-    if (opts_.remote() && !opts_.token.empty()) append(headers, "Authorization: Bearer " + opts_.token);
+    if (!opts_.token.empty()) append(headers, "Authorization: Bearer " + opts_.token);
     if (has_payload) append(headers, "Content-Type: application/json");
 
     const long timeout_ms = static_cast<long>(opts_.timeout.count());

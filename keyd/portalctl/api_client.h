@@ -41,8 +41,8 @@ struct ClientOptions {
     std::string socket_path;
     std::string account_id;  // X-Account-ID, empty: the daemon's default
     std::chrono::milliseconds timeout{10000};
-    // Remote: "https://portal.example:8443" (no path). The socket is then unused; the token
-    // goes in Authorization: Bearer. The server is trusted by `pin` ("sha256//...", the
+    // Remote: "https://portal.example:8443" (no path). The socket is then unused. The token,
+    // if any, goes in Authorization: Bearer on either transport. The server is trusted by `pin` ("sha256//...", the
     // certificate's key alone), else by `ca_file`, else by the system's CA store.
     std::string base_url;
     std::string token;

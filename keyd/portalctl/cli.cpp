@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "keyd/portalctl/session_file.h"
 #include "keyd/portalctl/table.h"
 
 namespace portal::ctl {
@@ -158,6 +159,8 @@ std::string remote_token(const GlobalOptions& opts) {
         std::getline(in, token);
     } else if (const char* env = std::getenv("PORTAL_TOKEN")) {
         token = env;
+    } else {
+        token = read_session_token();
     }
     while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
     return token;
@@ -176,9 +179,14 @@ ApiClient& Context::api() {
             co.base_url = opts.url;
             co.pin = opts.pin;
             co.ca_file = opts.cacert;
-            co.token = remote_token(opts);
+            if (!opts.anonymous) co.token = remote_token(opts);
         } else if (!opts.token_file.empty() || !opts.pin.empty() || !opts.cacert.empty()) {
             throw usage_error("--token-file, --pin and --cacert go with --url (a remote authority)");
+        } else if (!opts.anonymous) {
+            // On an agent's socket, what is not answered there goes to the portal with this
+            // credential; an authority's socket goes by the peer uid and ignores it.
+            const char* env = std::getenv("PORTAL_TOKEN");
+            co.token = env ? std::string(env) : read_session_token();
         }
         try {
             api_ = std::make_unique<ApiClient>(std::move(co));
@@ -302,6 +310,16 @@ std::string read_stdin(std::size_t max) {
     return data;
 }
 
+namespace {
+
+// "Code from your authenticator app: " -> "Code from your authenticator app"
+std::string_view prompt_name(std::string_view prompt) {
+    while (!prompt.empty() && (prompt.back() == ' ' || prompt.back() == ':')) prompt.remove_suffix(1);
+    return prompt;
+}
+
+}  // namespace
+
 std::string read_secret(std::string_view arg, std::string_view prompt) {
     std::string value;
     if (!arg.empty() && arg != "-") {
@@ -317,8 +335,8 @@ std::string read_secret(std::string_view arg, std::string_view prompt) {
         std::getline(std::cin, value);
     }
     value = trim_whitespace(std::move(value));
-    if (value.empty()) throw usage_error("no code given");
-    if (value.size() > 128) throw usage_error("the code is too long");
+    if (value.empty()) throw usage_error(std::string(prompt_name(prompt)) + ": nothing was entered");
+    if (value.size() > 1024) throw usage_error(std::string(prompt_name(prompt)) + ": too long");
     return value;
 }
 

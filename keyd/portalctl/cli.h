@@ -61,6 +61,7 @@ struct GlobalOptions {
     std::string token_file;
     std::string pin;
     std::string cacert;
+    bool anonymous = false;  // send no credential (signing in)
 };
 
 struct ListOptions {
@@ -139,5 +140,6 @@ void register_token_commands(CLI::App& app, Context& ctx);
 void register_host_commands(CLI::App& app, Context& ctx);  // hosts, logins
 void register_allowlist_commands(CLI::App& app, Context& ctx);  // allowlist, password
 void register_server_commands(CLI::App& app, Context& ctx);     // join, leave
+void register_session_commands(CLI::App& app, Context& ctx);    // login, logout
 
 }  // namespace portal::ctl

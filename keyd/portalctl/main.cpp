@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     register_host_commands(app, ctx);
     register_allowlist_commands(app, ctx);
     register_server_commands(app, ctx);
+    register_session_commands(app, ctx);
 
     try {
         app.parse(argc, argv);

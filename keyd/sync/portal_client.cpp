@@ -79,12 +79,14 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
         s->answer->etag.clear();
         s->answer->retry_after.reset();
         s->answer->content_type.clear();
+        s->answer->headers.clear();
         return len;
     }
     const auto colon = line.find(':');
     if (colon == std::string_view::npos) return len;
     const std::string name = lower(trim(line.substr(0, colon)));
     const std::string_view value = trim(line.substr(colon + 1));
+    s->answer->headers.emplace_back(name, value);
     if (name == "etag") s->answer->etag = std::string(value);
     else if (name == "content-type") s->answer->content_type = std::string(value);
     else if (name == "retry-after") {

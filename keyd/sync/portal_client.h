@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace portal::sync {
@@ -29,6 +30,9 @@ struct PortalAnswer {
     std::string etag;
     std::optional<std::int64_t> retry_after;  // seconds, from Retry-After
     std::string content_type;
+    // Every header of the final answer, names lower-case, in order (the forwarder passes some
+    // of them back to its caller).
+    std::vector<std::pair<std::string, std::string>> headers;
     bool ok() const { return status >= 200 && status < 300; }
 };
 

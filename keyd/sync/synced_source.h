@@ -56,6 +56,9 @@ public:
 
     bool has_state() const { return !state_.empty(); }
     std::uint64_t revision() const { return state_.revision(); }
+    // The portal's state as last accepted (members as the portal sent them, before the
+    // offline rules): what the local API answers from.
+    const ipc::LoginState& synced() const { return state_.state(); }
     SyncStatus status() const;
 
 private:

@@ -159,6 +159,12 @@ int FakePortal::requests(const std::string& path) const {
     return it == counts_.end() ? 0 : it->second;
 }
 
+FakePortal::SeenRequest FakePortal::last_request(const std::string& path) const {
+    std::lock_guard lock(mu_);
+    const auto it = last_requests_.find(path);
+    return it == last_requests_.end() ? SeenRequest{} : it->second;
+}
+
 std::string FakePortal::last_authorization() const {
     std::lock_guard lock(mu_);
     return last_authorization_;
@@ -197,6 +203,7 @@ void FakePortal::handle(int fd) {
         const std::string head = in.substr(0, end);
         std::size_t length = 0;
         std::string authorization;
+        std::map<std::string, std::string> headers;
         std::size_t pos = head.find("\r\n");
         while (pos != std::string::npos && pos < head.size()) {
             const std::size_t next = head.find("\r\n", pos + 2);
@@ -209,6 +216,7 @@ void FakePortal::handle(int fd) {
                 while (!value.empty() && value.front() == ' ') value.erase(0, 1);
                 if (name == "content-length") length = std::stoul(value);
                 if (name == "authorization") authorization = value;
+                headers[name] = value;
             }
             pos = next;
         }
@@ -219,6 +227,7 @@ void FakePortal::handle(int fd) {
             if (n <= 0) return done();
             in.append(buf, static_cast<std::size_t>(n));
         }
+        const std::string body = in.substr(end + 4, length);
         in.erase(0, end + 4 + length);
         const auto sp1 = head.find(' ');
         const auto sp2 = head.find(' ', sp1 + 1);
@@ -229,6 +238,7 @@ void FakePortal::handle(int fd) {
             std::lock_guard lock(mu_);
             ++counts_[path];
             last_authorization_ = authorization;
+            last_requests_[path] = SeenRequest{head.substr(0, sp1), std::move(headers), body};
             const auto it = answers_.find(path);
             if (it != answers_.end()) a = it->second;
             else {

@@ -47,6 +47,13 @@ public:
     // Requests seen whose path is `path`; the Authorization header of the last one.
     int requests(const std::string& path) const;
     std::string last_authorization() const;
+    struct SeenRequest {
+        std::string method;
+        std::map<std::string, std::string> headers;  // names lower-case
+        std::string body;
+    };
+    // The last request whose path is `path` (empty when none came).
+    SeenRequest last_request(const std::string& path) const;
 
 private:
     void serve();
@@ -61,6 +68,7 @@ private:
     std::map<std::string, ScriptedAnswer> answers_;
     std::map<std::string, int> counts_;
     std::string last_authorization_;
+    std::map<std::string, SeenRequest> last_requests_;
     std::vector<std::thread> connections_;
     std::thread acceptor_;
     void* ctx_ = nullptr;  // SSL_CTX

@@ -1,0 +1,206 @@
+#include "keyd/modes/agent_api.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "keyd/api/request_log.h"
+#include "keyd/api/router.h"
+#include "keyd/iam/errors.h"
+#include "keyd/iam/guard.h"
+#include "keyd/log/log.h"
+
+namespace portal::modes {
+namespace {
+
+namespace asio = boost::asio;
+
+nlohmann::json server_json(const login::RefresherStatus& r, const sync::SyncStatus& s, const config::Config& cfg) {
+    nlohmann::json collisions = nlohmann::json::array();
+    for (const auto& c : r.collisions)
+        collisions.push_back({{"user_id", c.user_id}, {"unix_name", c.unix_name}, {"uid", c.uid}, {"reason", c.reason}});
+    nlohmann::json state_file{{"current", r.state_file.current}};
+    if (!r.state_file.error.empty()) state_file["error"] = r.state_file.error;
+    nlohmann::json sync{{"portal_url", s.portal_url},
+                        {"pin", cfg.portal_pin},
+                        {"host_id", cfg.portal_host_id},
+                        {"revision", s.revision},
+                        {"last_sync", s.last_sync},
+                        {"offline_since", s.offline_since},
+                        {"last_error", s.last_error},
+                        {"rejected_answers", s.rejected_answers},
+                        {"host_token_refused", s.host_token_refused},
+                        {"members_refused", s.members_withheld}};
+    return {{"mode", "agent"},          {"account_id", s.account_id}, {"revision", r.revision},
+            {"state_file", state_file}, {"collisions", collisions},   {"https", nullptr},
+            {"sync", sync}};
+}
+
+// The portal's headers a caller may need (paging, a challenge, a retry hint); never its
+// hop-by-hop ones. X-Correlation-ID is ours, sent on to the portal, and set on the way out.
+bool passed_back(const std::string& name) {
+    static const char* const kNames[] = {"content-type", "www-authenticate", "retry-after", "link",
+                                         "x-total",      "x-total-pages",    "x-page",      "x-per-page",
+                                         "cache-control", "location",        "x-ratelimit-limit",
+                                         "x-ratelimit-remaining", "x-ratelimit-reset"};
+    for (const char* n : kNames)
+        if (name == n) return true;
+    return false;
+}
+
+api::Response answer_of(const sync::PortalAnswer& a, const std::string& portal_url) {
+    if (a.status == 0) {
+        const bool timed_out = a.error == "timed out";
+        return api::error_response(iam::ApiError{
+            timed_out ? 504 : 502, timed_out ? "PORTAL_TIMEOUT" : "PORTAL_UNREACHABLE",
+            "the portal at " + portal_url + " did not answer (" + a.error +
+                "): changes need the portal; logins here go on from the last synced state"});
+    }
+    api::Response r;
+    r.status = static_cast<int>(a.status);
+    r.body = a.body;
+    for (const auto& [name, value] : a.headers)
+        if (passed_back(name)) r.headers.emplace_back(name, value);
+    return r;
+}
+
+}  // namespace
+
+AgentApi::AgentApi(asio::io_context& io, const config::Config& cfg, std::filesystem::path config_path, Restart& restart,
+                   sync::SyncedLoginSource& source, login::Refresher& refresher, sync::EventReporter& events,
+                   sync::PortalForwarder& forwarder)
+    : io_(io),
+      cfg_(cfg),
+      config_path_(std::move(config_path)),
+      restart_(restart),
+      source_(source),
+      refresher_(refresher),
+      events_(events),
+      forwarder_(forwarder) {}
+
+const ipc::LoginMember* AgentApi::member_by_uid(uid_t uid) const {
+    for (const auto& m : source_.synced().members)
+        if (m.uid == uid) return &m;
+    return nullptr;
+}
+
+bool AgentApi::known_peer(uid_t uid) const { return uid == 0 || member_by_uid(uid) != nullptr; }
+
+// Root, or a member of the followed account by their uid (whatever their status: the portal
+// decides what they may do); anyone else learns nothing.
+iam::Principal AgentApi::principal_for_uid(uid_t uid) const {
+    iam::Principal p;
+    p.uid = uid;
+    if (uid == 0) {
+        p.kind = iam::Principal::Kind::system;
+        return p;
+    }
+    const ipc::LoginState& s = source_.synced();
+    if (const ipc::LoginMember* found = member_by_uid(uid)) {
+        const ipc::LoginMember& m = *found;
+        User u;
+        u.id = m.user_id;
+        u.unix_name = m.unix_name;
+        u.uid = m.uid;
+        u.tfa_enabled = m.tfa_enabled;
+        iam::AccountMembership am;
+        am.account.id = s.account_id;
+        am.account.enforce_2fa = s.enforce_2fa;
+        am.role = m.role;
+        am.status = m.status;
+        p.user = std::move(u);
+        p.memberships.push_back(std::move(am));
+        return p;
+    }
+    throw iam::ApiError::forbidden("uid " + std::to_string(uid) + " is not a member of the account this server follows");
+}
+
+iam::Caller AgentApi::caller_of(const iam::Principal& p) const {
+    iam::Caller c;
+    c.principal = p;
+    c.account.id = source_.synced().account_id;
+    c.account.enforce_2fa = source_.synced().enforce_2fa;
+    c.role = Role::owner;
+    if (!p.is_system() && !p.memberships.empty()) {
+        const auto& m = p.memberships.front();
+        c.role = m.role;
+        c.membership = Membership{m.account.id, p.user_id(), m.role, m.status, "", ""};
+    }
+    return c;
+}
+
+api::Response AgentApi::server_status(const iam::Principal& p) const {
+    const iam::Caller c = caller_of(p);
+    iam::authorize({p, &c}, iam::Operation::get_server_status);
+    auto body = server_json(refresher_.status(), source_.status(), cfg_);
+    const auto counts = events_.counts();
+    body["sync"]["login_events_queued"] = counts.queued;
+    body["sync"]["login_events_dropped"] = counts.dropped;
+    return api::json_response(200, body);
+}
+
+api::Response AgentApi::leave(const iam::Principal& p) {
+    iam::authorize({p}, iam::Operation::join_portal);
+    leave_portal(cfg_, config_path_);
+    restart_.requested = true;
+    restart_.forget_synced_state = true;
+    auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(200));
+    t->async_wait([this, t](const boost::system::error_code&) { io_.stop(); });
+    return api::json_response(200, {{"mode", "authority"},
+                                    {"message", "left the portal: portal-keyd restarts as an authority; "
+                                                "the portal's members are no longer users here"}});
+}
+
+api::Response AgentApi::forward(const api::Request& req, const iam::Principal& p, const std::string& correlation_id) {
+    const auto token = api::bearer_token(req);
+    // Signing in is the one request that carries its proof in the body (email, password).
+    const bool sign_in = req.method == "POST" && req.path == "/v1/auth/sessions";
+    if (!token && !sign_in)
+        throw iam::ApiError::unauthorized(
+            "this server follows the portal at " + cfg_.portal_url +
+            ": changes are made there, with your own credential. Sign in with `portalctl login` "
+            "(or set PORTAL_TOKEN to an API token) and try again");
+    if (token && !sync::forwardable_credential(*token)) throw iam::ApiError::credential_not_accepted();
+    iam::authorize({p}, iam::Operation::forward_to_portal);
+    if (!sync::forwardable_target(req.target)) throw iam::ApiError::bad_request("this request target cannot be sent to the portal");
+
+    sync::ForwardRequest f;
+    f.method = req.method;
+    f.target = req.target;
+    f.body = req.body;
+    f.credential = token.value_or("");
+    f.correlation_id = correlation_id;
+    f.account_id = req.header("x-account-id").value_or("");
+    api::Response r;
+    r.deferred = [this, f = std::move(f)](api::Respond done) mutable {
+        forwarder_.forward(std::move(f), [this, done = std::move(done)](sync::PortalAnswer a) {
+            asio::post(io_, [this, done, a = std::move(a)] { done(answer_of(a, cfg_.portal_url)); });
+        });
+    };
+    return r;
+}
+
+api::Response AgentApi::handle(const api::Request& req) {
+    api::RequestRecord rec = api::begin_request(req);
+    api::Response resp;
+    try {
+        const iam::Principal p = principal_for_uid(req.peer.uid);
+        if (p.user) rec.principal = p.user->id;
+        if (req.path == "/v1/server" && req.method == "GET") resp = server_status(p);
+        else if (req.path == "/v1/server/leave" && req.method == "POST") resp = leave(p);
+        else if (req.path == "/v1/server/join" && req.method == "POST") {
+            iam::authorize({p}, iam::Operation::join_portal);
+            throw iam::ApiError{409, "CONFLICT", "this server already follows " + cfg_.portal_url + ": portalctl leave first"};
+        } else resp = forward(req, p, rec.correlation_id);
+    } catch (const iam::ApiError& e) {
+        resp = api::error_response(e);
+    } catch (const std::exception& e) {
+        log::error("request failed", {{"correlation_id", rec.correlation_id}, {"error", e.what()}});
+        resp = api::error_response(iam::ApiError{500, "INTERNAL_ERROR", "internal error"});
+    }
+    return api::finish_request(std::move(resp), rec);
+}
+
+}  // namespace portal::modes

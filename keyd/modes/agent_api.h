@@ -1,0 +1,53 @@
+// Agent mode's local API socket. Who asks is the socket's peer: root, or a member of the
+// account this server follows (by uid, from the synced state); anyone else is refused before
+// anything is read. This server's own administration (GET /v1/server, leave) is answered
+// here; every other request goes to the portal with the caller's own credential
+// (keyd/sync/portal_forwarder.h): `portalctl login`'s session token or an API token in
+// PORTAL_TOKEN, never the host token. Without a credential the answer is 401, saying how to
+// sign in. The portal's answer (status, body, correlation id) is passed back unchanged.
+#pragma once
+#include <filesystem>
+
+#include <boost/asio/io_context.hpp>
+
+#include "keyd/api/http_types.h"
+#include "keyd/config/config.h"
+#include "keyd/iam/caller.h"
+#include "keyd/login/refresher.h"
+#include "keyd/modes/join.h"
+#include "keyd/sync/event_reporter.h"
+#include "keyd/sync/portal_forwarder.h"
+#include "keyd/sync/synced_source.h"
+
+namespace portal::modes {
+
+class AgentApi {
+public:
+    AgentApi(boost::asio::io_context& io, const config::Config& cfg, std::filesystem::path config_path,
+             Restart& restart, sync::SyncedLoginSource& source, login::Refresher& refresher,
+             sync::EventReporter& events, sync::PortalForwarder& forwarder);
+
+    // On the main thread (the API server's).
+    api::Response handle(const api::Request& req);
+    // Root or a member of the followed account: the API server's filter at accept.
+    bool known_peer(uid_t uid) const;
+
+private:
+    const ipc::LoginMember* member_by_uid(uid_t uid) const;
+    iam::Principal principal_for_uid(uid_t uid) const;
+    iam::Caller caller_of(const iam::Principal& p) const;
+    api::Response server_status(const iam::Principal& p) const;
+    api::Response leave(const iam::Principal& p);
+    api::Response forward(const api::Request& req, const iam::Principal& p, const std::string& correlation_id);
+
+    boost::asio::io_context& io_;
+    const config::Config& cfg_;
+    std::filesystem::path config_path_;
+    Restart& restart_;
+    sync::SyncedLoginSource& source_;
+    login::Refresher& refresher_;
+    sync::EventReporter& events_;
+    sync::PortalForwarder& forwarder_;
+};
+
+}  // namespace portal::modes
