@@ -2,6 +2,7 @@
 #include "keyd/api/percent_encoding.h"
 #include "keyd/api/request_log.h"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <optional>
@@ -135,11 +136,42 @@ iam::Principal Router::authenticate(const Request& req) {
 }
 
 void Router::add(const std::string& method, const std::string& pattern, RouteHandler handler) {
+    if (keep_ && !keep_(method, pattern)) return;
     routes_.push_back({method, split_path(pattern), std::move(handler), false});
 }
 
 void Router::add_public(const std::string& method, const std::string& path, RouteHandler handler) {
+    if (keep_ && !keep_(method, path)) return;
     routes_.push_back({method, split_path(path), std::move(handler), true});
+}
+
+namespace {
+
+bool matches(const std::vector<std::string>& pattern, const std::vector<std::string>& segs,
+             std::map<std::string, std::string>* params) {
+    if (pattern.size() != segs.size()) return false;
+    for (std::size_t i = 0; i < segs.size(); ++i) {
+        const auto& s = pattern[i];
+        if (s.size() > 2 && s.front() == '{' && s.back() == '}') {
+            if (params) (*params)[s.substr(1, s.size() - 2)] = segs[i];
+        } else if (s != segs[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+bool Router::serves(const Request& req) const {
+    std::vector<std::string> segs;
+    try {
+        segs = decoded_segments(req.path);
+    } catch (const iam::ApiError&) {
+        return true;
+    }
+    return std::any_of(routes_.begin(), routes_.end(),
+                       [&](const Route& r) { return r.method == req.method && matches(r.segments, segs, nullptr); });
 }
 
 Response Router::dispatch(const Request& req) {
@@ -174,15 +206,8 @@ Response Router::dispatch(const Request& req) {
         bool path_known = false;
         std::map<std::string, std::string> params;
         for (const auto& r : routes_) {
-            if (r.segments.size() != segs.size()) continue;
             std::map<std::string, std::string> p;
-            bool ok = true;
-            for (std::size_t i = 0; i < segs.size() && ok; ++i) {
-                const auto& s = r.segments[i];
-                if (s.size() > 2 && s.front() == '{' && s.back() == '}') p[s.substr(1, s.size() - 2)] = segs[i];
-                else ok = s == segs[i];
-            }
-            if (!ok) continue;
+            if (!matches(r.segments, segs, &p)) continue;
             path_known = true;
             if (r.method == req.method) {
                 match = &r;

@@ -46,6 +46,14 @@ class Router {
 public:
     explicit Router(const iam::Services& services);
     void set_rate_limits(const RateLimits& limits);
+    // Registers from now on only the routes `keep` admits (an agent serves some reads itself
+    // and forwards the rest: keyd/modes/agent_api.h).
+    void keep_only(std::function<bool(const std::string& method, const std::string& pattern)> keep) {
+        keep_ = std::move(keep);
+    }
+    // Whether a route matches the request's method and path (one with a malformed path too:
+    // dispatch answers it 400).
+    bool serves(const Request& req) const;
     void add(const std::string& method, const std::string& pattern, RouteHandler handler);
     // A route that takes its proof in the request (an enrolment token): over HTTPS it is
     // served without a Bearer credential, as the anonymous principal, which the guard admits
@@ -77,6 +85,7 @@ private:
     };
     iam::Services services_;
     std::vector<Route> routes_;
+    std::function<bool(const std::string&, const std::string&)> keep_;
     std::unique_ptr<RateLimiter> per_address_;
     std::unique_ptr<RateLimiter> per_credential_;
 };

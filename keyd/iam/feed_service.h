@@ -31,14 +31,16 @@ public:
     virtual ~FeedService() = default;
 
     // A host: its own account (X-Account-ID must be absent or the same). Root: the given or
-    // the oldest account.
-    virtual ipc::LoginState state(const Principal& p, const std::optional<std::string>& account_id) = 0;
+    // the oldest account. `profiles`: members with their profiles (an agent's local API reads
+    // them) and the account's name.
+    virtual ipc::LoginState state(const Principal& p, const std::optional<std::string>& account_id,
+                                  bool profiles = false) = 0;
     // The revision state() would answer with now, without building it (If-None-Match: 304).
     virtual std::uint64_t state_revision(const Principal& p, const std::optional<std::string>& account_id) = 0;
     // nullopt: the changes since `since` are no longer kept (or `since` is in the future):
     // fetch the state again (410 Gone).
     virtual std::optional<FeedChanges> changes(const Principal& p, const std::optional<std::string>& account_id,
-                                               std::uint64_t since) = 0;
+                                               std::uint64_t since, bool profiles = false) = 0;
     // The code of a member of the host's account, with the same replay mark and failure limits
     // as a local login. 404 for a user who is not a member of that account.
     virtual HostTfaResult verify_tfa(const Principal& p, const HostTfaCheck& check) = 0;

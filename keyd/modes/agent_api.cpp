@@ -78,62 +78,41 @@ AgentApi::AgentApi(asio::io_context& io, const config::Config& cfg, std::filesys
       source_(source),
       refresher_(refresher),
       events_(events),
-      forwarder_(forwarder) {}
-
-const ipc::LoginMember* AgentApi::member_by_uid(uid_t uid) const {
-    for (const auto& m : source_.synced().members)
-        if (m.uid == uid) return &m;
-    return nullptr;
+      forwarder_(forwarder),
+      synced_iam_([&source]() -> const ipc::LoginState& { return source.synced(); }),
+      reads_(synced_iam_.services()) {
+    reads_.keep_only([](const std::string& method, const std::string& pattern) {
+        static const char* const kSynced[] = {"/v1/account", "/v1/accounts", "/v1/account/users",
+                                              "/v1/account/users/{id}", "/v1/ssh_keys", "/v1/ssh_keys/{fingerprint}",
+                                              "/v1/profile"};
+        if (method != "GET") return false;
+        for (const char* p : kSynced)
+            if (pattern == p) return true;
+        return false;
+    });
+    api::register_account_routes(reads_);
+    api::register_user_routes(reads_);
+    api::register_ssh_key_routes(reads_);
+    api::register_profile_routes(reads_);
 }
 
-bool AgentApi::known_peer(uid_t uid) const { return uid == 0 || member_by_uid(uid) != nullptr; }
-
-// Root, or a member of the followed account by their uid (whatever their status: the portal
-// decides what they may do); anyone else learns nothing.
-iam::Principal AgentApi::principal_for_uid(uid_t uid) const {
-    iam::Principal p;
-    p.uid = uid;
-    if (uid == 0) {
-        p.kind = iam::Principal::Kind::system;
-        return p;
+bool AgentApi::known_peer(uid_t uid) const {
+    try {
+        (void)synced_iam_.services().callers.principal_for_uid(uid);
+        return true;
+    } catch (const iam::ApiError&) {
+        return false;
     }
-    const ipc::LoginState& s = source_.synced();
-    if (const ipc::LoginMember* found = member_by_uid(uid)) {
-        const ipc::LoginMember& m = *found;
-        User u;
-        u.id = m.user_id;
-        u.unix_name = m.unix_name;
-        u.uid = m.uid;
-        u.tfa_enabled = m.tfa_enabled;
-        iam::AccountMembership am;
-        am.account.id = s.account_id;
-        am.account.enforce_2fa = s.enforce_2fa;
-        am.role = m.role;
-        am.status = m.status;
-        p.user = std::move(u);
-        p.memberships.push_back(std::move(am));
-        return p;
-    }
-    throw iam::ApiError::forbidden("uid " + std::to_string(uid) + " is not a member of the account this server follows");
-}
-
-iam::Caller AgentApi::caller_of(const iam::Principal& p) const {
-    iam::Caller c;
-    c.principal = p;
-    c.account.id = source_.synced().account_id;
-    c.account.enforce_2fa = source_.synced().enforce_2fa;
-    c.role = Role::owner;
-    if (!p.is_system() && !p.memberships.empty()) {
-        const auto& m = p.memberships.front();
-        c.role = m.role;
-        c.membership = Membership{m.account.id, p.user_id(), m.role, m.status, "", ""};
-    }
-    return c;
 }
 
 api::Response AgentApi::server_status(const iam::Principal& p) const {
-    const iam::Caller c = caller_of(p);
-    iam::authorize({p, &c}, iam::Operation::get_server_status);
+    // Root asks before the first sync too (the status says why there is none).
+    if (p.is_system()) {
+        iam::authorize({p}, iam::Operation::get_server_status);
+    } else {
+        const iam::Caller c = synced_iam_.services().callers.caller_in(p, std::nullopt);
+        iam::authorize({p, &c}, iam::Operation::get_server_status);
+    }
     auto body = server_json(refresher_.status(), source_.status(), cfg_);
     const auto counts = events_.counts();
     body["sync"]["login_events_queued"] = counts.queued;
@@ -183,10 +162,12 @@ api::Response AgentApi::forward(const api::Request& req, const iam::Principal& p
 }
 
 api::Response AgentApi::handle(const api::Request& req) {
+    const bool own = req.path.starts_with("/v1/server");
+    if (!own && reads_.serves(req)) return reads_.dispatch(req);
     api::RequestRecord rec = api::begin_request(req);
     api::Response resp;
     try {
-        const iam::Principal p = principal_for_uid(req.peer.uid);
+        const iam::Principal p = synced_iam_.services().callers.principal_for_uid(req.peer.uid);
         if (p.user) rec.principal = p.user->id;
         if (req.path == "/v1/server" && req.method == "GET") resp = server_status(p);
         else if (req.path == "/v1/server/leave" && req.method == "POST") resp = leave(p);

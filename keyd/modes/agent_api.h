@@ -1,7 +1,10 @@
 // Agent mode's local API socket. Who asks is the socket's peer: root, or a member of the
 // account this server follows (by uid, from the synced state); anyone else is refused before
 // anything is read. This server's own administration (GET /v1/server, leave) is answered
-// here; every other request goes to the portal with the caller's own credential
+// here, and so are reads of the account, its members, their keys and the caller's profile:
+// from the synced copy (keyd/iam/synced/), through the same router, handlers and guard as an
+// authority's, so that they work with the portal down. Every other request goes to the portal
+// with the caller's own credential
 // (keyd/sync/portal_forwarder.h): `portalctl login`'s session token or an API token in
 // PORTAL_TOKEN, never the host token. Without a credential the answer is 401, saying how to
 // sign in. The portal's answer (status, body, correlation id) is passed back unchanged.
@@ -11,8 +14,10 @@
 #include <boost/asio/io_context.hpp>
 
 #include "keyd/api/http_types.h"
+#include "keyd/api/router.h"
 #include "keyd/config/config.h"
 #include "keyd/iam/caller.h"
+#include "keyd/iam/synced/synced_iam.h"
 #include "keyd/login/refresher.h"
 #include "keyd/modes/join.h"
 #include "keyd/sync/event_reporter.h"
@@ -33,9 +38,6 @@ public:
     bool known_peer(uid_t uid) const;
 
 private:
-    const ipc::LoginMember* member_by_uid(uid_t uid) const;
-    iam::Principal principal_for_uid(uid_t uid) const;
-    iam::Caller caller_of(const iam::Principal& p) const;
     api::Response server_status(const iam::Principal& p) const;
     api::Response leave(const iam::Principal& p);
     api::Response forward(const api::Request& req, const iam::Principal& p, const std::string& correlation_id);
@@ -48,6 +50,8 @@ private:
     login::Refresher& refresher_;
     sync::EventReporter& events_;
     sync::PortalForwarder& forwarder_;
+    iam::synced::SyncedIam synced_iam_;
+    api::Router reads_;  // the reads answered here
 };
 
 }  // namespace portal::modes

@@ -59,6 +59,10 @@ ipc::LoginState SyncedLoginSource::load() {
     out.grace_seconds = settings_.grace.count();
     out.login_roles = settings_.login_roles;
     if (!settings_.apply_ip_allowlist) out.ssh_ip_allowlist.reset();
+    // Profiles are for the local API's reads: the login path (and the fallback files it
+    // writes) never holds them.
+    out.account_name.reset();
+    for (auto& m : out.members) m.profile.reset();
     withheld_ = members_withheld();
     if (withheld_)
         for (auto& m : out.members) m.status = MemberStatus::deactivated;

@@ -93,6 +93,7 @@ void SyncedState::apply(const ipc::FeedChanges& c) {
     if (c.enforce_2fa) {
         state_.enforce_2fa = *c.enforce_2fa;
         state_.ssh_ip_allowlist = c.ip_allowlist;
+        if (c.account_name) state_.account_name = c.account_name;
         touched_all_ = true;  // an account-wide change
     }
     state_.revision = c.revision;

@@ -17,7 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // The file exists, is ours, a regular file and 0600 before SQLite opens it (the daemon's
 // umask is 077; this also mends a file someone loosened).
@@ -87,6 +87,16 @@ CREATE TABLE sync_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHO
 INSERT INTO sync_counters (name, value) VALUES ('login_events_dropped', 0);
 PRAGMA user_version = 2;
 COMMIT;)");
+    }
+    if (version <= 2) {
+        // Members' profiles and the account's name came with v3 (the local API reads them).
+        // A kept state without them is asked for again: revision 0 never matches the portal's
+        // ETag, while its members keep logging in meanwhile.
+        db.exec(R"(BEGIN IMMEDIATE;
+ALTER TABLE synced_account ADD COLUMN account_name TEXT;
+UPDATE synced_account SET revision = 0;
+PRAGMA user_version = 3;
+COMMIT;)");
     } else if (version != kSchemaVersion) {
         throw std::runtime_error(path.string() + ": unknown layout version " + std::to_string(version));
     }
@@ -96,8 +106,8 @@ COMMIT;)");
 std::optional<ipc::LoginState> SyncedStore::load(SyncFacts& facts, std::string& error) {
     error.clear();
     auto account = db_.prepare(
-        "SELECT portal_url, account_id, revision, enforce_2fa, ssh_ip_allowlist, synced_at, host_token_refused "
-        "FROM synced_account WHERE id = 1");
+        "SELECT portal_url, account_id, revision, enforce_2fa, ssh_ip_allowlist, synced_at, host_token_refused, "
+        "account_name FROM synced_account WHERE id = 1");
     if (!account.step()) return std::nullopt;
     ipc::LoginState state;
     facts.portal_url = account.column_text(0);
@@ -121,6 +131,7 @@ std::optional<ipc::LoginState> SyncedStore::load(SyncFacts& facts, std::string& 
     }
     facts.synced_at = account.column_int(5);
     facts.host_token_refused = account.column_bool(6);
+    state.account_name = account.column_optional_text(7);
 
     auto rows = db_.prepare("SELECT user_id, member FROM synced_members ORDER BY user_id");
     while (rows.step()) {
@@ -141,19 +152,22 @@ std::optional<ipc::LoginState> SyncedStore::load(SyncFacts& facts, std::string& 
 }
 
 void SyncedStore::write_account(const std::string& account_id, std::uint64_t revision, bool enforce_2fa,
-                                const std::optional<std::vector<std::string>>& allowlist, const SyncFacts& facts) {
+                                const std::optional<std::vector<std::string>>& allowlist,
+                                const std::optional<std::string>& account_name, const SyncFacts& facts) {
     auto st = db_.prepare(
         "INSERT INTO synced_account (id, portal_url, account_id, revision, enforce_2fa, ssh_ip_allowlist, synced_at, "
-        "host_token_refused) VALUES (1, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+        "host_token_refused, account_name) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
         "portal_url = excluded.portal_url, account_id = excluded.account_id, revision = excluded.revision, "
         "enforce_2fa = excluded.enforce_2fa, ssh_ip_allowlist = excluded.ssh_ip_allowlist, "
-        "synced_at = excluded.synced_at, host_token_refused = excluded.host_token_refused");
+        "synced_at = excluded.synced_at, host_token_refused = excluded.host_token_refused, "
+        "account_name = excluded.account_name");
     std::optional<std::string> list;
     if (allowlist) list = dump(json(*allowlist));
     st.bind_all(facts.portal_url, account_id, static_cast<std::int64_t>(revision), enforce_2fa);
     st.bind(5, list);
     st.bind(6, facts.synced_at);
     st.bind(7, facts.host_token_refused);
+    st.bind(8, account_name);
     st.run();
 }
 
@@ -167,21 +181,25 @@ void SyncedStore::replace(const ipc::LoginState& state, const SyncFacts& facts) 
             insert.run();
             insert.reset();
         }
-        write_account(state.account_id, state.revision, state.enforce_2fa, state.ssh_ip_allowlist, facts);
+        write_account(state.account_id, state.revision, state.enforce_2fa, state.ssh_ip_allowlist, state.account_name,
+                      facts);
     });
 }
 
 void SyncedStore::apply(const ipc::FeedChanges& c, const SyncFacts& facts) {
     in_transaction(db_, [&] {
-        auto account = db_.prepare("SELECT account_id, enforce_2fa, ssh_ip_allowlist FROM synced_account WHERE id = 1");
+        auto account =
+            db_.prepare("SELECT account_id, enforce_2fa, ssh_ip_allowlist, account_name FROM synced_account WHERE id = 1");
         if (!account.step()) throw std::runtime_error("no synced state to apply changes to");
         const std::string account_id = account.column_text(0);
         bool enforce = account.column_bool(1);
         std::optional<std::vector<std::string>> allowlist;
         if (const auto list = account.column_optional_text(2)) allowlist = json::parse(*list).get<std::vector<std::string>>();
+        std::optional<std::string> account_name = account.column_optional_text(3);
         if (c.enforce_2fa) {
             enforce = *c.enforce_2fa;
             allowlist = c.ip_allowlist;
+            if (c.account_name) account_name = c.account_name;
         }
         auto upsert = db_.prepare(
             "INSERT INTO synced_members (user_id, member) VALUES (?, ?) "
@@ -197,7 +215,7 @@ void SyncedStore::apply(const ipc::FeedChanges& c, const SyncFacts& facts) {
             remove.run();
             remove.reset();
         }
-        write_account(account_id, c.revision, enforce, allowlist, facts);
+        write_account(account_id, c.revision, enforce, allowlist, account_name, facts);
     });
 }
 

@@ -61,7 +61,8 @@ public:
 private:
     explicit SyncedStore(store::sqlite::Db db) : db_(std::move(db)) {}
     void write_account(const std::string& account_id, std::uint64_t revision, bool enforce_2fa,
-                       const std::optional<std::vector<std::string>>& allowlist, const SyncFacts& facts);
+                       const std::optional<std::vector<std::string>>& allowlist,
+                       const std::optional<std::string>& account_name, const SyncFacts& facts);
 
     store::sqlite::Db db_;
 };

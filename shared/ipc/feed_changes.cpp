@@ -19,6 +19,7 @@ std::string feed_changes_to_json(const FeedChanges& c) {
     if (c.enforce_2fa) {
         j["enforce_2fa"] = *c.enforce_2fa;
         j["ssh_ip_allowlist"] = c.ip_allowlist ? json(*c.ip_allowlist) : json(nullptr);
+        if (c.account_name) j["account_name"] = *c.account_name;
     }
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -65,8 +66,17 @@ std::optional<FeedChanges> feed_changes_from_json(std::string_view text, std::st
                 return std::nullopt;
             }
         }
-    } else if (j.contains("ssh_ip_allowlist")) {
-        r.fail("ssh_ip_allowlist", "only with enforce_2fa");
+        if (j.contains("account_name")) {
+            std::string name;
+            if (!r.get("account_name", name)) return std::nullopt;
+            if (name.size() > 1024) {
+                r.fail("account_name", "too long");
+                return std::nullopt;
+            }
+            c.account_name = std::move(name);
+        }
+    } else if (j.contains("ssh_ip_allowlist") || j.contains("account_name")) {
+        r.fail(j.contains("account_name") ? "account_name" : "ssh_ip_allowlist", "only with enforce_2fa");
         return std::nullopt;
     }
 
@@ -104,7 +114,7 @@ std::optional<FeedChanges> feed_changes_from_json(std::string_view text, std::st
         }
         c.removed_user_ids.push_back(v.get<std::string>());
     }
-    if (!r.only({"revision", "upserts", "removed", "enforce_2fa", "ssh_ip_allowlist"})) return std::nullopt;
+    if (!r.only({"revision", "upserts", "removed", "enforce_2fa", "ssh_ip_allowlist", "account_name"})) return std::nullopt;
     return c;
 }
 

@@ -20,12 +20,15 @@ struct FeedChanges {
     // With enforce_2fa: the account's IP allowlist while active (nullopt: inactive). A host
     // applies it to SSH when its configuration says so ([login] apply_ip_allowlist).
     std::optional<std::vector<std::string>> ip_allowlist;
+    // With enforce_2fa, for a host that asked for profiles: the account's name.
+    std::optional<std::string> account_name;
 
     bool has_news() const { return !upserts.empty() || !removed_user_ids.empty() || enforce_2fa.has_value(); }
 };
 
 // {"revision":N,"upserts":[member...],"removed":[user id...]} plus, when the account's flags
-// are included, "enforce_2fa" and "ssh_ip_allowlist" (an array, or null while inactive).
+// are included, "enforce_2fa" and "ssh_ip_allowlist" (an array, or null while inactive), and
+// with profiles "account_name". Members carry "profile" when they have one.
 std::string feed_changes_to_json(const FeedChanges& changes);
 
 // Strict: every field with its type, nothing unknown, members as in the login state (each

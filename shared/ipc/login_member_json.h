@@ -13,4 +13,10 @@ nlohmann::json member_json(const LoginMember& m);
 // Strict (every field with its type, nothing unknown); errors name the field under `path`.
 bool parse_member(const nlohmann::json& j, std::string path, LoginMember& m, std::string& error);
 
+// A member's profile (member_profile.h) inside the member's "profile" field.
+nlohmann::json profile_json(const MemberProfile& p);
+// Strict (every field with its type and a bounded size, nothing unknown); errors name the
+// field under `path`.
+bool parse_profile(const nlohmann::json& j, std::string path, MemberProfile& p, std::string& error);
+
 }  // namespace portal::ipc

@@ -44,6 +44,11 @@ bool parse_member(const json& j, std::string path, LoginMember& m, std::string& 
     r.get("published", m.published);
     const json* keys = r.array("keys");
     if (!r.ok()) return false;
+    if (const auto profile = j.find("profile"); profile != j.end()) {
+        auto parsed = std::make_shared<MemberProfile>();
+        if (!parse_profile(*profile, r.field_path("profile"), *parsed, error)) return false;
+        m.profile = std::move(parsed);
+    }
     if (m.unix_name.empty()) return r.fail("unix_name", "empty");
     if (auto parsed = parse_role(role)) m.role = *parsed;
     else return r.fail("role", "unknown role " + in_quotes(role));
@@ -55,20 +60,22 @@ bool parse_member(const json& j, std::string path, LoginMember& m, std::string& 
         if (!parse_key((*keys)[i], element_path(r, "keys", i), key, error)) return false;
         m.keys.push_back(std::move(key));
     }
-    return r.only({"unix_name", "uid", "user_id", "role", "status", "tfa_enabled", "published", "keys"});
+    return r.only({"unix_name", "uid", "user_id", "role", "status", "tfa_enabled", "published", "keys", "profile"});
 }
 
 json member_json(const LoginMember& m) {
     json keys = json::array();
     for (const auto& k : m.keys) keys.push_back({{"line", k.line}, {"fingerprint_sha256", k.fingerprint_sha256}});
-    return {{"unix_name", m.unix_name},
-            {"uid", m.uid},
-            {"user_id", m.user_id},
-            {"role", to_string(m.role)},
-            {"status", to_string(m.status)},
-            {"tfa_enabled", m.tfa_enabled},
-            {"published", m.published},
-            {"keys", std::move(keys)}};
+    json j{{"unix_name", m.unix_name},
+           {"uid", m.uid},
+           {"user_id", m.user_id},
+           {"role", to_string(m.role)},
+           {"status", to_string(m.status)},
+           {"tfa_enabled", m.tfa_enabled},
+           {"published", m.published},
+           {"keys", std::move(keys)}};
+    if (m.profile) j["profile"] = profile_json(*m.profile);
+    return j;
 }
 
 LoginState header_of(const LoginState& state) {
@@ -81,6 +88,7 @@ LoginState header_of(const LoginState& state) {
     out.enforce_2fa = state.enforce_2fa;
     out.login_roles = state.login_roles;
     out.ssh_ip_allowlist = state.ssh_ip_allowlist;
+    out.account_name = state.account_name;
     return out;
 }
 
@@ -104,13 +112,14 @@ json header_json(const LoginState& state, int version) {
            {"enforce_2fa", state.enforce_2fa},
            {"login_roles", std::move(roles)}};
     if (state.ssh_ip_allowlist) j["ssh_ip_allowlist"] = *state.ssh_ip_allowlist;
+    if (state.account_name) j["account_name"] = *state.account_name;
     return j;
 }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // The fields header_json writes, but version (checked by the caller) and members.
-bool parse_header_fields(FieldReader& r, LoginState& state, std::string& error) {
+bool parse_header_fields(const json& j, FieldReader& r, LoginState& state, std::string& error) {
     r.get("revision", state.revision);
     r.get("generated_at", state.generated_at);
     r.get("grace_seconds", state.grace_seconds);
@@ -118,6 +127,11 @@ bool parse_header_fields(FieldReader& r, LoginState& state, std::string& error) 
     r.get("enforce_2fa", state.enforce_2fa);
     const json* roles = r.array("login_roles", /*required=*/false);
     const json* allowlist = r.array("ssh_ip_allowlist", /*required=*/false);
+    if (j.contains("account_name")) {
+        std::string name;
+        if (r.get("account_name", name) && name.size() > 1024) r.fail("account_name", "too long");
+        state.account_name = std::move(name);
+    }
     if (!r.ok()) return false;
     if (allowlist) {
         state.ssh_ip_allowlist.emplace();
@@ -181,9 +195,9 @@ std::optional<LoginState> header_from_json(std::string_view text, std::string& e
     FieldReader r(j, "", error);
     if (!check_version(r, kStateDirVersion)) return std::nullopt;
     state.version = kStateDirVersion;
-    if (!parse_header_fields(r, state, error)) return std::nullopt;
+    if (!parse_header_fields(j, r, state, error)) return std::nullopt;
     if (!r.only({"version", "revision", "generated_at", "grace_seconds", "account_id", "enforce_2fa", "login_roles",
-                 "ssh_ip_allowlist"}))
+                 "ssh_ip_allowlist", "account_name"}))
         return std::nullopt;
     return state;
 }
@@ -241,7 +255,7 @@ std::optional<LoginState> login_state_from_json(std::string_view text, std::stri
     FieldReader r(j, "", error);
     if (!check_version(r, kLoginStateVersion)) return std::nullopt;
     state.version = kLoginStateVersion;
-    if (!parse_header_fields(r, state, error)) return std::nullopt;
+    if (!parse_header_fields(j, r, state, error)) return std::nullopt;
     const json* members = r.array("members");
     if (!r.ok()) return std::nullopt;
     state.members.reserve(members->size());
@@ -260,7 +274,7 @@ std::optional<LoginState> login_state_from_json(std::string_view text, std::stri
         }
     }
     if (!r.only({"version", "revision", "generated_at", "grace_seconds", "account_id", "enforce_2fa",
-                 "login_roles", "ssh_ip_allowlist", "members"}))
+                 "login_roles", "ssh_ip_allowlist", "account_name", "members"}))
         return std::nullopt;
     return state;
 }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/ipc/member_profile.h"
 #include "shared/model.h"
 
 namespace portal::ipc {
@@ -73,7 +74,14 @@ struct LoginMember {
     bool tfa_enabled = false;
     bool published = true;  // false: the name collides with a local or reserved account
     KeyList keys;
-    bool operator==(const LoginMember&) const = default;
+    // Only in the IAM feed's answers to an agent that asked (?profiles=1), and in the agent's
+    // synced copy; never on the login path. Shared, never changed once made.
+    std::shared_ptr<const MemberProfile> profile;
+    bool operator==(const LoginMember& o) const {
+        return unix_name == o.unix_name && uid == o.uid && user_id == o.user_id && role == o.role &&
+               status == o.status && tfa_enabled == o.tfa_enabled && published == o.published && keys == o.keys &&
+               (profile == o.profile || (profile && o.profile && *profile == *o.profile));
+    }
 };
 
 struct LoginState {
@@ -89,6 +97,8 @@ struct LoginState {
     // Set while this server applies the account's active IP allowlist to SSH logins
     // ([login] apply_ip_allowlist): its networks, canonical CIDR. Optional in JSON.
     std::optional<std::vector<std::string>> ssh_ip_allowlist;
+    // With profiles (the feed's answer to an agent that asked): the account's name.
+    std::optional<std::string> account_name;
     std::vector<LoginMember> members;
 
     // Linear scan: fine for the one lookup a login process makes. A long-lived reader that

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/ipc/feed_changes.h"
+#include "shared/ipc/member_profile.h"
 
 using namespace portal;
 using namespace portal::ipc;
@@ -104,4 +105,49 @@ TEST_CASE("feed changes: anything odd is refused whole, naming the field", "[fee
     j = changes_json();
     j["members"] = json::array();
     CHECK(refusal(j).find("members") == 0);
+}
+
+TEST_CASE("feed changes: members' profiles and the account's name, for an agent's reads", "[feed]") {
+    json j = changes_json();
+    j["account_name"] = "Acme";
+    j["upserts"][0]["profile"] = json::parse(R"({"email": "alice@example.com", "name": "Alice",
+        "created_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-02T10:00:00Z", "joined_at": "2026-12-01T10:00:01Z",
+        "keys": [{"fingerprint_sha256": "SHA256:abc", "fingerprint": "aa:bb", "name": "laptop",
+                  "labels": {"env": "prod"}, "created_at": "2026-12-01T11:00:00Z", "updated_at": "2026-12-01T11:00:00Z"}]})");
+    std::string error;
+    const auto c = feed_changes_from_json(j.dump(), error);
+    INFO(error);
+    REQUIRE(c);
+    CHECK(c->account_name == "Acme");
+    REQUIRE(c->upserts[0].profile);
+    CHECK(c->upserts[0].profile->email == "alice@example.com");
+    CHECK(c->upserts[0].profile->keys.at(0).labels.at("env") == "prod");
+    const auto again = feed_changes_from_json(feed_changes_to_json(*c), error);
+    REQUIRE(again);
+    CHECK(again->upserts == c->upserts);
+    CHECK(again->account_name == c->account_name);
+    // A different profile is a different member (the agent writes it down).
+    auto other = *c;
+    auto renamed = std::make_shared<MemberProfile>(*c->upserts[0].profile);
+    renamed->name = "Alice B.";
+    other.upserts[0].profile = renamed;
+    CHECK_FALSE(other.upserts[0] == c->upserts[0]);
+
+    // Strict like the rest: unknown fields, wrong types, the name without the account's flags.
+    json bad = j;
+    bad["upserts"][0]["profile"]["password"] = "x";
+    CHECK(refusal(bad).find("upserts[0].profile.password") == 0);
+    bad = j;
+    bad["upserts"][0]["profile"]["keys"][0]["labels"]["env"] = 1;
+    CHECK(refusal(bad).find("upserts[0].profile.keys[0].labels") == 0);
+    bad = j;
+    bad["upserts"][0]["profile"].erase("email");
+    CHECK(refusal(bad).find("upserts[0].profile.email") == 0);
+    bad = j;
+    bad["upserts"][0]["profile"]["name"] = std::string(2000, 'x');
+    CHECK(refusal(bad).find("upserts[0].profile.name") == 0);
+    bad = j;
+    bad.erase("enforce_2fa");
+    bad.erase("ssh_ip_allowlist");
+    CHECK(refusal(bad).find("account_name") == 0);
 }

@@ -100,6 +100,16 @@ std::optional<std::string> query(const Context& ctx, const std::string& name) {
     return it->second;
 }
 
+// ?profiles=1: members with their profiles, for an agent's local API (absent: login data
+// only, which is all an agent of an older version understands).
+bool wants_profiles(const Context& ctx) {
+    const auto v = query(ctx, "profiles");
+    if (!v) return false;
+    if (*v == "1" || *v == "true") return true;
+    if (*v == "0" || *v == "false") return false;
+    throw iam::ApiError::bad_request("profiles: 1 or 0");
+}
+
 }  // namespace
 
 void register_iam_feed_routes(Router& r, LongPolls* polls) {
@@ -140,7 +150,7 @@ void register_iam_feed_routes(Router& r, LongPolls* polls) {
                 return not_modified;
             }
         }
-        const auto state = ctx.iam.feed.state(ctx.principal, ctx.req.header("x-account-id"));
+        const auto state = ctx.iam.feed.state(ctx.principal, ctx.req.header("x-account-id"), wants_profiles(ctx));
         const std::string etag = "\"" + std::to_string(state.revision) + "\"";
         Response out;
         out.status = 200;
@@ -158,7 +168,8 @@ void register_iam_feed_routes(Router& r, LongPolls* polls) {
             wait = parse_revision("wait", *w);
             if (wait > 300) throw iam::ApiError::bad_request("wait: at most 300 seconds");
         }
-        auto first = ctx.iam.feed.changes(ctx.principal, ctx.req.header("x-account-id"), since);
+        const bool profiles = wants_profiles(ctx);
+        auto first = ctx.iam.feed.changes(ctx.principal, ctx.req.header("x-account-id"), since, profiles);
         if (!first || first->has_news() || wait == 0 || !polls) return changes_response(since, first);
 
         // Nothing yet: wait for a write that changes this account, or for `wait` seconds plus
@@ -168,10 +179,11 @@ void register_iam_feed_routes(Router& r, LongPolls* polls) {
             iam::Principal principal;
             std::optional<std::string> account;
             std::uint64_t since;
+            bool profiles;
             std::optional<iam::FeedChanges> latest;
             std::optional<iam::ApiError> refused;  // asked again on wake: e.g. the host was deleted
         };
-        auto poll = std::make_shared<Poll>(Poll{ctx.iam.feed, ctx.principal, ctx.req.header("x-account-id"), since, first, std::nullopt});
+        auto poll = std::make_shared<Poll>(Poll{ctx.iam.feed, ctx.principal, ctx.req.header("x-account-id"), since, profiles, first, std::nullopt});
         const auto jitter_ms = static_cast<long>(random_bytes(2)[0]) * std::min<long>(5000, static_cast<long>(wait) * 100) / 255;
         log::debug("feed: long-poll waiting", {{"since", std::to_string(since)}, {"wait", std::to_string(wait)}});
         Response deferred;
@@ -180,7 +192,7 @@ void register_iam_feed_routes(Router& r, LongPolls* polls) {
                 std::chrono::milliseconds(static_cast<long>(wait) * 1000 + jitter_ms),
                 [poll] {
                     try {
-                        poll->latest = poll->feed.changes(poll->principal, poll->account, poll->since);
+                        poll->latest = poll->feed.changes(poll->principal, poll->account, poll->since, poll->profiles);
                     } catch (const iam::ApiError& e) {
                         poll->refused = e;
                         return true;

@@ -3,6 +3,7 @@
 #include <ctime>
 #include <set>
 
+#include "keyd/iam/authority/feed_profiles.h"
 #include "keyd/iam/errors.h"
 #include "keyd/log/log.h"
 #include "keyd/login/login_view.h"
@@ -43,7 +44,7 @@ std::uint64_t Feed::state_revision(const Principal& p, const std::optional<std::
     return revision;
 }
 
-ipc::LoginState Feed::state(const Principal& p, const std::optional<std::string>& account_id) {
+ipc::LoginState Feed::state(const Principal& p, const std::optional<std::string>& account_id, bool profiles) {
     authorize({p}, Operation::read_iam_feed);
     const std::string account = account_of(p, account_id);
     ipc::LoginState s;
@@ -52,13 +53,15 @@ ipc::LoginState Feed::state(const Principal& p, const std::optional<std::string>
         settings.account_id = account;
         settings.apply_ip_allowlist = true;  // the host decides whether it applies it
         s = login::build_login_state(b_.store, settings, static_cast<std::int64_t>(std::time(nullptr)));
+        if (profiles) attach_profiles(b_.store, s);
     });
     if (p.host) b_.store.hosts().seen(p.host->id, store::now_rfc3339(), s.revision);
     return s;
 }
 
 // Inside the store's read(): one revision throughout.
-std::optional<FeedChanges> Feed::compute_changes(const std::string& account, std::uint64_t since, std::uint64_t now) {
+std::optional<FeedChanges> Feed::compute_changes(const std::string& account, std::uint64_t since, std::uint64_t now,
+                                                 bool profiles) {
     if (since > now) return std::nullopt;  // from the future (a restored authority): start over
     const auto changes = b_.store.changes().since(since, kMaxFeedChanges);
     if (!changes) return std::nullopt;
@@ -73,6 +76,7 @@ std::optional<FeedChanges> Feed::compute_changes(const std::string& account, std
             if (!a) return std::nullopt;  // the account is gone
             f.enforce_2fa = a->enforce_2fa;
             f.ip_allowlist = login::active_ip_allowlist(b_.store, account);
+            if (profiles) f.account_name = a->name;
             continue;
         }
         if (c.user_id.empty()) continue;
@@ -83,17 +87,22 @@ std::optional<FeedChanges> Feed::compute_changes(const std::string& account, std
         if (auto m = login::read_login_member(b_.store, account, id)) f.upserts.push_back(std::move(*m));
         else f.removed_user_ids.push_back(id);
     }
+    if (profiles)
+        for (auto& m : f.upserts) attach_profile(b_.store, account, m);
     // Another account's users are none of this host's business: a user-global change
     // shows only for the account's members.
     for (const auto& id : global_users) {
         if (users.count(id)) continue;
-        if (auto m = login::read_login_member(b_.store, account, id)) f.upserts.push_back(std::move(*m));
+        if (auto m = login::read_login_member(b_.store, account, id)) {
+            if (profiles) attach_profile(b_.store, account, *m);
+            f.upserts.push_back(std::move(*m));
+        }
     }
     return f;
 }
 
 std::optional<FeedChanges> Feed::changes(const Principal& p, const std::optional<std::string>& account_id,
-                                         std::uint64_t since) {
+                                         std::uint64_t since, bool profiles) {
     authorize({p}, Operation::read_iam_feed);
     const std::string account = account_of(p, account_id);
     std::optional<FeedChanges> out;
@@ -101,12 +110,12 @@ std::optional<FeedChanges> Feed::changes(const Principal& p, const std::optional
         const std::uint64_t now = b_.store.revision();
         std::lock_guard lock(answers_mu_);
         for (const auto& a : answers_)
-            if (a.revision == now && a.since == since && a.account == account) {
+            if (a.revision == now && a.since == since && a.account == account && a.profiles == profiles) {
                 out = a.changes;
                 return;
             }
-        out = compute_changes(account, since, now);
-        answers_.push_front({account, since, now, out});
+        out = compute_changes(account, since, now, profiles);
+        answers_.push_front({account, since, now, profiles, out});
         if (answers_.size() > kAnswersKept) answers_.pop_back();
     });
     if (out && p.host) b_.store.hosts().seen(p.host->id, store::now_rfc3339(), out->revision);

@@ -12,17 +12,19 @@ namespace portal::iam::authority {
 class Feed final : public FeedService {
 public:
     explicit Feed(Backend& b) : b_(b) {}
-    ipc::LoginState state(const Principal& p, const std::optional<std::string>& account_id) override;
+    ipc::LoginState state(const Principal& p, const std::optional<std::string>& account_id,
+                          bool profiles = false) override;
     std::uint64_t state_revision(const Principal& p, const std::optional<std::string>& account_id) override;
     std::optional<FeedChanges> changes(const Principal& p, const std::optional<std::string>& account_id,
-                                       std::uint64_t since) override;
+                                       std::uint64_t since, bool profiles = false) override;
     HostTfaResult verify_tfa(const Principal& p, const HostTfaCheck& check) override;
     std::size_t report_logins(const Principal& p, std::vector<LoginEvent> events) override;
     std::uint64_t revision() override;
 
 private:
     std::string account_of(const Principal& p, const std::optional<std::string>& account_id);
-    std::optional<FeedChanges> compute_changes(const std::string& account, std::uint64_t since, std::uint64_t now);
+    std::optional<FeedChanges> compute_changes(const std::string& account, std::uint64_t since, std::uint64_t now,
+                                               bool profiles);
     Backend& b_;
 
     // A change wakes every waiting long-poll of the account, and they were all at the same
@@ -31,6 +33,7 @@ private:
     struct Answer {
         std::string account;
         std::uint64_t since = 0, revision = 0;
+        bool profiles = false;
         std::optional<FeedChanges> changes;
     };
     std::mutex answers_mu_;

@@ -350,7 +350,7 @@ void Daemon::start() {
             HttpRequest probe;
             probe.path = "/v1/accounts";
             probe.timeout_seconds = 2;
-            // Any answer: an authority says 200, an agent (root without a credential) 401.
+            // Any answer: an authority says 200, an agent too (from its synced copy).
             if (http_request(socket(), probe).status != 0) return;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
