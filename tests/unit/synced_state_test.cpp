@@ -197,3 +197,69 @@ TEST_CASE("synced source: the offline grace and a refused host token withhold me
     sync::SyncedLoginSource elsewhere(store, "https://other:8443", {}, std::chrono::seconds(600), [&] { return now; }, [] {});
     CHECK_FALSE(elsewhere.has_state());
 }
+
+TEST_CASE("synced store: profiles are kept for the local API's reads and never reach the login path", "[sync]") {
+    test::TempDir dir("synced-profiles");
+    const auto path = dir.path() / "synced.db";
+    sync::SyncFacts facts{"https://portal:8443", 1700000000, false};
+    auto s = portal_state();
+    s.account_name = "Acme";
+    auto profile = std::make_shared<ipc::MemberProfile>();
+    profile->email = "alice@example.com";
+    profile->keys.push_back(ipc::KeyProfile{"SHA256:alice", "aa:bb", "laptop", {{"env", "prod"}}, "t1", "t2"});
+    s.members[1].profile = profile;
+    {
+        auto store = sync::SyncedStore::open(path);
+        store.replace(s, facts);
+        ipc::FeedChanges c;
+        c.revision = 11;
+        c.enforce_2fa = true;
+        c.account_name = "Acme Renamed";
+        store.apply(c, facts);
+    }
+    auto store = sync::SyncedStore::open(path);
+    sync::SyncFacts loaded;
+    std::string error;
+    const auto back = store.load(loaded, error);
+    REQUIRE(back);
+    CHECK(back->account_name == "Acme Renamed");
+    REQUIRE(back->members[0].profile);  // usr_a, alice
+    CHECK(*back->members[0].profile == *profile);
+
+    sync::SyncedLoginSource source(store, "https://portal:8443", {}, std::chrono::seconds(600),
+                                   [] { return std::chrono::system_clock::now(); }, [] {});
+    REQUIRE(source.synced().members[0].profile);
+    const auto served = source.load();
+    CHECK_FALSE(served.account_name);
+    for (const auto& m : served.members) CHECK_FALSE(m.profile);
+}
+
+TEST_CASE("synced store: a v2 copy (no profiles) is kept for logins and fetched again whole", "[sync]") {
+    test::TempDir dir("synced-v2");
+    const auto path = dir.path() / "synced.db";
+    {
+        auto db = store::sqlite::Db::open(path);
+        db.exec(R"(CREATE TABLE synced_account (id INTEGER PRIMARY KEY CHECK (id = 1), portal_url TEXT NOT NULL,
+  account_id TEXT NOT NULL, revision INTEGER NOT NULL, enforce_2fa INTEGER NOT NULL, ssh_ip_allowlist TEXT,
+  synced_at INTEGER NOT NULL, host_token_refused INTEGER NOT NULL);
+CREATE TABLE synced_members (user_id TEXT PRIMARY KEY, member TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE login_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL);
+CREATE TABLE sync_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO sync_counters (name, value) VALUES ('login_events_dropped', 0);
+INSERT INTO synced_account VALUES (1, 'https://portal:8443', 'acc_1', 42, 0, NULL, 1700000000, 0);
+INSERT INTO synced_members VALUES ('usr_a', '{"unix_name":"alice","uid":200001,"user_id":"usr_a","role":"owner","status":"active","tfa_enabled":false,"published":true,"keys":[]}');
+PRAGMA user_version = 2;)");
+    }
+    chmod(path.c_str(), 0600);
+    auto store = sync::SyncedStore::open(path);
+    CHECK(store::sqlite::Db::open(path).query_int("PRAGMA user_version") == 3);
+    sync::SyncFacts loaded;
+    std::string error;
+    const auto s = store.load(loaded, error);
+    INFO(error);
+    REQUIRE(s);
+    CHECK(s->revision == 0);  // never the portal's ETag: the state with profiles comes whole
+    CHECK_FALSE(s->account_name);
+    REQUIRE(s->members.size() == 1);
+    CHECK(s->members[0].unix_name == "alice");
+}
