@@ -92,4 +92,17 @@ nlohmann::json login_event_json(const LoginEvent& e) {
             {"reason", e.reason}};
 }
 
+nlohmann::json server_json(const iam::ServerStatus& s, const char* mode) {
+    nlohmann::json collisions = nlohmann::json::array();
+    for (const auto& c : s.collisions)
+        collisions.push_back({{"user_id", c.user_id}, {"unix_name", c.unix_name}, {"uid", c.uid}, {"reason", c.reason}});
+    nlohmann::json state_file{{"current", s.state_file_current}};
+    if (!s.state_file_error.empty()) state_file["error"] = s.state_file_error;
+    nlohmann::json https = nullptr;  // off
+    if (!s.https_endpoints.empty()) https = {{"listening", s.https_endpoints}, {"pin", s.https_pin}};
+    if (!s.https_error.empty()) https = {{"listening", nlohmann::json::array()}, {"error", s.https_error}};
+    return {{"mode", mode},           {"account_id", s.account_id}, {"revision", s.revision},
+            {"state_file", state_file}, {"collisions", collisions},   {"https", https}};
+}
+
 }  // namespace portal::api

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keyd/iam/invitation_service.h"
+#include "keyd/iam/server_status.h"
 #include "shared/model.h"
 
 namespace portal::api {
@@ -18,5 +19,7 @@ nlohmann::json ssh_key_json(const SshKey& k);
 nlohmann::json api_token_json(const ApiToken& t);
 nlohmann::json host_json(const Host& h);
 nlohmann::json login_event_json(const LoginEvent& e);
+// GET /v1/server: {mode, account_id, revision, state_file, collisions, https}; an agent adds "sync".
+nlohmann::json server_json(const iam::ServerStatus& s, const char* mode);
 
 }  // namespace portal::api

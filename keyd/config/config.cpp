@@ -254,17 +254,21 @@ bool valid_pin(std::string_view pin) {
     });
 }
 
-}  // namespace
-
-Config parse_config(const std::string& text, const std::string& origin) {
-    toml::table root;
+// TOML syntax errors as ConfigError, naming the file and line.
+toml::table parse_toml(const std::string& text, const std::string& origin) {
     try {
-        root = toml::parse(text, origin);
+        return toml::parse(text, origin);
     } catch (const toml::parse_error& e) {
         std::ostringstream o;
         o << where(origin, e.source()) << ": " << e.description();
         throw ConfigError(o.str());
     }
+}
+
+}  // namespace
+
+Config parse_config(const std::string& text, const std::string& origin) {
+    const toml::table root = parse_toml(text, origin);
     static const std::set<std::string> sections{"daemon", "portal", "users", "store", "tfa", "api", "listen", "login", "userdb", "revoke"};
     for (auto&& [k, v] : root)
         if (!sections.count(std::string(k.str())))
@@ -374,14 +378,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
 }
 
 void apply_joined_portal(Config& c, const std::string& text, const std::string& origin) {
-    toml::table root;
-    try {
-        root = toml::parse(text, origin);
-    } catch (const toml::parse_error& e) {
-        std::ostringstream o;
-        o << where(origin, e.source()) << ": " << e.description();
-        throw ConfigError(o.str());
-    }
+    const toml::table root = parse_toml(text, origin);
     for (auto&& [k, v] : root)
         if (k.str() != "portal") fail(origin, v, std::string(k.str()), "unknown section (only [portal] is kept here)");
     Section p(root, "portal", origin);

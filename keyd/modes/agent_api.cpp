@@ -8,8 +8,10 @@
 
 #include "keyd/api/request_log.h"
 #include "keyd/api/router.h"
+#include "keyd/api/views.h"
 #include "keyd/iam/errors.h"
 #include "keyd/iam/guard.h"
+#include "keyd/modes/common.h"
 #include "keyd/log/log.h"
 
 namespace portal::modes {
@@ -17,25 +19,17 @@ namespace {
 
 namespace asio = boost::asio;
 
-nlohmann::json server_json(const login::RefresherStatus& r, const sync::SyncStatus& s, const config::Config& cfg) {
-    nlohmann::json collisions = nlohmann::json::array();
-    for (const auto& c : r.collisions)
-        collisions.push_back({{"user_id", c.user_id}, {"unix_name", c.unix_name}, {"uid", c.uid}, {"reason", c.reason}});
-    nlohmann::json state_file{{"current", r.state_file.current}};
-    if (!r.state_file.error.empty()) state_file["error"] = r.state_file.error;
-    nlohmann::json sync{{"portal_url", s.portal_url},
-                        {"pin", cfg.portal_pin},
-                        {"host_id", cfg.portal_host_id},
-                        {"revision", s.revision},
-                        {"last_sync", s.last_sync},
-                        {"offline_since", s.offline_since},
-                        {"last_error", s.last_error},
-                        {"rejected_answers", s.rejected_answers},
-                        {"host_token_refused", s.host_token_refused},
-                        {"members_refused", s.members_withheld}};
-    return {{"mode", "agent"},          {"account_id", s.account_id}, {"revision", r.revision},
-            {"state_file", state_file}, {"collisions", collisions},   {"https", nullptr},
-            {"sync", sync}};
+nlohmann::json sync_json(const sync::SyncStatus& s, const config::Config& cfg) {
+    return {{"portal_url", s.portal_url},
+            {"pin", cfg.portal_pin},
+            {"host_id", cfg.portal_host_id},
+            {"revision", s.revision},
+            {"last_sync", s.last_sync},
+            {"offline_since", s.offline_since},
+            {"last_error", s.last_error},
+            {"rejected_answers", s.rejected_answers},
+            {"host_token_refused", s.host_token_refused},
+            {"members_refused", s.members_withheld}};
 }
 
 // The portal's headers a caller may need (paging, a challenge, a retry hint); never its
@@ -113,7 +107,10 @@ api::Response AgentApi::server_status(const iam::Principal& p) const {
         const iam::Caller c = synced_iam_.services().callers.caller_in(p, std::nullopt);
         iam::authorize({p, &c}, iam::Operation::get_server_status);
     }
-    auto body = server_json(refresher_.status(), source_.status(), cfg_);
+    const sync::SyncStatus sync = source_.status();
+    auto body = api::server_json(server_status_of(refresher_.status()), "agent");
+    body["account_id"] = sync.account_id;
+    body["sync"] = sync_json(sync, cfg_);
     const auto counts = events_.counts();
     body["sync"]["login_events_queued"] = counts.queued;
     body["sync"]["login_events_dropped"] = counts.dropped;

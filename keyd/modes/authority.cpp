@@ -96,13 +96,7 @@ int run_authority(const DaemonOptions& opts, config::Config& cfg, Restart& resta
     iam::ServerStatus https_status;  // filled once the HTTPS listener is up
     PortalJoiner joiner(io, cfg, opts.config_path, *store, restart);
     iam::ServerStatusService server_status([&login_path, &https_status] {
-        const login::RefresherStatus r = login_path.refresher().status();
-        iam::ServerStatus s;
-        s.account_id = r.account_id;
-        s.revision = r.revision;
-        s.state_file_current = r.state_file.current;
-        s.state_file_error = r.state_file.error;
-        for (const auto& c : r.collisions) s.collisions.push_back({c.user_id, c.unix_name, c.reason, c.uid});
+        iam::ServerStatus s = server_status_of(login_path.refresher().status());
         s.https_endpoints = https_status.https_endpoints;
         s.https_pin = https_status.https_pin;
         s.https_error = https_status.https_error;

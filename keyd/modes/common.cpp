@@ -128,6 +128,16 @@ void log_restart_needed(const config::Config& running, const config::Config& fre
 }
 
 // Sends WATCHDOG=1 at half the interval systemd asked for.
+iam::ServerStatus server_status_of(const login::RefresherStatus& r) {
+    iam::ServerStatus s;
+    s.account_id = r.account_id;
+    s.revision = r.revision;
+    s.state_file_current = r.state_file.current;
+    s.state_file_error = r.state_file.error;
+    for (const auto& c : r.collisions) s.collisions.push_back({c.user_id, c.unix_name, c.reason, c.uid});
+    return s;
+}
+
 void arm_watchdog(boost::asio::steady_timer& t, std::chrono::microseconds interval) {
     t.expires_after(interval / 2);
     t.async_wait([&t, interval](const boost::system::error_code& ec) {

@@ -17,6 +17,7 @@
 
 #include "keyd/config/config.h"
 #include "keyd/daemon.h"
+#include "keyd/iam/server_status.h"
 #include "keyd/log/log.h"
 #include "keyd/login/login_service.h"
 #include "keyd/login/login_socket.h"
@@ -37,6 +38,8 @@ userdb::UserdbConfig userdb_config(const config::Config& c);
 std::string host_name();
 // Settings that only a restart applies: logged instead of half-applied.
 void log_restart_needed(const config::Config& running, const config::Config& fresh);
+// What GET /v1/server reports of the login path (both modes).
+iam::ServerStatus server_status_of(const login::RefresherStatus& r);
 // Sends WATCHDOG=1 at half the interval systemd asked for.
 void arm_watchdog(boost::asio::steady_timer& t, std::chrono::microseconds interval);
 
