@@ -73,7 +73,12 @@ AgentApi::AgentApi(asio::io_context& io, const config::Config& cfg, std::filesys
       refresher_(refresher),
       events_(events),
       forwarder_(forwarder),
-      synced_iam_([&source]() -> const ipc::LoginState& { return source.synced(); }),
+      synced_iam_([&source]() -> const ipc::LoginState& { return source.synced(); },
+                  [&refresher](const std::string& user_id) {
+                      const auto status = refresher.status();
+                      return std::none_of(status.collisions.begin(), status.collisions.end(),
+                                          [&](const login::Collision& c) { return c.user_id == user_id; });
+                  }),
       reads_(synced_iam_.services()) {
     reads_.keep_only([](const std::string& method, const std::string& pattern) {
         static const char* const kSynced[] = {"/v1/account", "/v1/accounts", "/v1/account/users",
@@ -140,7 +145,17 @@ api::Response AgentApi::forward(const api::Request& req, const iam::Principal& p
             "(or set PORTAL_TOKEN to an API token) and try again");
     if (token && !sync::forwardable_credential(*token)) throw iam::ApiError::credential_not_accepted();
     iam::authorize({p}, iam::Operation::forward_to_portal);
-    if (!sync::forwardable_target(req.target)) throw iam::ApiError::bad_request("this request target cannot be sent to the portal");
+    if (!sync::forwardable_method(req.method))
+        throw iam::ApiError{405, "METHOD_NOT_ALLOWED", "only GET, POST, PUT, PATCH and DELETE go to the portal"};
+    if (!sync::forwardable_target(req.target))
+        throw iam::ApiError::bad_request("this request target cannot be sent to the portal (/v1/..., no . or .. segments)");
+    const auto account = req.header("x-account-id");
+    if (account && !sync::forwardable_header_value(*account))
+        throw iam::ApiError::bad_request("X-Account-ID: not an account id");
+    // A portalctl session is for the portal that made it: never sent to another one.
+    if (const auto made_by = req.header("x-portal-session-for"); made_by && *made_by != cfg_.portal_url)
+        throw iam::ApiError::unauthorized("your portalctl session is for " + *made_by + "; this server follows " +
+                                          cfg_.portal_url + ": sign in again with `portalctl login`");
 
     sync::ForwardRequest f;
     f.method = req.method;
@@ -148,11 +163,17 @@ api::Response AgentApi::forward(const api::Request& req, const iam::Principal& p
     f.body = req.body;
     f.credential = token.value_or("");
     f.correlation_id = correlation_id;
-    f.account_id = req.header("x-account-id").value_or("");
+    f.account_id = account.value_or("");
     api::Response r;
-    r.deferred = [this, f = std::move(f)](api::Respond done) mutable {
-        forwarder_.forward(std::move(f), [this, done = std::move(done)](sync::PortalAnswer a) {
-            asio::post(io_, [this, done, a = std::move(a)] { done(answer_of(a, cfg_.portal_url)); });
+    // The answer is made and sent on the main thread; the forwarder's thread keeps no copy of
+    // `done` (its last reference, and the connection's, end on the main thread).
+    r.deferred = [&forwarder = forwarder_, &io = io_, portal = cfg_.portal_url, f = std::move(f)](api::Respond done) mutable {
+        forwarder.forward(std::move(f), [&io, portal, done = std::move(done)](sync::PortalAnswer a) mutable {
+            asio::post(io, [portal, done = std::move(done), a = std::move(a)] {
+                api::Response out = answer_of(a, portal);
+                out.headers.emplace_back("x-portal", portal);
+                done(std::move(out));
+            });
         });
     };
     return r;

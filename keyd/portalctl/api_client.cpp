@@ -194,7 +194,8 @@ ApiClient::ApiClient(ClientOptions opts) : opts_(std::move(opts)) {
         if (opts_.socket_path.size() >= sizeof(sockaddr_un{}.sun_path))
             throw std::invalid_argument("the socket path is too long for a Unix socket");
     }
-    if (has_crlf(opts_.token)) throw std::invalid_argument("the token contains a line break");
+    if (has_crlf(opts_.token) || has_crlf(opts_.session_portal))
+        throw std::invalid_argument("the token contains a line break");
     if (has_crlf(opts_.account_id))
         throw std::invalid_argument("the account id contains a line break");
     if (opts_.timeout.count() <= 0) throw std::invalid_argument("the timeout must be positive");
@@ -236,6 +237,8 @@ Response ApiClient::request(std::string_view method, std::string_view target,
     append(headers, "Expect:");  // no 100-continue round trip on a local socket
     if (!opts_.account_id.empty()) append(headers, "X-Account-ID: " + opts_.account_id);
     if (!opts_.token.empty()) append(headers, "Authorization: Bearer " + opts_.token);
+    if (!opts_.token.empty() && !opts_.session_portal.empty())
+        append(headers, "X-Portal-Session-For: " + opts_.session_portal);
     if (has_payload) append(headers, "Content-Type: application/json");
 
     const long timeout_ms = static_cast<long>(opts_.timeout.count());

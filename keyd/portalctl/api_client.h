@@ -46,6 +46,7 @@ struct ClientOptions {
     // certificate's key alone), else by `ca_file`, else by the system's CA store.
     std::string base_url;
     std::string token;
+    std::string session_portal;  // on a socket: the portal that made `token` (X-Portal-Session-For)
     std::string pin;
     std::string ca_file;
 

@@ -160,7 +160,11 @@ std::string remote_token(const GlobalOptions& opts) {
     } else if (const char* env = std::getenv("PORTAL_TOKEN")) {
         token = env;
     } else {
-        token = read_session_token();
+        // portalctl login's session, if it was made by this very portal.
+        std::string url = opts.url;
+        while (url.ends_with('/')) url.pop_back();
+        const Session session = read_session();
+        if (!session.empty() && session.portal == url) token = session.token;
     }
     while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
     return token;
@@ -185,8 +189,15 @@ ApiClient& Context::api() {
         } else if (!opts.anonymous) {
             // On an agent's socket, what is not answered there goes to the portal with this
             // credential; an authority's socket goes by the peer uid and ignores it.
-            const char* env = std::getenv("PORTAL_TOKEN");
-            co.token = env ? std::string(env) : read_session_token();
+            // A session goes with the portal that made it: the agent sends it on only if it
+            // follows that portal.
+            if (const char* env = std::getenv("PORTAL_TOKEN")) {
+                co.token = env;
+            } else {
+                const Session session = read_session();
+                co.token = session.token;
+                co.session_portal = session.portal;
+            }
         }
         try {
             api_ = std::make_unique<ApiClient>(std::move(co));

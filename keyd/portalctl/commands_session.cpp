@@ -56,7 +56,13 @@ void register_session_commands(CLI::App& app, Context& ctx) {
         const auto j = r.json();
         if (!j.is_object() || !j.contains("token") || !j["token"].is_string())
             throw ProtocolError("the portal's answer to a sign-in holds no token");
-        write_session_token(j["token"].get<std::string>());
+        // The portal that made it: --url's, or the one the agent behind the socket follows.
+        Session session{j["token"].get<std::string>(), ctx.api().options().base_url};
+        if (session.portal.empty()) session.portal = r.header("X-Portal").value_or("");
+        if (session.portal.empty())
+            throw CliError(kExitRefused, "this socket is the portal's own: portalctl works here by your uid, without "
+                                         "signing in; to use a session elsewhere, sign in with --url");
+        write_session(session);
         if (ctx.opts.json) return ctx.print_json(nlohmann::json{{"expires_at", j.value("expires_at", "")},
                                                                 {"session_file", session_file_path().string()}});
         Details d;
@@ -68,23 +74,31 @@ void register_session_commands(CLI::App& app, Context& ctx) {
 
     auto* logout = app.add_subcommand("logout", "End the portal session portalctl login made, and forget it");
     on_run(logout, ctx, [&ctx] {
-        const std::string token = read_session_token();
-        if (token.empty()) {
+        const Session session = read_session();
+        if (session.empty()) {
             std::cout << "Not signed in.\n";
             return;
         }
         // The session ends at the portal first; a session it no longer knows is forgotten too.
         if (std::getenv("PORTAL_TOKEN") != nullptr)
             throw usage_error("PORTAL_TOKEN is set: unset it, so that the session itself is ended");
+        std::string url = ctx.opts.url;
+        while (url.ends_with('/')) url.pop_back();
+        if (!url.empty() && url != session.portal)
+            throw usage_error("your session is for " + session.portal + ", not " + url);
         Response r;
         try {
             r = ctx.api().request("DELETE", "/v1/auth/sessions/current");
         } catch (const std::invalid_argument& e) {
             throw usage_error(e.what());
         }
+        // 401 with error="invalid_token": the portal no longer knows it. Any other 401 (an
+        // agent that follows another portal) leaves the session as it is.
+        const bool gone = r.status == 401 && r.header("WWW-Authenticate").value_or("").find("invalid_token") != std::string::npos;
+        if (!r.ok() && !gone && r.status == 401) throw ApiError(std::move(r));
         remove_session_token();
         if (r.ok()) std::cout << "Signed out.\n";
-        else if (r.status == 401) std::cout << "The session had already ended; forgotten.\n";
+        else if (gone) std::cout << "The session had already ended; forgotten.\n";
         else {
             std::cout << "Forgotten here; the portal did not end the session (HTTP " << r.status
                       << "), so it lasts until it expires. An agent's socket, or --url, can end it.\n";

@@ -14,7 +14,7 @@
 namespace portal::ctl {
 namespace {
 
-constexpr std::size_t kMaxTokenBytes = 512;
+constexpr std::size_t kMaxTokenBytes = 2048;  // the token and the portal's URL
 
 CliError file_error(const std::filesystem::path& p, const std::string& why) {
     return CliError(kExitUsage, "session file " + p.string() + ": " + why);
@@ -40,15 +40,15 @@ std::filesystem::path session_file_path() {
     return base / "portalctl" / "session";
 }
 
-std::string read_session_token() {
+Session read_session() {
     const char* xdg = std::getenv("XDG_CONFIG_HOME");
     const char* home = std::getenv("HOME");
-    if (!(xdg && xdg[0] == '/') && !(home && home[0] == '/')) return "";  // a service's environment
+    if (!(xdg && xdg[0] == '/') && !(home && home[0] == '/')) return {};  // a service's environment
     const auto path = session_file_path();
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         // None, or a home that is not ours to read (sudo, setpriv): no session.
-        if (errno == ENOENT || errno == EACCES || errno == ENOTDIR) return "";
+        if (errno == ENOENT || errno == EACCES || errno == ENOTDIR) return {};
         throw file_error(path, std::strerror(errno));
     }
     struct stat st {};
@@ -61,18 +61,27 @@ std::string read_session_token() {
     if (!stat_ok || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
         // Someone else's session (root under sudo with the user's HOME) is never used.
         std::cerr << "portalctl: ignoring " << path.string() << ": not a regular file of yours\n";
-        return "";
+        return {};
     }
     if ((st.st_mode & 077) != 0)
         throw file_error(path, "others may read it: remove it and sign in again (portalctl login)");
     if (n < 0) throw file_error(path, std::strerror(errno));
     if (static_cast<std::size_t>(n) > kMaxTokenBytes) throw file_error(path, "too large to hold a token");
     token.resize(static_cast<std::size_t>(n));
-    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
-    return token;
+    // Two lines: the token, then the portal that made it.
+    Session out;
+    const auto nl = token.find('\n');
+    out.token = token.substr(0, nl);
+    if (nl != std::string::npos) {
+        out.portal = token.substr(nl + 1);
+        while (!out.portal.empty() && (out.portal.back() == '\n' || out.portal.back() == '\r')) out.portal.pop_back();
+    }
+    if (out.portal.empty() || out.token.find_first_of("\r ") != std::string::npos)
+        throw file_error(path, "not a session portalctl login wrote: remove it and sign in again");
+    return out;
 }
 
-void write_session_token(const std::string& token) {
+void write_session(const Session& s) {
     const auto path = session_file_path();
     const auto config_home = path.parent_path().parent_path();
     if (::mkdir(config_home.c_str(), 0700) != 0 && errno != EEXIST)
@@ -82,7 +91,7 @@ void write_session_token(const std::string& token) {
     ::unlink(tmp.c_str());
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) throw file_error(tmp, std::strerror(errno));
-    const std::string line = token + "\n";
+    const std::string line = s.token + "\n" + s.portal + "\n";
     const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
     const int write_errno = errno;
     ::close(fd);

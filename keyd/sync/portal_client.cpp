@@ -172,6 +172,7 @@ PortalAnswer PortalClient::perform(const Request& r) {
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, std::min(5000L, static_cast<long>(r.timeout.count())));
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);  // "/v1/../x" is sent as it is, never made "/x"
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "portal-keyd-agent/0.1");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());

@@ -1,6 +1,7 @@
 #include "keyd/sync/portal_forwarder.h"
 
 #include <algorithm>
+#include <string_view>
 #include <stdexcept>
 
 #include "keyd/log/log.h"
@@ -9,9 +10,25 @@ namespace portal::sync {
 
 bool forwardable_target(const std::string& target) {
     if (!target.starts_with("/v1/") || target.size() > 8192) return false;
-    return std::all_of(target.begin(), target.end(), [](char c) {
-        return c > 0x20 && c < 0x7f && c != '#' && c != '\\';
-    });
+    if (!std::all_of(target.begin(), target.end(),
+                     [](char c) { return c > 0x20 && c < 0x7f && c != '#' && c != '\\'; }))
+        return false;
+    const std::string path = target.substr(0, target.find('?'));
+    for (std::size_t i = 0; i < path.size();) {
+        const std::size_t end = std::min(path.find('/', i), path.size());
+        const std::string_view segment(path.data() + i, end - i);
+        if (segment == "." || segment == "..") return false;
+        i = end + 1;
+    }
+    return true;
+}
+
+bool forwardable_method(const std::string& method) {
+    return method == "GET" || method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
+}
+
+bool forwardable_header_value(const std::string& v) {
+    return !v.empty() && v.size() <= 128 && std::all_of(v.begin(), v.end(), [](char c) { return c > 0x20 && c < 0x7f; });
 }
 
 bool forwardable_credential(const std::string& token) {
@@ -20,14 +37,6 @@ bool forwardable_credential(const std::string& token) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     });
 }
-
-namespace {
-
-bool header_safe(const std::string& v) {
-    return v.size() <= 128 && std::all_of(v.begin(), v.end(), [](char c) { return c > 0x20 && c < 0x7f; });
-}
-
-}  // namespace
 
 PortalForwarder::PortalForwarder(PortalEndpoint endpoint, std::chrono::milliseconds timeout, std::size_t threads)
     : endpoint_(std::move(endpoint)), timeout_(timeout) {
@@ -52,7 +61,8 @@ void PortalForwarder::stop() {
 }
 
 void PortalForwarder::forward(ForwardRequest r, Done done) {
-    if (!forwardable_target(r.target)) throw std::invalid_argument("request target not forwardable");
+    if (!forwardable_method(r.method) || !forwardable_target(r.target)) throw std::invalid_argument("request not forwardable");
+    if (!r.account_id.empty() && !forwardable_header_value(r.account_id)) throw std::invalid_argument("account id not forwardable");
     if (!r.credential.empty() && !forwardable_credential(r.credential))
         throw std::invalid_argument("credential not forwardable");
     {
@@ -86,8 +96,8 @@ void PortalForwarder::run(PortalClient& client) {
         req.timeout = timeout_;
         req.max_answer_bytes = kMaxAnswerBytes;
         if (!f.credential.empty()) req.headers.push_back("Authorization: Bearer " + f.credential);
-        if (header_safe(f.correlation_id)) req.headers.push_back("X-Correlation-ID: " + f.correlation_id);
-        if (!f.account_id.empty() && header_safe(f.account_id)) req.headers.push_back("X-Account-ID: " + f.account_id);
+        if (forwardable_header_value(f.correlation_id)) req.headers.push_back("X-Correlation-ID: " + f.correlation_id);
+        if (!f.account_id.empty()) req.headers.push_back("X-Account-ID: " + f.account_id);
         PortalAnswer answer;
         try {
             answer = client.perform(req);
@@ -95,7 +105,8 @@ void PortalForwarder::run(PortalClient& client) {
             answer = PortalAnswer{};
             answer.error = e.what();
         }
-        // The credential and the body (a password, a TOTP code) do not outlive the request.
+        // Best effort: our copies of the credential and the body (a password, a TOTP code) are
+        // cleared; the HTTP layers' own buffers are not ours to clear.
         std::fill(req.headers.begin(), req.headers.end(), std::string());
         std::fill(req.body.begin(), req.body.end(), '\0');
         std::fill(job.request.body.begin(), job.request.body.end(), '\0');
@@ -104,8 +115,9 @@ void PortalForwarder::run(PortalClient& client) {
             std::lock_guard lock(mu_);
             if (stopping_) return;
         }
+        Done done = std::move(job.done);  // called once; it moves what it holds to the main thread
         try {
-            job.done(std::move(answer));
+            done(std::move(answer));
         } catch (const std::exception& e) {
             log::error("agent: answering a forwarded request failed", {{"error", e.what()}});
         }

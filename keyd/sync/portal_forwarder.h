@@ -30,8 +30,13 @@ struct ForwardRequest {
 };
 
 // A target the forwarder may append to the portal's URL: "/v1/" then visible ASCII only (no
-// space, no '#', no backslash), so that it can never name another host or smuggle a header.
+// space, no '#', no backslash) and no "." or ".." segment, so that it can never name another
+// host or path outside /v1/, nor smuggle a header.
 bool forwardable_target(const std::string& target);
+// GET, POST, PUT, PATCH, DELETE: what the API has (HEAD would leave curl waiting for a body).
+bool forwardable_method(const std::string& method);
+// A header value sent on as it is (X-Account-ID, X-Correlation-ID): visible ASCII, at most 128.
+bool forwardable_header_value(const std::string& value);
 // A Bearer token as the portal issues them: [A-Za-z0-9_-], at most 256 characters.
 bool forwardable_credential(const std::string& token);
 
@@ -47,7 +52,8 @@ public:
     PortalForwarder& operator=(const PortalForwarder&) = delete;
 
     // Queues `r`; `done` runs once, later, on a forwarder thread (a full queue: at once, here,
-    // with status 0). Throws std::invalid_argument for a target or credential that is not
+    // with status 0); it should move what it holds on to another thread rather than copy it.
+    // Throws std::invalid_argument for a method, target, credential or header that is not
     // forwardable (the caller checks them first).
     void forward(ForwardRequest r, Done done);
     // Ends requests in progress and drops queued ones without calling their `done`. Idempotent.

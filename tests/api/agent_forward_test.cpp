@@ -75,8 +75,6 @@ TEST_CASE("agent API: changes go to the portal with the caller's own credential,
         CHECK(r.json.value("message", "").find("portalctl login") != std::string::npos);
         CHECK(r.header("www-authenticate").starts_with("Bearer"));
     }
-    // A credential that is not a token is refused here, and is not sent on.
-    CHECK(agent->post("/v1/ssh_keys", new_key, owner, bearer("pk_ses_x;rm -rf")).status == 401);
 
     // portalctl login through the agent: the portal makes the session; it is kept 0600.
     const auto home = config_home_of(owner, "fwd-owner");
@@ -96,7 +94,9 @@ TEST_CASE("agent API: changes go to the portal with the caller's own credential,
     CHECK(st.st_uid == owner);
     const std::string session = read_file(home / "portalctl" / "session");
     CHECK(session.starts_with("pk_ses_"));
-    CHECK(agent->log().find(session.substr(0, session.size() - 1)) == std::string::npos);
+    const std::string token = session.substr(0, session.find('\n'));
+    CHECK(session.substr(token.size()) == "\nhttps://" + p.https.address + "\n");  // the portal that made it
+    CHECK(agent->log().find(token) == std::string::npos);
     CHECK(agent->log().find(kForwardPassword) == std::string::npos);
 
     // The change goes to the portal as the owner, and comes back to this server's logins.
@@ -107,7 +107,6 @@ TEST_CASE("agent API: changes go to the portal with the caller's own credential,
     CHECK(list_all(*p.authority, "/v1/ssh_keys", owner).items.size() == 1);
 
     // The portal's answers pass back unchanged, with the caller's correlation id on both sides.
-    const std::string token = session.substr(0, session.size() - 1);
     auto r = agent->put("/v1/account", {{"name", 7}}, owner, bearer(token, "fwd-corr-1"));
     INFO(r.describe());
     CHECK(r.status == 422);
@@ -170,4 +169,26 @@ TEST_CASE("agent API: the portal's answer comes back as it was sent, and only th
     CHECK(seen.headers.at("x-account-id") == "acc_fwd");
     CHECK(nlohmann::json::parse(seen.body) == nlohmann::json{{"email", "a@example.com"}});
     CHECK(fake.requests("/v1/account/users") == 1);
+
+    // Signing in is sent on without any credential (the proof is in the body).
+    fake.answer("/v1/auth/sessions", ScriptedAnswer{201, R"({"token":"pk_ses_new","expires_at":"x"})", {}});
+    CHECK(agent->post("/v1/auth/sessions", {{"email", "a@example.com"}, {"password", "p"}}, 0).status == 201);
+    CHECK(fake.last_request("/v1/auth/sessions").headers.count("authorization") == 0);
+    CHECK(fake.last_request("/v1/auth/sessions").body.find("\"password\"") != std::string::npos);
+
+    // What cannot go on is refused here and never reaches the portal.
+    fake.answer("/v1/api_tokens", ScriptedAnswer{200, "[]", {}});
+    const HeaderList good = {{"Authorization", "Bearer pk_ses_callerstoken"}};
+    auto refused = [&](const std::string& method, const std::string& path, const HeaderList& h) {
+        return agent->send_raw(method, path, method == "GET" ? "" : "{}", 0, h).status;
+    };
+    CHECK(refused("POST", "/v1/api_tokens", {{"Authorization", "Bearer pk_ses_x;rm -rf"}}) == 401);
+    CHECK(refused("POST", "/v1/api_tokens", {{"Authorization", "Bearer pk_ses_x"}, {"X-Account-ID", "acc x"}}) == 400);
+    CHECK(refused("POST", "/v1/x/../api_tokens", good) == 400);
+    CHECK(refused("HEAD", "/v1/api_tokens", good) == 405);
+    CHECK(refused("POST", "/v1/api_tokens", {{"Authorization", "Bearer pk_ses_x"}, {"X-Portal-Session-For", "https://other:8443"}}) == 401);
+    CHECK(refused("POST", "/v1/api_tokens", {{"Authorization", "Bearer pk_ses_x"}, {"X-Portal-Session-For", "https://" + fake.address()}}) == 200);
+    CHECK(fake.requests("/v1/api_tokens") == 1);
+    CHECK(refused("GET", "/v1/ssh_keys", good) == 503);  // a read of the synced copy, before any sync
+    CHECK(fake.requests("/v1/ssh_keys") == 0);
 }

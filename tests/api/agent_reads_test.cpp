@@ -115,6 +115,23 @@ TEST_CASE("agent API: reads are answered from the synced copy, as the portal ans
     agent->stop();
     agent->start();
     CHECK(agent->get("/v1/account/users/" + mgr.id, owner).json["email"] == "reads-mgr@example.com");
-    CHECK(agent->get("/v1/ssh_keys", owner).json.size() == 2);
+    const auto keys_after_restart = agent->get("/v1/ssh_keys", owner);
+    CHECK(keys_after_restart.status == 200);
+    CHECK(keys_after_restart.json.is_array());
+    CHECK(keys_after_restart.json.size() == 2);
     CHECK(agent->post("/v1/ssh_keys", {{"name", "x"}, {"public_key", k2.public_line}}, owner).status == 401);
+}
+
+TEST_CASE("agent API: a uid this server does not publish as a member is not that member here", "[api][agent][reads]") {
+    Portal p = start_portal("reads-uid-portal", free_loopback_port());
+    const Member mgr = add_member(*p.authority, p.seed.account_id, "reads-uid@example.com", "manager");
+    REQUIRE(mgr.uid > p.seed.owner.uid);
+    // The owner's uid is outside this server's range: a local user may hold it here.
+    auto agent = start_agent("reads-uid-agent", p, "[users]\nuid_min = " + std::to_string(mgr.uid) + "\nuid_max = " +
+                                                       std::to_string(mgr.uid + 1000) + "\n");
+    REQUIRE(eventually([&] { return agent_server(*agent)["sync"]["revision"] == authority_revision(p); }));
+    REQUIRE(eventually([&] { return agent_server(*agent)["collisions"].size() == 1; }));
+    CHECK(agent->get("/v1/account/users", p.seed.owner.uid).status == 403);
+    CHECK(agent->post("/v1/ssh_keys", {{"name", "x"}}, p.seed.owner.uid, {{"Authorization", "Bearer pk_ses_x"}}).status == 403);
+    CHECK(agent->get("/v1/account/users", mgr.uid).status == 200);
 }

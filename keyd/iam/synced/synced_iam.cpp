@@ -113,7 +113,7 @@ const ipc::KeyProfile* key_profile(const ipc::LoginMember& m, const ipc::LoginKe
 
 class Callers final : public CallerDirectory {
 public:
-    explicit Callers(SyncedStateView s) : s_(std::move(s)) {}
+    Callers(SyncedStateView s, PublishedHere published) : s_(std::move(s)), published_(std::move(published)) {}
     Principal principal_for_uid(uid_t uid) override {
         Principal p;
         p.uid = uid;
@@ -123,7 +123,7 @@ public:
         }
         const ipc::LoginState& s = s_();
         for (const auto& m : s.members) {
-            if (m.uid != uid) continue;
+            if (m.uid != uid || !published_(m.user_id)) continue;
             p.user = account_user(s, m).user;
             p.memberships.push_back(AccountMembership{account_of(s), m.role, m.status, true});
             return p;
@@ -151,6 +151,7 @@ public:
 
 private:
     SyncedStateView s_;
+    PublishedHere published_;
 };
 
 class Accounts final : public AccountService {
@@ -296,7 +297,8 @@ public:
 }  // namespace
 
 struct SyncedIam::Impl {
-    explicit Impl(const SyncedStateView& s) : callers(s), accounts(s), members(s), keys(s) {}
+    Impl(const SyncedStateView& s, PublishedHere published)
+        : callers(s, std::move(published)), accounts(s), members(s), keys(s) {}
     Callers callers;
     Accounts accounts;
     Members members;
@@ -311,7 +313,8 @@ struct SyncedIam::Impl {
     FeedAtPortal feed;
 };
 
-SyncedIam::SyncedIam(SyncedStateView state) : impl_(std::make_unique<Impl>(state)) {
+SyncedIam::SyncedIam(SyncedStateView state, PublishedHere published)
+    : impl_(std::make_unique<Impl>(state, std::move(published))) {
     Impl& i = *impl_;
     services_ = std::make_unique<Services>(Services{i.callers, i.accounts, i.members, i.keys, i.profiles, i.tfa,
                                                     i.invitations, i.tokens, i.sessions, i.hosts, i.allowlist, i.feed});

@@ -20,10 +20,14 @@ namespace portal::iam::synced {
 
 // The synced state as the follower last accepted it (read on the main thread only).
 using SyncedStateView = std::function<const ipc::LoginState&()>;
+// Whether this server publishes the member as a user (false: a local account holds their
+// name or uid, or the uid is outside [users] uid_min..uid_max). Only a published member's
+// uid is that member here: anyone else holding that uid is a local user, not them.
+using PublishedHere = std::function<bool(const std::string& user_id)>;
 
 class SyncedIam {
 public:
-    explicit SyncedIam(SyncedStateView state);
+    SyncedIam(SyncedStateView state, PublishedHere published);
     ~SyncedIam();
     SyncedIam(const SyncedIam&) = delete;
     SyncedIam& operator=(const SyncedIam&) = delete;

@@ -94,6 +94,7 @@ HttpResult perform(const std::string& socket_path, const HttpRequest& req) {
         curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, socket_path.c_str());
     }
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);  // the path as the test wrote it ("/v1/../x" too)
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     curl_easy_setopt(c, CURLOPT_TIMEOUT, req.timeout_seconds);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
