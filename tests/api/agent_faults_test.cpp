@@ -4,6 +4,8 @@
 // bad answer never replaces it, and the agent takes the good answers again once the fault ends.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <ctime>
 #include <optional>
 #include <string>
 #include <thread>
@@ -235,4 +237,39 @@ TEST_CASE("agent faults: a code check the portal is slow to answer holds up no o
     REQUIRE(slow);
     REQUIRE(slow->ok());
     CHECK(slow->value.result == portal::ipc::VerifyResult::unavailable);
+}
+
+TEST_CASE("agent faults: the portal's clock 10 minutes ahead or behind changes nothing here", "[api][agent][faults]") {
+    // The agent decides on its own clock only (offline grace from when it last heard the
+    // portal, not from the portal's timestamps): a portal whose clock is off by ±10 minutes
+    // (its Date header, the state's generated_at) is followed as any other.
+    for (const int skew : {600, -600}) {
+        FakePortal fake("skewed-portal");
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+        auto state = scripted_state(7, 1);
+        state.generated_at = now + skew;
+        auto answer = state_answer(state);
+        char date[64];
+        const std::time_t t = static_cast<std::time_t>(now + skew);
+        std::tm tm{};
+        ::gmtime_r(&t, &tm);
+        std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        answer.headers.emplace_back("Date", date);
+        fake.answer("/v1/iam/state", answer);
+        auto quiet = quiet_changes(7);
+        quiet.headers.emplace_back("Date", date);
+        fake.answer("/v1/iam/changes", quiet);
+        auto agent = start_agent("agent-skew", AgentTarget{fake.address(), fake.pin(), "", kFakeHostToken},
+                                 "offline_grace = 60\npoll_wait = 1\n");
+        INFO("skew " << skew << " s");
+        REQUIRE(eventually([&] { return allowed(*agent, "alice"); }));
+        REQUIRE(eventually([&] { return fake.requests("/v1/iam/changes") >= 3; }));
+        const auto sync = agent_server(*agent)["sync"];
+        CHECK(sync["revision"] == 7);
+        CHECK(sync["offline_since"] == 0);
+        CHECK(sync["rejected_answers"] == 0);
+        CHECK_FALSE(sync["members_refused"].get<bool>());
+        CHECK(allowed(*agent, "alice"));
+    }
 }
