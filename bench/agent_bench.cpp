@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
             follow_ms.push_back((now_seconds() - committed) * 1e3);
             const auto rev = authority_revision();
             const auto [body, head] = feed_answer_bytes(
-                "https://" + address + "/v1/iam/changes?since=" + std::to_string(rev - 1), pin, host_token);
+                "https://" + address + "/v1/iam/changes?since=" + std::to_string(rev - 1) + "&profiles=1", pin, host_token);
             body_bytes.push_back(static_cast<double>(body));
             head_bytes.push_back(static_cast<double>(head));
         }

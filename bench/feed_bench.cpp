@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
         auto arm = [&](Poll& p) {
             curl_multi_remove_handle(multi, p.easy);
             p.body.clear();
-            p.url = "https://" + address + "/v1/iam/changes?since=" + std::to_string(revision) + "&wait=300";
+            p.url = "https://" + address + "/v1/iam/changes?since=" + std::to_string(revision) + "&wait=300&profiles=1";
             curl_easy_setopt(p.easy, CURLOPT_URL, p.url.c_str());
             curl_multi_add_handle(multi, p.easy);
         };

@@ -13,7 +13,11 @@ std::vector<SshKey> SshKeysTable::rows(const std::string& account_id, const std:
         while (q->step()) out.push_back(read_key(*q));
     };
     if (user_id) {
-        Query q(conn_, "SELECT " PORTAL_KEY_COLS " FROM ssh_keys k WHERE k.account_id = ? AND k.user_id = ?"
+        // INDEXED BY: left to itself the planner walks the account's keys in the order index
+        // (no sort) instead of the user's few keys (as in login_rows.cpp: 50 ms against 0.1 ms
+        // at 10,000 x 3; every manager's key list and every change an agent is sent).
+        Query q(conn_, "SELECT " PORTAL_KEY_COLS " FROM ssh_keys k INDEXED BY ssh_keys_account_user"
+                       " WHERE k.account_id = ? AND k.user_id = ?"
                        " ORDER BY k.created_at, k.fingerprint LIMIT ? OFFSET ?");
         q->bind_all(account_id, *user_id, limit, offset);
         collect(q);

@@ -236,17 +236,40 @@ std::optional<MemberEntry> member_entry_from_json(std::string_view text, std::st
 std::optional<LoginState> login_state_from_json(std::string_view text, std::string& error,
                                                 std::optional<std::string_view> only_member) {
     error.clear();
-    json::parser_callback_t keep_only;
-    if (only_member) {
-        // Objects at depth 2 are the elements of "members" (the only array of objects at the
-        // top level); drop each one that is not the member asked for.
-        keep_only = [name = *only_member](int depth, json::parse_event_t event, json& parsed) {
-            if (event != json::parse_event_t::object_end || depth != 2) return true;
+    // Members are read as the parser finishes each one and then dropped from the document: the
+    // whole state is never held as a JSON tree (at 10,000 members with profiles that tree is
+    // several times the size of the members it becomes). Objects at depth 2 under the top-level
+    // key "members" are its elements.
+    std::vector<LoginMember> streamed;
+    std::string member_error;
+    std::string top_key;
+    int members_keys = 0;
+    std::size_t index = 0;
+    json::parser_callback_t take_member = [&](int depth, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::key && depth == 1) {
+            top_key = parsed.is_string() ? parsed.get<std::string>() : std::string();
+            if (top_key == "members") ++members_keys;
+            return true;
+        }
+        if (depth != 2 || top_key != "members") return true;
+        if (event == json::parse_event_t::value || event == json::parse_event_t::array_end) {
+            // An element that is not an object: named, then dropped like the rest.
+            const std::size_t i = index++;
+            if (member_error.empty()) member_error = "members[" + std::to_string(i) + "]: not an object";
+            return false;
+        }
+        if (event != json::parse_event_t::object_end) return true;
+        const std::size_t i = index++;
+        if (only_member) {
             const auto it = parsed.find("unix_name");
-            return it == parsed.end() || !it->is_string() || it->get_ref<const std::string&>() == name;
-        };
-    }
-    const json j = json::parse(text, keep_only, /*allow_exceptions=*/false);
+            if (it != parsed.end() && it->is_string() && it->get_ref<const std::string&>() != *only_member) return false;
+        }
+        if (!member_error.empty()) return false;
+        LoginMember m;
+        if (parse_member(parsed, "members[" + std::to_string(i) + "]", m, member_error)) streamed.push_back(std::move(m));
+        return false;
+    };
+    const json j = json::parse(text, take_member, /*allow_exceptions=*/false);
     if (j.is_discarded()) {
         error = "not valid JSON";
         return std::nullopt;
@@ -258,18 +281,21 @@ std::optional<LoginState> login_state_from_json(std::string_view text, std::stri
     if (!parse_header_fields(j, r, state, error)) return std::nullopt;
     const json* members = r.array("members");
     if (!r.ok()) return std::nullopt;
-    state.members.reserve(members->size());
-    std::unordered_set<std::string_view> seen;
-    seen.reserve(members->size());
-    for (std::size_t i = 0; i < members->size(); ++i) {
-        LoginMember m;
-        if (!parse_member((*members)[i], element_path(r, "members", i), m, error)) return std::nullopt;
-        state.members.push_back(std::move(m));
+    if (members_keys != 1 || !members->empty()) {
+        r.fail("members", "must be one array of member objects");
+        return std::nullopt;
     }
+    if (!member_error.empty()) {
+        error = member_error;
+        return std::nullopt;
+    }
+    state.members = std::move(streamed);
+    std::unordered_set<std::string_view> seen;
+    seen.reserve(state.members.size());
     // A name listed twice would make the decision depend on order: refuse the file.
     for (std::size_t i = 0; i < state.members.size(); ++i) {
         if (!seen.insert(state.members[i].unix_name).second) {
-            error = element_path(r, "members", i) + ".unix_name: duplicate " + in_quotes(state.members[i].unix_name);
+            error = "members[" + std::to_string(i) + "].unix_name: duplicate " + in_quotes(state.members[i].unix_name);
             return std::nullopt;
         }
     }
