@@ -33,7 +33,8 @@ struct ForwardRequest {
 // space, no '#', no backslash) and no "." or ".." segment, so that it can never name another
 // host or path outside /v1/, nor smuggle a header.
 bool forwardable_target(const std::string& target);
-// GET, POST, PUT, PATCH, DELETE: what the API has (HEAD would leave curl waiting for a body).
+// GET, POST, PUT, PATCH, DELETE: what the API has (HEAD, say, would leave curl waiting for a
+// body that never comes).
 bool forwardable_method(const std::string& method);
 // A header value sent on as it is (X-Account-ID, X-Correlation-ID): visible ASCII, at most 128.
 bool forwardable_header_value(const std::string& value);

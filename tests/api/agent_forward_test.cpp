@@ -185,7 +185,7 @@ TEST_CASE("agent API: the portal's answer comes back as it was sent, and only th
     CHECK(refused("POST", "/v1/api_tokens", {{"Authorization", "Bearer pk_ses_x;rm -rf"}}) == 401);
     CHECK(refused("POST", "/v1/api_tokens", {{"Authorization", "Bearer pk_ses_x"}, {"X-Account-ID", "acc x"}}) == 400);
     CHECK(refused("POST", "/v1/x/../api_tokens", good) == 400);
-    CHECK(refused("HEAD", "/v1/api_tokens", good) == 405);
+    CHECK(refused("OPTIONS", "/v1/api_tokens", good) == 405);
     CHECK(refused("POST", "/v1/api_tokens", {{"Authorization", "Bearer pk_ses_x"}, {"X-Portal-Session-For", "https://other:8443"}}) == 401);
     CHECK(refused("POST", "/v1/api_tokens", {{"Authorization", "Bearer pk_ses_x"}, {"X-Portal-Session-For", "https://" + fake.address()}}) == 200);
     CHECK(fake.requests("/v1/api_tokens") == 1);
