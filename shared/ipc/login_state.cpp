@@ -45,9 +45,9 @@ bool parse_member(const json& j, std::string path, LoginMember& m, std::string& 
     const json* keys = r.array("keys");
     if (!r.ok()) return false;
     if (const auto profile = j.find("profile"); profile != j.end()) {
-        auto parsed = std::make_shared<MemberProfile>();
-        if (!parse_profile(*profile, r.field_path("profile"), *parsed, error)) return false;
-        m.profile = std::move(parsed);
+        MemberProfile checked;
+        if (!parse_profile(*profile, r.field_path("profile"), checked, error)) return false;
+        m.profile = std::make_shared<const std::string>(profile->dump(-1, ' ', false, json::error_handler_t::replace));
     }
     if (m.unix_name.empty()) return r.fail("unix_name", "empty");
     if (auto parsed = parse_role(role)) m.role = *parsed;
@@ -74,7 +74,7 @@ json member_json(const LoginMember& m) {
            {"tfa_enabled", m.tfa_enabled},
            {"published", m.published},
            {"keys", std::move(keys)}};
-    if (m.profile) j["profile"] = profile_json(*m.profile);
+    if (m.profile) j["profile"] = json::parse(*m.profile, nullptr, /*allow_exceptions=*/false);
     return j;
 }
 

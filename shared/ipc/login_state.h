@@ -75,8 +75,10 @@ struct LoginMember {
     bool published = true;  // false: the name collides with a local or reserved account
     KeyList keys;
     // Only in the IAM feed's answers to an agent that asked (?profiles=1), and in the agent's
-    // synced copy; never on the login path. Shared, never changed once made.
-    std::shared_ptr<const MemberProfile> profile;
+    // synced copy; never on the login path. The member's "profile" object as compact JSON,
+    // checked when it was parsed (read_profile() in login_member_json.h gives it back as a
+    // MemberProfile): as text it takes a third of the memory, and only reads need it.
+    std::shared_ptr<const std::string> profile;
     bool operator==(const LoginMember& o) const {
         return unix_name == o.unix_name && uid == o.uid && user_id == o.user_id && role == o.role &&
                status == o.status && tfa_enabled == o.tfa_enabled && published == o.published && keys == o.keys &&

@@ -80,4 +80,17 @@ bool parse_profile(const json& j, std::string path, MemberProfile& p, std::strin
     return r.only({"email", "name", "created_at", "updated_at", "joined_at", "keys"});
 }
 
+std::shared_ptr<const std::string> profile_text(const MemberProfile& p) {
+    return std::make_shared<const std::string>(profile_json(p).dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+std::optional<MemberProfile> read_profile(const LoginMember& m) {
+    if (!m.profile) return std::nullopt;
+    MemberProfile p;
+    std::string error;
+    const json j = json::parse(*m.profile, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !parse_profile(j, "profile", p, error)) return std::nullopt;  // checked when it came
+    return p;
+}
+
 }  // namespace portal::ipc

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/ipc/feed_changes.h"
+#include "shared/ipc/login_member_json.h"
 #include "shared/ipc/member_profile.h"
 
 using namespace portal;
@@ -119,18 +120,19 @@ TEST_CASE("feed changes: members' profiles and the account's name, for an agent'
     INFO(error);
     REQUIRE(c);
     CHECK(c->account_name == "Acme");
-    REQUIRE(c->upserts[0].profile);
-    CHECK(c->upserts[0].profile->email == "alice@example.com");
-    CHECK(c->upserts[0].profile->keys.at(0).labels.at("env") == "prod");
+    const auto profile = read_profile(c->upserts[0]);
+    REQUIRE(profile);
+    CHECK(profile->email == "alice@example.com");
+    CHECK(profile->keys.at(0).labels.at("env") == "prod");
     const auto again = feed_changes_from_json(feed_changes_to_json(*c), error);
     REQUIRE(again);
     CHECK(again->upserts == c->upserts);
     CHECK(again->account_name == c->account_name);
     // A different profile is a different member (the agent writes it down).
     auto other = *c;
-    auto renamed = std::make_shared<MemberProfile>(*c->upserts[0].profile);
-    renamed->name = "Alice B.";
-    other.upserts[0].profile = renamed;
+    auto renamed = *profile;
+    renamed.name = "Alice B.";
+    other.upserts[0].profile = profile_text(renamed);
     CHECK_FALSE(other.upserts[0] == c->upserts[0]);
 
     // Strict like the rest: unknown fields, wrong types, the name without the account's flags.

@@ -12,6 +12,7 @@
 #include "keyd/sync/synced_source.h"
 #include "keyd/sync/synced_state.h"
 #include "keyd/sync/synced_store.h"
+#include "shared/ipc/login_member_json.h"
 #include "tests/unit/support/temp_dir.h"
 
 using namespace portal;
@@ -204,10 +205,10 @@ TEST_CASE("synced store: profiles are kept for the local API's reads and never r
     sync::SyncFacts facts{"https://portal:8443", 1700000000, false};
     auto s = portal_state();
     s.account_name = "Acme";
-    auto profile = std::make_shared<ipc::MemberProfile>();
-    profile->email = "alice@example.com";
-    profile->keys.push_back(ipc::KeyProfile{"SHA256:alice", "aa:bb", "laptop", {{"env", "prod"}}, "t1", "t2"});
-    s.members[1].profile = profile;
+    ipc::MemberProfile profile;
+    profile.email = "alice@example.com";
+    profile.keys.push_back(ipc::KeyProfile{"SHA256:alice", "aa:bb", "laptop", {{"env", "prod"}}, "t1", "t2"});
+    s.members[1].profile = ipc::profile_text(profile);
     {
         auto store = sync::SyncedStore::open(path);
         store.replace(s, facts);
@@ -223,8 +224,8 @@ TEST_CASE("synced store: profiles are kept for the local API's reads and never r
     const auto back = store.load(loaded, error);
     REQUIRE(back);
     CHECK(back->account_name == "Acme Renamed");
-    REQUIRE(back->members[0].profile);  // usr_a, alice
-    CHECK(*back->members[0].profile == *profile);
+    REQUIRE(ipc::read_profile(back->members[0]));  // usr_a, alice
+    CHECK(*ipc::read_profile(back->members[0]) == profile);
 
     sync::SyncedLoginSource source(store, "https://portal:8443", {}, std::chrono::seconds(600),
                                    [] { return std::chrono::system_clock::now(); }, [] {});

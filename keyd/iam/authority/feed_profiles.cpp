@@ -1,5 +1,7 @@
 #include "keyd/iam/authority/feed_profiles.h"
 
+#include "shared/ipc/login_member_json.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -14,15 +16,15 @@ ipc::KeyProfile key_profile(const SshKey& k) {
     return ipc::KeyProfile{k.fingerprint_sha256, k.fingerprint, k.name, k.labels, k.created_at, k.updated_at};
 }
 
-std::shared_ptr<const ipc::MemberProfile> profile_of(const AccountUser& au, std::vector<ipc::KeyProfile> keys) {
-    auto p = std::make_shared<ipc::MemberProfile>();
-    p->email = au.user.email;
-    p->name = au.user.name;
-    p->created_at = au.user.created_at;
-    p->updated_at = std::max(au.user.updated_at, au.membership.updated_at);
-    p->joined_at = au.membership.created_at;
-    p->keys = std::move(keys);
-    return p;
+std::shared_ptr<const std::string> profile_of(const AccountUser& au, std::vector<ipc::KeyProfile> keys) {
+    ipc::MemberProfile p;
+    p.email = au.user.email;
+    p.name = au.user.name;
+    p.created_at = au.user.created_at;
+    p.updated_at = std::max(au.user.updated_at, au.membership.updated_at);
+    p.joined_at = au.membership.created_at;
+    p.keys = std::move(keys);
+    return ipc::profile_text(p);
 }
 
 }  // namespace

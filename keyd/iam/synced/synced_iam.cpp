@@ -7,6 +7,7 @@
 #include "keyd/iam/errors.h"
 #include "keyd/iam/guard.h"
 #include "keyd/iam/synced/not_here.h"
+#include "shared/ipc/login_member_json.h"
 #include "shared/ssh_key.h"
 
 namespace portal::iam::synced {
@@ -32,6 +33,7 @@ const ipc::LoginMember* by_user_id(const ipc::LoginState& s, const std::string& 
 }
 
 AccountUser account_user(const ipc::LoginState& s, const ipc::LoginMember& m) {
+    const std::optional<ipc::MemberProfile> profile = ipc::read_profile(m);
     AccountUser au;
     au.user.id = m.user_id;
     au.user.unix_name = m.unix_name;
@@ -41,13 +43,13 @@ AccountUser account_user(const ipc::LoginState& s, const ipc::LoginMember& m) {
     au.membership.user_id = m.user_id;
     au.membership.role = m.role;
     au.membership.status = m.status;
-    if (m.profile) {
-        au.user.email = m.profile->email;
-        au.user.name = m.profile->name;
-        au.user.created_at = m.profile->created_at;
-        au.user.updated_at = m.profile->updated_at;
-        au.membership.created_at = m.profile->joined_at;
-        au.membership.updated_at = m.profile->updated_at;
+    if (profile) {
+        au.user.email = profile->email;
+        au.user.name = profile->name;
+        au.user.created_at = profile->created_at;
+        au.user.updated_at = profile->updated_at;
+        au.membership.created_at = profile->joined_at;
+        au.membership.updated_at = profile->updated_at;
     }
     return au;
 }
@@ -104,9 +106,9 @@ SshKey ssh_key(const ipc::LoginState& s, const ipc::LoginMember& m, const ipc::L
     return out;
 }
 
-const ipc::KeyProfile* key_profile(const ipc::LoginMember& m, const ipc::LoginKey& k) {
-    if (!m.profile) return nullptr;
-    for (const auto& p : m.profile->keys)
+const ipc::KeyProfile* key_profile(const std::optional<ipc::MemberProfile>& profile, const ipc::LoginKey& k) {
+    if (!profile) return nullptr;
+    for (const auto& p : profile->keys)
         if (p.fingerprint_sha256 == k.fingerprint_sha256) return &p;
     return nullptr;
 }
@@ -232,28 +234,32 @@ public:
         struct Found {
             const ipc::LoginMember* member;
             const ipc::LoginKey* key;
-            const ipc::KeyProfile* profile;
+            std::optional<ipc::KeyProfile> profile;
         };
         std::vector<Found> found;
         for (const auto& m : s.members) {
-            if (user && m.user_id != *user) continue;
+            if ((user && m.user_id != *user) || m.keys.empty()) continue;
+            const std::optional<ipc::MemberProfile> profile = ipc::read_profile(m);
             for (const auto& k : m.keys) {
-                const ipc::KeyProfile* p = key_profile(m, k);
+                const ipc::KeyProfile* p = key_profile(profile, k);
                 if (f.label) {
                     if (!p) continue;
                     const auto it = p->labels.find(f.label->first);
                     if (it == p->labels.end() || it->second != f.label->second) continue;
                 }
-                found.push_back({&m, &k, p});
+                found.push_back({&m, &k, p ? std::optional<ipc::KeyProfile>(*p) : std::nullopt});
             }
         }
         // The portal's order: oldest first. Only the page's keys are parsed.
-        auto created = [](const Found& x) { return x.profile ? std::tie(x.profile->created_at, x.profile->fingerprint) : std::tie(x.key->line, x.key->line); };
+        auto created = [](const Found& x) {
+            return x.profile ? std::tie(x.profile->created_at, x.profile->fingerprint) : std::tie(x.key->line, x.key->line);
+        };
         std::sort(found.begin(), found.end(), [&](const Found& a, const Found& b) { return created(a) < created(b); });
         auto page = page_of(std::move(found), pg);
         PageResult<SshKey> out;
         out.total = page.total;
-        for (const auto& x : page.items) out.items.push_back(ssh_key(s, *x.member, *x.key, x.profile));
+        for (const auto& x : page.items)
+            out.items.push_back(ssh_key(s, *x.member, *x.key, x.profile ? &*x.profile : nullptr));
         return out;
     }
     SshKey get(const Caller& c, const std::string& fingerprint) override {
@@ -271,11 +277,14 @@ public:
 private:
     SshKey find(const std::string& fingerprint) {
         const ipc::LoginState& s = s_();
-        for (const auto& m : s.members)
+        for (const auto& m : s.members) {
+            if (m.keys.empty()) continue;
+            const std::optional<ipc::MemberProfile> profile = ipc::read_profile(m);
             for (const auto& k : m.keys) {
-                const ipc::KeyProfile* p = key_profile(m, k);
+                const ipc::KeyProfile* p = key_profile(profile, k);
                 if (p && p->fingerprint == fingerprint) return ssh_key(s, m, k, p);
             }
+        }
         throw ApiError::not_found("SSH key not found");
     }
     SyncedStateView s_;
