@@ -212,6 +212,22 @@ bool sees_person_record(const Caller& c, const Membership& m) {
     return c.principal.user && c.principal.user_id() == m.user_id;
 }
 
+AccountUser shown_to(const Caller& c, AccountUser au) {
+    if (sees_person_record(c, au.membership)) return au;
+    User only;
+    only.id = std::move(au.user.id);
+    only.email = std::move(au.user.email);
+    au.user = std::move(only);
+    return au;
+}
+
+std::vector<std::pair<Account, Role>> active_accounts(const Principal& p) {
+    std::vector<std::pair<Account, Role>> out;
+    for (const auto& m : p.memberships)
+        if (m.status == MemberStatus::active) out.emplace_back(m.account, m.role);
+    return out;
+}
+
 bool has_active_membership(const Principal& p) {
     return std::any_of(p.memberships.begin(), p.memberships.end(),
                        [](const AccountMembership& m) { return m.status == MemberStatus::active; });

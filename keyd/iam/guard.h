@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "keyd/iam/caller.h"
@@ -114,8 +115,14 @@ void check_membership_change(const Caller& caller, const MembershipChange& chang
 // only the membership: an invitation shows what an invitation needs until it is accepted
 // (root and the member themself always see it).
 bool sees_person_record(const Caller& c, const Membership& m);
+// `au` as the caller may see it: without the person record, only id and email remain (an
+// empty unix_name marks it for the view; every real user has one).
+AccountUser shown_to(const Caller& c, AccountUser au);
 
 // The principal's memberships that count: active ones.
 bool has_active_membership(const Principal& p);
+// The accounts the principal acts in (active memberships) with their role there: what
+// /v1/accounts and the profile list (invitations are listed apart).
+std::vector<std::pair<Account, Role>> active_accounts(const Principal& p);
 
 }  // namespace portal::iam

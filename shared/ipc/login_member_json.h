@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/ipc/login_state.h"
+#include "shared/ipc/member_profile.h"
 
 namespace portal::ipc {
 

@@ -11,7 +11,6 @@
 #include <string_view>
 #include <vector>
 
-#include "shared/ipc/member_profile.h"
 #include "shared/model.h"
 
 namespace portal::ipc {

@@ -31,9 +31,7 @@ std::vector<std::pair<Account, Role>> Accounts::list(const Principal& p) {
         return out;
     }
     // Only accounts the user acts in: invitations are listed under /v1/profile/invitations.
-    for (const auto& m : p.memberships)
-        if (m.status == MemberStatus::active) out.emplace_back(m.account, m.role);
-    return out;
+    return active_accounts(p);
 }
 
 std::pair<Account, Role> Accounts::create(const Principal& p, const std::string& name,

@@ -3,21 +3,6 @@
 #include "keyd/iam/errors.h"
 
 namespace portal::iam::authority {
-namespace {
-
-// What the caller may see of a member: without the person record, only id and email remain
-// (an empty unix_name marks it for the view; every real user has one).
-AccountUser shown_to(const Caller& c, AccountUser au) {
-    if (sees_person_record(c, au.membership)) return au;
-    User only;
-    only.id = std::move(au.user.id);
-    only.email = std::move(au.user.email);
-    au.user = std::move(only);
-    return au;
-}
-
-}  // namespace
-
 PageResult<AccountUser> Members::list(const Caller& c, const UserFilter& f, const PageRequest& pg) {
     authorize({c.principal, &c}, Operation::list_members);
     PageResult<AccountUser> r;

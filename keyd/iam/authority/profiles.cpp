@@ -4,11 +4,7 @@ namespace portal::iam::authority {
 
 Profile Profiles::get(const Principal& p) {
     authorize({p}, Operation::get_profile);
-    Profile out;
-    out.user = *p.user;
-    for (const auto& m : p.memberships)
-        if (m.status == MemberStatus::active) out.accounts.emplace_back(m.account, m.role);
-    return out;
+    return Profile{*p.user, active_accounts(p)};
 }
 
 Profile Profiles::update(const Principal& p, const std::optional<std::string>& name) {

@@ -54,16 +54,6 @@ AccountUser account_user(const ipc::LoginState& s, const ipc::LoginMember& m) {
     return au;
 }
 
-// As the authority shows a member: an invitation shows only what an invitation needs.
-AccountUser shown_to(const Caller& c, AccountUser au) {
-    if (sees_person_record(c, au.membership)) return au;
-    User only;
-    only.id = std::move(au.user.id);
-    only.email = std::move(au.user.email);
-    au.user = std::move(only);
-    return au;
-}
-
 // The store's search: `text` anywhere in the email, name or unix name, ASCII case ignored.
 bool contains(const std::string& hay, const std::string& needle) {
     return std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
@@ -166,10 +156,7 @@ public:
     std::vector<std::pair<Account, Role>> list(const Principal& p) override {
         authorize({p}, Operation::list_accounts);
         if (p.is_system()) return {{account_of(s_()), Role::owner}};
-        std::vector<std::pair<Account, Role>> out;
-        for (const auto& m : p.memberships)
-            if (m.status == MemberStatus::active) out.emplace_back(m.account, m.role);
-        return out;
+        return active_accounts(p);
     }
     Account update(const Caller&, const AccountUpdate&) override { not_here(); }
     std::pair<Account, Role> create(const Principal&, const std::string&, const std::optional<std::string>&) override {
@@ -294,11 +281,7 @@ class Profiles final : public ProfileService {
 public:
     Profile get(const Principal& p) override {
         authorize({p}, Operation::get_profile);
-        Profile out;
-        out.user = *p.user;
-        for (const auto& m : p.memberships)
-            if (m.status == MemberStatus::active) out.accounts.emplace_back(m.account, m.role);
-        return out;
+        return Profile{*p.user, active_accounts(p)};
     }
     Profile update(const Principal&, const std::optional<std::string>&) override { not_here(); }
 };
