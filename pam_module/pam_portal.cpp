@@ -18,7 +18,8 @@
 //            so the mark set by auth (pam_set_data) is seen by account; a key-only login
 //            reaches account without it.
 //   setcred  PAM_SUCCESS.
-//   session  SessionEvent open/close, best effort: never fails a session.
+//   session  open: a member's home directory when it does not exist yet (home_directory.h);
+//            SessionEvent open/close, best effort. Never fails a session.
 //
 // When the daemon does not answer, account falls back to the on-disk login state (the state
 // directory's header and this user's entry, shared/ipc/state_dir.h; a 2FA
@@ -35,7 +36,8 @@
 // pam_get_user, an exception) is PAM_IGNORE too, until the daemon or its state directory said the
 // user is a portal member with this uid; only then can this module refuse.
 //
-// Arguments: socket=PATH state=PATH timeout=MS uid_min=N uid_max=N debug. Bad or unknown
+// Arguments: socket=PATH state=PATH timeout=MS uid_min=N uid_max=N skel=PATH mkhomedir=yes|no
+// debug. Bad or unknown
 // arguments are logged and ignored (the default stands): a typo never locks anyone out.
 // uid_min/uid_max default to the daemon's defaults (200000-299999) and must cover the
 // daemon's [users] range.
@@ -54,6 +56,7 @@
 #include <string>
 #include <string_view>
 
+#include "pam_module/home_directory.h"
 #include "pam_module/local_identity.h"
 #include "shared/ipc/login_client.h"
 #include "shared/ipc/state_dir.h"
@@ -70,6 +73,7 @@ struct Options {
     ClientOptions client;
     std::string state_dir = kDefaultStateDir;
     UidRange uids;
+    portal::login_path::HomeOptions home;
     bool debug = false;
 };
 
@@ -116,6 +120,11 @@ Options parse_options(pam_handle_t* pamh, int argc, const char** argv) {
         } else if (a.starts_with("uid_max=")) {
             if (auto n = number_in(a.substr(8), 1, UINT32_MAX)) uids.max = static_cast<std::uint32_t>(*n);
             else bad(i);
+        } else if (a.starts_with("skel=")) {
+            if (a.size() > 5 && a[5] == '/') o.home.skel = a.substr(5);
+            else bad(i);
+        } else if (a == "mkhomedir=yes" || a == "mkhomedir=no") {
+            o.home.create = a == "mkhomedir=yes";
         } else if (a == "debug") {
             o.debug = true;
         } else {
@@ -194,6 +203,31 @@ bool not_ours_here(Context& c) {
     return true;
 }
 
+// pam_set_data key: the member this transaction found (name and uid), so that the session
+// phase after account knows without asking again.
+constexpr const char* kMember = "pam_portal_member";
+struct KnownMember {
+    std::string user;
+    uid_t uid = 0;
+};
+
+void free_member(pam_handle_t*, void* data, int) {
+    std::unique_ptr<KnownMember>(static_cast<KnownMember*>(data)).reset();
+}
+
+void remember_member(const Context& c, uid_t uid) {
+    auto m = std::make_unique<KnownMember>(KnownMember{c.user, uid});
+    if (pam_set_data(c.pamh, kMember, m.get(), free_member) == PAM_SUCCESS) (void)m.release();
+}
+
+std::optional<uid_t> known_member(const Context& c) {
+    const void* data = nullptr;
+    if (pam_get_data(c.pamh, kMember, &data) != PAM_SUCCESS || !data) return std::nullopt;
+    const auto* m = static_cast<const KnownMember*>(data);
+    if (m->user != c.user) return std::nullopt;
+    return m->uid;
+}
+
 // The account decision: the daemon's, or the state directory's when the daemon did not answer.
 // nullopt: neither could decide.
 std::optional<LoginDecision> ask(const Context& c, bool& from_fallback) {
@@ -234,6 +268,7 @@ std::optional<LoginDecision> decide(Context& c, bool& from_fallback) {
         return std::nullopt;
     }
     c.member = true;
+    if (d->uid) remember_member(c, *d->uid);
     return d;
 }
 
@@ -376,8 +411,22 @@ int authenticate(Context& c) {
     return PAM_AUTH_ERR;
 }
 
+// The member's home when it is missing: the uid the account phase found, else asked now.
+void make_home(Context& c) {
+    if (!c.opt.home.create) return;
+    auto uid = known_member(c);
+    if (!uid) {
+        bool fallback = false;
+        const auto d = decide(c, fallback);
+        if (!d || !d->uid) return;
+        uid = *d->uid;
+    }
+    portal::login_path::ensure_home_directory(c.pamh, c.user, *uid, c.opt.home);
+}
+
 int session(Context& c, SessionEventKind event) {
     if (not_ours_here(c)) return PAM_SUCCESS;
+    if (event == SessionEventKind::open) make_home(c);
     const LoginClient client(c.opt.client);
     auto r = client.session_event(c.user, event, c.rhost, c.service, c.tty);
     if (!r.ok() && c.opt.debug)

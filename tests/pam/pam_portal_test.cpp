@@ -368,8 +368,12 @@ TEST_CASE("session: events are sent, failures never fail the session", "[pam][se
         CHECK(pam_open_session(s.handle(), 0) == PAM_SUCCESS);
         CHECK(pam_close_session(s.handle(), 0) == PAM_SUCCESS);
     }
-    const auto reqs = fx.handler.requests();
-    REQUIRE(reqs.size() == 2);
+    // Opened without an account phase before it, the session asks whether bob is a member
+    // (for his home directory), then sends its events.
+    auto reqs = fx.handler.requests();
+    REQUIRE(reqs.size() == 3);
+    CHECK(std::holds_alternative<CheckAccountRequest>(reqs[0]));
+    reqs.erase(reqs.begin());
     const auto& open = std::get<SessionEventRequest>(reqs[0]);
     CHECK(open.event == SessionEventKind::open);
     CHECK(open.user == "bob");
@@ -383,6 +387,18 @@ TEST_CASE("session: events are sent, failures never fail the session", "[pam][se
     CHECK(pamtest_run("portal", "bob", PAMTEST_OPEN_SESSION, c) == PAM_SUCCESS);
     Conv d;
     CHECK(pamtest_run("portal", "bob", PAMTEST_CLOSE_SESSION, d) == PAM_SUCCESS);
+}
+
+TEST_CASE("session: after the account phase, the member is not asked about again", "[pam][session]") {
+    PortalFixture fx;
+    Transcript t;
+    PamSession s("portal", "bob", t);
+    CHECK(pam_acct_mgmt(s.handle(), 0) == PAM_SUCCESS);
+    CHECK(pam_open_session(s.handle(), 0) == PAM_SUCCESS);
+    const auto reqs = fx.handler.requests();
+    REQUIRE(reqs.size() == 2);
+    CHECK(std::holds_alternative<CheckAccountRequest>(reqs[0]));
+    CHECK(std::holds_alternative<SessionEventRequest>(reqs[1]));
 }
 
 TEST_CASE("setcred succeeds", "[pam]") {

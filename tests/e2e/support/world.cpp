@@ -235,6 +235,17 @@ void World::mount_namespace_dirs() {
             throw std::runtime_error("mount tmpfs on " + p.string() + ": " + std::strerror(errno));
         mounts_.push_back(p);
     }
+    if (!options_.login_defs_lines.empty()) {
+        std::string defs = read_file("/etc/login.defs") + "\n# added by the e2e world\n";
+        for (const auto& l : options_.login_defs_lines) defs += l + "\n";
+        write_file(dir_ / "login.defs", defs, 0644);
+        bind_over(dir_ / "login.defs", "/etc/login.defs");
+    }
+    if (!options_.skel_files.empty()) {
+        mkdirs(dir_ / "skel", 0755);
+        for (const auto& [name, content] : options_.skel_files) write_file(dir_ / "skel" / name, content, 0644);
+        bind_over(dir_ / "skel", "/etc/skel");
+    }
     if (options_.extra_local_users.empty()) return;
     // Local users that exist only in this namespace: copies of /etc/passwd and /etc/group
     // with extra lines, bind-mounted over the originals.
@@ -251,12 +262,13 @@ void World::mount_namespace_dirs() {
     }
     write_file(dir_ / "passwd", passwd, 0644);
     write_file(dir_ / "group", group, 0644);
-    for (const char* f : {"passwd", "group"}) {
-        const fs::path target = fs::path("/etc") / f;
-        if (::mount((dir_ / f).c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0)
-            throw std::runtime_error("bind mount " + target.string() + ": " + std::strerror(errno));
-        mounts_.push_back(target);
-    }
+    for (const char* f : {"passwd", "group"}) bind_over(dir_ / f, fs::path("/etc") / f);
+}
+
+void World::bind_over(const fs::path& source, const fs::path& target) {
+    if (::mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0)
+        throw std::runtime_error("bind mount " + target.string() + ": " + std::strerror(errno));
+    mounts_.push_back(target);
 }
 
 void World::write_config() {

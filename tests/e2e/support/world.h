@@ -38,6 +38,11 @@ struct WorldOptions {
     // /etc/group (<dir>/passwd and <dir>/group, edited in place to add more later), e.g.
     // {"carol"}: uids from 4201, home /home/<name>, shell /bin/sh.
     std::vector<std::string> extra_local_users;
+    // Lines added to a copy of /etc/login.defs (e.g. "HOME_MODE 0750"), and files (name,
+    // content) making up a private /etc/skel: both bind-mounted inside the namespace only
+    // when set, for the home directories pam_portal.so makes.
+    std::vector<std::string> login_defs_lines;
+    std::vector<std::pair<std::string, std::string>> skel_files;
     bool start = true;  // start the daemon, create the account, start sshd
     // How many uids the World's [users] range holds (users.uid_min..uid_min + uid_count - 1),
     // e.g. more than 100 for an account seeded with thousands of members.
@@ -144,6 +149,7 @@ public:
 
 private:
     void mount_namespace_dirs();
+    void bind_over(const std::filesystem::path& source, const std::filesystem::path& target);
     void write_config();
     void write_sshd_config();
 
