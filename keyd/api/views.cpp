@@ -102,7 +102,8 @@ nlohmann::json server_json(const iam::ServerStatus& s, const char* mode) {
     if (!s.https_endpoints.empty()) https = {{"listening", s.https_endpoints}, {"pin", s.https_pin}};
     if (!s.https_error.empty()) https = {{"listening", nlohmann::json::array()}, {"error", s.https_error}};
     return {{"mode", mode},           {"account_id", s.account_id}, {"revision", s.revision},
-            {"state_file", state_file}, {"collisions", collisions},   {"https", https}};
+            {"state_file", state_file}, {"collisions", collisions},   {"https", https},
+            {"users", {{"uid_min", s.uid_min}, {"uid_max", s.uid_max}, {"home_base", s.home_base}}}};
 }
 
 }  // namespace portal::api

@@ -29,6 +29,10 @@ struct ServerStatus {
     std::vector<std::string> https_endpoints;
     std::string https_pin;
     std::string https_error;  // configured, but it could not start
+    // Where members' homes are and the uids they have ([users], [userdb] home_base): what
+    // `portalctl homes` scans (the daemon itself cannot see /home: ProtectHome).
+    std::string home_base;
+    std::uint32_t uid_min = 0, uid_max = 0;
 };
 
 // portalctl join: this server becomes an agent of the portal at `url` (PORTAL.md §5).

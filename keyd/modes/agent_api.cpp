@@ -113,7 +113,7 @@ api::Response AgentApi::server_status(const iam::Principal& p) const {
         iam::authorize({p, &c}, iam::Operation::get_server_status);
     }
     const sync::SyncStatus sync = source_.status();
-    auto body = api::server_json(server_status_of(refresher_.status()), "agent");
+    auto body = api::server_json(server_status_of(refresher_.status(), cfg_), "agent");
     body["account_id"] = sync.account_id;
     body["sync"] = sync_json(sync, cfg_);
     const auto counts = events_.counts();

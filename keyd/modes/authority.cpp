@@ -95,8 +95,8 @@ int run_authority(const DaemonOptions& opts, config::Config& cfg, Restart& resta
 
     iam::ServerStatus https_status;  // filled once the HTTPS listener is up
     PortalJoiner joiner(io, cfg, opts.config_path, *store, restart);
-    iam::ServerStatusService server_status([&login_path, &https_status] {
-        iam::ServerStatus s = server_status_of(login_path.refresher().status());
+    iam::ServerStatusService server_status([&login_path, &https_status, &cfg] {
+        iam::ServerStatus s = server_status_of(login_path.refresher().status(), cfg);
         s.https_endpoints = https_status.https_endpoints;
         s.https_pin = https_status.https_pin;
         s.https_error = https_status.https_error;

@@ -128,8 +128,11 @@ void log_restart_needed(const config::Config& running, const config::Config& fre
 }
 
 // Sends WATCHDOG=1 at half the interval systemd asked for.
-iam::ServerStatus server_status_of(const login::RefresherStatus& r) {
+iam::ServerStatus server_status_of(const login::RefresherStatus& r, const config::Config& cfg) {
     iam::ServerStatus s;
+    s.home_base = cfg.userdb_home_base.string();
+    s.uid_min = cfg.uid_min;
+    s.uid_max = cfg.uid_max;
     s.account_id = r.account_id;
     s.revision = r.revision;
     s.state_file_current = r.state_file.current;

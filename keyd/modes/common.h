@@ -39,7 +39,7 @@ std::string host_name();
 // Settings that only a restart applies: logged instead of half-applied.
 void log_restart_needed(const config::Config& running, const config::Config& fresh);
 // What GET /v1/server reports of the login path (both modes).
-iam::ServerStatus server_status_of(const login::RefresherStatus& r);
+iam::ServerStatus server_status_of(const login::RefresherStatus& r, const config::Config& cfg);
 // Sends WATCHDOG=1 at half the interval systemd asked for.
 void arm_watchdog(boost::asio::steady_timer& t, std::chrono::microseconds interval);
 

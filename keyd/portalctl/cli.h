@@ -141,5 +141,6 @@ void register_host_commands(CLI::App& app, Context& ctx);  // hosts, logins
 void register_allowlist_commands(CLI::App& app, Context& ctx);  // allowlist, password
 void register_server_commands(CLI::App& app, Context& ctx);     // join, leave
 void register_session_commands(CLI::App& app, Context& ctx);    // login, logout
+void register_homes_command(CLI::App& app, Context& ctx);      // homes
 
 }  // namespace portal::ctl

@@ -50,6 +50,26 @@ TEST_CASE("a member's first SSH login lands in a fresh home directory made from 
     auto after = again->exec("ls -A; stat -c '%a' .");
     INFO("exec: " << after.out << after.err);
     CHECK(after.out == ".profile\n700\n");
+
+    // Removed, the member keeps no access but their home stays, and `portalctl homes` tells
+    // the sysadmin whose it was no longer.
+    auto homes = [&](bool orphaned_only) {
+        std::vector<std::string> argv{PORTALCTL_BIN, "--socket", w.api_socket().string(), "--json", "homes"};
+        if (orphaned_only) argv.push_back("--orphaned");
+        const auto out = run(argv);
+        INFO("portalctl homes: " << out.out);
+        REQUIRE(out.status == 0);
+        return nlohmann::json::parse(out.out);
+    };
+    const auto in_use = homes(false);
+    REQUIRE(in_use.size() == 1);
+    CHECK(in_use[0] == nlohmann::json{{"path", home}, {"uid", m.uid}, {"owner", m.unix_name}, {"orphaned", false}});
+    CHECK(homes(true).empty());
+    w.remove_member(m);
+    REQUIRE(wait_until([&] { return !lookup_user(m.unix_name); }, 5000ms));
+    CHECK(::access((home + "/.profile").c_str(), F_OK) == 0);
+    CHECK(homes(true) == nlohmann::json::parse(R"([{"path":")" + home + R"(","uid":)" + std::to_string(m.uid) +
+                                               R"(,"owner":null,"orphaned":true}])"));
 }
 
 TEST_CASE("a home directory that already exists is never touched, and local users get none made",
