@@ -131,7 +131,7 @@ TEST_CASE("agent faults: bad or failed answers never replace the last good state
     CHECK(s["offline_since"] == 0);
 }
 
-TEST_CASE("agent faults: the network fails under a real authority; logins go on and the agent catches up",
+TEST_CASE("agent faults: the network fails under a real authority - logins go on and the agent catches up",
           "[api][agent][faults]") {
     const int port = free_loopback_port();
     Portal p = start_portal("agent-net-portal", port);

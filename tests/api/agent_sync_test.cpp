@@ -70,7 +70,7 @@ TEST_CASE("agent: follows its portal's changes, and starts from the last good st
     CHECK(agent->log().find(p.host_token) == std::string::npos);  // the host token is never logged
 }
 
-TEST_CASE("agent: a revoked host token stops portal logins at once; local users are not concerned",
+TEST_CASE("agent: a revoked host token stops portal logins at once - local users are not concerned",
           "[api][agent][https]") {
     Portal p = start_portal("agent-revoke-portal", free_loopback_port());
     const std::string owner_name = p.seed.owner.json["unix_name"];
@@ -108,7 +108,7 @@ TEST_CASE("agent: past offline_grace members are refused, and come back when the
     REQUIRE(eventually([&] { return allowed(*agent, owner_name); }));
 }
 
-TEST_CASE("agent: a member's TOTP code is checked by the portal; no answer means the code cannot be checked now",
+TEST_CASE("agent: a member's TOTP code is checked by the portal - no answer means the code cannot be checked now",
           "[api][agent][https][tfa]") {
     Portal p = start_portal("agent-tfa-portal", free_loopback_port());
     const std::string owner_name = p.seed.owner.json["unix_name"];

@@ -82,7 +82,7 @@ TEST_CASE("https: off unless configured", "[https]") {
     CHECK(r.json["https"].is_null());
 }
 
-TEST_CASE("https: self-signed certificate kept in the state directory, pinned by curl; no credential is 401",
+TEST_CASE("https: self-signed certificate kept in the state directory, pinned by curl - no credential is 401",
           "[https]") {
     Daemon d("https-pin", https_options());
     const Listener l = listener_of(d);

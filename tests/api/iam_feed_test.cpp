@@ -51,7 +51,7 @@ std::set<std::string> feed_user_ids(const nlohmann::json& members) {
 
 }  // namespace
 
-TEST_CASE("hosts: a one-use enrolment token makes a host; deleting the host stops its token at once", "[api][hosts][https]") {
+TEST_CASE("hosts: a one-use enrolment token makes a host - deleting the host stops its token at once", "[api][hosts][https]") {
     Daemon d("hosts-enrol", feed_daemon_options());
     const auto seed = seed_account(d);
     const HttpsTarget https = https_listener(d);

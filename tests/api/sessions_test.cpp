@@ -160,7 +160,7 @@ TEST_CASE("sessions: a member with 2FA signs in with a code", "[api][sessions][h
     CHECK(wrong_credentials_answer(sign_in(https, seed.owner.email, kPassword, enrolled.recovery_codes.at(0))));
 }
 
-TEST_CASE("sessions: passwords are set by their user; a change ends the other sessions", "[api][sessions][https]") {
+TEST_CASE("sessions: passwords are set by their user - a change ends the other sessions", "[api][sessions][https]") {
     Daemon d("sessions-password", session_daemon_options());
     const auto seed = seed_account(d);
     const HttpsTarget https = https_listener(d);
@@ -197,7 +197,7 @@ TEST_CASE("sessions: passwords are set by their user; a change ends the other se
     CHECK(sign_in(https, seed.owner.email, "a new passphrase").status == 201);
 }
 
-TEST_CASE("sessions: deactivation ends them for good; the socket makes none", "[api][sessions][https]") {
+TEST_CASE("sessions: deactivation ends them for good - the socket makes none", "[api][sessions][https]") {
     Daemon d("sessions-deactivated", session_daemon_options());
     const auto seed = seed_account(d);
     const HttpsTarget https = https_listener(d);

@@ -127,7 +127,7 @@ TEST_CASE("authorized-keys: misuse exits 0 with a message on stderr", "[helper]"
     }
 }
 
-TEST_CASE("authorized-keys: paths as options only in front of --; %u can never be an option", "[helper]") {
+TEST_CASE("authorized-keys: paths as options only in front of -- - %u can never be an option", "[helper]") {
     PortalFixture fx;
     const std::vector<std::string> only_trust = {std::string(kTestAllowUidEnv) + "=" + std::to_string(::getuid())};
     // No environment: the options name the fixture's socket and state directory.

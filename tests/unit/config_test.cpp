@@ -228,7 +228,7 @@ TEST_CASE("config: the shipped portal-keyd.toml parses to the defaults") {
     CHECK(c.listen_https == d.listen_https);
 }
 
-TEST_CASE("config: [portal] makes an agent; its values are checked and name the field") {
+TEST_CASE("config: [portal] makes an agent - its values are checked and name the field") {
     const auto d = parse_config("", "t");
     CHECK(d.authority_mode());
     CHECK(d.portal_token_file == d.state_directory / "host-token");

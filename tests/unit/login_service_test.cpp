@@ -567,7 +567,7 @@ TEST_CASE("refresher: the first write after start reconciles the whole directory
     CHECK(stamp_of(w.entry(w.alice)) == alice_stamp);
 }
 
-TEST_CASE("refresher: after a clean stop, the manifest spares reading the entries; anything unexpected reads them") {
+TEST_CASE("refresher: after a clean stop, the manifest spares reading the entries - anything unexpected reads them") {
     RefresherWorld w;
     REQUIRE(w.refresher.refresh());
     const fs::path manifest = w.state_dir() / login::kManifestName;

@@ -123,7 +123,7 @@ TEST_CASE("state_dir: entries carry the account and the revision they were writt
     CHECK(back->revision == 3);
 }
 
-TEST_CASE("state_dir: a user without an entry is not a member; a name that cannot be one never becomes a path",
+TEST_CASE("state_dir: a user without an entry is not a member - a name that cannot be one never becomes a path",
           "[login][state_file]") {
     TempDir dir;
     write_sample(dir);

@@ -227,7 +227,7 @@ TEST_CASE("userdb drop-ins: an unusable directory throws", "[userdb]") {
     CHECK_THROWS_AS(DropinWriter(cfg), std::invalid_argument);
 }
 
-TEST_CASE("userdb drop-ins: with a change set, only the changed members are written; the rest stay", "[userdb]") {
+TEST_CASE("userdb drop-ins: with a change set, only the changed members are written - the rest stay", "[userdb]") {
     TempDir tmp;
     UserdbConfig cfg;
     cfg.dropin_directory = tmp.path() / "userdb";
@@ -268,7 +268,7 @@ TEST_CASE("userdb drop-ins: with a change set, only the changed members are writ
     CHECK(json::parse(read(dir / "bob.user"))["userName"] == "bob");
 }
 
-TEST_CASE("userdb drop-ins: only resident members get files; the others' are removed; a restart finds them",
+TEST_CASE("userdb drop-ins: only resident members get files - the others' are removed - a restart finds them",
           "[userdb]") {
     TempDir tmp;
     UserdbConfig cfg;
