@@ -1,6 +1,7 @@
 // The IAM model shared by the daemon, the PAM module and the keys helper.
 // Plain data only: no I/O, no library types, so the lean login path can include it.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -82,6 +83,41 @@ struct IpAllowlistEntry {
 struct IpAllowlist {
     bool active = false;
     std::vector<IpAllowlistEntry> entries;  // oldest first
+};
+
+// Who hears from the provider about an account (PORTAL.md §1): a contact receives the
+// notifications of its roles. Account data for people, not IAM state: no server needs it.
+inline constexpr std::array<std::string_view, 5> kNotificationRoles{"billing", "technical", "emergency", "abuse",
+                                                                     "security"};
+struct Contact {
+    std::string id;  // "con_..."
+    std::string name;
+    std::string email;
+    std::string phone;  // E.164 ("+4930123456"), or empty
+    std::vector<std::string> notification_roles;  // of kNotificationRoles, in that order
+    std::string created_at;
+    std::string updated_at;
+};
+
+// A support ticket of an account, and its messages (oldest first). Text is kept as sent and
+// only ever shown, never interpreted.
+struct TicketMessage {
+    std::string id;  // "msg_..."
+    std::optional<std::string> author_id;  // the user; none for root on the socket
+    std::string author_name;               // as it was when written
+    std::string body;
+    std::string created_at;
+};
+struct Ticket {
+    std::string id;  // "tkt_..."
+    std::string subject;
+    std::string status;  // "open" or "closed"
+    std::optional<std::string> created_by;  // user id; none for root on the socket
+    std::string created_at;
+    std::string updated_at;
+    std::optional<std::string> closed_at;
+    std::int64_t message_count = 0;
+    std::vector<TicketMessage> messages;  // filled when one ticket is read
 };
 
 // A server that follows an account's IAM feed (an agent), enrolled with a one-use token

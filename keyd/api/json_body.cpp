@@ -105,6 +105,58 @@ std::optional<std::string> JsonBody::string(const std::string& field, bool requi
     return s;
 }
 
+std::optional<std::string> JsonBody::email(const std::string& field, bool required) {
+    auto e = string(field, required, 254);
+    if (!e || (e->empty() && !required)) return e;
+    const auto at = e->find('@');
+    const bool ok = at != std::string::npos && at > 0 && at + 1 < e->size() && e->find('@', at + 1) == std::string::npos &&
+                    e->find_first_of(" \t<>\"'") == std::string::npos;
+    if (!ok) throw ApiError::unprocessable(field, "must be an email address");
+    return e;
+}
+
+std::optional<std::string> JsonBody::multiline(const std::string& field, bool required, std::size_t max_len) {
+    const auto* v = take(field, required);
+    if (!v) return std::nullopt;
+    if (!v->is_string()) throw ApiError::unprocessable(field, "must be a string");
+    std::string s;
+    for (const char c : v->get_ref<const std::string&>()) {
+        if (c == '\r') continue;  // CRLF -> LF; a lone CR is dropped too (it would overwrite a line)
+        s += c;
+    }
+    if (required && s.empty()) throw ApiError::unprocessable(field, "must not be empty");
+    if (s.size() > max_len) throw ApiError::unprocessable(field, "must be at most " + std::to_string(max_len) + " bytes");
+    // Checked line by line, tabs aside: the rules of one-line text everywhere else.
+    std::string line;
+    for (const char c : s + "\n") {
+        if (c != '\n') {
+            line += c == '\t' ? ' ' : c;
+            continue;
+        }
+        if (auto why = text_problem(line)) throw ApiError::unprocessable(field, *why);
+        line.clear();
+    }
+    return s;
+}
+
+std::optional<std::vector<std::string>> JsonBody::strings(const std::string& field, bool required,
+                                                          std::size_t max_items, std::size_t max_len) {
+    const auto* v = take(field, required);
+    if (!v) return std::nullopt;
+    if (!v->is_array()) throw ApiError::unprocessable(field, "must be an array of strings");
+    if (v->size() > max_items) throw ApiError::unprocessable(field, "at most " + std::to_string(max_items) + " items");
+    std::vector<std::string> out;
+    for (const auto& item : *v) {
+        if (!item.is_string()) throw ApiError::unprocessable(field, "must be an array of strings");
+        const auto& s = item.get_ref<const std::string&>();
+        if (s.empty() || s.size() > max_len)
+            throw ApiError::unprocessable(field, "items are 1 to " + std::to_string(max_len) + " bytes");
+        if (auto why = text_problem(s)) throw ApiError::unprocessable(field, *why);
+        out.push_back(s);
+    }
+    return out;
+}
+
 std::optional<bool> JsonBody::boolean(const std::string& field, bool required) {
     const auto* v = take(field, required);
     if (!v) return std::nullopt;

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,14 @@ public:
     explicit JsonBody(const Request& req);  // empty body reads as {}
 
     std::optional<std::string> string(const std::string& field, bool required, std::size_t max_len = 255);
+    // An email address (one '@' with text on both sides, no spaces, quotes or angle brackets).
+    std::optional<std::string> email(const std::string& field, bool required);
+    // Text of several lines (a ticket message): as string(), but line feeds and tabs are kept
+    // and CRLF becomes LF; other control characters are refused.
+    std::optional<std::string> multiline(const std::string& field, bool required, std::size_t max_len);
+    // An array of at most `max_items` strings (each as string(), at most `max_len` bytes).
+    std::optional<std::vector<std::string>> strings(const std::string& field, bool required, std::size_t max_items,
+                                                    std::size_t max_len);
     std::optional<bool> boolean(const std::string& field, bool required);
     // An integer within [lo, hi] (a JSON number without fraction; 1.0 and "1" are refused).
     std::optional<std::int64_t> integer(const std::string& field, bool required, std::int64_t lo, std::int64_t hi);

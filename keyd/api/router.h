@@ -102,6 +102,8 @@ void register_api_token_routes(Router& r);
 void register_host_routes(Router& r);
 void register_session_routes(Router& r);
 void register_ip_allowlist_routes(Router& r);
+void register_contact_routes(Router& r);
+void register_support_ticket_routes(Router& r);
 // With `polls`, GET /v1/iam/changes?wait= waits for a change (a long-poll); without, it
 // answers at once.
 void register_iam_feed_routes(Router& r, LongPolls* polls);

@@ -60,6 +60,15 @@ enum class Operation {
     // the account's IP allowlist
     get_ip_allowlist,
     change_ip_allowlist,
+    // the account's contacts: members read, owners change
+    list_contacts,
+    get_contact,
+    change_contacts,    // create, update, delete
+    // the account's support tickets: any active member
+    list_tickets,
+    get_ticket,
+    open_ticket,
+    write_ticket,       // a message, closing
     // the IAM feed: for an enrolled host of the account (and root)
     read_iam_feed,
     verify_tfa_for_host,

@@ -7,6 +7,7 @@
 #include "keyd/iam/account_service.h"
 #include "keyd/iam/allowlist_service.h"
 #include "keyd/iam/caller_directory.h"
+#include "keyd/iam/contact_service.h"
 #include "keyd/iam/feed_service.h"
 #include "keyd/iam/host_service.h"
 #include "keyd/iam/invitation_service.h"
@@ -14,6 +15,7 @@
 #include "keyd/iam/member_service.h"
 #include "keyd/iam/profile_service.h"
 #include "keyd/iam/session_service.h"
+#include "keyd/iam/ticket_service.h"
 #include "keyd/iam/token_service.h"
 #include "keyd/iam/two_factor_service.h"
 
@@ -32,6 +34,8 @@ struct Services {
     HostService& hosts;
     AllowlistService& allowlist;
     FeedService& feed;
+    ContactService& contacts;
+    TicketService& tickets;
 };
 
 }  // namespace portal::iam

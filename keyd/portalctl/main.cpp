@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
     register_allowlist_commands(app, ctx);
     register_server_commands(app, ctx);
     register_session_commands(app, ctx);
+    register_contact_commands(app, ctx);
+    register_ticket_commands(app, ctx);
     register_homes_command(app, ctx);
 
     try {

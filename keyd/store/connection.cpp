@@ -94,6 +94,7 @@ Conflict conflict_from(const sqlite::Error& e) {
         {"tfa.user_id", "user_id"},
         {"api_tokens.user_id, api_tokens.name", "name"},
         {"ip_allowlist_entries.account_id, ip_allowlist_entries.cidr", "cidr"},
+        {"contacts.account_id, contacts.email", "email"},
     };
     std::string_view msg = e.what();
     constexpr std::string_view kPrefix = "constraint failed: ";

@@ -222,6 +222,44 @@ CREATE TABLE ip_allowlist_entries (
 );
 )sql";
 
+// Version 9: an account's contacts and support tickets (contacts_table.h, tickets_table.h).
+// Messages keep their order by seq (one clock second may hold several).
+constexpr std::string_view kV9 = R"sql(
+CREATE TABLE contacts (
+    id                 TEXT PRIMARY KEY,
+    account_id         TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name               TEXT NOT NULL,
+    email              TEXT NOT NULL,
+    phone              TEXT NOT NULL DEFAULT '',
+    notification_roles TEXT NOT NULL DEFAULT '',
+    created_at         TEXT NOT NULL,
+    updated_at         TEXT NOT NULL,
+    UNIQUE (account_id, email)
+);
+CREATE INDEX contacts_account_name ON contacts (account_id, name, id);
+CREATE TABLE tickets (
+    id         TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    subject    TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+    created_by TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    closed_at  TEXT
+);
+CREATE INDEX tickets_account_created ON tickets (account_id, created_at, id);
+CREATE TABLE ticket_messages (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    ticket_id   TEXT NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
+    author_id   TEXT,
+    author_name TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX ticket_messages_ticket ON ticket_messages (ticket_id, seq);
+)sql";
+
 // The account's active owners counted through an index (every membership write checks that
 // one remains) instead of reading all 10,000 memberships.
 constexpr std::string_view kIndexes = R"sql(
@@ -237,6 +275,7 @@ const std::vector<Migration> kMigrations = {
     {6, "login events from hosts", kV6},
     {7, "portal sessions and passwords", kV7},
     {8, "ip allowlist", kV8},
+    {9, "contacts and support tickets", kV9},
 };
 
 constexpr std::string_view kBookkeeping = R"sql(

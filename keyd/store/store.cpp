@@ -18,6 +18,8 @@ Store::Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts loca
       hosts_(*conn_),
       sessions_(*conn_),
       ip_allowlist_(*conn_),
+      contacts_(*conn_),
+      tickets_(*conn_),
       changes_(*conn_) {}
 
 Store::~Store() = default;

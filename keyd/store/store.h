@@ -12,12 +12,14 @@
 #include "keyd/store/accounts_table.h"
 #include "keyd/store/api_tokens_table.h"
 #include "keyd/store/change_log.h"
+#include "keyd/store/contacts_table.h"
 #include "keyd/store/hosts_table.h"
 #include "keyd/store/ip_allowlist_table.h"
 #include "keyd/store/login_rows.h"
 #include "keyd/store/memberships_table.h"
 #include "keyd/store/sessions_table.h"
 #include "keyd/store/ssh_keys_table.h"
+#include "keyd/store/tickets_table.h"
 #include "keyd/store/tfa_table.h"
 #include "keyd/store/types.h"
 #include "keyd/store/users_table.h"
@@ -60,6 +62,8 @@ public:
     HostsTable& hosts() { return hosts_; }
     SessionsTable& sessions() { return sessions_; }
     IpAllowlistTable& ip_allowlist() { return ip_allowlist_; }
+    ContactsTable& contacts() { return contacts_; }    // not IAM state: no revision
+    TicketsTable& tickets() { return tickets_; }       // not IAM state: no revision
 
 private:
     Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts local);
@@ -75,6 +79,8 @@ private:
     HostsTable hosts_;
     SessionsTable sessions_;
     IpAllowlistTable ip_allowlist_;
+    ContactsTable contacts_;
+    TicketsTable tickets_;
     ChangeLog changes_;
 };
 

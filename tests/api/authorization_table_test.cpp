@@ -83,6 +83,16 @@ const Row kTable[] = {
     {"GET", "/v1/iam/changes", nullptr,                               {200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200, 403}},
     {"GET", "/v1/server", nullptr,                                    {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
     {"POST", "/v1/server/join", "{}",                                 {422, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 403, 403}},
+    {"GET", "/v1/contacts", nullptr,                                  {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
+    {"POST", "/v1/contacts", R"({"name":"N","email":"n@example.com"})",
+                                                                      {201, 201, 403, 403, 403, 404, 403, 201, 403, 403, 401, 403, 201}},
+    {"GET", "/v1/contacts/{contact_id}", nullptr,                     {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
+    {"PUT", "/v1/contacts/{contact_id}", R"({"phone":"+15550100"})",  {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401, 403, 200}},
+    {"GET", "/v1/support/tickets", nullptr,                           {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
+    {"POST", "/v1/support/tickets", R"({"subject":"S","body":"B"})", {201, 201, 201, 403, 403, 404, 403, 201, 403, 201, 401, 403, 201}},
+    {"GET", "/v1/support/tickets/{ticket_id}", nullptr,               {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
+    {"POST", "/v1/support/tickets/{ticket_id}/messages", R"({"body":"M"})",
+                                                                      {201, 201, 201, 403, 403, 404, 403, 201, 403, 201, 401, 403, 201}},
     {"GET", "/v1/account/ip_allowlist", nullptr,                      {200, 200, 403, 403, 403, 404, 403, 200, 200, 403, 401, 403, 200}},
     {"PUT", "/v1/account/ip_allowlist", R"({"active":false})",        {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401, 403, 200}},
     {"POST", "/v1/account/ip_allowlist/entries", R"({"cidr":"192.0.2.0/24"})",
@@ -94,6 +104,8 @@ const Row kTable[] = {
     {"DELETE", "/v1/api_tokens/{token_id}", nullptr,                  {403, 204, 404, 404, 404, 404, 403, 204, 403, 404, 401, 403, 204}},
     {"DELETE", "/v1/account/ip_allowlist/entries/{entry_id}", nullptr,
                                                                       {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
+    {"POST", "/v1/support/tickets/{ticket_id}/close", "{}",         {200, 200, 200, 403, 403, 404, 403, 200, 403, 200, 401, 403, 200}},
+    {"DELETE", "/v1/contacts/{contact_id}", nullptr,                  {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
     {"DELETE", "/v1/hosts/{host_id}", nullptr,                        {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
     {"DELETE", "/v1/ssh_keys/{fingerprint}", nullptr,                 {204, 204, 404, 403, 403, 404, 403, 204, 403, 404, 401, 403, 204}},
     {"DELETE", "/v1/account/users/{id}", nullptr,                     {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
@@ -136,6 +148,7 @@ struct World {
     std::string enrolment_token;   // for the register row
     std::string owner_email;       // for the sign-in row (the password is kTablePassword)
     std::string allowlist_entry;   // {entry_id}: an entry of A's (inactive) IP allowlist
+    std::string contact, ticket;   // {contact_id}, {ticket_id}: A's
     HttpsTarget https;
 };
 
@@ -193,6 +206,12 @@ World build_world(const Daemon& d) {
     auto entry = d.post("/v1/account/ip_allowlist/entries", {{"cidr", "198.51.100.0/24"}}, 0, account_header(w.a));
     REQUIRE(entry.status == 201);
     w.allowlist_entry = entry.json.at("id").get<std::string>();
+    auto contact = d.post("/v1/contacts", {{"name", "C"}, {"email", "c@example.com"}}, 0, account_header(w.a));
+    REQUIRE(contact.status == 201);
+    w.contact = contact.json.at("id").get<std::string>();
+    auto ticket = d.post("/v1/support/tickets", {{"subject", "T"}, {"body", "B"}}, 0, account_header(w.a));
+    REQUIRE(ticket.status == 201);
+    w.ticket = ticket.json.at("id").get<std::string>();
     return w;
 }
 
@@ -207,6 +226,8 @@ std::string fill(std::string pattern, const Row& row, const World& w) {
     replace("{token_id}", w.table_token_id);
     replace("{host_id}", w.table_host_id);
     replace("{entry_id}", w.allowlist_entry);
+    replace("{contact_id}", w.contact);
+    replace("{ticket_id}", w.ticket);
     if (pattern == "/v1/iam/changes") pattern += "?since=0";
     return pattern;
 }

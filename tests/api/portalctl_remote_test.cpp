@@ -192,3 +192,59 @@ TEST_CASE("portalctl: allowlist and password", "[api][allowlist][sessions][porta
                         nlohmann::json{{"email", seed.owner.email}, {"password", "second passphrase"}}.dump())
               .status == 201);
 }
+
+TEST_CASE("portalctl: contacts and support tickets", "[api][contacts][tickets][portalctl]") {
+    Daemon d("ctl-support");
+    const auto seed = seed_account(d);
+    const auto mgr = add_member(d, seed.account_id, "mgr@example.com", "manager");
+    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + quote(d.socket().string());
+    const std::string as_manager = "setpriv --reuid " + std::to_string(mgr.uid) + " --regid " + std::to_string(mgr.uid) +
+                                   " --clear-groups " + ctl;
+
+    Run add = portalctl(ctl + " --json contacts add --name 'Sec team' --email sec@example.com --phone +15550100 "
+                              "--roles security,abuse");
+    INFO(add.out);
+    REQUIRE(add.status == 0);
+    const auto contact = nlohmann::json::parse(add.out);
+    CHECK(contact.at("notification_roles") == nlohmann::json{"abuse", "security"});
+    const std::string cid = contact.at("id");
+    Run listed = portalctl(as_manager + " contacts list");
+    INFO(listed.out);
+    CHECK(listed.status == 0);
+    CHECK(listed.out.find("Sec team") != std::string::npos);
+    CHECK(listed.out.find("abuse,security") != std::string::npos);
+    CHECK(portalctl(as_manager + " contacts remove " + cid).status == 6);  // owners only
+    Run bad = portalctl(ctl + " contacts set " + cid + " --phone 555-0100");
+    CHECK(bad.status == 1);
+    CHECK(bad.out.find("phone") != std::string::npos);
+    CHECK(portalctl(ctl + " contacts set " + cid + " --roles ''").status == 0);
+    CHECK(portalctl(ctl + " --json contacts show " + cid).out.find(R"("notification_roles":[])") != std::string::npos);
+    CHECK(portalctl(ctl + " contacts remove " + cid).status == 0);
+    CHECK(portalctl(ctl + " contacts show " + cid).status == 5);
+
+    Run opened = portalctl(as_manager + " --json tickets open --subject 'Disk full' --body 'Since 10:00.'");
+    INFO(opened.out);
+    REQUIRE(opened.status == 0);
+    const std::string tid = nlohmann::json::parse(opened.out).at("id");
+    // From stdin, several lines. A terminal escape is refused by the API (text is text), so
+    // nothing stored can reach a reader's terminal as a control sequence.
+    Run escape = portalctl("printf 'red \\033[31m\\n' | " + ctl + " tickets reply " + tid);
+    INFO(escape.out);
+    CHECK(escape.status == 1);
+    CHECK(escape.out.find("body") != std::string::npos);
+    Run reply = portalctl("printf 'line one\\n\\tline two\\n' | " + ctl + " tickets reply " + tid);
+    INFO(reply.out);
+    CHECK(reply.status == 0);
+    Run shown = portalctl(as_manager + " tickets show " + tid);
+    INFO(shown.out);
+    CHECK(shown.status == 0);
+    CHECK(shown.out.find("Since 10:00.") != std::string::npos);
+    CHECK(shown.out.find("line one\n\\tline two\n") != std::string::npos);  // a tab shown as \t
+    CHECK(portalctl(as_manager + " tickets close " + tid).status == 0);
+    Run late = portalctl(as_manager + " tickets reply " + tid + " --body 'more'");
+    CHECK(late.status == 7);
+    CHECK(late.out.find("closed") != std::string::npos);
+    Run closed = portalctl(ctl + " tickets list --status closed");
+    CHECK(closed.out.find("Disk full") != std::string::npos);
+    CHECK(portalctl(ctl + " tickets list --status pending").status == 2);
+}

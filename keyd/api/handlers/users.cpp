@@ -17,12 +17,6 @@ Role role_field(JsonBody& body, bool required, Role dflt, bool* given = nullptr)
     return *r;
 }
 
-bool valid_email(const std::string& e) {
-    auto at = e.find('@');
-    return at != std::string::npos && at > 0 && at + 1 < e.size() && e.find('@', at + 1) == std::string::npos &&
-           e.find_first_of(" \t<>\"'") == std::string::npos;
-}
-
 std::optional<std::string> query(const Request& req, const char* name) {
     auto it = req.query.find(name);
     if (it == req.query.end()) return std::nullopt;
@@ -55,7 +49,7 @@ void register_user_routes(Router& r) {
     r.add("POST", "/v1/account/users", [](Context& ctx) {
         JsonBody body(ctx.req);
         iam::NewUser u;
-        u.email = *body.string("email", true, 254);
+        u.email = *body.email("email", true);
         u.name = *body.string("name", true, 100);
         u.role = role_field(body, true, Role::manager);
         if (auto s = body.string("status", false, 16)) {
@@ -65,7 +59,6 @@ void register_user_routes(Router& r) {
             u.status = *st;
         }
         body.finish();
-        if (!valid_email(u.email)) throw iam::ApiError::unprocessable("email", "must be an email address");
         auto c = ctx.caller();
         return json_response(201, user_json(ctx.iam.members.create(c, u)));
     });

@@ -13,6 +13,8 @@ void register_v1_routes(Router& r, const iam::ServerStatusService& server, LongP
     register_host_routes(r);
     register_session_routes(r);
     register_ip_allowlist_routes(r);
+    register_contact_routes(r);
+    register_support_ticket_routes(r);
     register_iam_feed_routes(r, polls);
 }
 

@@ -8,7 +8,8 @@ Authority::Authority(store::Store& store, tfa::TfaService& tfa, std::function<vo
     : backend_{store, tfa, std::move(on_change)} {}
 
 Services Authority::services() {
-    return Services{callers_, accounts_, members_, keys_, profiles_, two_factor_, invitations_, tokens_, sessions_, hosts_, allowlist_, feed_};
+    return Services{callers_, accounts_, members_, keys_, profiles_, two_factor_, invitations_, tokens_, sessions_, hosts_, allowlist_, feed_,
+                    contacts_, tickets_};
 }
 
 }  // namespace portal::iam::authority

@@ -6,6 +6,7 @@
 #include "keyd/iam/authority/accounts.h"
 #include "keyd/iam/authority/backend.h"
 #include "keyd/iam/authority/callers.h"
+#include "keyd/iam/authority/contacts.h"
 #include "keyd/iam/authority/feed.h"
 #include "keyd/iam/authority/hosts.h"
 #include "keyd/iam/authority/invitations.h"
@@ -14,6 +15,7 @@
 #include "keyd/iam/authority/members.h"
 #include "keyd/iam/authority/profiles.h"
 #include "keyd/iam/authority/sessions.h"
+#include "keyd/iam/authority/tickets.h"
 #include "keyd/iam/authority/tokens.h"
 #include "keyd/iam/authority/two_factor.h"
 #include "keyd/iam/services.h"
@@ -45,6 +47,8 @@ private:
     Hosts hosts_{backend_};
     IpAllowlists allowlist_{backend_};
     Feed feed_{backend_};
+    Contacts contacts_{backend_};
+    Tickets tickets_{backend_};
 };
 
 }  // namespace portal::iam::authority

@@ -42,6 +42,20 @@ struct AllowlistAtPortal final : AllowlistService {
     IpAllowlistEntry update(const Caller&, const std::string&, const AllowlistEntryChange&) override { not_here(); }
     void remove(const Caller&, const std::string&) override { not_here(); }
 };
+struct ContactsAtPortal final : ContactService {
+    PageResult<Contact> list(const Caller&, const PageRequest&) override { not_here(); }
+    Contact get(const Caller&, const std::string&) override { not_here(); }
+    Contact create(const Caller&, const ContactChange&) override { not_here(); }
+    Contact update(const Caller&, const std::string&, const ContactChange&) override { not_here(); }
+    void remove(const Caller&, const std::string&) override { not_here(); }
+};
+struct TicketsAtPortal final : TicketService {
+    PageResult<Ticket> list(const Caller&, const PageRequest&, const std::optional<std::string>&) override { not_here(); }
+    Ticket get(const Caller&, const std::string&) override { not_here(); }
+    Ticket open(const Caller&, const NewTicket&) override { not_here(); }
+    TicketMessage add_message(const Caller&, const std::string&, const std::string&) override { not_here(); }
+    Ticket close(const Caller&, const std::string&) override { not_here(); }
+};
 struct FeedAtPortal final : FeedService {
     ipc::LoginState state(const Principal&, const std::optional<std::string>&, bool) override { not_here(); }
     std::uint64_t state_revision(const Principal&, const std::optional<std::string>&) override { not_here(); }

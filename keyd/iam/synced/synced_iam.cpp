@@ -303,13 +303,16 @@ struct SyncedIam::Impl {
     HostsAtPortal hosts;
     AllowlistAtPortal allowlist;
     FeedAtPortal feed;
+    ContactsAtPortal contacts;
+    TicketsAtPortal tickets;
 };
 
 SyncedIam::SyncedIam(SyncedStateView state, PublishedHere published)
     : impl_(std::make_unique<Impl>(state, std::move(published))) {
     Impl& i = *impl_;
     services_ = std::make_unique<Services>(Services{i.callers, i.accounts, i.members, i.keys, i.profiles, i.tfa,
-                                                    i.invitations, i.tokens, i.sessions, i.hosts, i.allowlist, i.feed});
+                                                    i.invitations, i.tokens, i.sessions, i.hosts, i.allowlist, i.feed,
+                                                    i.contacts, i.tickets});
 }
 
 SyncedIam::~SyncedIam() = default;
