@@ -177,6 +177,11 @@ ApiClient& Context::api() {
         ClientOptions co;
         co.socket_path = opts.socket;
         co.account_id = opts.account;
+        if (co.account_id.empty() && opts.url.empty()) {
+            // On this server's socket: the account `portalctl accounts use` selected.
+            co.account_id = read_selected_account();
+            selected_account_used_ = !co.account_id.empty();
+        }
         co.timeout = std::chrono::milliseconds(
             std::max(1L, std::lround(opts.timeout_seconds * 1000.0)));
         if (!opts.url.empty()) {
@@ -222,6 +227,15 @@ Response Context::call(std::string_view method, std::string_view target,
 
 nlohmann::json Context::get(std::string_view path, const Query& q) {
     return call("GET", std::string(path) + encode_query(q)).json();
+}
+
+void Context::print_account_header() {
+    try {
+        const auto a = get("/v1/account");
+        std::cout << "Account: " << term_safe(text(a, "name")) << " (" << term_safe(text(a, "id")) << ")\n";
+    } catch (const ApiError&) {
+        // The listing that follows says why the account cannot be read.
+    }
 }
 
 Page Context::list(std::string_view path, Query q, const ListOptions& o) {

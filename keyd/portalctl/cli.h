@@ -103,8 +103,14 @@ public:
     // and CR dropped: the same JSON value, but safe for a terminal.
     void emit(const Response& r, const std::function<void(const nlohmann::json&)>& human) const;
 
+    // Above an account's tables: "Account: NAME (ID), ROLE" — whose data this is, asked once.
+    void print_account_header();
+    // Whether the account came from `portalctl accounts use` (not --account): errors say so.
+    bool selected_account_used() const { return selected_account_used_; }
+
 private:
     std::unique_ptr<ApiClient> api_;
+    bool selected_account_used_ = false;
 };
 
 // Sets the subcommand's action: it runs after the whole command line parsed.

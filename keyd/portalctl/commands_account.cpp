@@ -1,9 +1,11 @@
 // account show|set|enforce-2fa, accounts list|create
+#include <algorithm>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "keyd/portalctl/cli.h"
+#include "keyd/portalctl/session_file.h"
 #include "keyd/portalctl/table.h"
 
 namespace portal::ctl {
@@ -87,6 +89,37 @@ void register_account_commands(CLI::App& app, Context& ctx) {
         for (const auto& a : p.items) t.add_row({text(a, "id"), text(a, "name"), text(a, "role")});
         t.print(std::cout);
         print_page_hint(p, "accounts");
+    });
+
+    // The account later commands act on when --account is not given: remembered for this user
+    // on this machine, checked against the memberships first.
+    auto use_id = std::make_shared<std::string>();
+    auto use_none = std::make_shared<bool>(false);
+    auto* use = accounts->add_subcommand("use", "Act on this account from now on (remembered for you; --account overrides)");
+    use->add_option("ID", *use_id, "The account's id (portalctl accounts list)");
+    use->add_flag("--none", *use_none, "Forget the choice: your first account again");
+    on_run(use, ctx, [&ctx, use_id, use_none] {
+        if (!ctx.opts.url.empty()) throw usage_error("accounts use is remembered for this server's socket: no --url");
+        if (*use_none == !use_id->empty()) throw usage_error("accounts use: give an account ID, or --none");
+        if (*use_none) {
+            const bool had = clear_selected_account();
+            std::cout << (had ? "Forgot the selected account: commands act on your first account again.\n"
+                              : "No account was selected.\n");
+            return;
+        }
+        ListOptions all;
+        all.all = true;
+        Page p = ctx.list("/v1/accounts", {}, all);
+        const auto it = std::find_if(p.items.begin(), p.items.end(), [&](const nlohmann::json& a) {
+            return a.contains("id") && a["id"].is_string() && a["id"].get<std::string>() == *use_id;
+        });
+        if (it == p.items.end())
+            throw CliError(kExitNotFound, "you are not an active member of an account " + *use_id +
+                                              " (portalctl accounts list; invitations are accepted first)");
+        write_selected_account(*use_id);
+        if (ctx.opts.json) return ctx.print_json(*it);
+        std::cout << "Using account " << term_safe(text(*it, "name")) << " (" << term_safe(*use_id) << "), as "
+                  << term_safe(text(*it, "role")) << ".\n";
     });
 
     auto new_name = std::make_shared<std::string>();

@@ -50,7 +50,12 @@ void register_allowlist_commands(CLI::App& app, Context& ctx) {
     list->require_subcommand(1);
 
     auto* show = list->add_subcommand("show", "Show whether it is active, and its networks");
-    on_run(show, ctx, [&ctx] { ctx.emit(ctx.call("GET", "/v1/account/ip_allowlist"), print_allowlist); });
+    on_run(show, ctx, [&ctx] {
+        ctx.emit(ctx.call("GET", "/v1/account/ip_allowlist"), [&ctx](const nlohmann::json& l) {
+            ctx.print_account_header();
+            print_allowlist(l);
+        });
+    });
     register_switch(list, ctx, "on", true,
                     "Activate it: sessions from unlisted addresses end (API tokens are not affected)");
     register_switch(list, ctx, "off", false, "Deactivate it: sign-in from anywhere again");

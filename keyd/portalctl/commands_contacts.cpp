@@ -74,6 +74,7 @@ void register_contact_commands(CLI::App& app, Context& ctx) {
     on_run(list, ctx, [&ctx, la] {
         Page p = ctx.list("/v1/contacts", {}, *la);
         if (ctx.opts.json) return ctx.print_json(p);
+        ctx.print_account_header();
         Table t({"ID", "NAME", "EMAIL", "PHONE", "NOTIFIED OF"});
         for (const auto& c : p.items)
             t.add_row({text(c, "id"), text(c, "name"), text(c, "email"), text(c, "phone"), roles_text(c)});

@@ -37,7 +37,8 @@ void register_host_commands(CLI::App& app, Context& ctx) {
     auto* list = hosts->add_subcommand("list", "The enrolled hosts");
     on_run(list, ctx, [&ctx] {
         auto r = ctx.call("GET", "/v1/hosts");
-        ctx.emit(r, [](const nlohmann::json& items) {
+        ctx.emit(r, [&ctx](const nlohmann::json& items) {
+            ctx.print_account_header();
             Table t({"ID", "HOSTNAME", "VERSION", "STATUS", "LAST SEEN", "REVISION"});
             if (items.is_array())
                 for (const auto& h : items)
@@ -85,6 +86,7 @@ void register_host_commands(CLI::App& app, Context& ctx) {
     on_run(logins, ctx, [&ctx, la] {
         Page p = ctx.list("/v1/account/logins", {}, *la);
         if (ctx.opts.json) return ctx.print_json(p);
+        ctx.print_account_header();
         Table t({"AT", "HOST", "USER", "IP", "METHOD", "DECISION", "REASON"});
         for (const auto& ev : p.items)
             t.add_row({text(ev, "at"), text(ev, "host_id"), text(ev, "unix_name"), text(ev, "ip"), text(ev, "method"),

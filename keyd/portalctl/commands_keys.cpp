@@ -121,6 +121,7 @@ void register_key_commands(CLI::App& app, Context& ctx) {
         if (!la->label.empty()) q.emplace_back("label_selector", la->label);
         Page p = ctx.list("/v1/ssh_keys", q, la->page);
         if (ctx.opts.json) return ctx.print_json(p);
+        ctx.print_account_header();
         Table t({"NAME", "TYPE", "BITS", "SHA256 FINGERPRINT", "USER"});
         for (const auto& k : p.items)
             t.add_row({text(k, "name"), text(k, "type"), text(k, "bits"),

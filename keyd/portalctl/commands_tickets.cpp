@@ -65,6 +65,7 @@ void register_ticket_commands(CLI::App& app, Context& ctx) {
         if (!ls->status.empty()) q.emplace_back("status", ls->status);
         Page p = ctx.list("/v1/support/tickets", q, *la);
         if (ctx.opts.json) return ctx.print_json(p);
+        ctx.print_account_header();
         Table t({"ID", "STATUS", "SUBJECT", "MESSAGES", "UPDATED"});
         for (const auto& item : p.items)
             t.add_row({text(item, "id"), text(item, "status"), text(item, "subject"), text(item, "message_count"),

@@ -78,6 +78,7 @@ void register_user_commands(CLI::App& app, Context& ctx) {
         if (!la->status.empty()) q.emplace_back("status", la->status);
         Page p = ctx.list("/v1/account/users", q, la->page);
         if (ctx.opts.json) return ctx.print_json(p);
+        ctx.print_account_header();
         print_users(p.items);
         print_page_hint(p, "users");
     });

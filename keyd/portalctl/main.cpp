@@ -79,7 +79,11 @@ int main(int argc, char** argv) {
         return kExitOk;
     } catch (const ApiError& e) {
         std::cout.flush();
-        return report(e);
+        const int rc = report(e);
+        if (ctx.selected_account_used() && (e.response.status == 403 || e.response.status == 404))
+            std::cerr << "portalctl: (the account is the one 'portalctl accounts use' selected; --account ID picks "
+                         "another, 'portalctl accounts use --none' forgets it)\n";
+        return rc;
     } catch (const CliError& e) {
         std::cerr << "portalctl: " << term_safe(e.what()) << '\n';
         return e.exit_code;

@@ -81,18 +81,22 @@ Session read_session() {
     return out;
 }
 
-void write_session(const Session& s) {
-    const auto path = session_file_path();
+namespace {
+
+// Replaces `name` in portalctl's config directory at once (a new file renamed over the old
+// one), mode 0600; the directories it needs are made 0700.
+void write_private_file(const std::string& name, const std::string& content) {
+    const auto path = session_file_path().parent_path() / name;
     const auto config_home = path.parent_path().parent_path();
     if (::mkdir(config_home.c_str(), 0700) != 0 && errno != EEXIST)
         throw file_error(config_home, std::string("cannot make the directory: ") + std::strerror(errno));
     make_private_dir(path.parent_path());
-    const auto tmp = path.parent_path() / ".session.new";
+    const auto tmp = path.parent_path() / ("." + name + ".new");
     ::unlink(tmp.c_str());
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) throw file_error(tmp, std::strerror(errno));
-    const std::string line = s.token + "\n" + s.portal + "\n";
-    const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+    const bool written = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+                         ::fsync(fd) == 0;
     const int write_errno = errno;
     ::close(fd);
     if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -100,6 +104,42 @@ void write_session(const Session& s) {
         ::unlink(tmp.c_str());
         throw file_error(path, std::strerror(e));
     }
+}
+
+}  // namespace
+
+void write_session(const Session& s) { write_private_file("session", s.token + "\n" + s.portal + "\n"); }
+
+std::filesystem::path selected_account_path() { return session_file_path().parent_path() / "account"; }
+
+std::string read_selected_account() {
+    const char* xdg = std::getenv("XDG_CONFIG_HOME");
+    const char* home = std::getenv("HOME");
+    if (!(xdg && xdg[0] == '/') && !(home && home[0] == '/')) return {};
+    const auto path = selected_account_path();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return {};  // none selected (or a home that is not ours: sudo)
+    struct stat st {};
+    std::string id(129, '\0');
+    ssize_t n = -1;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid()) n = ::read(fd, id.data(), id.size());
+    ::close(fd);
+    if (n < 0) return {};  // not a file of ours: someone else's choice is never ours
+    id.resize(static_cast<std::size_t>(n));
+    while (!id.empty() && (id.back() == '\n' || id.back() == '\r')) id.pop_back();
+    const bool plain = !id.empty() && id.size() <= 128 &&
+                       id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+                           std::string::npos;
+    if (!plain) throw file_error(path, "not an account id: run portalctl accounts use ID again");
+    return id;
+}
+
+void write_selected_account(const std::string& id) { write_private_file("account", id + "\n"); }
+
+bool clear_selected_account() {
+    if (::unlink(selected_account_path().c_str()) == 0) return true;
+    if (errno == ENOENT) return false;
+    throw file_error(selected_account_path(), std::strerror(errno));
 }
 
 bool remove_session_token() {

@@ -25,4 +25,11 @@ void write_session(const Session& s);
 // True if there was one.
 bool remove_session_token();
 
+// The account `portalctl accounts use` selected: $XDG_CONFIG_HOME/portalctl/account (0600),
+// used when --account is not given. "" when none is selected (or the file is not the user's own).
+std::filesystem::path selected_account_path();
+std::string read_selected_account();
+void write_selected_account(const std::string& id);
+bool clear_selected_account();  // true if one was selected
+
 }  // namespace portal::ctl

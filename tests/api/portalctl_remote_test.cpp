@@ -2,6 +2,10 @@
 // member, then `--url https://... --pin ...` with the token from $PORTAL_TOKEN or a file, the
 // real binary against the real daemon's HTTPS listener.
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -247,4 +251,46 @@ TEST_CASE("portalctl: contacts and support tickets", "[api][contacts][tickets][p
     Run closed = portalctl(ctl + " tickets list --status closed");
     CHECK(closed.out.find("Disk full") != std::string::npos);
     CHECK(portalctl(ctl + " tickets list --status pending").status == 2);
+}
+
+TEST_CASE("portalctl: accounts use selects the account later commands act on", "[api][accounts][portalctl]") {
+    Daemon d("ctl-use");
+    const auto a = seed_account(d, "Alpha", "alpha");
+    const auto b = seed_account(d, "Beta", "beta");
+    // Alpha's owner is also a manager of Beta.
+    const auto in_b = add_member(d, b.account_id, a.owner.email, "manager");
+    REQUIRE(in_b.id == a.owner.id);
+    add_member(d, b.account_id, "only-in-beta@example.com", "manager");
+    const auto config = d.dir() / "alpha-owner-config";
+    std::filesystem::create_directories(config);
+    REQUIRE(::chown(config.c_str(), a.owner.uid, a.owner.uid) == 0);
+    const std::string me = "XDG_CONFIG_HOME=" + quote(config.string()) + " setpriv --reuid " +
+                           std::to_string(a.owner.uid) + " --regid " + std::to_string(a.owner.uid) + " --clear-groups " +
+                           PORTALCTL_BIN + " --socket " + quote(d.socket().string());
+
+    Run first = portalctl(me + " users list");
+    INFO(first.out);
+    CHECK(first.out.find("Account: Alpha (" + a.account_id + ")") != std::string::npos);
+    CHECK(first.out.find("only-in-beta") == std::string::npos);
+
+    Run use = portalctl(me + " accounts use " + b.account_id);
+    INFO(use.out);
+    REQUIRE(use.status == 0);
+    CHECK(use.out.find("Using account Beta") != std::string::npos);
+    struct stat st {};
+    REQUIRE(::stat((config / "portalctl" / "account").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    Run now = portalctl(me + " users list");
+    INFO(now.out);
+    CHECK(now.out.find("Account: Beta (" + b.account_id + ")") != std::string::npos);
+    CHECK(now.out.find("only-in-beta") != std::string::npos);
+    // --account still picks another for one command; as a manager of Beta, no owner's rights there.
+    CHECK(portalctl(me + " --account " + a.account_id + " users list").out.find("Account: Alpha") != std::string::npos);
+    CHECK(portalctl(me + " users add --email x@example.com --name X --role manager").status == 6);
+
+    Run foreign = portalctl(me + " accounts use acc_notmine");
+    CHECK(foreign.status == 5);
+    CHECK(portalctl(me + " users list").out.find("Account: Beta") != std::string::npos);  // unchanged
+    CHECK(portalctl(me + " accounts use --none").status == 0);
+    CHECK(portalctl(me + " users list").out.find("Account: Alpha") != std::string::npos);
 }
