@@ -4,11 +4,14 @@
 #include <security/pam_ext.h>
 #include <security/pam_modutil.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -69,8 +72,11 @@ private:
 };
 
 // Runs the helper with `args` (no environment, standard descriptors on /dev/null, every other
-// descriptor closed); its wait status, or nullopt when it could not run or was killed for
-// taking too long.
+// descriptor closed); its exit code, or nullopt when it could not run or was killed for taking
+// too long. The helper runs under a middle process that leads their process group and only
+// waits for it: at the deadline the whole group is killed and the middle, never stuck in the
+// kernel itself, is reaped at once, so a helper hung on a dead file system (uninterruptible,
+// deaf to SIGKILL) cannot hold up the login; init inherits it.
 std::optional<int> run_helper(pam_handle_t* pamh, const std::vector<std::string>& args) {
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -78,35 +84,82 @@ std::optional<int> run_helper(pam_handle_t* pamh, const std::vector<std::string>
     char* envp[] = {nullptr};
 
     const DefaultSigchld sigchld;
-    const pid_t pid = fork();
-    if (pid < 0) {
+    const pid_t middle = fork();
+    if (middle < 0) {
         pam_syslog(pamh, LOG_ERR, "home directory: fork: %s", std::strerror(errno));
         return std::nullopt;
     }
-    if (pid == 0) {
+    if (middle == 0) {
+        (void)setpgid(0, 0);
         if (pam_modutil_sanitize_helper_fds(pamh, PAM_MODUTIL_NULL_FD, PAM_MODUTIL_NULL_FD, PAM_MODUTIL_NULL_FD) < 0)
             _exit(126);
-        execve(argv[0], argv.data(), envp);
-        _exit(127);
+        const pid_t helper = fork();
+        if (helper < 0) _exit(126);
+        if (helper == 0) {
+            execve(argv[0], argv.data(), envp);
+            _exit(127);
+        }
+        int st = 0;
+        while (waitpid(helper, &st, 0) < 0)
+            if (errno != EINTR) _exit(126);
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 125);
     }
+    (void)setpgid(middle, middle);  // also here: whichever runs first
+    timespec start{};
+    clock_gettime(CLOCK_MONOTONIC, &start);
     int status = 0;
-    for (int waited = 0;; waited += 10) {
-        const pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) return status;
+    for (;;) {
+        const pid_t r = waitpid(middle, &status, WNOHANG);
+        if (r == middle) return WIFEXITED(status) ? std::optional<int>(WEXITSTATUS(status)) : std::nullopt;
         if (r < 0 && errno != EINTR) {
             pam_syslog(pamh, LOG_ERR, "home directory: waitpid: %s", std::strerror(errno));
             return std::nullopt;
         }
-        if (waited >= kHelperTimeoutMs) break;
+        timespec now{};
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        const long long elapsed_ms = (now.tv_sec - start.tv_sec) * 1000LL + (now.tv_nsec - start.tv_nsec) / 1'000'000;
+        if (elapsed_ms >= kHelperTimeoutMs) break;
         const timespec ten_ms{0, 10'000'000};
         nanosleep(&ten_ms, nullptr);
     }
-    kill(pid, SIGKILL);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    kill(-middle, SIGKILL);
+    kill(middle, SIGKILL);
+    while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {
     }
     pam_syslog(pamh, LOG_ERR, "home directory: %s took longer than %d ms; killed", args[0].c_str(), kHelperTimeoutMs);
     return std::nullopt;
 }
+
+// Holds an exclusive lock on the home base directory while a home is made there, so that two
+// first logins at once (parallel scp, a configuration tool) make it once: the second finds it.
+// Waits at most as long as one helper may run.
+class HomeBaseLock {
+public:
+    explicit HomeBaseLock(const std::string& base) {
+        fd_ = ::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd_ < 0) fd_ = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);  // base not made yet: the helper makes it
+        if (fd_ < 0) return;
+        for (int waited = 0; waited <= kHelperTimeoutMs + 1000; waited += 20) {
+            if (flock(fd_, LOCK_EX | LOCK_NB) == 0) {
+                locked_ = true;
+                return;
+            }
+            if (errno != EWOULDBLOCK && errno != EINTR) return;
+            const timespec twenty_ms{0, 20'000'000};
+            nanosleep(&twenty_ms, nullptr);
+        }
+    }
+    ~HomeBaseLock() {
+        if (fd_ >= 0) ::close(fd_);  // releases the lock
+    }
+    HomeBaseLock(const HomeBaseLock&) = delete;
+    HomeBaseLock& operator=(const HomeBaseLock&) = delete;
+    bool locked() const { return locked_; }
+
+private:
+    int fd_ = -1;
+    bool locked_ = false;
+};
 
 }  // namespace
 
@@ -129,20 +182,30 @@ void ensure_home_directory(pam_handle_t* pamh, const std::string& user, unsigned
         pam_syslog(pamh, LOG_WARNING, "home directory %s: %s; not made", home.c_str(), std::strerror(errno));
         return;
     }
+    const std::string base = home.substr(0, std::max<std::size_t>(home.rfind('/'), 1));
+    const HomeBaseLock lock(base);
+    if (!lock.locked()) {
+        pam_syslog(pamh, LOG_WARNING, "home directory %s: could not lock %s; not made", home.c_str(), base.c_str());
+        return;
+    }
+    if (lstat(home.c_str(), &st) == 0) return;  // made meanwhile by another login
     // As pam_mkhomedir: the directory HOME_MODE, else 0777 & ~UMASK (the helper's umask
     // applies to the directories it makes).
     const unsigned umask_value = mode_key(pamh, options.login_defs, "UMASK").value_or(022) & 0777;
     const unsigned home_mode = mode_key(pamh, options.login_defs, "HOME_MODE").value_or(0777 & ~umask_value);
-    const auto status =
-        run_helper(pamh, {options.helper, user, octal(umask_value), options.skel, octal(home_mode)});
-    if (!status) return;
-    if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0) {
+    const auto code = run_helper(pamh, {options.helper, user, octal(umask_value), options.skel, octal(home_mode)});
+    if (code && *code == 0) {
         pam_syslog(pamh, LOG_INFO, "made home directory %s for %s (mode %s, from %s)", home.c_str(), user.c_str(),
                    octal(home_mode).c_str(), options.skel.c_str());
-    } else {
-        pam_syslog(pamh, LOG_ERR, "home directory %s for %s: %s failed (status %d); see its own log line", home.c_str(),
-                   user.c_str(), options.helper.c_str(), *status);
+        return;
     }
+    // A helper that failed half-way may leave the directory behind, and an existing path is
+    // never touched again: say what to do about it.
+    const bool left = lstat(home.c_str(), &st) == 0;
+    pam_syslog(pamh, LOG_ERR, "home directory %s for %s: %s failed (%s)%s", home.c_str(), user.c_str(),
+               options.helper.c_str(), code ? ("exit " + std::to_string(*code)).c_str() : "did not finish",
+               left ? "; it left the directory behind: check it, or remove it to have it made again at the next login"
+                    : "");
 }
 
 }  // namespace portal::login_path

@@ -5,7 +5,7 @@
 set -euo pipefail
 ctl=$1 src=$2
 # The page's command lines (.B, .BI, .BR) with \- as - and without quotes.
-man=$(grep -E '^\.B[IR]? ' "$src/docs/man/portalctl.1" | sed 's/\\-/-/g; s/"//g; s/^\.B[IR]\{0,1\} *//')
+man=$(grep -E '^\.B[IR]? ' "$src/docs/man/portalctl.1" | sed 's/\\-/-/g; s/\\f[BIRP]//g; s/"//g; s/^\.B[IR]\{0,1\} *//')
 completion=$src/config/bash-completion/portalctl
 failed=0
 bash -n "$completion" || { echo "FAIL: $completion is not valid bash" >&2; exit 1; }
@@ -25,7 +25,8 @@ for cmd in $top; do
   sub_words=$(sed -n "s/^ *$cmd) words_now=\"\([^\"]*\)\".*/\1/p" "$completion")
   for sub in $subs; do
     [[ " $sub_words " == *" $sub "* ]] || fail "the completion does not offer '$cmd $sub'"
-    grep -qE "^$cmd(.*[^a-z0-9-])?$sub([^a-z0-9-]|$)" <<<"$man" || fail "portalctl.1 does not mention '$cmd $sub'"
+    # "cmd sub ...", "cmd [ sub ]", or an alternative after '|' on a line of cmd's.
+    grep -qE "^$cmd +(\[ *)?$sub( |\]|$)|^$cmd .*\| *$sub( |$)" <<<"$man" || fail "portalctl.1 does not mention '$cmd $sub'"
   done
 done
 [ "$failed" = 0 ] && echo "portalctl.1 and the completion cover: $(echo $top | wc -w) commands"

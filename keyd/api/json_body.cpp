@@ -107,7 +107,7 @@ std::optional<std::string> JsonBody::string(const std::string& field, bool requi
 
 std::optional<std::string> JsonBody::email(const std::string& field, bool required) {
     auto e = string(field, required, 254);
-    if (!e || (e->empty() && !required)) return e;
+    if (!e) return e;
     const auto at = e->find('@');
     const bool ok = at != std::string::npos && at > 0 && at + 1 < e->size() && e->find('@', at + 1) == std::string::npos &&
                     e->find_first_of(" \t<>\"'") == std::string::npos;

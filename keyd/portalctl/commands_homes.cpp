@@ -11,6 +11,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,18 +38,33 @@ std::optional<std::string> user_of(std::uint32_t uid) {
 }
 
 // The directories right under `base` owned by a uid in [min, max] (links are not followed).
+// A base that does not exist yet holds none.
 std::vector<Home> homes_under(const std::filesystem::path& base, std::uint32_t min, std::uint32_t max) {
     std::vector<Home> out;
     std::error_code ec;
     std::filesystem::directory_iterator it(base, ec);
+    if (ec == std::errc::no_such_file_or_directory) return out;
     if (ec) throw CliError(kExitRefused, "cannot read " + base.string() + ": " + ec.message());
-    for (const auto& entry : it) {
+    for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        if (ec) throw CliError(kExitRefused, "cannot read " + base.string() + ": " + ec.message());
         struct stat st {};
-        if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+        if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
         if (st.st_uid < min || st.st_uid > max) continue;
-        out.push_back({entry.path().string(), static_cast<std::uint32_t>(st.st_uid), user_of(st.st_uid)});
+        out.push_back({it->path().string(), static_cast<std::uint32_t>(st.st_uid), user_of(st.st_uid)});
     }
+    if (ec) throw CliError(kExitRefused, "cannot read " + base.string() + ": " + ec.message());
     std::sort(out.begin(), out.end(), [](const Home& a, const Home& b) { return a.path < b.path; });
+    return out;
+}
+
+// The uids of the account's members as the daemon knows them: a home whose uid this machine
+// does not resolve (nss-systemd off, the member not published here) is still not orphaned.
+std::set<std::uint32_t> member_uids(Context& ctx) {
+    std::set<std::uint32_t> out;
+    ListOptions all;
+    all.all = true;
+    for (const auto& u : ctx.list("/v1/account/users", {}, all).items)
+        if (u.contains("uid") && u["uid"].is_number_unsigned()) out.insert(u["uid"].get<std::uint32_t>());
     return out;
 }
 
@@ -71,15 +87,21 @@ void register_homes_command(CLI::App& app, Context& ctx) {
         if (!base.is_absolute()) throw CliError(kExitServer, "the daemon's users.home_base is not an absolute path");
         const auto found = homes_under(base, users["uid_min"].get<std::uint32_t>(), users["uid_max"].get<std::uint32_t>());
 
+        std::set<std::uint32_t> members;
+        if (std::any_of(found.begin(), found.end(), [](const Home& h) { return !h.owner; })) members = member_uids(ctx);
+
         nlohmann::json rows = nlohmann::json::array();
         Table t({"PATH", "UID", "OWNER", "STATE"});
         for (const auto& h : found) {
-            if (*orphaned_only && h.owner) continue;
+            const bool member = members.count(h.uid) != 0;
+            const bool orphaned = !h.owner && !member;
+            if (*orphaned_only && !orphaned) continue;
             rows.push_back({{"path", h.path},
                             {"uid", h.uid},
                             {"owner", h.owner ? nlohmann::json(*h.owner) : nlohmann::json(nullptr)},
-                            {"orphaned", !h.owner}});
-            t.add_row({h.path, std::to_string(h.uid), h.owner.value_or("-"), h.owner ? "in use" : "orphaned"});
+                            {"orphaned", orphaned}});
+            t.add_row({h.path, std::to_string(h.uid), h.owner.value_or("-"),
+                       h.owner ? "in use" : (member ? "a member's (not resolved here)" : "orphaned")});
         }
         if (ctx.opts.json) return ctx.print_json(rows);
         if (t.empty()) {

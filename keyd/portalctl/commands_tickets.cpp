@@ -20,10 +20,20 @@ struct TicketArgs {
     std::string id, subject, body, status;
 };
 
+// Text for the API: valid UTF-8 (a Latin-1 file is the usual mistake), said before sending.
+std::string checked_text(std::string text, const char* what) {
+    try {
+        (void)nlohmann::json(text).dump();
+    } catch (const nlohmann::json::exception&) {
+        throw usage_error(std::string(what) + " is not UTF-8 text (convert it first, e.g. iconv -f latin1 -t utf-8)");
+    }
+    return text;
+}
+
 std::string message_text(const CLI::App* cmd, const TicketArgs& a) {
-    if (cmd->count("--body")) return a.body;
+    if (cmd->count("--body")) return checked_text(a.body, "--body");
     if (::isatty(STDIN_FILENO)) std::cerr << "Message (end with Ctrl-D):\n";
-    return read_stdin(kBodyMax);
+    return checked_text(read_stdin(2 * kBodyMax), "the message on stdin");  // CRLF counts once at the portal
 }
 
 void print_ticket(const nlohmann::json& t) {
@@ -86,7 +96,7 @@ void register_ticket_commands(CLI::App& app, Context& ctx) {
     open->add_option("--subject", o->subject, "What it is about (one line)")->required();
     open->add_option("--body", o->body, "The message (else read from stdin)");
     on_run(open, ctx, [&ctx, open, o] {
-        nlohmann::json body{{"subject", o->subject}, {"body", message_text(open, *o)}};
+        nlohmann::json body{{"subject", checked_text(o->subject, "--subject")}, {"body", message_text(open, *o)}};
         ctx.emit(ctx.call("POST", "/v1/support/tickets", &body), print_ticket);
     });
 

@@ -88,15 +88,23 @@ void ContactsTable::insert(const std::string& account_id, const Contact& c) {
     });
 }
 
-bool ContactsTable::update(const std::string& account_id, const Contact& c) {
-    bool found = false;
+std::optional<Contact> ContactsTable::modify(const std::string& account_id, const std::string& id,
+                                             const std::function<Contact(const Contact&)>& change) {
+    std::optional<Contact> out;
     conn_.write_untracked([&] {
-        Query q(conn_, "UPDATE contacts SET name = ?, email = ?, phone = ?, notification_roles = ?, updated_at = ?"
-                       " WHERE account_id = ? AND id = ? RETURNING id");
-        q->bind_all(c.name, c.email, c.phone, join_roles(c.notification_roles), c.updated_at, account_id, c.id);
-        found = q->step();
+        Query q(conn_, "SELECT " PORTAL_CONTACT_COLS " FROM contacts WHERE account_id = ? AND id = ?");
+        q->bind_all(account_id, id);
+        if (!q->step()) return;
+        const Contact before = read_contact(*q);
+        q->reset();
+        Contact c = change(before);
+        Query u(conn_, "UPDATE contacts SET name = ?, email = ?, phone = ?, notification_roles = ?, updated_at = ?"
+                       " WHERE account_id = ? AND id = ?");
+        u->bind_all(c.name, c.email, c.phone, join_roles(c.notification_roles), c.updated_at, account_id, id);
+        u->run();
+        out = std::move(c);
     });
-    return found;
+    return out;
 }
 
 bool ContactsTable::remove(const std::string& account_id, const std::string& id) {

@@ -2,6 +2,7 @@
 // no revision and no feed change.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,7 +26,10 @@ public:
     std::vector<Contact> with_role(const std::string& account_id, std::string_view role);
     // Conflict("email") when the account has a contact with that email.
     void insert(const std::string& account_id, const Contact& c);
-    bool update(const std::string& account_id, const Contact& c);  // false: no such contact
+    // Reads the contact, applies `change` (which may throw: nothing is written) and stores the
+    // result, in one transaction; nullopt when there is no such contact.
+    std::optional<Contact> modify(const std::string& account_id, const std::string& id,
+                                  const std::function<Contact(const Contact&)>& change);
     bool remove(const std::string& account_id, const std::string& id);
 
 private:

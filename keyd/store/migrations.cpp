@@ -229,7 +229,7 @@ CREATE TABLE contacts (
     id                 TEXT PRIMARY KEY,
     account_id         TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     name               TEXT NOT NULL,
-    email              TEXT NOT NULL,
+    email              TEXT NOT NULL COLLATE NOCASE,
     phone              TEXT NOT NULL DEFAULT '',
     notification_roles TEXT NOT NULL DEFAULT '',
     created_at         TEXT NOT NULL,

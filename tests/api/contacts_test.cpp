@@ -57,6 +57,7 @@ TEST_CASE("contacts: owners create, change and delete them - members read them",
 
     auto dup = a_contact();
     dup["name"] = "Another";
+    dup["email"] = "OPS@example.com";  // the same address
     auto conflict = d.post("/v1/contacts", dup, seed.owner.uid, hdr);
     CHECK(conflict.status == 409);
     CHECK(conflict.json.at("errors").contains("email"));
@@ -65,6 +66,7 @@ TEST_CASE("contacts: owners create, change and delete them - members read them",
     auto other = seed_account(d, "Other", "other");
     CHECK(d.get("/v1/contacts/" + id, other.owner.uid).status == 404);
     CHECK(d.del("/v1/contacts/" + id, other.owner.uid).status == 404);
+    CHECK(d.put("/v1/contacts/" + id, {{"name", "Theirs"}}, other.owner.uid).status == 404);
     auto theirs = d.get("/v1/contacts", other.owner.uid);
     REQUIRE(theirs.status == 200);
     CHECK(theirs.json.empty());
@@ -92,6 +94,7 @@ TEST_CASE("contacts: bad input is 422 naming the field, and nothing is stored", 
         {"email", "not-an-email"},
         {"email", "a@b@c"},
         {"email", "<a@b>"},
+        {"email", ""},
         {"phone", "030 901820"},
         {"phone", "+0301"},
         {"phone", "4930901820"},
@@ -123,6 +126,7 @@ TEST_CASE("contacts: bad input is 422 naming the field, and nothing is stored", 
         auto r = d.put("/v1/contacts/" + id, {{b.field, b.value}}, seed.owner.uid, hdr);
         INFO(b.field << " = " << b.value.dump() << " -> " << r.describe());
         CHECK(r.status == 422);
+        CHECK(r.json.value("errors", nlohmann::json::object()).contains(b.field));
     }
     CHECK(d.get("/v1/contacts/" + id, seed.owner.uid, hdr).json == made.json);
 }

@@ -71,6 +71,7 @@ TEST_CASE("support tickets: open, write, close - a closed ticket refuses new mes
     auto other = seed_account(d, "Other", "other");
     CHECK(d.get("/v1/support/tickets/" + id, other.owner.uid).status == 404);
     CHECK(d.post("/v1/support/tickets/" + id + "/close", nlohmann::json::object(), other.owner.uid).status == 404);
+    CHECK(d.post("/v1/support/tickets/" + id + "/messages", {{"body", "x"}}, other.owner.uid).status == 404);
     CHECK(d.get("/v1/support/tickets", other.owner.uid).json.empty());
     // Nor do members who are not active in this one.
     auto gone = add_member(d, seed.account_id, "gone@example.com", "manager");

@@ -80,14 +80,16 @@ Contact Contacts::create(const Caller& c, const ContactChange& change) {
 
 Contact Contacts::update(const Caller& c, const std::string& id, const ContactChange& change) {
     authorize({c.principal, &c}, Operation::change_contacts);
-    auto found = b_.store.contacts().get(c.account.id, id);
-    if (!found) throw ApiError::not_found("contact not found");
-    Contact changed = apply(*found, change);
-    changed.updated_at = store::now_rfc3339();
-    bool updated = false;
-    b_.write_quietly([&] { updated = b_.store.contacts().update(c.account.id, changed); });
-    if (!updated) throw ApiError::not_found("contact not found");
-    return changed;
+    std::optional<Contact> changed;
+    b_.write_quietly([&] {
+        changed = b_.store.contacts().modify(c.account.id, id, [&](const Contact& before) {
+            Contact after = apply(before, change);
+            after.updated_at = store::now_rfc3339();
+            return after;
+        });
+    });
+    if (!changed) throw ApiError::not_found("contact not found");
+    return *changed;
 }
 
 void Contacts::remove(const Caller& c, const std::string& id) {
