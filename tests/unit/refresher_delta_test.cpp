@@ -104,7 +104,12 @@ struct Side {
 }  // namespace
 
 TEST_CASE("refresher: change sets give what comparing everything gives", "[refresher][login-view]") {
+    // One random world under ASan (the checks are the same, ~5x slower), three otherwise.
+#if defined(__SANITIZE_ADDRESS__)
+    for (unsigned seed : {3u}) {
+#else
     for (unsigned seed : {3u, 7u, 99u}) {
+#endif
         INFO("seed " << seed);
         test::RandomWorld w(seed);
         const auto clock = [] { return std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000)); };
