@@ -120,6 +120,24 @@ struct Ticket {
     std::vector<TicketMessage> messages;  // filled when one ticket is read
 };
 
+// Whether the provider's support staff may access an account, and until when (PORTAL.md §1).
+// While it is granted and not expired, every support staff member has a `support` membership
+// in the account; at expires_at (or when switched off) those memberships are deactivated.
+struct SupportAccess {
+    bool enabled = false;                   // granted and not yet expired
+    std::optional<std::string> granted_by;  // user id; none for root on the socket
+    std::optional<std::string> granted_at;  // the last grant (kept after it ends)
+    std::optional<std::string> expires_at;
+};
+// A user root marked as the provider's support staff (on the authority).
+struct SupportStaffMember {
+    std::string user_id;
+    std::string email;
+    std::string name;
+    std::string unix_name;
+    std::string marked_at;
+};
+
 // A server that follows an account's IAM feed (an agent), enrolled with a one-use token
 // (PORTAL.md §5). Its host token is stored as a hash only.
 struct Host {

@@ -89,6 +89,10 @@ constexpr std::array kRules{
     Rule{Operation::get_ticket,         Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::open_ticket,        Scope::account, false, false, false, false, false, false, false, Others::none, false, false},
     Rule{Operation::write_ticket,       Scope::account, false, false, false, false, false, false, false, Others::none, false, false},
+    Rule{Operation::get_support_access, Scope::account, false, false, true,  false, false, false, false, Others::none, true , false},
+    Rule{Operation::change_support_access, Scope::account, false, false, true, false, false, false, false, Others::none, false, false},
+    Rule{Operation::list_support_staff, Scope::server,  false, false, false, false, false, false, false, Others::none, true , false},
+    Rule{Operation::manage_support_staff, Scope::server, false, false, false, false, false, false, false, Others::none, false, true },
     Rule{Operation::read_iam_feed,      Scope::host,    false, false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::verify_tfa_for_host, Scope::host,   false, false, false, false, false, false, false, Others::none, false, false},
     Rule{Operation::report_login_events, Scope::host,   false, false, false, false, false, false, false, Others::none, false, false},
@@ -284,6 +288,14 @@ void check_membership_change(const Caller& caller, const MembershipChange& chang
     const bool was_owner = counts_as_active_owner(before);
     const bool stays_owner = change.after && counts_as_active_owner(*change.after);
     const bool is_self = !caller.is_system() && caller.principal.user && caller.principal.user_id() == before.user_id;
+
+    // Support memberships come and go with the account's support access and the staff list,
+    // for root too: changed here, they would silently disagree with the grant.
+    if (before.role == Role::support)
+        throw ApiError::conflict("id", "a support membership follows the account's support access: "
+                                       "end it with portalctl support revoke");
+    if (change.after && change.after->role == Role::support)
+        throw ApiError::unprocessable("role", "support memberships come only from support access");
 
     if (!caller.is_system() && before.role == Role::owner && !is_self && change.after &&
         (change.after->role != before.role || change.after->status != before.status))

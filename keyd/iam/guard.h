@@ -69,6 +69,12 @@ enum class Operation {
     get_ticket,
     open_ticket,
     write_ticket,       // a message, closing
+    // the account's support access: owners only
+    get_support_access,
+    change_support_access,
+    // who the provider's support staff are: this server's own administration (root on the socket)
+    list_support_staff,
+    manage_support_staff,  // mark, unmark
     // the IAM feed: for an enrolled host of the account (and root)
     read_iam_feed,
     verify_tfa_for_host,

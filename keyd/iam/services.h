@@ -15,6 +15,7 @@
 #include "keyd/iam/member_service.h"
 #include "keyd/iam/profile_service.h"
 #include "keyd/iam/session_service.h"
+#include "keyd/iam/support_service.h"
 #include "keyd/iam/ticket_service.h"
 #include "keyd/iam/token_service.h"
 #include "keyd/iam/two_factor_service.h"
@@ -36,6 +37,7 @@ struct Services {
     FeedService& feed;
     ContactService& contacts;
     TicketService& tickets;
+    SupportService& support;
 };
 
 }  // namespace portal::iam

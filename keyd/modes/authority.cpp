@@ -15,6 +15,7 @@
 #include "keyd/iam/authority/authority.h"
 #include "keyd/modes/common.h"
 #include "keyd/modes/modes.h"
+#include "keyd/modes/support_expiry.h"
 #include "keyd/net/listen_address.h"
 #include "keyd/store/store.h"
 #include "keyd/tfa/tfa_service.h"
@@ -87,11 +88,15 @@ int run_authority(const DaemonOptions& opts, config::Config& cfg, Restart& resta
 
     // Feed long-polls (GET /v1/iam/changes?wait=) are asked again after every write.
     api::LongPolls long_polls(io);
-    iam::authority::Authority authority(*store, tfa, [&login_path, &long_polls] {
+    // Support access ends at its expiry time: re-armed after every write (a grant may move it).
+    std::optional<SupportExpiry> support_expiry;
+    iam::authority::Authority authority(*store, tfa, [&login_path, &long_polls, &support_expiry] {
         login_path.request_refresh();
         long_polls.notify();
+        if (support_expiry) support_expiry->poke();
     });
     authority.set_session_settings(session_settings(cfg));
+    support_expiry.emplace(io, authority.services().support);
 
     iam::ServerStatus https_status;  // filled once the HTTPS listener is up
     PortalJoiner joiner(io, cfg, opts.config_path, *store, restart);
@@ -112,6 +117,7 @@ int run_authority(const DaemonOptions& opts, config::Config& cfg, Restart& resta
         login_thread_failed = true;
         io.stop();
     });
+    support_expiry->run();  // what expired while the daemon was down ends now
 
     api::ServerLimits limits;
     limits.max_body_bytes = cfg.api_max_body_bytes;

@@ -93,6 +93,16 @@ std::vector<AccountUser> MembershipsTable::all(const std::string& account_id) {
     return conn_.locked([&] { return joined_page(account_id, -1, 0); });
 }
 
+std::vector<std::string> MembershipsTable::user_ids_with_role(const std::string& account_id, Role role) {
+    return conn_.locked([&] {
+        Query q(conn_, "SELECT user_id FROM memberships WHERE account_id = ? AND role = ? ORDER BY user_id");
+        q->bind_all(account_id, to_string(role));
+        std::vector<std::string> out;
+        while (q->step()) out.push_back(q->column_text(0));
+        return out;
+    });
+}
+
 void MembershipsTable::put(const Membership& m) {
     conn_.write([&] {
         Query q(conn_, "INSERT INTO memberships (account_id, user_id, role, status, created_at, updated_at)"

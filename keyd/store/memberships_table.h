@@ -33,6 +33,8 @@ public:
     std::vector<AccountUser> list(const std::string& account_id, const MemberFilter& filter, Page page,
                                   std::int64_t& total);
     std::vector<AccountUser> all(const std::string& account_id);
+    // The users holding `role` in the account (any status), by user id.
+    std::vector<std::string> user_ids_with_role(const std::string& account_id, Role role);
     void put(const Membership& m);  // insert or update role/status
     void remove(const std::string& account_id, const std::string& user_id);
     int count_active_owners(const std::string& account_id);

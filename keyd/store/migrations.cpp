@@ -260,6 +260,26 @@ CREATE TABLE ticket_messages (
 CREATE INDEX ticket_messages_ticket ON ticket_messages (ticket_id, seq);
 )sql";
 
+// Version 10: support access (support_table.h): who the provider's support staff are, and each
+// account's grant. Timestamps are RFC 3339 UTC text, which sorts as time: the expiry query
+// compares them as text.
+constexpr std::string_view kV10 = R"sql(
+CREATE TABLE support_staff (
+    user_id   TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    marked_at TEXT NOT NULL
+);
+CREATE TABLE support_access (
+    account_id TEXT PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+    enabled    INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    granted_by TEXT,
+    granted_at TEXT,
+    expires_at TEXT,
+    updated_at TEXT NOT NULL,
+    CHECK (enabled = 0 OR expires_at IS NOT NULL)
+);
+CREATE INDEX support_access_expiry ON support_access (enabled, expires_at);
+)sql";
+
 // The account's active owners counted through an index (every membership write checks that
 // one remains) instead of reading all 10,000 memberships.
 constexpr std::string_view kIndexes = R"sql(
@@ -276,6 +296,7 @@ const std::vector<Migration> kMigrations = {
     {7, "portal sessions and passwords", kV7},
     {8, "ip allowlist", kV8},
     {9, "contacts and support tickets", kV9},
+    {10, "support access and support staff", kV10},
 };
 
 constexpr std::string_view kBookkeeping = R"sql(

@@ -20,6 +20,7 @@ Store::Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts loca
       ip_allowlist_(*conn_),
       contacts_(*conn_),
       tickets_(*conn_),
+      support_(*conn_),
       changes_(*conn_) {}
 
 Store::~Store() = default;

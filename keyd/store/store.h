@@ -19,6 +19,7 @@
 #include "keyd/store/memberships_table.h"
 #include "keyd/store/sessions_table.h"
 #include "keyd/store/ssh_keys_table.h"
+#include "keyd/store/support_table.h"
 #include "keyd/store/tickets_table.h"
 #include "keyd/store/tfa_table.h"
 #include "keyd/store/types.h"
@@ -64,6 +65,7 @@ public:
     IpAllowlistTable& ip_allowlist() { return ip_allowlist_; }
     ContactsTable& contacts() { return contacts_; }    // not IAM state: no revision
     TicketsTable& tickets() { return tickets_; }       // not IAM state: no revision
+    SupportTable& support() { return support_; }       // support staff and access grants
 
 private:
     Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts local);
@@ -81,6 +83,7 @@ private:
     IpAllowlistTable ip_allowlist_;
     ContactsTable contacts_;
     TicketsTable tickets_;
+    SupportTable support_;
     ChangeLog changes_;
 };
 

@@ -2,11 +2,16 @@
 // Fixed width, so they also sort correctly as text.
 #pragma once
 #include <ctime>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace portal::store {
 
 std::string format_rfc3339(std::time_t t);
 std::string now_rfc3339();
+// Strict: exactly that form (20 bytes, "Z", a real calendar date from 1970 and time of day); nullopt
+// for anything else.
+std::optional<std::time_t> parse_rfc3339(std::string_view text);
 
 }  // namespace portal::store

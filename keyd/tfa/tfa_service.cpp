@@ -4,26 +4,12 @@
 
 #include <ctime>
 
+#include "keyd/store/timestamp.h"
 #include "keyd/tfa/recovery_codes.h"
 #include "shared/base32.h"
 
 namespace portal::tfa {
 namespace {
-
-std::string rfc3339(std::int64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-std::int64_t parse_rfc3339(const std::string& s) {
-    std::tm tm{};
-    if (!strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return 0;
-    return static_cast<std::int64_t>(timegm(&tm));
-}
 
 void wipe(std::vector<std::uint8_t>& v) { OPENSSL_cleanse(v.data(), v.size()); }
 
@@ -78,7 +64,7 @@ Enrolment TfaService::begin(const User& user) {
     e.secret_base32 = base32_encode(secret);
     const Settings settings = current_settings();
     e.otpauth_uri = otpauth_uri(settings.issuer, user.email, secret, settings.params);
-    e.expires_at = rfc3339(now_seconds() + settings.enrolment_ttl.count());
+    e.expires_at = store::format_rfc3339(static_cast<std::time_t>(now_seconds() + settings.enrolment_ttl.count()));
     store_.transaction([&] {
         auto rec = store_.tfa().get(user.id);
         rec.pending_ciphertext = box_.seal(secret, context(user.id));
@@ -103,7 +89,7 @@ TfaService::ConfirmError TfaService::confirm(const User& user, std::string_view 
             result = ConfirmError::no_pending;
             return;
         }
-        if (parse_rfc3339(rec.pending_expires_at) < now_seconds()) {
+        if (store::parse_rfc3339(rec.pending_expires_at).value_or(0) < now_seconds()) {  // unreadable: expired
             result = ConfirmError::expired;
             return;
         }

@@ -83,6 +83,10 @@ const Row kTable[] = {
     {"GET", "/v1/iam/changes", nullptr,                               {200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200, 403}},
     {"GET", "/v1/server", nullptr,                                    {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
     {"POST", "/v1/server/join", "{}",                                 {422, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 403, 403}},
+    {"GET", "/v1/support/access", nullptr,                            {200, 200, 403, 403, 403, 404, 403, 200, 200, 403, 401, 403, 200}},
+    {"PUT", "/v1/support/access", R"({"enabled":false})",             {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401, 403, 200}},
+    {"GET", "/v1/support/staff", nullptr,                             {200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 403, 403}},
+    {"PUT", "/v1/support/staff/{user_id}", "{}",                      {200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 403, 403}},
     {"GET", "/v1/contacts", nullptr,                                  {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
     {"POST", "/v1/contacts", R"({"name":"N","email":"n@example.com"})",
                                                                       {201, 201, 403, 403, 403, 404, 403, 201, 403, 403, 401, 403, 201}},
@@ -104,6 +108,7 @@ const Row kTable[] = {
     {"DELETE", "/v1/api_tokens/{token_id}", nullptr,                  {403, 204, 404, 404, 404, 404, 403, 204, 403, 404, 401, 403, 204}},
     {"DELETE", "/v1/account/ip_allowlist/entries/{entry_id}", nullptr,
                                                                       {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
+    {"DELETE", "/v1/support/staff/{user_id}", nullptr,                {204, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 403, 403}},
     {"POST", "/v1/support/tickets/{ticket_id}/close", "{}",         {200, 200, 200, 403, 403, 404, 403, 200, 403, 200, 401, 403, 200}},
     {"DELETE", "/v1/contacts/{contact_id}", nullptr,                  {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
     {"DELETE", "/v1/hosts/{host_id}", nullptr,                        {204, 204, 403, 403, 403, 404, 403, 204, 403, 403, 401, 403, 204}},
@@ -228,6 +233,7 @@ std::string fill(std::string pattern, const Row& row, const World& w) {
     replace("{entry_id}", w.allowlist_entry);
     replace("{contact_id}", w.contact);
     replace("{ticket_id}", w.ticket);
+    replace("{user_id}", w.target);
     if (pattern == "/v1/iam/changes") pattern += "?since=0";
     return pattern;
 }

@@ -15,6 +15,7 @@ void register_v1_routes(Router& r, const iam::ServerStatusService& server, LongP
     register_ip_allowlist_routes(r);
     register_contact_routes(r);
     register_support_ticket_routes(r);
+    register_support_access_routes(r);
     register_iam_feed_routes(r, polls);
 }
 

@@ -15,6 +15,7 @@
 #include "keyd/iam/authority/members.h"
 #include "keyd/iam/authority/profiles.h"
 #include "keyd/iam/authority/sessions.h"
+#include "keyd/iam/authority/support.h"
 #include "keyd/iam/authority/tickets.h"
 #include "keyd/iam/authority/tokens.h"
 #include "keyd/iam/authority/two_factor.h"
@@ -49,6 +50,7 @@ private:
     Feed feed_{backend_};
     Contacts contacts_{backend_};
     Tickets tickets_{backend_};
+    Support support_{backend_};
 };
 
 }  // namespace portal::iam::authority

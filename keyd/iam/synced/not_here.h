@@ -56,6 +56,16 @@ struct TicketsAtPortal final : TicketService {
     TicketMessage add_message(const Caller&, const std::string&, const std::string&) override { not_here(); }
     Ticket close(const Caller&, const std::string&) override { not_here(); }
 };
+struct SupportAtPortal final : SupportService {
+    SupportAccess access(const Caller&) override { not_here(); }
+    SupportAccess set_access(const Caller&, const SupportAccessChange&) override { not_here(); }
+    std::vector<SupportStaffMember> staff(const Principal&) override { not_here(); }
+    SupportStaffMember mark_staff(const Principal&, const std::string&) override { not_here(); }
+    void unmark_staff(const Principal&, const std::string&) override { not_here(); }
+    std::optional<std::chrono::system_clock::time_point> expire_due(std::chrono::system_clock::time_point) override {
+        not_here();
+    }
+};
 struct FeedAtPortal final : FeedService {
     ipc::LoginState state(const Principal&, const std::optional<std::string>&, bool) override { not_here(); }
     std::uint64_t state_revision(const Principal&, const std::optional<std::string>&) override { not_here(); }

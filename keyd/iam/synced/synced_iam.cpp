@@ -305,6 +305,7 @@ struct SyncedIam::Impl {
     FeedAtPortal feed;
     ContactsAtPortal contacts;
     TicketsAtPortal tickets;
+    SupportAtPortal support;
 };
 
 SyncedIam::SyncedIam(SyncedStateView state, PublishedHere published)
@@ -312,7 +313,7 @@ SyncedIam::SyncedIam(SyncedStateView state, PublishedHere published)
     Impl& i = *impl_;
     services_ = std::make_unique<Services>(Services{i.callers, i.accounts, i.members, i.keys, i.profiles, i.tfa,
                                                     i.invitations, i.tokens, i.sessions, i.hosts, i.allowlist, i.feed,
-                                                    i.contacts, i.tickets});
+                                                    i.contacts, i.tickets, i.support});
 }
 
 SyncedIam::~SyncedIam() = default;

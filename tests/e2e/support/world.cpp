@@ -163,6 +163,14 @@ std::string sshd_dropin_from_repo(const std::string& dropin, const std::string& 
     return out.str();
 }
 
+// "roles = [...]\n", or nothing for the default.
+std::string login_roles_line(const std::vector<std::string>& roles) {
+    if (roles.empty()) return "";
+    std::string line = "roles = [";
+    for (std::size_t i = 0; i < roles.size(); ++i) line += (i ? ", " : "") + quoted(roles[i]);
+    return line + "]\n";
+}
+
 }  // namespace
 
 World::World(const std::string& name, WorldOptions options)
@@ -293,6 +301,7 @@ void World::write_config() {
       << "state_dir = " << quoted(state_dir().string()) << "\n"
       << "fallback_grace = " << options_.fallback_grace << "\n"
       << "apply_ip_allowlist = " << (options_.apply_ip_allowlist ? "true" : "false") << "\n"
+      << login_roles_line(options_.login_roles)
       // A private runtime_directory defaults to private userdb directories: these are the
       // namespace's own, so publish for real.
       << "\n[userdb]\n"

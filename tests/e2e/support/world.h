@@ -56,6 +56,8 @@ struct WorldOptions {
     bool sshd_without_2fa_match = false;
     // [login] apply_ip_allowlist: the account's IP allowlist limits SSH logins too.
     bool apply_ip_allowlist = false;
+    // [login] roles: the roles that may log in (empty: the daemon's default, owner and manager).
+    std::vector<std::string> login_roles;
 };
 
 struct Member {
