@@ -150,5 +150,6 @@ void register_session_commands(CLI::App& app, Context& ctx);    // login, logout
 void register_homes_command(CLI::App& app, Context& ctx);      // homes
 void register_contact_commands(CLI::App& app, Context& ctx);    // contacts
 void register_ticket_commands(CLI::App& app, Context& ctx);     // tickets
+void register_support_commands(CLI::App& app, Context& ctx);    // support access, grant, revoke, staff
 
 }  // namespace portal::ctl

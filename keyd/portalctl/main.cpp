@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
     register_session_commands(app, ctx);
     register_contact_commands(app, ctx);
     register_ticket_commands(app, ctx);
+    register_support_commands(app, ctx);
     register_homes_command(app, ctx);
 
     try {

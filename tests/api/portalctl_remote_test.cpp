@@ -5,12 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "keyd/store/timestamp.h"
 #include "tests/api/support/daemon_fixture.h"
 #include "tests/api/support/helpers.h"
 
@@ -293,4 +295,128 @@ TEST_CASE("portalctl: accounts use selects the account later commands act on", "
     CHECK(portalctl(me + " users list").out.find("Account: Beta") != std::string::npos);  // unchanged
     CHECK(portalctl(me + " accounts use --none").status == 0);
     CHECK(portalctl(me + " users list").out.find("Account: Alpha") != std::string::npos);
+}
+
+TEST_CASE("portalctl: support access granted for a time and revoked - support staff marked by root",
+          "[api][support][portalctl]") {
+    Daemon d("ctl-support-access");
+    const auto customer = seed_account(d, "Customer", "cust");
+    const auto mgr = add_member(d, customer.account_id, "mgr@cust.example", "manager");
+    const auto provider = seed_account(d, "Provider", "prov");
+    const auto staff = add_member(d, provider.account_id, "staff@provider.example", "manager");
+    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + quote(d.socket().string());
+    const auto as_uid = [&](uid_t uid) {
+        return "setpriv --reuid " + std::to_string(uid) + " --regid " + std::to_string(uid) + " --clear-groups " + ctl;
+    };
+    const std::string as_owner = as_uid(customer.owner.uid), as_manager = as_uid(mgr.uid);
+    const auto membership_in_customer = [&] {
+        auto r = d.get("/v1/account/users/" + staff.id, 0, account_header(customer.account_id));
+        return r.status == 200 ? r.json.at("role").get<std::string>() + "/" + r.json.at("status").get<std::string>()
+                               : std::to_string(r.status);
+    };
+
+    // Root marks the staff member: by email, as a member of the provider's account.
+    Run marked = portalctl(ctl + " --account " + provider.account_id + " support staff add staff@provider.example");
+    INFO(marked.out);
+    REQUIRE(marked.status == 0);
+    CHECK(marked.out.find(staff.id) != std::string::npos);
+    Run listed = portalctl(ctl + " --json support staff list");
+    INFO(listed.out);
+    REQUIRE(listed.status == 0);
+    const auto staff_list = nlohmann::json::parse(listed.out);
+    REQUIRE(staff_list.is_array());
+    REQUIRE(staff_list.size() == 1);
+    CHECK(staff_list[0].at("user_id") == staff.id);
+    CHECK(staff_list[0].at("email") == "staff@provider.example");
+    CHECK(staff_list[0].at("unix_name").is_string());
+    CHECK(staff_list[0].at("marked_at").is_string());
+    Run table = portalctl(ctl + " support staff list");
+    CHECK(table.status == 0);
+    CHECK(table.out.find("staff@provider.example") != std::string::npos);
+    CHECK(portalctl(as_owner + " support staff list").status == 6);  // root's alone
+    CHECK(portalctl(as_owner + " support staff add " + mgr.id).status == 6);
+    CHECK(portalctl(ctl + " support staff add usr_nobody").status == 5);
+
+    // Durations portalctl refuses itself: a usage error naming --for, nothing sent.
+    for (const char* bad : {"0", "0h", "-2h", "2", "2x", "h", "1.5h", "2 h", "31d", "721h", "99999999999d"}) {
+        Run r = portalctl(as_owner + " support grant --for=" + quote(bad));
+        INFO(bad << ": " << r.out);
+        CHECK(r.status == 2);
+        CHECK(r.out.find("--for") != std::string::npos);
+    }
+    CHECK(portalctl(as_owner + " support grant --for -2h").status == 2);
+    CHECK(portalctl(as_owner + " support grant").status == 2);  // neither --until nor --for
+    Run both = portalctl(as_owner + " support grant --for 2h --until 2030-01-01T00:00:00Z");
+    INFO(both.out);
+    CHECK(both.status == 2);
+    Run junk_time = portalctl(as_owner + " support grant --until tomorrow");
+    CHECK(junk_time.status == 2);
+    CHECK(junk_time.out.find("--until") != std::string::npos);
+    // Well formed but in the past: the daemon's 422 naming expires_at.
+    Run past = portalctl(as_owner + " support grant --until 2020-01-01T00:00:00Z");
+    INFO(past.out);
+    CHECK(past.status == 1);
+    CHECK(past.out.find("expires_at") != std::string::npos);
+    // A manager gets the daemon's 403.
+    CHECK(portalctl(as_manager + " support grant --for 2h").status == 6);
+    CHECK(portalctl(as_manager + " support access").status == 6);
+    CHECK(portalctl(as_manager + " support revoke").status == 6);
+    Run untouched = portalctl(as_owner + " --json support access");
+    INFO(untouched.out);
+    REQUIRE(untouched.status == 0);
+    CHECK(nlohmann::json::parse(untouched.out) ==
+          nlohmann::json{{"enabled", false}, {"granted_by", nullptr}, {"granted_at", nullptr}, {"expires_at", nullptr}});
+    CHECK(membership_in_customer() == "404");
+
+    // The owner grants for two hours: expires_at is now + 2 h, and the staff member is a support member.
+    Run granted = portalctl(as_owner + " support grant --for 2h");
+    INFO(granted.out);
+    REQUIRE(granted.status == 0);
+    CHECK(granted.out.find("Support access granted until") != std::string::npos);
+    Run shown = portalctl(as_owner + " --json support access");
+    INFO(shown.out);
+    REQUIRE(shown.status == 0);
+    const auto access = nlohmann::json::parse(shown.out);
+    CHECK(access.at("enabled") == true);
+    CHECK(access.at("granted_by") == customer.owner.id);
+    const std::string until = access.at("expires_at");
+    const auto expires = portal::store::parse_rfc3339(until);
+    REQUIRE(expires);
+    const auto ahead = *expires - std::time(nullptr);
+    CHECK(ahead > 2 * 3600 - 120);
+    CHECK(ahead <= 2 * 3600);
+    Run human = portalctl(as_owner + " support access");
+    INFO(human.out);
+    CHECK(human.status == 0);
+    CHECK(human.out.find("Account: Customer (" + customer.account_id + ")") != std::string::npos);
+    CHECK(human.out.find(until) != std::string::npos);
+    CHECK(human.out.find(customer.owner.id) != std::string::npos);
+    Run members = portalctl(as_owner + " --json users list --role support");
+    INFO(members.out);
+    REQUIRE(members.status == 0);
+    const auto support_members = nlohmann::json::parse(members.out);
+    REQUIRE(support_members.size() == 1);
+    CHECK(support_members[0].at("id") == staff.id);
+    CHECK(support_members[0].at("role") == "support");
+    CHECK(support_members[0].at("status") == "active");
+    Run users_table = portalctl(as_owner + " users list");
+    CHECK(users_table.out.find("staff@provider.example") != std::string::npos);
+
+    // Revoked: enabled false, the grant's expiry on record, the membership deactivated.
+    Run revoked = portalctl(as_owner + " support revoke");
+    INFO(revoked.out);
+    REQUIRE(revoked.status == 0);
+    CHECK(revoked.out.find("revoked") != std::string::npos);
+    const auto after = nlohmann::json::parse(portalctl(as_owner + " --json support access").out);
+    CHECK(after.at("enabled") == false);
+    CHECK(after.at("expires_at") == until);
+    CHECK(membership_in_customer() == "support/deactivated");
+
+    // Root unmarks the staff member by email (from the staff list); a second time: 404.
+    Run removed = portalctl(ctl + " support staff remove staff@provider.example");
+    INFO(removed.out);
+    CHECK(removed.status == 0);
+    CHECK(nlohmann::json::parse(portalctl(ctl + " --json support staff list").out).empty());
+    CHECK(portalctl(ctl + " support staff remove " + staff.id).status == 5);
+    CHECK(portalctl(ctl + " support staff remove staff@provider.example").status == 5);
 }
