@@ -138,6 +138,26 @@ struct SupportStaffMember {
     std::string marked_at;
 };
 
+// A security notification for an account's contacts with the `security` role (issue 12):
+// queued in the store with the change that caused it, then handed to the machine's MTA.
+// status: "queued" (to be sent; attempts so far), "sent", "failed" (gave up after retrying),
+// "kept" (not sent, and never will be: no MTA here, or no security contact; last_error says).
+struct Notification {
+    std::string id;  // "ntf_..."
+    std::string account_id;
+    std::string event;  // owner_added, owner_removed, tfa_reset, enforce_2fa_changed, support_access_granted,
+                        // ip_allowlist_changed
+    std::string subject;
+    std::string body;
+    std::vector<std::string> recipients;  // emails, as they were when it was queued
+    std::string status = "queued";
+    std::int64_t attempts = 0;
+    std::optional<std::string> last_error;
+    std::string created_at;
+    std::optional<std::string> sent_at;
+    std::string next_attempt_at;  // for a queued one
+};
+
 // A server that follows an account's IAM feed (an agent), enrolled with a one-use token
 // (PORTAL.md §5). Its host token is stored as a hash only.
 struct Host {

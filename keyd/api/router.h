@@ -105,6 +105,7 @@ void register_ip_allowlist_routes(Router& r);
 void register_contact_routes(Router& r);
 void register_support_ticket_routes(Router& r);
 void register_support_access_routes(Router& r);  // and the support staff
+void register_notification_routes(Router& r);
 // With `polls`, GET /v1/iam/changes?wait= waits for a change (a long-poll); without, it
 // answers at once.
 void register_iam_feed_routes(Router& r, LongPolls* polls);

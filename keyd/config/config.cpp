@@ -269,7 +269,7 @@ toml::table parse_toml(const std::string& text, const std::string& origin) {
 
 Config parse_config(const std::string& text, const std::string& origin) {
     const toml::table root = parse_toml(text, origin);
-    static const std::set<std::string> sections{"daemon", "portal", "users", "store", "tfa", "api", "listen", "login", "userdb", "revoke"};
+    static const std::set<std::string> sections{"daemon", "portal", "users", "store", "tfa", "api", "listen", "login", "userdb", "revoke", "notifications"};
     for (auto&& [k, v] : root)
         if (!sections.count(std::string(k.str())))
             fail(origin, v, std::string(k.str()), "unknown section");
@@ -367,6 +367,26 @@ Config parse_config(const std::string& text, const std::string& origin) {
     if (!c.system_instance()) c.revoke_terminate_sessions = false;
     r.boolean("terminate_sessions", c.revoke_terminate_sessions);
     r.finish();
+
+    Section nt(root, "notifications", origin);
+    std::string sendmail = c.notifications_sendmail.string();
+    nt.string("sendmail", sendmail);
+    nt.string("from", c.notifications_from);
+    nt.finish();
+    if (!sendmail.empty() && sendmail.front() != '/')
+        throw ConfigError(origin + ": notifications.sendmail: must be an absolute path, or \"\" to send nothing");
+    c.notifications_sendmail = sendmail;
+    if (!c.notifications_from.empty()) {
+        const auto& f = c.notifications_from;
+        const auto at = f.find('@');
+        const bool ok = f.size() <= 254 && at != std::string::npos && at > 0 && at + 1 < f.size() &&
+                        f.find('@', at + 1) == std::string::npos &&
+                        f.find_first_of("<>\"(),;:\\[]") == std::string::npos &&
+                        std::none_of(f.begin(), f.end(), [](char ch) {
+                            return static_cast<unsigned char>(ch) <= 0x20 || static_cast<unsigned char>(ch) == 0x7f;
+                        });
+        if (!ok) throw ConfigError(origin + ": notifications.from: must be a plain email address (name@host)");
+    }
 
     if (c.api_socket.empty()) c.api_socket = c.runtime_directory / "api.sock";
     if (c.login_socket.empty()) c.login_socket = c.runtime_directory / "login.sock";

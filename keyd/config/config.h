@@ -98,7 +98,12 @@ struct Config {
     std::map<Role, std::vector<std::string>> userdb_role_groups{
         {Role::owner, {"sudo"}}, {Role::manager, {}}, {Role::support, {}}};
     // [revoke]
-    bool revoke_terminate_sessions = true;  // end the sessions of members who lose access
+    bool revoke_terminate_sessions = true;
+    // [notifications] security notices to the accounts' security contacts (keyd/notify/):
+    // handed to this MTA program (sendmail -t -i); "" never sends (they are kept, visible in
+    // portalctl notifications). from: the sender, default portal-keyd@<host name>.
+    std::filesystem::path notifications_sendmail = "/usr/sbin/sendmail";
+    std::string notifications_from;  // end the sessions of members who lose access
 
     bool system_instance() const { return runtime_directory == kSystemRuntimeDirectory; }
     bool authority_mode() const { return portal_url.empty(); }

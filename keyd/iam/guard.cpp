@@ -93,6 +93,7 @@ constexpr std::array kRules{
     Rule{Operation::change_support_access, Scope::account, false, false, true, false, false, false, false, Others::none, false, false},
     Rule{Operation::list_support_staff, Scope::server,  false, false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::manage_support_staff, Scope::server, false, false, false, false, false, false, false, Others::none, false, true },
+    Rule{Operation::list_notifications, Scope::account, false, false, true,  false, false, false, false, Others::none, true , false},
     Rule{Operation::read_iam_feed,      Scope::host,    false, false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::verify_tfa_for_host, Scope::host,   false, false, false, false, false, false, false, Others::none, false, false},
     Rule{Operation::report_login_events, Scope::host,   false, false, false, false, false, false, false, Others::none, false, false},

@@ -75,6 +75,8 @@ enum class Operation {
     // who the provider's support staff are: this server's own administration (root on the socket)
     list_support_staff,
     manage_support_staff,  // mark, unmark
+    // the account's security notifications: owners read them
+    list_notifications,
     // the IAM feed: for an enrolled host of the account (and root)
     read_iam_feed,
     verify_tfa_for_host,

@@ -13,6 +13,7 @@
 #include "keyd/iam/invitation_service.h"
 #include "keyd/iam/key_service.h"
 #include "keyd/iam/member_service.h"
+#include "keyd/iam/notification_service.h"
 #include "keyd/iam/profile_service.h"
 #include "keyd/iam/session_service.h"
 #include "keyd/iam/support_service.h"
@@ -38,6 +39,7 @@ struct Services {
     ContactService& contacts;
     TicketService& tickets;
     SupportService& support;
+    NotificationService& notifications;
 };
 
 }  // namespace portal::iam

@@ -17,6 +17,7 @@
 #include "keyd/modes/modes.h"
 #include "keyd/modes/support_expiry.h"
 #include "keyd/net/listen_address.h"
+#include "keyd/notify/mailer.h"
 #include "keyd/store/store.h"
 #include "keyd/tfa/tfa_service.h"
 
@@ -42,6 +43,13 @@ tfa::Settings tfa_settings(const config::Config& c) {
     s.limits.max_failures = c.tfa_max_failures;
     s.limits.window = c.tfa_failure_window;
     s.limits.lockout = c.tfa_lockout;
+    return s;
+}
+
+notify::MailerSettings mailer_settings(const config::Config& c) {
+    notify::MailerSettings s;
+    s.sendmail = c.notifications_sendmail;
+    s.from = c.notifications_from.empty() ? "portal-keyd@" + host_name() : c.notifications_from;
     return s;
 }
 
@@ -88,12 +96,15 @@ int run_authority(const DaemonOptions& opts, config::Config& cfg, Restart& resta
 
     // Feed long-polls (GET /v1/iam/changes?wait=) are asked again after every write.
     api::LongPolls long_polls(io);
+    // Security notifications go out on the mailer's own thread; a write may have queued one.
+    notify::Mailer mailer(*store, mailer_settings(cfg));
     // Support access ends at its expiry time: re-armed after every write (a grant may move it).
     std::optional<SupportExpiry> support_expiry;
-    iam::authority::Authority authority(*store, tfa, [&login_path, &long_polls, &support_expiry] {
+    iam::authority::Authority authority(*store, tfa, [&login_path, &long_polls, &support_expiry, &mailer] {
         login_path.request_refresh();
         long_polls.notify();
         if (support_expiry) support_expiry->poke();
+        mailer.poke();
     });
     authority.set_session_settings(session_settings(cfg));
     support_expiry.emplace(io, authority.services().support);

@@ -280,6 +280,27 @@ CREATE TABLE support_access (
 CREATE INDEX support_access_expiry ON support_access (enabled, expires_at);
 )sql";
 
+// Version 11: security notifications (notifications_table.h), queued with the change that
+// caused them and delivered by the mailer (keyd/notify/).
+constexpr std::string_view kV11 = R"sql(
+CREATE TABLE notifications (
+    id              TEXT PRIMARY KEY,
+    account_id      TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    event           TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    recipients      TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed', 'kept')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    sent_at         TEXT,
+    next_attempt_at TEXT NOT NULL
+);
+CREATE INDEX notifications_account_created ON notifications (account_id, created_at, id);
+CREATE INDEX notifications_due ON notifications (status, next_attempt_at);
+)sql";
+
 // The account's active owners counted through an index (every membership write checks that
 // one remains) instead of reading all 10,000 memberships.
 constexpr std::string_view kIndexes = R"sql(
@@ -297,6 +318,7 @@ const std::vector<Migration> kMigrations = {
     {8, "ip allowlist", kV8},
     {9, "contacts and support tickets", kV9},
     {10, "support access and support staff", kV10},
+    {11, "security notifications", kV11},
 };
 
 constexpr std::string_view kBookkeeping = R"sql(

@@ -21,6 +21,7 @@ Store::Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts loca
       contacts_(*conn_),
       tickets_(*conn_),
       support_(*conn_),
+      notifications_(*conn_),
       changes_(*conn_) {}
 
 Store::~Store() = default;

@@ -17,6 +17,7 @@
 #include "keyd/store/ip_allowlist_table.h"
 #include "keyd/store/login_rows.h"
 #include "keyd/store/memberships_table.h"
+#include "keyd/store/notifications_table.h"
 #include "keyd/store/sessions_table.h"
 #include "keyd/store/ssh_keys_table.h"
 #include "keyd/store/support_table.h"
@@ -66,6 +67,7 @@ public:
     ContactsTable& contacts() { return contacts_; }    // not IAM state: no revision
     TicketsTable& tickets() { return tickets_; }       // not IAM state: no revision
     SupportTable& support() { return support_; }       // support staff and access grants
+    NotificationsTable& notifications() { return notifications_; }  // not IAM state: no revision
 
 private:
     Store(std::unique_ptr<Connection> conn, UidRange uids, LocalAccounts local);
@@ -84,6 +86,7 @@ private:
     ContactsTable contacts_;
     TicketsTable tickets_;
     SupportTable support_;
+    NotificationsTable notifications_;
     ChangeLog changes_;
 };
 

@@ -16,6 +16,7 @@ void register_v1_routes(Router& r, const iam::ServerStatusService& server, LongP
     register_contact_routes(r);
     register_support_ticket_routes(r);
     register_support_access_routes(r);
+    register_notification_routes(r);
     register_iam_feed_routes(r, polls);
 }
 

@@ -1,5 +1,6 @@
 #include "keyd/iam/authority/accounts.h"
 
+#include "keyd/iam/authority/security_notices.h"
 #include "keyd/iam/errors.h"
 
 namespace portal::iam::authority {
@@ -19,7 +20,16 @@ Account Accounts::update(const Caller& c, const AccountUpdate& u) {
             throw ApiError::unprocessable("confirm", "changing enforce_2fa needs confirm set to the account id");
         a.enforce_2fa = *u.enforce_2fa;
     }
-    b_.write([&] { b_.store.accounts().update(a); });
+    b_.write([&] {
+        b_.store.accounts().update(a);
+        if (a.enforce_2fa != c.account.enforce_2fa)
+            queue_security_notice(b_.store, a.id, SecurityEvent::enforce_2fa_changed,
+                                  a.enforce_2fa ? "Enforce 2FA is now on: members without two-factor authentication "
+                                                  "cannot sign in or log in until they enrol."
+                                                : "Enforce 2FA is now off: members may sign in and log in without "
+                                                  "two-factor authentication.",
+                                  c.principal);
+    });
     return *b_.store.accounts().get(a.id);
 }
 

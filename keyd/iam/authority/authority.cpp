@@ -9,7 +9,7 @@ Authority::Authority(store::Store& store, tfa::TfaService& tfa, std::function<vo
 
 Services Authority::services() {
     return Services{callers_, accounts_, members_, keys_, profiles_, two_factor_, invitations_, tokens_, sessions_, hosts_, allowlist_, feed_,
-                    contacts_, tickets_, support_};
+                    contacts_, tickets_, support_, notifications_};
 }
 
 }  // namespace portal::iam::authority

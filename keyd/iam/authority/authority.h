@@ -13,6 +13,7 @@
 #include "keyd/iam/authority/ip_allowlist.h"
 #include "keyd/iam/authority/keys.h"
 #include "keyd/iam/authority/members.h"
+#include "keyd/iam/authority/notifications.h"
 #include "keyd/iam/authority/profiles.h"
 #include "keyd/iam/authority/sessions.h"
 #include "keyd/iam/authority/support.h"
@@ -51,6 +52,7 @@ private:
     Contacts contacts_{backend_};
     Tickets tickets_{backend_};
     Support support_{backend_};
+    Notifications notifications_{backend_};
 };
 
 }  // namespace portal::iam::authority

@@ -1,5 +1,6 @@
 #include "keyd/iam/authority/invitations.h"
 
+#include "keyd/iam/authority/security_notices.h"
 #include "keyd/iam/errors.h"
 
 namespace portal::iam::authority {
@@ -28,6 +29,9 @@ std::pair<Account, Role> Invitations::accept(const Principal& p, const std::stri
         m = invitation_or_404(p, account_id);
         m.status = MemberStatus::active;
         b_.store.memberships().put(m);
+        if (m.role == Role::owner && p.user)
+            queue_security_notice(b_.store, account_id, SecurityEvent::owner_added,
+                                  person_text(*p.user) + " accepted the invitation and is now an owner.", p);
     });
     return {*b_.store.accounts().get(account_id), m.role};
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "keyd/iam/authority/security_notices.h"
 #include "keyd/iam/errors.h"
 #include "keyd/store/timestamp.h"
 #include "shared/cidr.h"
@@ -58,7 +59,13 @@ IpAllowlist IpAllowlists::set_active(const Caller& c, bool active) {
     if (active && !here.empty() && !allowlist_admits(after, here))
         throw ApiError::unprocessable("active", "no entry lists your own address (" + here +
                                                     "): add one first, or you would lock yourself out");
-    b_.write([&] { b_.store.ip_allowlist().set_active(c.account.id, active, store::now_rfc3339()); });
+    b_.write([&] {
+        b_.store.ip_allowlist().set_active(c.account.id, active, store::now_rfc3339());
+        queue_security_notice(b_.store, c.account.id, SecurityEvent::ip_allowlist_changed,
+                              active ? "the IP allowlist is now active: portal sessions work only from its networks."
+                                     : "the IP allowlist is now inactive: portal sessions work from any address.",
+                              c.principal);
+    });
     if (active) end_unlisted_sessions(c.account.id, after);
     return after;
 }

@@ -1,8 +1,26 @@
 #include "keyd/iam/authority/members.h"
 
+#include "keyd/iam/authority/security_notices.h"
 #include "keyd/iam/errors.h"
 
 namespace portal::iam::authority {
+namespace {
+
+bool active_owner(const Membership& m) { return m.role == Role::owner && m.status == MemberStatus::active; }
+
+// An owner gained or lost (made, re-roled, activated, deactivated, removed): the account's
+// security contacts hear of it, in the same write.
+void notice_owner_change(store::Store& store, const Membership* before, const Membership* after, const User& user,
+                         const Principal& by) {
+    const bool was = before && active_owner(*before), is = after && active_owner(*after);
+    if (was == is) return;
+    const auto& account_id = before ? before->account_id : after->account_id;
+    queue_security_notice(store, account_id, is ? SecurityEvent::owner_added : SecurityEvent::owner_removed,
+                          person_text(user) + (is ? " is now an owner." : " is no longer an owner."), by);
+}
+
+}  // namespace
+
 PageResult<AccountUser> Members::list(const Caller& c, const UserFilter& f, const PageRequest& pg) {
     authorize({c.principal, &c}, Operation::list_members);
     PageResult<AccountUser> r;
@@ -34,6 +52,7 @@ AccountUser Members::create(const Caller& c, const NewUser& u) {
         // A person who already exists joins only by accepting (root provisions directly).
         m.status = existing && !c.is_system() ? MemberStatus::invited : u.status;
         b_.store.memberships().put(m);
+        notice_owner_change(b_.store, nullptr, &m, user, c.principal);
         user_id = user.id;
     });
     return shown_to(c, b_.member_or_404(c, user_id));
@@ -56,6 +75,7 @@ AccountUser Members::update(const Caller& c, const std::string& id, const UserUp
             }
             check_membership_change(c, {au.membership, after, b_.store.memberships().count_active_owners(c.account.id)});
             b_.store.memberships().put(after);
+            notice_owner_change(b_.store, &au.membership, &after, au.user, c.principal);
         }
         if (u.name) {
             AccountUser au;
@@ -83,16 +103,22 @@ void Members::remove(const Caller& c, const std::string& id) {
         });
         check_membership_change(c, {au.membership, std::nullopt, b_.store.memberships().count_active_owners(c.account.id)});
         b_.store.memberships().remove(c.account.id, id);  // also deletes the user's keys in this account
+        notice_owner_change(b_.store, &au.membership, nullptr, au.user, c.principal);
     });
 }
 
 void Members::reset_tfa(const Caller& c, const std::string& id) {
     b_.write([&] {
+        AccountUser au;
         authorize({c.principal, &c}, Operation::reset_user_tfa, [&] {
-            auto au = b_.member_or_404(c, id);
+            au = b_.member_or_404(c, id);
             return b_.subject_of(id, au.membership.role);
         });
         b_.tfa.clear(id);
+        queue_security_notice(b_.store, c.account.id, SecurityEvent::tfa_reset,
+                              "the two-factor authentication of " + person_text(au.user) +
+                                  " was reset: their next sign-in enrols it again.",
+                              c.principal);
     });
 }
 

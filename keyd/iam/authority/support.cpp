@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "keyd/iam/authority/security_notices.h"
 #include "keyd/iam/errors.h"
 #include "keyd/log/log.h"
 #include "keyd/store/timestamp.h"
@@ -69,6 +70,10 @@ SupportAccess Support::set_access(const Caller& c, const SupportAccessChange& ch
         grant.expires_at = expires;
         b_.store.support().set_access(grant);
         let_in(c.account.id, b_.store.support().staff_ids());
+        queue_security_notice(b_.store, c.account.id, SecurityEvent::support_access_granted,
+                              "the provider's support staff may access the account, and log in where servers allow "
+                              "it, until " + *expires + ".",
+                              c.principal);
     });
     log::info(change.enabled ? "support access granted" : "support access ended",
               {{"account", c.account.id},

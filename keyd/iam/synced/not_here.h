@@ -66,6 +66,9 @@ struct SupportAtPortal final : SupportService {
         not_here();
     }
 };
+struct NotificationsAtPortal final : NotificationService {
+    PageResult<Notification> list(const Caller&, const PageRequest&) override { not_here(); }
+};
 struct FeedAtPortal final : FeedService {
     ipc::LoginState state(const Principal&, const std::optional<std::string>&, bool) override { not_here(); }
     std::uint64_t state_revision(const Principal&, const std::optional<std::string>&) override { not_here(); }

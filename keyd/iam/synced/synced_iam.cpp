@@ -306,6 +306,7 @@ struct SyncedIam::Impl {
     ContactsAtPortal contacts;
     TicketsAtPortal tickets;
     SupportAtPortal support;
+    NotificationsAtPortal notifications;
 };
 
 SyncedIam::SyncedIam(SyncedStateView state, PublishedHere published)
@@ -313,7 +314,7 @@ SyncedIam::SyncedIam(SyncedStateView state, PublishedHere published)
     Impl& i = *impl_;
     services_ = std::make_unique<Services>(Services{i.callers, i.accounts, i.members, i.keys, i.profiles, i.tfa,
                                                     i.invitations, i.tokens, i.sessions, i.hosts, i.allowlist, i.feed,
-                                                    i.contacts, i.tickets, i.support});
+                                                    i.contacts, i.tickets, i.support, i.notifications});
 }
 
 SyncedIam::~SyncedIam() = default;
