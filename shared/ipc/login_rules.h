@@ -53,12 +53,40 @@ struct LoginDecision {
     std::optional<std::uint32_t> uid;
 };
 
+// One rule's verdict, for `portalctl why` (the daemon's explain): the rules in the order
+// check_account applies them.
+struct RuleVerdict {
+    std::string_view rule;    // one of portal::ipc::rule
+    bool pass = false;
+    std::string_view reason;  // failed: the reason code this rule refuses with; passed: empty
+    std::string detail;       // what was compared: "status deactivated", "role support; allowed: owner, manager"
+};
+
+// Rule names (stable: they go over the API), in check_account's order.
+namespace rule {
+inline constexpr std::string_view member = "member";              // the name is a member of the served account
+inline constexpr std::string_view published = "published";        // and the daemon published it here
+inline constexpr std::string_view state = "state";                // the state is not an expired fallback file
+inline constexpr std::string_view status = "status";              // membership active
+inline constexpr std::string_view role = "role";                  // role among the login roles
+inline constexpr std::string_view ip_allowlist = "ip_allowlist";  // the address is listed, where applied
+inline constexpr std::string_view tfa_enrolment = "tfa_enrolment";  // Enforce 2FA and the member's 2FA
+inline constexpr std::string_view tfa_fallback = "tfa_fallback";    // a 2FA member needs the daemon
+}  // namespace rule
+
 // `rhost`: the client's address (PAM_RHOST) where the decision is about one connection;
 // nullopt where it is not (authorized keys, publication, revocation), which leaves the IP
 // allowlist to the connection's own account check. An address that is not an IP literal
 // (sshd with UseDNS) is not listed.
+//
+// `trace` (explanations only, never the login path): every rule is appended with its verdict
+// and detail, also after one failed, so that all of them are seen; the decision is the same
+// as without a trace (the first failing rule's). Only an unknown name stops the trace (no
+// member: nothing else to judge). Without a trace nothing is formatted or allocated: the
+// first failing rule returns at once.
 LoginDecision check_account(const LoginState& state, std::string_view user, const LoginPolicy& policy,
-                            const StateSource& source = {}, std::optional<std::string_view> rhost = std::nullopt);
+                            const StateSource& source = {}, std::optional<std::string_view> rhost = std::nullopt,
+                            std::vector<RuleVerdict>* trace = nullptr);
 
 // The policy the daemon recorded in the state (used by fallback readers).
 inline LoginPolicy policy_of(const LoginState& state) { return LoginPolicy{state.login_roles}; }
