@@ -151,5 +151,6 @@ void register_homes_command(CLI::App& app, Context& ctx);      // homes
 void register_contact_commands(CLI::App& app, Context& ctx);    // contacts
 void register_ticket_commands(CLI::App& app, Context& ctx);     // tickets
 void register_support_commands(CLI::App& app, Context& ctx);    // support access, grant, revoke, staff
+void register_notification_commands(CLI::App& app, Context& ctx);  // notifications
 
 }  // namespace portal::ctl

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     register_contact_commands(app, ctx);
     register_ticket_commands(app, ctx);
     register_support_commands(app, ctx);
+    register_notification_commands(app, ctx);
     register_homes_command(app, ctx);
 
     try {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keyd/store/timestamp.h"
+#include "tests/api/support/agents.h"
 #include "tests/api/support/daemon_fixture.h"
 #include "tests/api/support/helpers.h"
 
@@ -419,4 +420,92 @@ TEST_CASE("portalctl: support access granted for a time and revoked - support st
     CHECK(nlohmann::json::parse(portalctl(ctl + " --json support staff list").out).empty());
     CHECK(portalctl(ctl + " support staff remove " + staff.id).status == 5);
     CHECK(portalctl(ctl + " support staff remove staff@provider.example").status == 5);
+}
+
+TEST_CASE("portalctl: notifications kept without an MTA show the reason - owners only",
+          "[api][notifications][portalctl]") {
+    DaemonOptions o;
+    o.extra_toml = "[notifications]\nsendmail = \"/nonexistent/sendmail\"\n";
+    Daemon d("ctl-notifications", o);
+    const auto seed = seed_account(d);
+    const auto mgr = add_member(d, seed.account_id, "mgr@example.com", "manager");
+    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + quote(d.socket().string());
+    const std::string as_manager = "setpriv --reuid " + std::to_string(mgr.uid) + " --regid " + std::to_string(mgr.uid) +
+                                   " --clear-groups " + ctl;
+
+    Run contact = portalctl(ctl + " contacts add --name Sec --email sec@example.com --roles security");
+    INFO(contact.out);
+    REQUIRE(contact.status == 0);
+    Run owner = portalctl(ctl + " users add --email owner2@example.com --name 'Owner Two' --role owner");
+    INFO(owner.out);
+    REQUIRE(owner.status == 0);
+
+    // The first owner's notice (nobody had the security role then) and the second's (no MTA).
+    nlohmann::json notice, all;
+    REQUIRE(eventually([&] {
+        Run r = portalctl(ctl + " --json notifications");
+        if (r.status != 0) return false;
+        all = nlohmann::json::parse(r.out, nullptr, false);
+        if (!all.is_array() || all.size() != 2) return false;
+        for (const auto& n : all)
+            if (n.at("status") != "kept") return false;
+        notice = all.at(0);  // newest first
+        return true;
+    }));
+    INFO(all.dump());
+    CHECK(notice.at("event") == "owner_added");
+    CHECK(notice.at("recipients") == nlohmann::json{"sec@example.com"});
+    CHECK(notice.at("last_error").get<std::string>().find("/nonexistent/sendmail") != std::string::npos);
+    CHECK(notice.at("sent_at").is_null());
+    CHECK(notice.at("body").get<std::string>().find("Owner Two") != std::string::npos);
+    CHECK(all.at(1).at("recipients").empty());
+    CHECK(all.at(1).at("last_error").get<std::string>().find("security role") != std::string::npos);
+    const std::string id = notice.at("id");
+
+    Run table = portalctl(ctl + " notifications");
+    INFO(table.out);
+    CHECK(table.status == 0);
+    CHECK(table.out.find("Account: Acme (" + seed.account_id + ")") != std::string::npos);
+    for (const char* column : {"WHEN", "EVENT", "STATUS", "TO", "SUBJECT"}) CHECK(table.out.find(column) != std::string::npos);
+    CHECK(table.out.find(id) != std::string::npos);
+    CHECK(table.out.find("owner_added") != std::string::npos);
+    CHECK(table.out.find("kept") != std::string::npos);
+    CHECK(table.out.find("sec@example.com") != std::string::npos);
+    // The reasons, whole.
+    CHECK(table.out.find(id + " (kept): " + notice.at("last_error").get<std::string>()) != std::string::npos);
+    CHECK(table.out.find("the account has no contact with the security role") != std::string::npos);
+    CHECK(portalctl(ctl + " notifications list --per-page 1 --page 2").out.find(all.at(1).at("id").get<std::string>()) !=
+          std::string::npos);
+
+    // --status filters here: kept ones, none sent, a status that does not exist is a usage error.
+    Run kept = portalctl(ctl + " --json notifications list --status kept --per-page 1");
+    INFO(kept.out);
+    REQUIRE(kept.status == 0);
+    CHECK(nlohmann::json::parse(kept.out) == all);  // every page, not just the first
+    Run sent = portalctl(ctl + " --json notifications --status sent");
+    REQUIRE(sent.status == 0);
+    CHECK(nlohmann::json::parse(sent.out) == nlohmann::json::array());
+    Run none = portalctl(ctl + " notifications --status sent");
+    CHECK(none.status == 0);
+    CHECK(none.out.find("No sent notifications.") != std::string::npos);
+    CHECK(portalctl(ctl + " notifications --status delivered").status == 2);
+
+    Run shown = portalctl(ctl + " --json notifications show " + id);
+    INFO(shown.out);
+    REQUIRE(shown.status == 0);
+    CHECK(nlohmann::json::parse(shown.out) == notice);
+    Run human = portalctl(ctl + " notifications show " + id);
+    INFO(human.out);
+    CHECK(human.status == 0);
+    CHECK(human.out.find("sec@example.com") != std::string::npos);
+    CHECK(human.out.find("/nonexistent/sendmail") != std::string::npos);
+    CHECK(human.out.find(notice.at("subject").get<std::string>()) != std::string::npos);
+    CHECK(human.out.find("Owner Two") != std::string::npos);  // the body
+    CHECK(portalctl(ctl + " notifications show ntf_nothere").status == 5);
+
+    // Owners only: a manager gets the daemon's 403.
+    Run denied = portalctl(as_manager + " notifications");
+    INFO(denied.out);
+    CHECK(denied.status == 6);
+    CHECK(portalctl(as_manager + " notifications show " + id).status == 6);
 }
