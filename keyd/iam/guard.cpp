@@ -17,6 +17,8 @@ enum class Scope {
     server,   // this machine's own administration: root on its local socket, nobody else
     portal,   // decided by the portal, with the caller's own credential; here: a caller this
               // server knows (root, or a member of the account it follows)
+    about_self,  // about one person (the subject): root on the socket for anyone, a person only
+                 // about themself, nobody else
 };
 
 // Who may see or touch another member's person-bound items (SSH keys) in the account.
@@ -68,6 +70,7 @@ constexpr std::array kRules{
     Rule{Operation::delete_key,         Scope::account, false, false, false, false, false, false, true,  Others::owner_only, false, false},
     Rule{Operation::get_server_status,  Scope::account, false, false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::join_portal,        Scope::server,  false, false, false, false, false, false, false, Others::none, false, true },
+    Rule{Operation::explain_login,      Scope::about_self, false, false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::list_api_tokens,    Scope::self,    true,  false, false, false, false, false, false, Others::none, true , false},
     Rule{Operation::create_api_token,   Scope::self,    true,  true,  false, false, true,  false, false, Others::none, false, true },
     Rule{Operation::delete_api_token,   Scope::self,    true,  false, false, false, false, false, false, Others::none, false, false},
@@ -259,6 +262,15 @@ Grant authorize(const Asker& who, Operation op, const SubjectLoader& load_subjec
     }
     if (rule.scope == Scope::server) {
         if (!p.is_system()) throw ApiError::forbidden("only root on this server's socket may do this (sudo portalctl ...)");
+        return {};
+    }
+    if (rule.scope == Scope::about_self) {
+        if (!p.is_system()) check_self_scope(rule, p);
+        const Subject s = load_subject ? load_subject() : Subject{};
+        // An unknown subject (no user id) is nobody's self: 403 too, so the answer says
+        // nothing about whether the name exists.
+        if (!p.is_system() && (s.user_id.empty() || !is_self(p, &s)))
+            throw ApiError::forbidden("you may ask only about yourself; root may ask about anyone (sudo portalctl ...)");
         return {};
     }
     if (!p.is_system()) {

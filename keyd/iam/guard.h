@@ -42,6 +42,7 @@ enum class Operation {
     // this server: what it serves and which members it could not publish
     get_server_status,
     join_portal,        // make this server an agent of a remote portal (root on the socket only)
+    explain_login,      // why a member may or may not log in here: root about anyone, a person about themself
     // the caller's own API tokens (user-global)
     list_api_tokens,
     create_api_token,

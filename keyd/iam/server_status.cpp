@@ -13,6 +13,22 @@ ServerStatus ServerStatusService::get(const Caller& c) const {
     return s;
 }
 
+login::Explanation explain_login(const Principal& p, const login::ExplainQuery& q, const LoginExplainer& explain) {
+    if (!explain) throw ApiError{409, "CONFLICT", "this server has no login path to explain"};
+    login::Explanation out;
+    authorize({p}, Operation::explain_login, [&] {
+        out = explain(q);
+        Subject s;
+        if (out.member) s.user_id = out.member->user_id;
+        return s;
+    });
+    return out;
+}
+
+login::Explanation ServerStatusService::why(const Principal& p, const login::ExplainQuery& q) const {
+    return explain_login(p, q, explainer_);
+}
+
 void ServerStatusService::authorize_join(const Principal& p) const { authorize({p}, Operation::join_portal); }
 
 void ServerStatusService::join(const Principal& p, JoinRequest r, Done done) const {

@@ -11,6 +11,7 @@
 
 #include "keyd/iam/caller.h"
 #include "keyd/iam/errors.h"
+#include "keyd/login/explanation.h"
 
 namespace portal::iam {
 
@@ -48,24 +49,35 @@ struct JoinOutcome {
     std::optional<ApiError> error;       // else why not
 };
 
+// The login rules' explanation for a query (LoginService::explain), on the caller's thread.
+using LoginExplainer = std::function<login::Explanation(const login::ExplainQuery&)>;
+
+// GET /v1/server/why, in both modes: `explain` runs once the asker passed the guard's rules
+// that do not depend on the member (explain_login), and the answer is returned only to root
+// or to the member themself (403 otherwise, also for names that are nobody's).
+login::Explanation explain_login(const Principal& p, const login::ExplainQuery& q, const LoginExplainer& explain);
+
 class ServerStatusService {
 public:
     using Source = std::function<ServerStatus()>;
     using Done = std::function<void(JoinOutcome)>;
     // Checks the request, registers at the portal off the main thread, calls `done` on it.
     using Joiner = std::function<void(JoinRequest, Done)>;
-    explicit ServerStatusService(Source source, Joiner joiner = {})
-        : source_(std::move(source)), joiner_(std::move(joiner)) {}
+    explicit ServerStatusService(Source source, Joiner joiner = {}, LoginExplainer explainer = {})
+        : source_(std::move(source)), joiner_(std::move(joiner)), explainer_(std::move(explainer)) {}
     // 404 when the caller's account is not the one this server serves (its members are not
     // users here, and another account's details are not the caller's business).
     ServerStatus get(const Caller& c) const;
     // Root on the socket only (the guard's join_portal); called before the body is read.
     void authorize_join(const Principal& p) const;
     void join(const Principal& p, JoinRequest r, Done done) const;
+    // explain_login with this server's login path.
+    login::Explanation why(const Principal& p, const login::ExplainQuery& q) const;
 
 private:
     Source source_;
     Joiner joiner_;
+    LoginExplainer explainer_;
 };
 
 }  // namespace portal::iam

@@ -1,12 +1,16 @@
 #include "keyd/login/login_service.h"
 
+#include <algorithm>
+#include <cctype>
 #include <exception>
 #include <optional>
 #include <utility>
+#include <variant>
 
 #include "keyd/log/log.h"
 #include "keyd/store/timestamp.h"
 #include "shared/random.h"
+#include "shared/ssh_key.h"
 #include "shared/ipc/login_rules.h"
 
 namespace portal::login {
@@ -80,6 +84,45 @@ ipc::CheckAccountReply LoginService::check_account(const ipc::CheckAccountReques
                 {"reason", d.reason},
                 {"tfa_required", d.tfa_required ? "yes" : "no"}});
     return d;
+}
+
+namespace {
+
+// Whether `key` (SHA256:... as ssh-keygen -l prints it, or the API's MD5 colon hex, "MD5:"
+// prefix optional) is the fingerprint of `k`.
+bool key_is(const ipc::LoginKey& k, std::string_view key) {
+    if (key.starts_with("SHA256:")) return k.fingerprint_sha256 == key;
+    if (key.starts_with("MD5:")) key.remove_prefix(4);
+    // The view keeps the SHA256 form only; the MD5 form comes from the key line itself.
+    const auto parsed = parse_ssh_public_key(k.line);
+    const auto* p = std::get_if<ParsedSshKey>(&parsed);
+    if (!p || p->fingerprint_md5.size() != key.size()) return false;
+    for (std::size_t i = 0; i < key.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(key[i])) != static_cast<unsigned char>(p->fingerprint_md5[i]))
+            return false;
+    return true;
+}
+
+}  // namespace
+
+Explanation LoginService::explain(const ExplainQuery& q) const {
+    const auto snap = snapshot();
+    const ipc::LoginState v = view_for(*snap, q.user);
+    Explanation e;
+    e.query = q;
+    std::optional<std::string_view> rhost;
+    if (q.rhost) rhost = *q.rhost;
+    e.decision = ipc::check_account(v, q.user, ipc::policy_of(v), {}, rhost, &e.rules);
+    e.account_id = v.account_id;
+    e.revision = v.revision;
+    e.generated_at = v.generated_at;
+    if (!v.members.empty()) {
+        const ipc::LoginMember& m = v.members.front();
+        e.member = ExplainedMember{m.user_id, m.unix_name, m.uid, m.role, m.status, m.tfa_enabled, m.published, m.keys.size()};
+        if (q.key)
+            e.key_matches = std::any_of(m.keys.begin(), m.keys.end(), [&](const ipc::LoginKey& k) { return key_is(k, *q.key); });
+    }
+    return e;
 }
 
 namespace {

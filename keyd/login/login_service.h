@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "keyd/login/explanation.h"
 #include "keyd/login/state_delta.h"
 #include "keyd/store/store.h"
 #include "keyd/tfa/tfa_service.h"
@@ -71,6 +72,10 @@ public:
 
     ipc::GetAuthorizedKeysReply get_authorized_keys(const ipc::GetAuthorizedKeysRequest& r) override;
     ipc::CheckAccountReply check_account(const ipc::CheckAccountRequest& r) override;
+    // The same decision as check_account (same snapshot, same rules, no event queued, nothing
+    // logged), with every rule's verdict, the member and whether `q.key` is one of their keys.
+    // For the API (GET /v1/server/why), which authorizes and validates the query first.
+    Explanation explain(const ExplainQuery& q) const;
     // A member the rules refuse gets wrong_code without their code being looked at: no
     // oracle for a code's validity, no step of their 2FA spent, no lockout counted. The PAM
     // module asks CheckAccount first, so this only happens when access changed in between.

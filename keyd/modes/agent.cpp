@@ -127,7 +127,8 @@ int run_agent(const DaemonOptions& opts, config::Config& cfg, Restart& restart) 
     arm_tick(tick, source);
 
     sync::PortalForwarder forwarder(endpoint, cfg.portal_request_timeout);
-    AgentApi agent_api(io, cfg, opts.config_path, restart, source, login_path.refresher(), events, forwarder);
+    AgentApi agent_api(io, cfg, opts.config_path, restart, source, login_path.refresher(), events, forwarder,
+                       login_service);
     api::ServerLimits limits;
     limits.max_body_bytes = cfg.api_max_body_bytes;
     limits.request_timeout = cfg.api_request_timeout;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keyd/api/request_log.h"
+#include "keyd/api/server_why.h"
 #include "keyd/api/router.h"
 #include "keyd/api/views.h"
 #include "keyd/iam/errors.h"
@@ -64,7 +65,7 @@ api::Response answer_of(const sync::PortalAnswer& a, const std::string& portal_u
 
 AgentApi::AgentApi(asio::io_context& io, const config::Config& cfg, std::filesystem::path config_path, Restart& restart,
                    sync::SyncedLoginSource& source, login::Refresher& refresher, sync::EventReporter& events,
-                   sync::PortalForwarder& forwarder)
+                   sync::PortalForwarder& forwarder, const login::LoginService& login)
     : io_(io),
       cfg_(cfg),
       config_path_(std::move(config_path)),
@@ -73,6 +74,7 @@ AgentApi::AgentApi(asio::io_context& io, const config::Config& cfg, std::filesys
       refresher_(refresher),
       events_(events),
       forwarder_(forwarder),
+      login_(login),
       synced_iam_([&source]() -> const ipc::LoginState& { return source.synced(); },
                   [&refresher](const std::string& user_id) {
                       const auto status = refresher.status();
@@ -120,6 +122,12 @@ api::Response AgentApi::server_status(const iam::Principal& p) const {
     body["sync"]["login_events_queued"] = counts.queued;
     body["sync"]["login_events_dropped"] = counts.dropped;
     return api::json_response(200, body);
+}
+
+api::Response AgentApi::why(const api::Request& req, const iam::Principal& p) const {
+    const login::ExplainQuery q = api::why_query(req);
+    const auto e = iam::explain_login(p, q, [this](const login::ExplainQuery& query) { return login_.explain(query); });
+    return api::json_response(200, api::why_json(e));
 }
 
 api::Response AgentApi::leave(const iam::Principal& p) {
@@ -188,6 +196,7 @@ api::Response AgentApi::handle(const api::Request& req) {
         const iam::Principal p = synced_iam_.services().callers.principal_for_uid(req.peer.uid);
         if (p.user) rec.principal = p.user->id;
         if (req.path == "/v1/server" && req.method == "GET") resp = server_status(p);
+        else if (req.path == "/v1/server/why" && req.method == "GET") resp = why(req, p);
         else if (req.path == "/v1/server/leave" && req.method == "POST") resp = leave(p);
         else if (req.path == "/v1/server/join" && req.method == "POST") {
             iam::authorize({p}, iam::Operation::join_portal);

@@ -1,7 +1,7 @@
 // Agent mode's local API socket. Who asks is the socket's peer: root, or a member of the
 // account this server follows (by uid, from the synced state); anyone else is refused before
 // anything is read. This server's own administration (GET /v1/server, leave) is answered
-// here, and so are reads of the account, its members, their keys and the caller's profile:
+// here (and GET /v1/server/why, from this server's own login path), and so are reads of the account, its members, their keys and the caller's profile:
 // from the synced copy (keyd/iam/synced/), through the same router, handlers and guard as an
 // authority's, so that they work with the portal down. Every other request goes to the portal
 // with the caller's own credential
@@ -18,6 +18,7 @@
 #include "keyd/config/config.h"
 #include "keyd/iam/caller.h"
 #include "keyd/iam/synced/synced_iam.h"
+#include "keyd/login/login_service.h"
 #include "keyd/login/refresher.h"
 #include "keyd/modes/join.h"
 #include "keyd/sync/event_reporter.h"
@@ -30,7 +31,7 @@ class AgentApi {
 public:
     AgentApi(boost::asio::io_context& io, const config::Config& cfg, std::filesystem::path config_path,
              Restart& restart, sync::SyncedLoginSource& source, login::Refresher& refresher,
-             sync::EventReporter& events, sync::PortalForwarder& forwarder);
+             sync::EventReporter& events, sync::PortalForwarder& forwarder, const login::LoginService& login);
 
     // On the main thread (the API server's).
     api::Response handle(const api::Request& req);
@@ -40,6 +41,7 @@ public:
 private:
     api::Response server_status(const iam::Principal& p) const;
     api::Response leave(const iam::Principal& p);
+    api::Response why(const api::Request& req, const iam::Principal& p) const;
     api::Response forward(const api::Request& req, const iam::Principal& p, const std::string& correlation_id);
 
     boost::asio::io_context& io_;
@@ -50,6 +52,7 @@ private:
     login::Refresher& refresher_;
     sync::EventReporter& events_;
     sync::PortalForwarder& forwarder_;
+    const login::LoginService& login_;
     iam::synced::SyncedIam synced_iam_;
     api::Router reads_;  // the reads answered here
 };

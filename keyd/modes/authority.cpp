@@ -117,7 +117,8 @@ int run_authority(const DaemonOptions& opts, config::Config& cfg, Restart& resta
         s.https_pin = https_status.https_pin;
         s.https_error = https_status.https_error;
         return s;
-    }, [&joiner](iam::JoinRequest r, iam::ServerStatusService::Done done) { joiner.join(std::move(r), std::move(done)); });
+    }, [&joiner](iam::JoinRequest r, iam::ServerStatusService::Done done) { joiner.join(std::move(r), std::move(done)); },
+    [&login_service](const login::ExplainQuery& q) { return login_service.explain(q); });
     api::Router router(authority.services());
     api::register_v1_routes(router, server_status, &long_polls);
 

@@ -89,7 +89,9 @@ LoginDecision check_account(const LoginState& state, std::string_view user, cons
     }
     (void)judge.refuses(rule::member, true, {}, [m] { return "member, uid " + std::to_string(m->uid); });
     if (judge.refuses(rule::published, m->published, reason::not_published, [m] {
-            return std::string(m->published ? "published here" : "not published: a local or reserved account holds the name or uid");
+            return std::string(m->published ? "published here"
+                                            : "not published here: the rules below refuse the member, or a local or "
+                                              "reserved account holds the name or uid");
         }))
         return deny(nullptr, reason::not_published);
 

@@ -83,6 +83,8 @@ const Row kTable[] = {
     {"GET", "/v1/iam/changes", nullptr,                               {200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 200, 403}},
     {"GET", "/v1/server", nullptr,                                    {200, 200, 200, 403, 403, 404, 403, 200, 200, 200, 401, 403, 200}},
     {"POST", "/v1/server/join", "{}",                                 {422, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 403, 403}},
+    // ?user= the owner's unix name: root, and the owner themself (any credential of theirs).
+    {"GET", "/v1/server/why", nullptr,                                {200, 200, 403, 403, 403, 403, 403, 200, 200, 403, 401, 403, 200}},
     {"GET", "/v1/support/access", nullptr,                            {200, 200, 403, 403, 403, 404, 403, 200, 200, 403, 401, 403, 200}},
     {"PUT", "/v1/support/access", R"({"enabled":false})",             {200, 200, 403, 403, 403, 404, 403, 200, 403, 403, 401, 403, 200}},
     {"GET", "/v1/notifications", nullptr,                             {200, 200, 403, 403, 403, 404, 403, 200, 200, 403, 401, 403, 200}},
@@ -155,6 +157,7 @@ struct World {
     std::string owner_email;       // for the sign-in row (the password is kTablePassword)
     std::string allowlist_entry;   // {entry_id}: an entry of A's (inactive) IP allowlist
     std::string contact, ticket;   // {contact_id}, {ticket_id}: A's
+    std::string owner_unix_name;   // whom /v1/server/why asks about
     HttpsTarget https;
 };
 
@@ -206,6 +209,7 @@ World build_world(const Daemon& d) {
     w.enrolment_token = enrol();
     REQUIRE(d.put("/v1/profile/password", {{"password", kTablePassword}}, a.owner.uid).status == 204);
     w.owner_email = a.owner.email;
+    w.owner_unix_name = a.owner.json.at("unix_name").get<std::string>();
     auto session = d.send(HttpRequest{"POST", "/v1/auth/sessions", sign_in_json(w.owner_email), {}, 0, 30, w.https});
     REQUIRE(session.status == 201);
     w.token[owner_session] = session.json.at("token").get<std::string>();
@@ -236,6 +240,7 @@ std::string fill(std::string pattern, const Row& row, const World& w) {
     replace("{ticket_id}", w.ticket);
     replace("{user_id}", w.target);
     if (pattern == "/v1/iam/changes") pattern += "?since=0";
+    if (pattern == "/v1/server/why") pattern += "?user=" + w.owner_unix_name;
     return pattern;
 }
 

@@ -1,6 +1,7 @@
 // /v1/server: this server's login state and the members it could not publish.
 #include "keyd/api/json_body.h"
 #include "keyd/api/router.h"
+#include "keyd/api/server_why.h"
 #include "keyd/api/views.h"
 
 namespace portal::api {
@@ -8,6 +9,11 @@ namespace portal::api {
 void register_server_routes(Router& r, const iam::ServerStatusService& server) {
     r.add("GET", "/v1/server", [&server](Context& ctx) {
         return json_response(200, server_json(server.get(ctx.caller()), "authority"));
+    });
+    // portalctl why: the login rules' verdicts for one member (root: anyone; a member: themself).
+    r.add("GET", "/v1/server/why", [&server](Context& ctx) {
+        const login::ExplainQuery q = why_query(ctx.req);
+        return json_response(200, why_json(server.why(ctx.principal, q)));
     });
     // portalctl join: answered once the portal registered this host (or refused it); the
     // daemon then restarts itself as an agent.
