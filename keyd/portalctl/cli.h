@@ -148,6 +148,7 @@ void register_allowlist_commands(CLI::App& app, Context& ctx);  // allowlist, pa
 void register_server_commands(CLI::App& app, Context& ctx);     // join, leave
 void register_session_commands(CLI::App& app, Context& ctx);    // login, logout
 void register_homes_command(CLI::App& app, Context& ctx);      // homes
+void register_why_command(CLI::App& app, Context& ctx);        // why
 void register_contact_commands(CLI::App& app, Context& ctx);    // contacts
 void register_ticket_commands(CLI::App& app, Context& ctx);     // tickets
 void register_support_commands(CLI::App& app, Context& ctx);    // support access, grant, revoke, staff

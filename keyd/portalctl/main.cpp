@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
     register_support_commands(app, ctx);
     register_notification_commands(app, ctx);
     register_homes_command(app, ctx);
+    register_why_command(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -509,3 +509,94 @@ TEST_CASE("portalctl: notifications kept without an MTA show the reason - owners
     CHECK(denied.status == 6);
     CHECK(portalctl(as_manager + " notifications show " + id).status == 6);
 }
+
+namespace {
+// A rule line of `portalctl why`: "  <mark> <name>  <detail>" (names padded to one column).
+bool why_line(const std::string& out, const std::string& mark, const std::string& name, const std::string& detail) {
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+        const std::string start = "  " + mark + " " + name + " ";
+        if (line.rfind(start, 0) != 0) continue;
+        const auto rest = line.find_first_not_of(' ', start.size());
+        if (rest != std::string::npos && line.substr(rest) == detail) return true;
+    }
+    return false;
+}
+}  // namespace
+
+TEST_CASE("portalctl: why shows every login rule, the NSS check and exits by the verdict", "[api][why][portalctl]") {
+    DaemonOptions o;
+    o.extra_toml = "[listen]\nhttps = \"127.0.0.1:0\"\n";
+    Daemon d("ctl-why", o);
+    const auto seed = seed_account(d);
+    const auto mgr = add_member(d, seed.account_id, "mgr@example.com", "manager");
+    const auto gone = add_member(d, seed.account_id, "gone@example.com", "manager");
+    const std::string token = create_api_token(d, mgr.uid, "why", "read_only").secret;
+    REQUIRE(d.put("/v1/account/users/" + gone.id, {{"status", "deactivated"}}, 0, account_header(seed.account_id)).status ==
+            200);
+    const std::string mgr_name = mgr.json.at("unix_name"), gone_name = gone.json.at("unix_name");
+    const std::string owner_name = seed.owner.json.at("unix_name");
+    // The login state follows the writes a moment later.
+    REQUIRE(eventually([&] {
+        const auto r = d.get("/v1/server/why?user=" + gone_name);
+        return r.status == 200 && r.json.at("reason") == "deactivated";
+    }));
+    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + quote(d.socket().string());
+
+    // Root on the socket: the rules, then the NSS check only this machine can make.
+    Run root = portalctl(ctl + " why " + mgr_name + " --from 192.0.2.1");
+    INFO(root.out);
+    CHECK(root.out.find("Member " + mgr_name + " (" + mgr.id + ", uid " + std::to_string(mgr.uid) +
+                        "): role manager, status active, 2FA off, 0 SSH key(s)") != std::string::npos);
+    CHECK(why_line(root.out, "\u2713", "status", "status active"));
+    CHECK(why_line(root.out, "\u2713", "role", "role manager; allowed: owner, manager"));
+    CHECK(why_line(root.out, "\u2713", "ip_allowlist", "not applied to SSH on this server"));
+    CHECK(root.out.find("From: 192.0.2.1") != std::string::npos);
+    const bool resolves = root.out.find("\u2713 nss") != std::string::npos;
+    if (resolves) {
+        CHECK(root.status == 0);
+        CHECK(root.out.find("Verdict: allowed") != std::string::npos);
+    } else {  // the test's members are not in this machine's NSS
+        CHECK(root.status == 1);
+        CHECK(root.out.find("\u2717 nss") != std::string::npos);
+        CHECK(root.out.find("Verdict: refused: the rules allow the member") != std::string::npos);
+    }
+
+    Run deactivated = portalctl(ctl + " why " + gone_name);
+    INFO(deactivated.out);
+    CHECK(deactivated.status == 1);
+    CHECK(why_line(deactivated.out, "\u2717", "status", "status deactivated"));
+    CHECK(deactivated.out.find("Verdict: refused (deactivated): Your portal access to this server has been deactivated.") !=
+          std::string::npos);
+
+    Run json = portalctl(ctl + " --json why " + gone_name);
+    CHECK(json.status == 1);
+    const auto body = nlohmann::json::parse(json.out.substr(0, json.out.find('\n')), nullptr, false);
+    REQUIRE(body.is_object());
+    CHECK(body.at("reason") == "deactivated");
+
+    Run stranger = portalctl(ctl + " why nosuchuser");
+    INFO(stranger.out);
+    CHECK(stranger.status == 5);
+    CHECK(stranger.out.find("not a portal user here") != std::string::npos);
+
+    // The member themself, over HTTPS with their token: no NSS check there (another machine).
+    const HttpsTarget https = https_listener(d);
+    const std::string remote = "PORTAL_TOKEN=" + token + " " + std::string(PORTALCTL_BIN) + " --url https://" +
+                               https.address + " --pin " + quote(https.pin);
+    Run self = portalctl(remote + " why " + mgr_name);
+    INFO(self.out);
+    CHECK(self.status == 0);
+    CHECK(self.out.find("Verdict: allowed") != std::string::npos);
+    CHECK(self.out.find("nss") == std::string::npos);
+    Run other = portalctl(remote + " why " + owner_name);
+    INFO(other.out);
+    CHECK(other.status == 6);
+
+    // No daemon at all: logins run on the fallback files.
+    Run down = portalctl(std::string(PORTALCTL_BIN) + " --socket " + quote((d.dir() / "nothing.sock").string()) +
+                         " why " + mgr_name);
+    INFO(down.out);
+    CHECK(down.status == 3);
+    CHECK(down.out.find("logins run on the fallback files") != std::string::npos);
+}
