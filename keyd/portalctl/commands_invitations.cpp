@@ -34,8 +34,10 @@ void register_invitation_commands(CLI::App& app, Context& ctx) {
     auto* inv = app.add_subcommand("invitations", "Accounts you were invited to (accept to join)");
     auto* list = inv->add_subcommand("list", "List pending invitations (the default)");
     on_run(list, ctx, [&ctx] { list_invitations(ctx); });
-    on_run(inv, ctx, [&ctx, inv] {
-        if (inv->get_subcommands().empty()) list_invitations(ctx);
+    // Bare `invitations` lists. CLI11 runs this parent's callback after the subcommand's: it must
+    // not replace the action `accept`/`decline` set (it did, and they silently did nothing).
+    inv->callback([&ctx, inv] {
+        if (inv->get_subcommands().empty()) ctx.action = [&ctx] { list_invitations(ctx); };
     });
 
     for (const char* answer : {"accept", "decline"}) {

@@ -600,3 +600,40 @@ TEST_CASE("portalctl: why shows every login rule, the NSS check and exits by the
     CHECK(down.status == 3);
     CHECK(down.out.find("logins run on the fallback files") != std::string::npos);
 }
+
+TEST_CASE("portalctl: invitations accept and decline answer the invitation", "[api][invitations][portalctl]") {
+    Daemon d("ctl-invitations");
+    const auto a = seed_account(d, "Acme", "acme");
+    const auto b = seed_account(d, "Beta", "beta");
+    const auto c = seed_account(d, "Gamma", "gamma");
+    // Owners of B and C invite A's owner (an existing person joins only by accepting).
+    for (const auto* s : {&b, &c}) {
+        auto r = d.post("/v1/account/users", {{"email", a.owner.email}, {"name", "Ann"}, {"role", "manager"}}, s->owner.uid,
+                        account_header(s->account_id));
+        REQUIRE(r.status == 201);
+        REQUIRE(r.json.at("status") == "invited");
+    }
+    const std::string as_ann = "setpriv --reuid " + std::to_string(a.owner.uid) + " --regid " +
+                               std::to_string(a.owner.uid) + " --clear-groups " + std::string(PORTALCTL_BIN) +
+                               " --socket " + quote(d.socket().string());
+    Run listed = portalctl(as_ann + " invitations");
+    INFO(listed.out);
+    CHECK(listed.status == 0);
+    CHECK(listed.out.find(b.account_id) != std::string::npos);
+
+    Run accepted = portalctl(as_ann + " invitations accept " + b.account_id);
+    INFO(accepted.out);
+    CHECK(accepted.status == 0);
+    auto in_b = d.get("/v1/account/users/" + a.owner.id, 0, account_header(b.account_id));
+    CHECK(in_b.json.value("status", "") == "active");
+
+    Run declined = portalctl(as_ann + " invitations decline " + c.account_id);
+    INFO(declined.out);
+    CHECK(declined.status == 0);
+    CHECK(d.get("/v1/account/users/" + a.owner.id, 0, account_header(c.account_id)).status == 404);
+
+    // No such invitation: the daemon's 404, exit 5 (this exited 0 without asking, once).
+    Run nothing = portalctl(as_ann + " invitations accept " + c.account_id);
+    INFO(nothing.out);
+    CHECK(nothing.status == 5);
+}
