@@ -262,3 +262,20 @@ TEST_CASE("config: [portal] makes an agent - its values are checked and name the
     CHECK(refused("[portal]\noffline_grace = 100\npoll_wait = 60\n").find("portal.offline_grace") != std::string::npos);
     CHECK(refused("[portal]\ntfa_timeout = 5\n").find("portal.tfa_timeout") != std::string::npos);
 }
+
+TEST_CASE("config: [notifications] names the MTA program and the sender - both checked") {
+    auto d = parse_config("", "defaults");
+    CHECK(d.notifications_sendmail == "/usr/sbin/sendmail");
+    CHECK(d.notifications_from.empty());  // portal-keyd@<host name> at start
+    auto c = parse_config("[notifications]\nsendmail = \"\"\nfrom = \"keyd@portal.example\"\n", "t");
+    CHECK(c.notifications_sendmail.empty());
+    CHECK(c.notifications_from == "keyd@portal.example");
+    CHECK(error_of("[notifications]\nsendmail = \"sendmail\"\n").find("notifications.sendmail") != std::string::npos);
+    for (const char* from : {"keyd", "@portal.example", "keyd@", "a@b@c", "Keyd <keyd@portal.example>",
+                             "keyd@portal.example\\nBcc: x@y", "k d@portal.example"}) {
+        INFO(from);
+        CHECK(error_of(std::string("[notifications]\nfrom = \"") + from + "\"\n").find("notifications.from") !=
+              std::string::npos);
+    }
+    CHECK(error_of("[notifications]\nsmtp = \"x\"\n").find("smtp") != std::string::npos);
+}

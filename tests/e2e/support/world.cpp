@@ -307,6 +307,8 @@ void World::write_config() {
       << "\n[userdb]\n"
       << "dropin_directory = \"/run/userdb\"\n"
       << "socket_directory = \"/run/systemd/userdb\"\n"
+      // Security notices never reach this machine's MTA.
+      << "\n[notifications]\nsendmail = \"\"\n"
       << "\n[revoke]\n"
       << "terminate_sessions = " << (options_.terminate_sessions ? "true" : "false") << "\n";
     write_file(dir_ / "portal-keyd.toml", c.str(), 0644);
