@@ -263,7 +263,7 @@ TEST_CASE("change log: a store of the previous schema starts its log at its revi
     }
     {  // back to version 2 as an older daemon left it
         auto raw = portal::store::sqlite::Db::open(db);
-        raw.exec("DROP TABLE changes; DROP TABLE api_tokens; DROP TABLE hosts; DROP TABLE host_enrolments; DROP TABLE login_events; DROP TABLE portal_sessions; DROP TABLE passwords; DROP TABLE ip_allowlists; DROP TABLE ip_allowlist_entries; DROP TABLE contacts; DROP TABLE ticket_messages; DROP TABLE tickets; DELETE FROM meta WHERE key = 'changes_compacted_through';"
+        raw.exec("DROP TABLE changes; DROP TABLE api_tokens; DROP TABLE hosts; DROP TABLE host_enrolments; DROP TABLE login_events; DROP TABLE portal_sessions; DROP TABLE passwords; DROP TABLE ip_allowlists; DROP TABLE ip_allowlist_entries; DROP TABLE contacts; DROP TABLE ticket_messages; DROP TABLE tickets; DROP TABLE support_staff; DROP TABLE support_access; DROP TABLE notifications; DELETE FROM meta WHERE key = 'changes_compacted_through';"
                  "DELETE FROM schema_migrations WHERE version >= 3; PRAGMA user_version = 2;");
     }
     auto s = Store::open(db);
