@@ -557,13 +557,16 @@ public:
         int release_pipe[2];
         REQUIRE(::pipe2(result_pipe, O_CLOEXEC) == 0);
         REQUIRE(::pipe2(release_pipe, O_CLOEXEC) == 0);
+        // The task owns its promise and future (taken here, before it runs): it may still be
+        // waking from `forked` after this constructor has returned, so it must not touch our locals.
         std::promise<void> held, forked;
+        std::future<void> is_held = held.get_future();
         if (hold) {
-            boost::asio::post(*hold, [&] {
+            boost::asio::post(*hold, [held = std::move(held), go_on = forked.get_future()]() mutable {
                 held.set_value();
-                forked.get_future().wait();
+                go_on.wait();
             });
-            held.get_future().wait();
+            is_held.wait();
         }
         pid_ = ::fork();
         if (pid_ != 0 && hold) forked.set_value();

@@ -92,12 +92,15 @@ struct Running {
     }
     // Runs fn on the io thread (the provider is not thread-safe).
     void on_io(std::function<void()> fn) {
+        // The task owns the promise: this thread may return (and free its locals) while
+        // set_value is still waking it.
         std::promise<void> done;
-        asio::post(io, [&] {
+        std::future<void> finished = done.get_future();
+        asio::post(io, [&fn, done = std::move(done)]() mutable {
             fn();
             done.set_value();
         });
-        done.get_future().wait();
+        finished.wait();
     }
     ~Running() {
         on_io([this] { provider.reset(); });
