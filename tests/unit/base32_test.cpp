@@ -6,6 +6,8 @@
 
 #include "shared/base32.h"
 
+namespace base32_test {
+
 using portal::base32_decode;
 using portal::base32_encode;
 
@@ -81,3 +83,5 @@ TEST_CASE("base32: round trips random data of every length up to 64", "[base32]"
         CHECK(base32_decode(text) == data);
     }
 }
+
+}  // namespace base32_test

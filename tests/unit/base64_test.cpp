@@ -5,6 +5,8 @@
 
 #include "keyd/tfa/base64.h"
 
+namespace base64_test {
+
 using portal::tfa::base64_decode;
 using portal::tfa::base64_encode;
 
@@ -51,3 +53,5 @@ TEST_CASE("base64: padding bits must be zero, one spelling per value", "[base64]
     CHECK(base64_decode("Zg==", 64));
     CHECK(base64_decode("Zm8=", 64));
 }
+
+}  // namespace base64_test

@@ -12,6 +12,8 @@
 #include "keyd/store/store.h"
 #include "tests/unit/support/temp_dir.h"
 
+namespace change_log_test {
+
 using portal::Account;
 using portal::MemberStatus;
 using portal::Role;
@@ -275,3 +277,5 @@ TEST_CASE("change log: a store of the previous schema starts its log at its revi
     s->accounts().create("Gamma");
     CHECK(s->changes().since(2, 1000)->size() == 1);
 }
+
+}  // namespace change_log_test

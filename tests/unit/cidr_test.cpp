@@ -2,6 +2,8 @@
 
 #include "shared/cidr.h"
 
+namespace cidr_test {
+
 TEST_CASE("cidr: parsing is strict and canonical", "[cidr]") {
     std::string why;
     CHECK(portal::parse_cidr("192.0.2.0/24", why)->text() == "192.0.2.0/24");
@@ -33,3 +35,5 @@ TEST_CASE("cidr: membership, with IPv4-mapped IPv6 clients counted as IPv4", "[c
     CHECK_FALSE(portal::parse_ip("localhost"));
     CHECK_FALSE(portal::parse_ip(std::string_view("127.0.0.1\0x", 11)));
 }
+
+}  // namespace cidr_test

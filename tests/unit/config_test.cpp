@@ -6,6 +6,8 @@
 
 #include "keyd/config/config.h"
 
+namespace config_test {
+
 using namespace portal;
 using portal::config::ConfigError;
 using portal::config::parse_config;
@@ -279,3 +281,5 @@ TEST_CASE("config: [notifications] names the MTA program and the sender - both c
     }
     CHECK(error_of("[notifications]\nsmtp = \"x\"\n").find("smtp") != std::string::npos);
 }
+
+}  // namespace config_test

@@ -7,6 +7,8 @@
 
 #include "keyd/tfa/failure_limiter.h"
 
+namespace failure_limiter_test {
+
 using portal::FailureLimiter;
 using namespace std::chrono_literals;
 
@@ -175,3 +177,5 @@ TEST_CASE("failure limiter: every change is handed to persist, and a restored st
     clock.now += 291s;
     CHECK_FALSE(after.locked_for("u1").has_value());
 }
+
+}  // namespace failure_limiter_test

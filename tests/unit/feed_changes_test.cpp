@@ -6,6 +6,8 @@
 #include "shared/ipc/login_member_json.h"
 #include "shared/ipc/member_profile.h"
 
+namespace feed_changes_test {
+
 using namespace portal;
 using namespace portal::ipc;
 using nlohmann::json;
@@ -153,3 +155,5 @@ TEST_CASE("feed changes: members' profiles and the account's name, for an agent'
     bad.erase("ssh_ip_allowlist");
     CHECK(refusal(bad).find("account_name") == 0);
 }
+
+}  // namespace feed_changes_test

@@ -34,6 +34,8 @@
 #include <thread>
 #include <vector>
 
+namespace http_server_test {
+
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using portal::api::HttpServer;
@@ -793,3 +795,5 @@ TEST_CASE("http server: connections per uid are capped and root keeps a reserve"
     }
     CHECK(root_statuses == "200 200 503");  // root is not capped per uid, only by the total
 }
+
+}  // namespace http_server_test

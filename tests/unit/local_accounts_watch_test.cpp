@@ -10,6 +10,8 @@
 #include "keyd/userdb/local_accounts_watch.h"
 #include "tests/unit/support/temp_dir.h"
 
+namespace local_accounts_watch_test {
+
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
@@ -68,3 +70,5 @@ TEST_CASE("local accounts watch: a directory that cannot be watched is an error"
     boost::asio::io_context io;
     CHECK_THROWS(portal::userdb::LocalAccountsWatch(io, [] {}, 100ms, dir.path() / "missing"));
 }
+
+}  // namespace local_accounts_watch_test

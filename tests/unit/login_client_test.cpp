@@ -16,6 +16,8 @@
 #include "tests/unit/support/prerequisite.h"
 #include "tests/unit/support/temp_dir.h"
 
+namespace login_client_test {
+
 using namespace portal;
 using namespace portal::ipc;
 using namespace std::chrono_literals;
@@ -266,3 +268,5 @@ TEST_CASE("trust: the test override names only the caller's own uid", "[login][c
     ::setenv(kTestAllowUidEnv, std::to_string(me).c_str(), 1);
     CHECK(is_trusted_uid(me));
 }
+
+}  // namespace login_client_test

@@ -11,6 +11,8 @@
 #include "shared/ipc/framing.h"
 #include "shared/ipc/unique_fd.h"
 
+namespace login_framing_test {
+
 using namespace portal::ipc;
 using namespace std::chrono_literals;
 
@@ -197,3 +199,5 @@ TEST_CASE("framing: write_all to a pipe falls back to write()", "[login][framing
     REQUIRE(::read(r.get(), buf, sizeof buf) == 6);
     CHECK(std::string(buf) == "hello\n");
 }
+
+}  // namespace login_framing_test

@@ -4,6 +4,8 @@
 #include "shared/ipc/login_protocol.h"
 #include "shared/ipc/login_server.h"
 
+namespace login_protocol_test {
+
 using namespace portal::ipc;
 using nlohmann::json;
 
@@ -183,3 +185,5 @@ TEST_CASE("login_server: dispatch answers, errors and closes on bad input", "[lo
     CHECK(r.close);
     CHECK(reply_of(r)["error"] == error::bad_request);
 }
+
+}  // namespace login_protocol_test

@@ -3,6 +3,8 @@
 #include "shared/ipc/login_protocol.h"
 #include "shared/ipc/login_rules.h"
 
+namespace login_rules_test {
+
 using namespace portal;
 using namespace portal::ipc;
 
@@ -161,3 +163,5 @@ TEST_CASE("login rules: the IP allowlist, where applied to SSH, judges the conne
     s.ssh_ip_allowlist = std::vector<std::string>{};
     CHECK(check_account(s, "owner1", policy, {}, std::string_view("192.0.2.1")).reason == reason::ip_not_allowed);
 }
+
+}  // namespace login_rules_test

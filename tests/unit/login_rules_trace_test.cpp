@@ -10,6 +10,8 @@
 
 #include "shared/ipc/login_rules.h"
 
+namespace login_rules_trace_test {
+
 using namespace portal;
 using namespace portal::ipc;
 
@@ -141,3 +143,5 @@ TEST_CASE("login_rules: a trace shows every failing rule with what was compared"
     CHECK(trace[5].pass);
     CHECK(trace[5].detail == "192.0.2.77 listed by 192.0.2.0/24");
 }
+
+}  // namespace login_rules_trace_test

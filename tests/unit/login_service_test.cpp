@@ -48,6 +48,8 @@
 #include "tests/unit/support/prerequisite.h"
 #include "tests/unit/support/temp_dir.h"
 
+namespace login_service_test {
+
 namespace fs = std::filesystem;
 using namespace portal;
 using namespace std::chrono_literals;
@@ -1257,3 +1259,5 @@ TEST_CASE("login view: 10,000 members x 3 keys, every key found (2,000 under ASa
     for (const auto& m : state_ref.members) keys += m.keys.size();
     CHECK(keys == static_cast<std::size_t>(3 * portal::test::kScaleMembers));
 }
+
+}  // namespace login_service_test

@@ -17,6 +17,8 @@
 #include "shared/ipc/unique_fd.h"
 #include "tests/unit/support/temp_dir.h"
 
+namespace login_state_file_test {
+
 using namespace portal;
 using namespace portal::ipc;
 namespace fs = std::filesystem;
@@ -355,3 +357,5 @@ TEST_CASE("state_dir: strict entry and header parsing names the field", "[login]
     CHECK_FALSE(header_from_json(R"({"version":2})", error));
     CHECK(error == "revision: missing");
 }
+
+}  // namespace login_state_file_test

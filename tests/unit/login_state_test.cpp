@@ -4,6 +4,8 @@
 
 #include "shared/ipc/login_state.h"
 
+namespace login_state_test {
+
 using namespace portal;
 using namespace portal::ipc;
 using nlohmann::json;
@@ -275,3 +277,5 @@ TEST_CASE("login_state: the IP allowlist applied to SSH is optional, and checked
     j["ssh_ip_allowlist"] = "192.0.2.0/24";
     CHECK(parse_error(j).find("ssh_ip_allowlist") != std::string::npos);
 }
+
+}  // namespace login_state_test

@@ -12,6 +12,8 @@
 #include "keyd/store/store.h"
 #include "tests/unit/support/random_store_writes.h"
 
+namespace login_view_incremental_test {
+
 using portal::Account;
 using portal::Membership;
 using portal::MemberStatus;
@@ -121,3 +123,5 @@ TEST_CASE("incremental login view: a change re-reads only the members it names",
     CHECK(view.refresh(*w.store, 4).revision == rev);
     CHECK(view.stats().members_reread == reread + 1);
 }
+
+}  // namespace login_view_incremental_test

@@ -10,6 +10,8 @@
 #include "keyd/notify/mailer.h"
 #include "keyd/notify/sendmail.h"
 
+namespace mailer_test {
+
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
@@ -81,3 +83,5 @@ TEST_CASE("mailer: sendmail gets -t -i and the message - a refusal or a hang is 
     CHECK_FALSE(missing.ok);
     for (const auto& p : {ok, refuses, hangs, out, fs::path(out.string() + ".args")}) fs::remove(p);
 }
+
+}  // namespace mailer_test

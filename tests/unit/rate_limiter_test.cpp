@@ -2,6 +2,8 @@
 
 #include "keyd/api/rate_limiter.h"
 
+namespace rate_limiter_test {
+
 using portal::api::RateLimiter;
 using namespace std::chrono_literals;
 
@@ -35,3 +37,5 @@ TEST_CASE("rate limiter: memory stays bounded under a flood of distinct keys", "
     r.take("late", t0 + 61s);
     CHECK(r.keys() == 1);
 }
+
+}  // namespace rate_limiter_test

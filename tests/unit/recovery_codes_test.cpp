@@ -5,6 +5,8 @@
 
 #include "keyd/tfa/recovery_codes.h"
 
+namespace recovery_codes_test {
+
 using portal::generate_recovery_codes;
 using portal::hash_recovery_code;
 using portal::verify_recovery_code;
@@ -93,3 +95,5 @@ TEST_CASE("recovery_codes: malformed stored hashes never verify", "[recovery_cod
     flipped[first + 5] = flipped[first + 5] == 'A' ? 'B' : 'A';
     CHECK_FALSE(verify_recovery_code(code, flipped));
 }
+
+}  // namespace recovery_codes_test

@@ -28,6 +28,8 @@
 #include "shared/ipc/login_state.h"
 #include "tests/unit/support/random_store_writes.h"
 
+namespace refresher_delta_test {
+
 using namespace portal;
 namespace fs = std::filesystem;
 
@@ -202,3 +204,5 @@ TEST_CASE("refresher: differing_members walks both states in name order, or comp
     CHECK(only.members[0].unix_name == "alice");
     CHECK(only.members[1].unix_name == "dave");
 }
+
+}  // namespace refresher_delta_test

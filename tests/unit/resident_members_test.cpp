@@ -2,6 +2,8 @@
 
 #include "keyd/userdb/resident_members.h"
 
+namespace resident_members_test {
+
 using portal::userdb::ResidentMembers;
 using namespace std::chrono_literals;
 
@@ -28,3 +30,5 @@ TEST_CASE("resident members: the most recent logins, bounded in number and age",
     CHECK_FALSE(r.note("dave", t0 + 40s));
     CHECK(r.size() == 0);
 }
+
+}  // namespace resident_members_test

@@ -28,6 +28,8 @@
 #include "tests/unit/support/prerequisite.h"
 #include "tests/unit/support/temp_dir.h"
 
+namespace revoke_test {
+
 namespace fs = std::filesystem;
 using namespace portal;
 using namespace std::chrono_literals;
@@ -402,3 +404,5 @@ TEST_CASE("allowed record: written as the JSON document it is, and read back", "
     CHECK(*back == members);
     CHECK(revoke::allowed_record_to_json({}) == R"({"members":[],"version":1})");
 }
+
+}  // namespace revoke_test

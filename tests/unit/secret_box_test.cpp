@@ -12,6 +12,8 @@
 #include "shared/random.h"
 #include "tests/unit/support/prerequisite.h"
 
+namespace secret_box_test {
+
 namespace fs = std::filesystem;
 using portal::SecretBox;
 
@@ -211,3 +213,5 @@ TEST_CASE("secret_box: moved-from box refuses to work", "[secret_box]") {
     CHECK_THROWS_AS(box.seal(bytes("x"), "ctx"), std::logic_error);  // NOLINT(bugprone-use-after-move)
     fs::remove_all(dir);
 }
+
+}  // namespace secret_box_test

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+namespace ssh_key_test {
+
 namespace {
 
 using portal::parse_ssh_public_key;
@@ -363,3 +365,5 @@ TEST_CASE("ssh_key: malformed and malicious lines are refused", "[ssh_key]") {
         CHECK(require_error(parse_ssh_public_key("\t" + good)).find("whitespace") != std::string::npos);
     }
 }
+
+}  // namespace ssh_key_test

@@ -14,6 +14,8 @@
 #include "tests/test_scale.h"
 #include "tests/unit/support/temp_dir.h"
 
+namespace store_test {
+
 namespace fs = std::filesystem;
 using namespace portal;
 using namespace portal::store;
@@ -683,3 +685,5 @@ TEST_CASE("store: counting an account's active owners uses an index, not every m
     INFO(plan);
     CHECK(plan.find("memberships_account_role") != std::string::npos);
 }
+
+}  // namespace store_test

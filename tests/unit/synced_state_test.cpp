@@ -15,6 +15,8 @@
 #include "shared/ipc/login_member_json.h"
 #include "tests/unit/support/temp_dir.h"
 
+namespace synced_state_test {
+
 using namespace portal;
 
 namespace {
@@ -264,3 +266,5 @@ PRAGMA user_version = 2;)");
     REQUIRE(s->members.size() == 1);
     CHECK(s->members[0].unix_name == "alice");
 }
+
+}  // namespace synced_state_test

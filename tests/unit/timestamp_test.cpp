@@ -3,6 +3,8 @@
 
 #include "keyd/store/timestamp.h"
 
+namespace timestamp_test {
+
 using portal::store::format_rfc3339;
 using portal::store::parse_rfc3339;
 
@@ -24,3 +26,5 @@ TEST_CASE("timestamps: anything but that exact form is refused", "[unit][timesta
         CHECK_FALSE(parse_rfc3339(bad).has_value());
     }
 }
+
+}  // namespace timestamp_test

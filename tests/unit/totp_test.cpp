@@ -11,6 +11,8 @@
 #include "shared/totp.h"
 #include "tests/unit/support/prerequisite.h"
 
+namespace totp_test {
+
 using portal::TotpAlgorithm;
 using portal::TotpParams;
 
@@ -293,3 +295,5 @@ TEST_CASE("totp: oathtool agrees for a random secret", "[totp][oathtool]") {
         }
     }
 }
+
+}  // namespace totp_test

@@ -5,6 +5,8 @@
 
 #include "shared/unix_name.h"
 
+namespace unix_name_test {
+
 using portal::derive_unix_name;
 using portal::is_reserved_unix_name;
 using portal::is_valid_unix_name;
@@ -145,3 +147,5 @@ TEST_CASE("unix_name: a predicate that takes everything ends with an error", "[u
     const auto all_taken = [](std::string_view) { return true; };
     REQUIRE_THROWS_AS(derive_unix_name("alice@example.com", all_taken), std::runtime_error);
 }
+
+}  // namespace unix_name_test

@@ -16,6 +16,8 @@
 #include "keyd/userdb/dropin_writer.h"
 #include "tests/unit/support/temp_dir.h"
 
+namespace userdb_dropin_test {
+
 using namespace portal;
 using namespace portal::userdb;
 using nlohmann::json;
@@ -318,3 +320,5 @@ TEST_CASE("userdb drop-ins: only resident members get files - the others' are re
     CHECK(found[0].first == "carol");
     CHECK(found[0].second > std::chrono::system_clock::time_point(std::chrono::seconds(1'000'000'000)));
 }
+
+}  // namespace userdb_dropin_test

@@ -17,6 +17,8 @@
 
 #include "keyd/userdb/userdb.h"
 
+namespace userdb_e2e_driver_test {
+
 using namespace portal;
 using namespace portal::userdb;
 
@@ -97,3 +99,5 @@ TEST_CASE("userdb e2e driver", "[.][userdb_e2e]") {
     io.run();
     std::cout << "STOPPED" << std::endl;
 }
+
+}  // namespace userdb_e2e_driver_test

@@ -30,6 +30,8 @@
 #include "tests/unit/support/prerequisite.h"
 #include "tests/unit/support/temp_dir.h"
 
+namespace userdb_provider_test {
+
 using namespace portal;
 using namespace portal::userdb;
 using nlohmann::json;
@@ -519,3 +521,5 @@ TEST_CASE("userdb database: records of unchanged members reused from the previou
     REQUIRE(guarded->user_by_name("dave"));
     CHECK(guarded->user_by_name("dave")->public_json.str().find("200100") != std::string::npos);
 }
+
+}  // namespace userdb_provider_test

@@ -12,6 +12,8 @@
 #include "keyd/userdb/publication.h"
 #include "keyd/userdb/records.h"
 
+namespace userdb_publication_test {
+
 using namespace portal;
 using namespace portal::userdb;
 using portal::ipc::LoginMember;
@@ -230,3 +232,5 @@ TEST_CASE("userdb plan: a member whose uid is outside this server's [users] rang
     CHECK_FALSE(find(plan, "above").published);
     CHECK(has_warning(plan, "above: uid 300000 is outside this server's [users] uid range"));
 }
+
+}  // namespace userdb_publication_test
