@@ -195,11 +195,13 @@ TEST_CASE("portalctl cli: every command's exit codes, 0 to 7, over the real daem
     const CliCtl ctl(d);
     const uid_t owner = seed.owner.uid, manager = mgr.uid, root = 0;
 
-    // Not the daemon: nothing listening; a daemon failing with 500; an answer that is not JSON.
+    // Not the daemon: nothing listening; a daemon failing with 500; an answer that is not JSON;
+    // an answer that is not HTTP (this exited 3, "cannot reach", once).
     const std::string nothing = (d.dir() / "nothing.sock").string();
     const CliFakeDaemon failing(d.dir() / "fail.sock",
                                 cli_http_reply("500 Internal Server Error", R"({"code":"INTERNAL","message":"boom"})"));
     const CliFakeDaemon not_json(d.dir() / "notjson.sock", cli_http_reply("200 OK", "<html>hello</html>"));
+    const CliFakeDaemon not_http(d.dir() / "nothttp.sock", "SSH-2.0-OpenSSH_9.2\r\n");
 
     const std::string key = std::string("--key ") + cli_quote(kCliKeyAnn);
     struct Row {
@@ -228,6 +230,8 @@ TEST_CASE("portalctl cli: every command's exit codes, 0 to 7, over the real daem
         {"account show", owner, 3, "cannot connect to " + nothing, nothing},
         {"account show", owner, 4, "boom", failing.path()},
         {"account show", owner, 4, "not valid JSON", not_json.path()},
+        {"account show", owner, 4, "is not portal-keyd's HTTP", not_http.path()},
+        {"users list", root, 4, "is not portal-keyd's HTTP", not_http.path()},
         {"account show", kUnknownUid, 6, "HTTP 403"},
         {"--account acc_doesnotexist account show", owner, 5, "account not found"},
         // accounts
