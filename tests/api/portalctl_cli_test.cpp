@@ -226,7 +226,7 @@ TEST_CASE("portalctl cli: every command's exit codes, 0 to 7, over the real daem
         {"account enforce-2fa on --confirm acc_wrong", owner, 1, "confirm"},
         {"account enforce-2fa on --confirm " + seed.account_id, manager, 6, "HTTP 403"},
         {"account enforce-2fa off --confirm " + seed.account_id, owner, 0, "Enforce 2FA is now off"},
-        {"account frobnicate", owner, 2, "A subcommand is required"},
+        {"account frobnicate", owner, 2, "unknown command 'frobnicate'"},
         {"account show", owner, 3, "cannot connect to " + nothing, nothing},
         {"account show", owner, 4, "boom", failing.path()},
         {"account show", owner, 4, "not valid JSON", not_json.path()},
@@ -333,7 +333,8 @@ TEST_CASE("portalctl cli: every command's exit codes, 0 to 7, over the real daem
         {"logout --everywhere", owner, 2, "--everywhere"},
         // the command line itself
         {"", owner, 2, "A subcommand is required"},
-        {"frobnicate", owner, 2, "A subcommand is required"},
+        {"frobnicate", owner, 2, "unknown command 'frobnicate'"},
+        {"users", owner, 2, "A subcommand is required"},
         {"--timeout 0 status", owner, 2, "--timeout"},
     };
 
