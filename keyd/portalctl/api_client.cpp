@@ -302,6 +302,10 @@ Response ApiClient::request(std::string_view method, std::string_view target,
             throw TransportError("cannot connect to " + sock + ": " + why + hint);
         }
         std::string detail = errbuf[0] != '\0' ? errbuf.data() : curl_easy_strerror(rc);
+        // Connected, and something answered, but not in HTTP (HTTP/0.9 is refused): an
+        // unusable reply (exit 4), not an unreachable daemon (exit 3).
+        if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_WEIRD_SERVER_REPLY)
+            throw ProtocolError("the reply on " + sock + " is not portal-keyd's HTTP: " + detail);
         throw TransportError("talking to portal-keyd on " + sock + " failed: " + detail);
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);

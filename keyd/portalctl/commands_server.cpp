@@ -100,7 +100,14 @@ void register_server_commands(CLI::App& app, Context& ctx) {
     on_run(leave, ctx, [&ctx, yes] {
         if (!*yes)
             throw usage_error("leaving ends every portal member's access to this server: confirm with --yes");
-        auto r = ctx.call("POST", "/v1/server/leave");
+        Response r;
+        try {
+            r = ctx.call("POST", "/v1/server/leave");
+        } catch (const ApiError& e) {
+            // Only an agent's socket has the endpoint: an authority's answers "no such endpoint".
+            if (e.response.status != 404) throw;
+            throw CliError(kExitNotFound, "this server follows no portal (it is an authority): nothing to leave");
+        }
         wait_for_mode(ctx, "authority");
         if (ctx.opts.json) return ctx.print_json(r.json());
         std::cout << "Left the portal: this server is an authority again (its host stays listed at the portal "

@@ -1,6 +1,7 @@
 // portalctl: the admin CLI for portal-keyd's v1 API on its local socket, or on a remote
 // authority over HTTPS (--url, with an API token).
 #include <iostream>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -68,6 +69,17 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
+        // "portalctl account frobnicate": CLI11 reports the missing subcommand, not the word it
+        // did not know; name that word.
+        if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr &&
+            std::string(e.what()).find("ubcommand") != std::string::npos) {
+            const auto left = app.remaining(true);
+            if (!left.empty() && !left.front().empty() && left.front().front() != '-') {
+                std::cerr << "portalctl: unknown command '" << term_safe(left.front())
+                          << "' (portalctl --help lists the commands)\n";
+                return kExitUsage;
+            }
+        }
         const int rc = app.exit(e);  // prints help, or the error with a hint
         return rc == 0 ? kExitOk : kExitUsage;
     }
