@@ -33,6 +33,7 @@ ipc::LoginMember login_member(store::LoginMemberRow& r, std::vector<ipc::LoginKe
     m.role = r.role;
     m.status = r.status;
     m.tfa_enabled = r.tfa_enabled;
+    m.access_until = r.access_until;
     m.published = true;
     m.keys = std::move(keys);
     m.user_id = std::move(r.user_id);

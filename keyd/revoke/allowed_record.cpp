@@ -38,6 +38,7 @@ std::vector<AllowedMember> allowed_members(const ipc::LoginState& state) {
         scratch.members[0].status = m.status;
         scratch.members[0].tfa_enabled = m.tfa_enabled;
         scratch.members[0].published = m.published;
+        scratch.members[0].access_until = m.access_until;
         if (ipc::check_account(scratch, m.unix_name, policy).allow) out.push_back({m.user_id, m.unix_name, m.uid});
     }
     return out;

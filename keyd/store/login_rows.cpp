@@ -2,14 +2,18 @@
 
 #include "keyd/store/connection.h"
 #include "keyd/store/rows.h"
+#include "keyd/store/timestamp.h"
 
 namespace portal::store {
 
 namespace {
 
-// A member's login columns, in the order read_login_member reads them.
+// A member's login columns, in the order read_login_member reads them. A support membership
+// carries its account's access expiry (the grant that made it).
 constexpr const char* kMemberColumns =
-    "SELECT u.id, u.unix_name, u.uid, m.role, m.status, u.tfa_enabled FROM memberships m JOIN users u ON u.id = m.user_id";
+    "SELECT u.id, u.unix_name, u.uid, m.role, m.status, u.tfa_enabled, s.expires_at FROM memberships m"
+    " JOIN users u ON u.id = m.user_id"
+    " LEFT JOIN support_access s ON m.role = 'support' AND s.account_id = m.account_id";
 
 LoginMemberRow read_login_member(const sqlite::Statement& q) {
     LoginMemberRow r;
@@ -19,6 +23,9 @@ LoginMemberRow read_login_member(const sqlite::Statement& q) {
     r.role = read_role(q, 3);
     r.status = read_member_status(q, 4);
     r.tfa_enabled = q.column_bool(5);
+    if (r.role == Role::support && !q.is_null(6)) {
+        if (const auto until = parse_rfc3339(q.column_text(6))) r.access_until = static_cast<std::int64_t>(*until);
+    }
     return r;
 }
 

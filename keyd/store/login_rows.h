@@ -18,6 +18,10 @@ struct LoginMemberRow {
     Role role = Role::manager;
     MemberStatus status = MemberStatus::active;
     bool tfa_enabled = false;
+    // Support memberships: the account's support access expiry (unix seconds), the end of
+    // the window in which the member may log in; nullopt for other roles (and for a support
+    // membership of an account whose access has no readable expiry: refused).
+    std::optional<std::int64_t> access_until;
 };
 struct LoginKeyRow {
     std::string user_id, name, public_key, fingerprint_sha256;

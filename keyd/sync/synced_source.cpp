@@ -1,5 +1,7 @@
 #include "keyd/sync/synced_source.h"
 
+#include <utility>
+
 #include "keyd/log/log.h"
 
 namespace portal::sync {
@@ -66,6 +68,18 @@ ipc::LoginState SyncedLoginSource::load() {
     withheld_ = members_withheld();
     if (withheld_)
         for (auto& m : out.members) m.status = MemberStatus::deactivated;
+    // The portal deactivates support staff at their grant's end; should its word not come, they
+    // are locked and their sessions ended here all the same (check_account refuses them too).
+    const std::int64_t now = unix_seconds(clock_());
+    next_window_end_ = 0;
+    for (auto& m : out.members) {
+        if (m.role != Role::support) continue;
+        if (m.access_until && now < *m.access_until) {
+            if (next_window_end_ == 0 || *m.access_until < next_window_end_) next_window_end_ = *m.access_until;
+            continue;
+        }
+        m.status = MemberStatus::deactivated;
+    }
     return out;
 }
 
@@ -81,10 +95,12 @@ void SyncedLoginSource::set_offline_grace(std::chrono::seconds grace) {
 
 std::optional<std::unordered_set<std::string>> SyncedLoginSource::take_changed() {
     auto touched = state_.take_touched();
+    auto ended = std::exchange(windows_ended_, {});
     if (settings_changed_) {
         settings_changed_ = false;
         return std::nullopt;
     }
+    if (touched) touched->merge(ended);
     return touched;
 }
 
@@ -198,7 +214,21 @@ void SyncedLoginSource::answer_rejected(const std::string& why) {
     log::error("sync: the portal's answer is refused whole; the last good state stays", {{"why", why}});
 }
 
-void SyncedLoginSource::tick() { check_withheld(); }
+void SyncedLoginSource::tick() {
+    check_withheld();
+    check_support_windows();
+}
+
+void SyncedLoginSource::check_support_windows() {
+    const std::int64_t now = unix_seconds(clock_());
+    if (next_window_end_ == 0 || now < next_window_end_) return;
+    next_window_end_ = 0;  // the refresh's load() finds the next one
+    for (const auto& m : state_.state().members)
+        if (m.role == Role::support && m.access_until && *m.access_until <= now) windows_ended_.insert(m.unix_name);
+    log::info("sync: support access ended here at its time; the support staff are refused from now on",
+              {{"members", std::to_string(windows_ended_.size())}});
+    on_change_();
+}
 
 void SyncedLoginSource::check_withheld() {
     if (members_withheld() == withheld_) return;

@@ -6,13 +6,16 @@
 // Offline rules (PORTAL.md §5): members log in from the last good state for
 // `offline_grace` after the portal last answered; past it, or once the portal refused this
 // host's token (401), every member is served as deactivated (refused, sessions ended) until
-// the portal answers again. Local users and root never depend on any of this.
+// the portal answers again. Support staff hold their access only until their grant's end
+// (access_until) also when the portal cannot say so: past it they are served deactivated.
+// Local users and root never depend on any of this.
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "keyd/login/login_view.h"
 #include "keyd/sync/synced_state.h"
@@ -51,7 +54,8 @@ public:
     void portal_answered();  // a 304, an empty long-poll, a 410
     void portal_failed(const std::string& error, bool host_token_refused);
     void answer_rejected(const std::string& why);
-    // Re-evaluates the offline grace (a timer calls it): a refresh when members' access flips.
+    // Re-evaluates the offline grace and the support access windows (a timer calls it): a
+    // refresh when members' access flips.
     void tick();
 
     bool has_state() const { return !state_.empty(); }
@@ -65,6 +69,7 @@ private:
     bool members_withheld() const;
     void answered_now();
     void check_withheld();
+    void check_support_windows();
     void keep_on_disk(const ipc::FeedChanges& changes);
 
     SyncedStore& store_;
@@ -77,6 +82,8 @@ private:
     bool withheld_ = false;  // as last served
     bool disk_behind_ = false;  // synced.db missed a write: the next one is the whole state
     bool settings_changed_ = true;
+    std::int64_t next_window_end_ = 0;               // earliest support access_until ahead at the last load; 0: none
+    std::unordered_set<std::string> windows_ended_;  // names whose window ended since the last refresh
     std::int64_t offline_since_ = 0;
     std::string last_error_;
     std::uint64_t rejected_ = 0;

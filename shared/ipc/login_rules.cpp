@@ -1,6 +1,7 @@
 #include "shared/ipc/login_rules.h"
 
 #include <algorithm>
+#include <ctime>
 #include <string>
 
 #include "shared/cidr.h"
@@ -19,6 +20,7 @@ std::string_view message_for(std::string_view r) {
     if (r == reason::tfa_unavailable)
         return "Two-factor authentication is unavailable (portal-keyd is not running); try again later.";
     if (r == reason::ip_not_allowed) return "Your address is not in the account's IP allowlist.";
+    if (r == reason::access_expired) return "The account's support access has ended.";
     return {};
 }
 
@@ -46,6 +48,16 @@ std::string joined(const std::vector<std::string>& items) {
     std::string out;
     for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
     return out.empty() ? std::string("none") : out;
+}
+
+// "2026-12-31T18:00:00Z" (UTC), for the trace.
+std::string utc_text(std::int64_t t) {
+    const auto tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    char buf[32];
+    if (::gmtime_r(&tt, &tm) == nullptr || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return std::to_string(t);
+    return buf;
 }
 
 std::string roles_text(const std::vector<Role>& roles) {
@@ -111,6 +123,21 @@ LoginDecision check_account(const LoginState& state, std::string_view user, cons
     if (judge.refuses(rule::role, std::find(roles.begin(), roles.end(), m->role) != roles.end(), reason::role_not_allowed,
                       [m, &roles] { return "role " + std::string(to_string(m->role)) + "; allowed: " + roles_text(roles); }))
         return deny(m, reason::role_not_allowed);
+    // Support staff only within the account's grant. The authority ends the membership at the
+    // expiry; this holds where that change cannot arrive (an agent cut off from its portal,
+    // the fallback file). No known end: refused.
+    if (trace || m->role == Role::support) {
+        const std::int64_t now = source.now != 0 ? source.now : static_cast<std::int64_t>(::time(nullptr));
+        const bool windowed = m->role == Role::support;
+        const bool pass = !windowed || (m->access_until && now < *m->access_until);
+        if (judge.refuses(rule::access_window, pass, reason::access_expired, [&] {
+                if (!windowed) return std::string("not support staff: no access window");
+                if (!m->access_until) return std::string("support membership with no known end: refused");
+                return std::string(now < *m->access_until ? "support access until " : "support access ended at ") +
+                       utc_text(*m->access_until);
+            }))
+            return deny(m, reason::access_expired);
+    }
     // Only traced, or applied to a connection, is the address looked at.
     if (trace || (rhost && state.ssh_ip_allowlist)) {
         const std::string* network =

@@ -29,6 +29,8 @@ inline constexpr std::string_view state_expired = "state_expired";
 inline constexpr std::string_view tfa_unavailable = "tfa_unavailable";
 // The account's IP allowlist, applied to SSH here, does not list the client's address.
 inline constexpr std::string_view ip_not_allowed = "ip_not_allowed";
+// A support membership outside its account's grant (past access_until, or none known).
+inline constexpr std::string_view access_expired = "access_expired";
 }  // namespace reason
 
 struct LoginPolicy {
@@ -39,6 +41,7 @@ struct LoginPolicy {
 struct StateSource {
     bool fallback = false;       // read from the on-disk file because the daemon did not answer
     bool expired = false;        // that file is older than its grace period
+    std::int64_t now = 0;        // the decision's time, unix seconds (support access windows); 0: the clock's
 };
 
 struct LoginDecision {
@@ -69,6 +72,7 @@ inline constexpr std::string_view published = "published";        // and the dae
 inline constexpr std::string_view state = "state";                // the state is not an expired fallback file
 inline constexpr std::string_view status = "status";              // membership active
 inline constexpr std::string_view role = "role";                  // role among the login roles
+inline constexpr std::string_view access_window = "access_window";  // support staff: within the grant
 inline constexpr std::string_view ip_allowlist = "ip_allowlist";  // the address is listed, where applied
 inline constexpr std::string_view tfa_enrolment = "tfa_enrolment";  // Enforce 2FA and the member's 2FA
 inline constexpr std::string_view tfa_fallback = "tfa_fallback";    // a 2FA member needs the daemon

@@ -42,6 +42,8 @@ bool parse_member(const json& j, std::string path, LoginMember& m, std::string& 
     r.get("status", status);
     r.get("tfa_enabled", m.tfa_enabled);
     r.get("published", m.published);
+    std::int64_t access_until = -1;
+    r.get("access_until", access_until, /*required=*/false);
     const json* keys = r.array("keys");
     if (!r.ok()) return false;
     if (const auto profile = j.find("profile"); profile != j.end()) {
@@ -54,13 +56,19 @@ bool parse_member(const json& j, std::string path, LoginMember& m, std::string& 
     else return r.fail("role", "unknown role " + in_quotes(role));
     if (auto parsed = parse_member_status(status)) m.status = *parsed;
     else return r.fail("status", "unknown status " + in_quotes(status));
+    if (j.contains("access_until")) {
+        if (access_until < 0) return r.fail("access_until", "must be unix seconds, not negative");
+        if (m.role != Role::support) return r.fail("access_until", "only a support membership has an end");
+        m.access_until = access_until;
+    }
     m.keys.reserve(keys->size());
     for (std::size_t i = 0; i < keys->size(); ++i) {
         LoginKey key;
         if (!parse_key((*keys)[i], element_path(r, "keys", i), key, error)) return false;
         m.keys.push_back(std::move(key));
     }
-    return r.only({"unix_name", "uid", "user_id", "role", "status", "tfa_enabled", "published", "keys", "profile"});
+    return r.only(
+        {"unix_name", "uid", "user_id", "role", "status", "tfa_enabled", "published", "access_until", "keys", "profile"});
 }
 
 json member_json(const LoginMember& m) {
@@ -74,6 +82,7 @@ json member_json(const LoginMember& m) {
            {"tfa_enabled", m.tfa_enabled},
            {"published", m.published},
            {"keys", std::move(keys)}};
+    if (m.access_until) j["access_until"] = *m.access_until;
     if (m.profile) j["profile"] = json::parse(*m.profile, nullptr, /*allow_exceptions=*/false);
     return j;
 }

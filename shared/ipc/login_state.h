@@ -72,6 +72,10 @@ struct LoginMember {
     MemberStatus status = MemberStatus::active;
     bool tfa_enabled = false;
     bool published = true;  // false: the name collides with a local or reserved account
+    // Support memberships only: when the account's grant ends (unix seconds). The authority
+    // deactivates the membership then; this lets a server that cannot hear it (an agent cut
+    // off from its portal, the fallback file) refuse the member at that time all the same.
+    std::optional<std::int64_t> access_until;
     KeyList keys;
     // Only in the IAM feed's answers to an agent that asked (?profiles=1), and in the agent's
     // synced copy; never on the login path. The member's "profile" object as compact JSON,
@@ -80,7 +84,8 @@ struct LoginMember {
     std::shared_ptr<const std::string> profile;
     bool operator==(const LoginMember& o) const {
         return unix_name == o.unix_name && uid == o.uid && user_id == o.user_id && role == o.role &&
-               status == o.status && tfa_enabled == o.tfa_enabled && published == o.published && keys == o.keys &&
+               status == o.status && tfa_enabled == o.tfa_enabled && published == o.published &&
+               access_until == o.access_until && keys == o.keys &&
                (profile == o.profile || (profile && o.profile && *profile == *o.profile));
     }
 };

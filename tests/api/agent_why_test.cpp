@@ -27,7 +27,7 @@ TEST_CASE("agent API: why is answered from the agent's own login path", "[api][a
     CHECK(root.json["member"]["uid"] == mgr.uid);
     CHECK(root.json["key_match"]["matches"] == true);
     CHECK(root.json["state"]["account_id"] == p.seed.account_id);
-    CHECK(root.json["rules"].size() == 8);
+    CHECK(root.json["rules"].size() == 9);
 
     CHECK(agent->get("/v1/server/why?user=" + mine, mgr.uid).status == 200);
     CHECK(agent->get("/v1/server/why?user=" + owners, mgr.uid).status == 403);

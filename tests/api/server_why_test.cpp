@@ -65,7 +65,7 @@ TEST_CASE("server why: an active member is allowed and a deactivated one fails t
     CHECK(ok.json["state"]["account_id"] == seed.account_id);
     CHECK(ok.json["state"]["revision"].get<long>() > 0);
     CHECK(ok.json["state"]["generated_at"].is_string());
-    CHECK(ok.json["rules"].size() == 8);
+    CHECK(ok.json["rules"].size() == 9);
     for (const auto& r : ok.json["rules"]) CHECK(r["pass"] == true);
     CHECK(why_rule(ok.json, "role")["detail"] == "role manager; allowed: owner, manager");
 

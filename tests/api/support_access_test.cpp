@@ -162,3 +162,39 @@ TEST_CASE("support access: a grant ends at its expiry time, with no other change
     CHECK(after.json.at("enabled") == false);
     CHECK(after.json.at("expires_at") == until);
 }
+
+namespace {
+
+// The access_window verdict `why` gives for the staff member, once it says `expected`.
+std::string support_window_detail(const Daemon& d, const std::string& unix_name, const std::string& expected) {
+    std::string detail;
+    (void)eventually([&] {
+        auto r = d.get("/v1/server/why?user=" + unix_name);
+        if (r.status != 200 || !r.json.contains("rules")) return false;
+        for (const auto& rule : r.json.at("rules"))
+            if (rule.at("rule") == "access_window") detail = rule.at("detail").get<std::string>();
+        return detail == expected;
+    }, 10);
+    return detail;
+}
+
+}  // namespace
+
+TEST_CASE("support access: the login state carries the grant's end, and a new grant moves it", "[api][support][why]") {
+    // So that a server cut off from the authority, or reading its fallback file, still refuses
+    // the staff at that time (the login rules' access_window).
+    Daemon d("support-window");
+    auto w = support_world(d);
+    const auto hdr = account_header(w.customer.account_id);
+    const std::string name = w.staff.json.at("unix_name").get<std::string>();
+    const std::string first = support_time_in(std::chrono::hours(24));
+    REQUIRE(d.put("/v1/support/access", {{"enabled", true}, {"expires_at", first}}, w.customer.owner.uid, hdr).status ==
+            200);
+    CHECK(support_window_detail(d, name, "support access until " + first) == "support access until " + first);
+    // Extended while granted: the membership stays as it was, its end moves.
+    const std::string later = support_time_in(std::chrono::hours(48));
+    REQUIRE(d.put("/v1/support/access", {{"enabled", true}, {"expires_at", later}}, w.customer.owner.uid, hdr).status ==
+            200);
+    CHECK(support_window_detail(d, name, "support access until " + later) == "support access until " + later);
+    CHECK(support_membership(d, w.customer.account_id, w.staff.id) == "support/active");
+}

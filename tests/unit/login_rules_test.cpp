@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <ctime>
+
 #include "shared/ipc/login_protocol.h"
 #include "shared/ipc/login_rules.h"
 
@@ -24,6 +26,13 @@ LoginMember member(std::string name, Role role, MemberStatus status, bool tfa, b
     return m;
 }
 
+// Support staff's grant ends in a day.
+LoginMember support_member(std::string name) {
+    LoginMember m = member(std::move(name), Role::support, MemberStatus::active, false);
+    m.access_until = static_cast<std::int64_t>(::time(nullptr)) + 86400;
+    return m;
+}
+
 LoginState state(bool enforce_2fa = false) {
     LoginState s;
     s.enforce_2fa = enforce_2fa;
@@ -31,7 +40,7 @@ LoginState state(bool enforce_2fa = false) {
         member("owner1", Role::owner, MemberStatus::active, false),
         member("owner2fa", Role::owner, MemberStatus::active, true),
         member("manager1", Role::manager, MemberStatus::active, false),
-        member("support1", Role::support, MemberStatus::active, false),
+        support_member("support1"),
         member("invited1", Role::owner, MemberStatus::invited, false),
         member("gone1", Role::manager, MemberStatus::deactivated, true),
         member("root", Role::owner, MemberStatus::active, false, /*published=*/false),
@@ -97,9 +106,38 @@ TEST_CASE("login_rules: login roles come from the policy", "[login][rules]") {
     CHECK_FALSE(check_account(s, "owner1", policy_of(s)).allow);
 }
 
+TEST_CASE("login_rules: support staff log in only within their grant, also from the fallback file",
+          "[login][rules][support]") {
+    const LoginPolicy support_too{{Role::owner, Role::manager, Role::support}};
+    LoginState s = state();
+    const std::int64_t until = static_cast<std::int64_t>(::time(nullptr)) + 3600;
+    const StateSource before{false, false, until - 1}, at{false, false, until}, fallback_after{true, false, until + 60};
+    // No known end (a state from before grants had one): refused, never open-ended.
+    for (auto& m : s.members)
+        if (m.unix_name == "support1") m.access_until.reset();
+    auto d = check_account(s, "support1", support_too, before);
+    CHECK_FALSE(d.allow);
+    CHECK(d.portal_user);
+    CHECK(d.reason == reason::access_expired);
+    CHECK_FALSE(d.message.empty());
+
+    for (auto& m : s.members)
+        if (m.unix_name == "support1") m.access_until = until;
+    CHECK(check_account(s, "support1", support_too, before).allow);
+    CHECK(check_account(s, "support1", support_too, at).reason == reason::access_expired);
+    CHECK(check_account(s, "support1", support_too, fallback_after).reason == reason::access_expired);
+    // Keys follow the same decision: none after the end.
+    CHECK(authorized_keys_for(s, "support1", std::nullopt, support_too).keys.size() == 2);
+    // The other roles have no window.
+    CHECK(check_account(s, "owner1", support_too, fallback_after).allow);
+    // The role rule comes first: a server that does not let support in says so.
+    CHECK(check_account(s, "support1", LoginPolicy{}, at).reason == reason::role_not_allowed);
+}
+
 TEST_CASE("login_rules: message_for covers every refusal code", "[login][rules]") {
     for (auto code : {reason::not_member, reason::invited, reason::deactivated, reason::role_not_allowed,
-                      reason::tfa_enrolment_required, reason::state_expired, reason::tfa_unavailable})
+                      reason::tfa_enrolment_required, reason::state_expired, reason::tfa_unavailable,
+                      reason::ip_not_allowed, reason::access_expired})
         CHECK_FALSE(message_for(code).empty());
     CHECK(message_for(reason::allowed).empty());
     CHECK(message_for("whatever").empty());

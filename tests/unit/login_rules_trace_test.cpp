@@ -44,6 +44,8 @@ TraceWorld random_world(std::mt19937& rng) {
     m.tfa_enabled = pick(2) == 1;
     m.published = pick(5) != 0;
     m.keys = {{"ssh-ed25519 AAAA1 member1@a", "SHA256:member1"}};
+    // Support staff: no known end, ended, or within the grant (the decision's time is fixed below).
+    if (m.role == Role::support && pick(3) != 0) m.access_until = pick(2) == 0 ? 1800000000 - 10 : 1800000000 + 3600;
     w.state.members.push_back(m);
     w.state.enforce_2fa = pick(2) == 1;
     switch (pick(3)) {
@@ -61,6 +63,7 @@ TraceWorld random_world(std::mt19937& rng) {
         case 1: w.source = {true, true}; break;
         default: w.source = {}; break;
     }
+    w.source.now = 1800000000;
     w.user = pick(8) == 0 ? "stranger" : "member1";
     return w;
 }
@@ -89,7 +92,8 @@ TEST_CASE("login_rules: a trace never changes the decision, and its first failur
         }
         // A member: every rule, in check_account's order, each with a detail.
         const std::vector<std::string_view> order{rule::member, rule::published,
-                                                  rule::state, rule::status, rule::role, rule::ip_allowlist,
+                                                  rule::state, rule::status, rule::role, rule::access_window,
+                                                  rule::ip_allowlist,
                                                   rule::tfa_enrolment, rule::tfa_fallback};
         REQUIRE(trace.size() == order.size());
         for (std::size_t k = 0; k < order.size(); ++k) {
@@ -127,21 +131,41 @@ TEST_CASE("login_rules: a trace shows every failing rule with what was compared"
     std::vector<RuleVerdict> trace;
     const auto d = check_account(s, "gone", LoginPolicy{}, {}, std::string_view("198.51.100.7"), &trace);
     CHECK(d.reason == reason::deactivated);
-    REQUIRE(trace.size() == 8);
+    REQUIRE(trace.size() == 9);
     CHECK(trace[3].detail == "status deactivated");
     CHECK_FALSE(trace[4].pass);
     CHECK(trace[4].reason == reason::role_not_allowed);
     CHECK(trace[4].detail == "role support; allowed: owner, manager");
     CHECK_FALSE(trace[5].pass);
-    CHECK(trace[5].detail == "198.51.100.7 not listed: 192.0.2.0/24");
+    CHECK(trace[5].reason == reason::access_expired);
+    CHECK(trace[5].detail == "support membership with no known end: refused");
     CHECK_FALSE(trace[6].pass);
-    CHECK(trace[6].detail == "Enforce 2FA on; member's 2FA off");
-    CHECK(trace[7].pass);
+    CHECK(trace[6].detail == "198.51.100.7 not listed: 192.0.2.0/24");
+    CHECK_FALSE(trace[7].pass);
+    CHECK(trace[7].detail == "Enforce 2FA on; member's 2FA off");
+    CHECK(trace[8].pass);
 
     trace.clear();
     CHECK(check_account(s, "gone", LoginPolicy{}, {}, std::string_view("192.0.2.77"), &trace).reason == reason::deactivated);
+    CHECK(trace[6].pass);
+    CHECK(trace[6].detail == "192.0.2.77 listed by 192.0.2.0/24");
+
+    // The window's end, in UTC, either side of it; other roles have none.
+    s.members[0].access_until = 1800000000;  // 2027-01-15T08:00:00Z
+    trace.clear();
+    (void)check_account(s, "gone", LoginPolicy{}, {false, false, 1799999999}, std::nullopt, &trace);
     CHECK(trace[5].pass);
-    CHECK(trace[5].detail == "192.0.2.77 listed by 192.0.2.0/24");
+    CHECK(trace[5].detail == "support access until 2027-01-15T08:00:00Z");
+    trace.clear();
+    (void)check_account(s, "gone", LoginPolicy{}, {false, false, 1800000000}, std::nullopt, &trace);
+    CHECK_FALSE(trace[5].pass);
+    CHECK(trace[5].detail == "support access ended at 2027-01-15T08:00:00Z");
+    s.members[0].role = Role::owner;
+    s.members[0].access_until.reset();
+    trace.clear();
+    (void)check_account(s, "gone", LoginPolicy{}, {}, std::nullopt, &trace);
+    CHECK(trace[5].pass);
+    CHECK(trace[5].detail == "not support staff: no access window");
 }
 
 }  // namespace login_rules_trace_test

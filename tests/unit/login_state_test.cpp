@@ -278,4 +278,30 @@ TEST_CASE("login_state: the IP allowlist applied to SSH is optional, and checked
     CHECK(parse_error(j).find("ssh_ip_allowlist") != std::string::npos);
 }
 
+TEST_CASE("login_state: a support membership's end (access_until) is kept, and only a support membership has one",
+          "[login][state][support]") {
+    std::string error;
+    json j = sample_json();
+    j["members"][1]["access_until"] = 1800000000;  // bob: support
+    auto s = login_state_from_json(j.dump(), error);
+    INFO(error);
+    REQUIRE(s);
+    CHECK_FALSE(s->members[0].access_until);
+    CHECK(s->members[1].access_until == 1800000000);
+    auto again = login_state_from_json(to_json(*s), error);
+    REQUIRE(again);
+    CHECK(again->members[1].access_until == 1800000000);
+    CHECK(again->members[1] == s->members[1]);
+    s->members[1].access_until = 1800000001;
+    CHECK_FALSE(again->members[1] == s->members[1]);  // a moved grant is a change of the member
+
+    j["members"][1]["access_until"] = -1;
+    CHECK(parse_error(j) == "members[1].access_until: must be unix seconds, not negative");
+    j["members"][1]["access_until"] = "2027-01-15T10:00:00Z";
+    CHECK(parse_error(j).find("members[1].access_until") == 0);
+    j["members"][1].erase("access_until");
+    j["members"][0]["access_until"] = 1800000000;  // alice: owner
+    CHECK(parse_error(j) == "members[0].access_until: only a support membership has an end");
+}
+
 }  // namespace login_state_test

@@ -201,6 +201,58 @@ TEST_CASE("synced source: the offline grace and a refused host token withhold me
     CHECK_FALSE(elsewhere.has_state());
 }
 
+TEST_CASE("synced source: support staff are refused at their grant's end also while the portal is silent",
+          "[sync][support]") {
+    test::TempDir dir("synced-support");
+    auto store = sync::SyncedStore::open(dir.path() / "synced.db");
+    auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1800000000));
+    int changes = 0;
+    sync::SyncedLoginSource source(store, "https://portal:8443", {}, std::chrono::seconds(3600), [&] { return now; },
+                                   [&] { ++changes; });
+    auto s = portal_state();
+    auto sam = member("usr_s", "sam", 200005);
+    sam.role = Role::support;
+    sam.access_until = 1800000100;
+    auto sue = member("usr_u", "sue", 200006);  // support with no known end: never served active
+    sue.role = Role::support;
+    s.members.push_back(sam);
+    s.members.push_back(sue);
+    REQUIRE(source.accept_state(s).empty());
+    (void)source.take_changed();
+    auto status_of = [](const ipc::LoginState& st, const std::string& name) {
+        for (const auto& m : st.members)
+            if (m.unix_name == name) return m.status;
+        FAIL("no member " << name);
+        return MemberStatus::invited;
+    };
+    auto served = source.load();
+    CHECK(status_of(served, "sam") == MemberStatus::active);
+    CHECK(status_of(served, "sue") == MemberStatus::deactivated);
+    CHECK(status_of(served, "alice") == MemberStatus::active);
+
+    // The portal goes quiet (within its offline grace); the window ends at its second.
+    source.portal_failed("cannot connect", false);
+    const int before = changes;
+    now += std::chrono::seconds(99);
+    source.tick();
+    CHECK(changes == before);
+    now += std::chrono::seconds(1);
+    source.tick();
+    CHECK(changes == before + 1);
+    const auto touched = source.take_changed();
+    REQUIRE(touched);  // only the support member is re-judged, not the account
+    CHECK(touched->count("sam") == 1);
+    CHECK(touched->count("alice") == 0);
+    served = source.load();
+    CHECK(status_of(served, "sam") == MemberStatus::deactivated);
+    CHECK(status_of(served, "alice") == MemberStatus::active);
+    source.tick();
+    CHECK(changes == before + 1);  // once
+    // The portal's copy keeps what the portal said (the local API answers from it).
+    for (const auto& m : source.synced().members)
+        if (m.unix_name == "sam") CHECK(m.status == MemberStatus::active);
+}
+
 TEST_CASE("synced store: profiles are kept for the local API's reads and never reach the login path", "[sync]") {
     test::TempDir dir("synced-profiles");
     const auto path = dir.path() / "synced.db";

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -78,7 +79,12 @@ TEST_CASE("userdb plan: who is published by status and role", "[userdb]") {
     CHECK(find(plan, "alice").keys.size() == 1);
 
     s.login_roles = {Role::owner, Role::manager, Role::support};
+    CHECK_FALSE(find(plan_publication(s, UserdbConfig{}, locals.name_check(), locals.id_check()), "erin").published);
+    // Support staff only within their grant (the login rules' access window).
+    s.members[4].access_until = static_cast<std::int64_t>(::time(nullptr)) + 3600;
     CHECK(find(plan_publication(s, UserdbConfig{}, locals.name_check(), locals.id_check()), "erin").published);
+    s.members[4].access_until = static_cast<std::int64_t>(::time(nullptr)) - 1;
+    CHECK_FALSE(find(plan_publication(s, UserdbConfig{}, locals.name_check(), locals.id_check()), "erin").published);
 }
 
 TEST_CASE("userdb plan: under enforce_2fa members without 2FA stay published, in the 2FA group", "[userdb]") {

@@ -132,7 +132,9 @@ std::optional<Clock::time_point> Support::expire_due(Clock::time_point now) {
 void Support::let_in(const std::string& account_id, const std::vector<std::string>& staff) {
     for (const auto& user_id : staff) {
         auto m = b_.store.memberships().get(account_id, user_id);
-        if (m && (m->role != Role::support || m->status == MemberStatus::active)) continue;
+        // An active support membership is written again all the same: its login entry carries
+        // the grant's expiry (access_until), and a new grant moves it.
+        if (m && m->role != Role::support) continue;
         Membership in;
         in.account_id = account_id;
         in.user_id = user_id;
