@@ -117,6 +117,7 @@ void Mailer::run() {
             poked_ = false;
             lock.unlock();
             try {
+                prune_daily();
                 deliver_due();
             } catch (const std::exception& e) {
                 log::error("notifications: delivery failed", {{"error", e.what()}});
@@ -143,6 +144,15 @@ std::chrono::milliseconds Mailer::until_next() {
     if (!t) return std::chrono::milliseconds(1000);
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(SystemClock::from_time_t(*t) - SystemClock::now());
     return std::clamp(left + std::chrono::milliseconds(1000), std::chrono::milliseconds(200), std::chrono::milliseconds(60000));
+}
+
+void Mailer::prune_daily() {
+    const auto now = SystemClock::now();
+    if (now - last_prune_ < std::chrono::hours(24)) return;
+    last_prune_ = now;
+    if (const auto gone = store_.notifications().prune(rfc3339(now - kNotificationsKept)); gone > 0)
+        log::info("notifications: settled ones past their keeping time forgotten",
+                  {{"count", std::to_string(gone)}, {"kept_days", std::to_string(kNotificationsKept.count() / 24)}});
 }
 
 void Mailer::deliver_due() {

@@ -3,6 +3,8 @@
 // notice is sent once to all its recipients; a failed hand-over is tried again after 1, 5, 30
 // and 120 minutes, then given up ("failed"). Without an MTA (no sendmail program) or without a
 // security contact, the notice is "kept": visible in `portalctl notifications`, never sent.
+// Settled notices (sent, failed, kept) are forgotten kNotificationsKept after they were queued
+// (looked at once a day): the table stays the size of half a year of security events.
 #pragma once
 #include <chrono>
 #include <condition_variable>
@@ -23,6 +25,7 @@ struct MailerSettings {
 };
 
 inline constexpr int kMaxAttempts = 5;
+inline constexpr std::chrono::hours kNotificationsKept{180 * 24};
 
 // The message as sendmail -t reads it (RFC 5322, UTF-8 body).
 std::string mail_text(const Notification& n, const std::string& from, std::time_t now);
@@ -40,6 +43,7 @@ public:
 private:
     void run();
     void deliver_due();
+    void prune_daily();
     std::chrono::milliseconds until_next();
 
     store::Store& store_;
@@ -48,6 +52,7 @@ private:
     std::condition_variable cv_;
     bool poked_ = true;  // look once at start: what was queued before a restart
     bool stop_ = false;
+    std::chrono::system_clock::time_point last_prune_{};  // mailer thread only
     std::thread thread_;  // last: starts once everything above exists
 };
 

@@ -17,7 +17,7 @@ ipc::LoginState only(const ipc::LoginState& s, const ipc::LoginMember* m) {
 bool revocable(std::string_view reason) {
     return reason == ipc::reason::not_portal_user || reason == ipc::reason::not_member ||
            reason == ipc::reason::deactivated || reason == ipc::reason::role_not_allowed ||
-           reason == ipc::reason::invited;
+           reason == ipc::reason::invited || reason == ipc::reason::access_expired;
 }
 
 }  // namespace
@@ -27,9 +27,13 @@ std::vector<Revocation> losing_access(const ipc::LoginState& before, const ipc::
     now.reserve(after.members.size());
     for (const auto& m : after.members) now.emplace(m.user_id, &m);
 
+    // Who was allowed is judged at the time `before` was served: a support member whose window
+    // has ended since (the change now is its end) was allowed then, and loses access now.
+    ipc::StateSource then;
+    then.now = before.generated_at;
     std::vector<Revocation> out;
     for (const auto& m : before.members) {
-        if (!ipc::check_account(only(before, &m), m.unix_name, ipc::policy_of(before)).allow) continue;
+        if (!ipc::check_account(only(before, &m), m.unix_name, ipc::policy_of(before), then).allow) continue;
         auto it = now.find(m.user_id);
         const ipc::LoginMember* a = it == now.end() ? nullptr : it->second;
         // Removed and re-added under another name or uid is still "removed" for the old one.

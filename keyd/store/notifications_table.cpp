@@ -109,6 +109,15 @@ void NotificationsTable::mark_kept(const std::string& id, const std::string& why
     });
 }
 
+std::int64_t NotificationsTable::prune(const std::string& before) {
+    std::int64_t gone = 0;
+    conn_.write_untracked([&] {
+        Query q(conn_, "DELETE FROM notifications WHERE status IN ('sent', 'failed', 'kept') AND created_at < ?");
+        gone = q->bind_all(before).run();
+    });
+    return gone;
+}
+
 void NotificationsTable::mark_unsent(const std::string& id, std::int64_t attempts, const std::string& error,
                                      const std::optional<std::string>& next_at) {
     conn_.write_untracked([&] {

@@ -32,6 +32,9 @@ public:
     // Another try at `next_at`, or given up ("failed") when next_at is nullopt.
     void mark_unsent(const std::string& id, std::int64_t attempts, const std::string& error,
                      const std::optional<std::string>& next_at);
+    // Forgets the notices settled (sent, failed, kept) and queued before `before` (RFC 3339);
+    // a queued one is never forgotten. Returns how many went.
+    std::int64_t prune(const std::string& before);
 
 private:
     Connection& conn_;

@@ -4,11 +4,19 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "keyd/notify/mailer.h"
 #include "keyd/notify/sendmail.h"
+#include "keyd/store/store.h"
+#include "keyd/store/timestamp.h"
+#include "tests/unit/support/temp_dir.h"
 
 namespace mailer_test {
 
@@ -82,6 +90,42 @@ TEST_CASE("mailer: sendmail gets -t -i and the message - a refusal or a hang is 
     auto missing = portal::notify::run_sendmail("/nonexistent/sendmail", "x", 1s);
     CHECK_FALSE(missing.ok);
     for (const auto& p : {ok, refuses, hangs, out, fs::path(out.string() + ".args")}) fs::remove(p);
+}
+
+TEST_CASE("mailer: settled notices are forgotten after their keeping time - queued ones never",
+          "[unit][notifications]") {
+    portal::test::TempDir dir("mailer-prune");
+    auto store = portal::store::Store::open(dir.path() / "state" / "store.db");
+    const auto account = store->accounts().create("Acme");
+    const auto at = [](std::chrono::hours ago) {
+        return portal::store::format_rfc3339(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() - ago));
+    };
+    const auto old = portal::notify::kNotificationsKept + std::chrono::hours(1);
+    auto put = [&](const std::string& id, const std::string& status, std::chrono::hours ago) {
+        portal::Notification n = a_notice();
+        n.id = id;
+        n.account_id = account.id;
+        n.event = "owner_added";
+        n.status = status;
+        n.created_at = at(ago);
+        n.next_attempt_at = status == "queued" ? at(std::chrono::hours(-1)) : n.created_at;  // queued: due in an hour
+        store->notifications().queue(n);
+    };
+    put("ntf_old_sent", "sent", old);
+    put("ntf_old_failed", "failed", old);
+    put("ntf_old_kept", "kept", old);
+    put("ntf_old_queued", "queued", old);
+    put("ntf_recent", "sent", portal::notify::kNotificationsKept - std::chrono::hours(1));
+    {
+        portal::notify::MailerSettings off;
+        off.sendmail.clear();
+        portal::notify::Mailer mailer(*store, off);  // prunes when it starts
+        for (int i = 0; i < 200 && store->notifications().count(account.id) != 2; ++i) std::this_thread::sleep_for(10ms);
+    }
+    std::vector<std::string> left;
+    for (const auto& n : store->notifications().of_account(account.id, {})) left.push_back(n.id);
+    std::sort(left.begin(), left.end());
+    CHECK(left == std::vector<std::string>{"ntf_old_queued", "ntf_recent"});
 }
 
 }  // namespace mailer_test

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -73,6 +74,26 @@ TEST_CASE("revocation: removed, deactivated and role-lost members lose access") 
     CHECK(r[1].reason == "deactivated");
     CHECK(r[2].reason == "role_not_allowed");
     CHECK(r[1].unix_name == "bob");
+}
+
+TEST_CASE("revocation: support staff lose access when their window ends between two states") {
+    const auto now = static_cast<std::int64_t>(::time(nullptr));
+    ipc::LoginState before;
+    before.generated_at = now - 10;  // served while the grant still ran
+    before.login_roles = {Role::owner, Role::manager, Role::support};
+    before.members = {member("sam", 200001, Role::support), member("sid", 200002, Role::support),
+                      member("sue", 200003, Role::support)};
+    before.members[0].access_until = now - 1;     // ended since: the authority deactivates sam
+    before.members[1].access_until = now - 1;     // ended since: nothing else changed for sid
+    before.members[2].access_until = now + 3600;  // sue's runs on
+    ipc::LoginState after = before;
+    after.generated_at = now;
+    after.members[0].status = MemberStatus::deactivated;
+    auto r = revoke::losing_access(before, after);
+    CHECK(uids(r) == std::vector<std::uint32_t>{200001, 200002});
+    REQUIRE(r.size() == 2);
+    CHECK(r[0].reason == "deactivated");
+    CHECK(r[1].reason == "access_expired");
 }
 
 TEST_CASE("revocation: who was not allowed before, 2FA enrolment and collisions revoke nothing") {
