@@ -32,6 +32,7 @@ LoginState valid_header() {
     s.revision = 7;
     s.generated_at = 1'700'000'000;
     s.account_id = "acc_1";
+    s.login_roles = {portal::Role::owner, portal::Role::manager, portal::Role::support};  // every rule is reached
     return s;
 }
 
@@ -64,7 +65,8 @@ void put(const std::string& path, std::string_view content) {
 }
 
 void use(const LoadedState& loaded, std::string_view user) {
-    const StateSource source{true, loaded.expired};
+    // A fixed time (support access windows): the verdict must not depend on the wall clock.
+    const StateSource source{true, loaded.expired, 1'700'000'100};
     const auto decision = check_account(loaded.state, user, policy_of(loaded.state), source);
     if (decision.allow && !decision.portal_user) std::abort();
     const auto keys = authorized_keys_for(loaded.state, user, std::nullopt, policy_of(loaded.state), source);

@@ -21,7 +21,9 @@ namespace portal::login {
 
 namespace {
 
-constexpr std::string_view kFirstLine = "portal-keyd state manifest 1";
+// 2: the digest covers a support member's access_until (a manifest 1 is not trusted: every
+// entry is read back and rewritten where it differs).
+constexpr std::string_view kFirstLine = "portal-keyd state manifest 2";
 
 // The fields, each length-prefixed ("ab"+"c" and "a"+"bc" differ), as the digest's input.
 struct Canonical {
@@ -68,6 +70,7 @@ std::string member_digest(const ipc::LoginMember& m) {
     f.text(to_string(m.status));
     f.number(m.tfa_enabled ? 1 : 0);
     f.number(m.published ? 1 : 0);
+    f.text(m.access_until ? std::to_string(*m.access_until) : std::string());
     f.number(m.keys.size());
     for (const auto& k : m.keys) {
         f.text(k.line);

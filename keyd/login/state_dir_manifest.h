@@ -6,7 +6,7 @@
 // reads every entry (refresher.cpp, reconcile).
 //
 // Format (text, strict; 0600, in the state directory under a name no member can have):
-//   portal-keyd state manifest 1\n
+//   portal-keyd state manifest 2\n
 //   account <account id>\n
 //   revision <decimal>\n
 //   <32 lowercase hex digits: member_digest> <member file name>\n   (one per entry)

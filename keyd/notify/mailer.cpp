@@ -118,6 +118,10 @@ void Mailer::run() {
             lock.unlock();
             try {
                 prune_daily();
+            } catch (const std::exception& e) {
+                log::error("notifications: cannot forget the old ones (tried again within a minute)", {{"error", e.what()}});
+            }
+            try {
                 deliver_due();
             } catch (const std::exception& e) {
                 log::error("notifications: delivery failed", {{"error", e.what()}});
@@ -149,8 +153,9 @@ std::chrono::milliseconds Mailer::until_next() {
 void Mailer::prune_daily() {
     const auto now = SystemClock::now();
     if (now - last_prune_ < std::chrono::hours(24)) return;
-    last_prune_ = now;
-    if (const auto gone = store_.notifications().prune(rfc3339(now - kNotificationsKept)); gone > 0)
+    const auto gone = store_.notifications().prune(rfc3339(now - kNotificationsKept));
+    last_prune_ = now;  // after it worked: a failed one is tried again at the next look
+    if (gone > 0)
         log::info("notifications: settled ones past their keeping time forgotten",
                   {{"count", std::to_string(gone)}, {"kept_days", std::to_string(kNotificationsKept.count() / 24)}});
 }

@@ -27,13 +27,13 @@ std::vector<Revocation> losing_access(const ipc::LoginState& before, const ipc::
     now.reserve(after.members.size());
     for (const auto& m : after.members) now.emplace(m.user_id, &m);
 
-    // Who was allowed is judged at the time `before` was served: a support member whose window
-    // has ended since (the change now is its end) was allowed then, and loses access now.
-    ipc::StateSource then;
-    then.now = before.generated_at;
     std::vector<Revocation> out;
     for (const auto& m : before.members) {
-        if (!ipc::check_account(only(before, &m), m.unix_name, ipc::policy_of(before), then).allow) continue;
+        // A support member refused before only by the end of their window is counted as allowed
+        // then: the state served at that second may still show them active, and the change that
+        // follows (the authority's deactivation) must still end their sessions.
+        const auto was = ipc::check_account(only(before, &m), m.unix_name, ipc::policy_of(before));
+        if (!was.allow && was.reason != ipc::reason::access_expired) continue;
         auto it = now.find(m.user_id);
         const ipc::LoginMember* a = it == now.end() ? nullptr : it->second;
         // Removed and re-added under another name or uid is still "removed" for the old one.

@@ -9,11 +9,11 @@ namespace portal::store {
 namespace {
 
 // A member's login columns, in the order read_login_member reads them. A support membership
-// carries its account's access expiry (the grant that made it).
+// carries its account's access expiry while the grant is on (none after it: refused).
 constexpr const char* kMemberColumns =
     "SELECT u.id, u.unix_name, u.uid, m.role, m.status, u.tfa_enabled, s.expires_at FROM memberships m"
     " JOIN users u ON u.id = m.user_id"
-    " LEFT JOIN support_access s ON m.role = 'support' AND s.account_id = m.account_id";
+    " LEFT JOIN support_access s ON m.role = 'support' AND s.account_id = m.account_id AND s.enabled = 1";
 
 LoginMemberRow read_login_member(const sqlite::Statement& q) {
     LoginMemberRow r;

@@ -31,12 +31,12 @@ void Follower::run() {
         if (worker_.stopping()) return;
         PortalClient::Request req;
         if (need_state) {
-            req.target = "/v1/iam/state?profiles=1";
+            req.target = "/v1/iam/state?profiles=1&windows=1";
             req.timeout = settings_.request_timeout;
             req.max_answer_bytes = settings_.max_state_bytes;
             if (have_state) req.headers.push_back("If-None-Match: \"" + std::to_string(revision) + "\"");
         } else {
-            req.target = "/v1/iam/changes?since=" + std::to_string(revision) + "&wait=" + std::to_string(settings_.wait.count()) + "&profiles=1";
+            req.target = "/v1/iam/changes?since=" + std::to_string(revision) + "&wait=" + std::to_string(settings_.wait.count()) + "&profiles=1&windows=1";
             // The portal answers an idle long-poll after wait plus up to 5 s of jitter (at most
             // a tenth of wait): not a failure.
             req.timeout = settings_.request_timeout + settings_.wait +

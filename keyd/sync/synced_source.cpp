@@ -70,16 +70,23 @@ ipc::LoginState SyncedLoginSource::load() {
         for (auto& m : out.members) m.status = MemberStatus::deactivated;
     // The portal deactivates support staff at their grant's end; should its word not come, they
     // are locked and their sessions ended here all the same (check_account refuses them too).
+    // Whoever this load finds past their end for the first time is re-judged by this refresh
+    // (take_changed follows), whether the tick or any other change brought it.
     const std::int64_t now = unix_seconds(clock_());
     next_window_end_ = 0;
+    std::unordered_set<std::string> ended;
     for (auto& m : out.members) {
         if (m.role != Role::support) continue;
         if (m.access_until && now < *m.access_until) {
             if (next_window_end_ == 0 || *m.access_until < next_window_end_) next_window_end_ = *m.access_until;
             continue;
         }
+        if (m.status != MemberStatus::deactivated && !window_ended_before_.count(m.unix_name))
+            windows_ended_.insert(m.unix_name);
+        ended.insert(m.unix_name);
         m.status = MemberStatus::deactivated;
     }
+    window_ended_before_ = std::move(ended);
     return out;
 }
 
@@ -222,11 +229,8 @@ void SyncedLoginSource::tick() {
 void SyncedLoginSource::check_support_windows() {
     const std::int64_t now = unix_seconds(clock_());
     if (next_window_end_ == 0 || now < next_window_end_) return;
-    next_window_end_ = 0;  // the refresh's load() finds the next one
-    for (const auto& m : state_.state().members)
-        if (m.role == Role::support && m.access_until && *m.access_until <= now) windows_ended_.insert(m.unix_name);
-    log::info("sync: support access ended here at its time; the support staff are refused from now on",
-              {{"members", std::to_string(windows_ended_.size())}});
+    next_window_end_ = 0;  // the refresh's load() finds the next one, and whose window ended
+    log::info("sync: support access ended here at its time; the support staff are refused from now on");
     on_change_();
 }
 

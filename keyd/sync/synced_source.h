@@ -84,6 +84,7 @@ private:
     bool settings_changed_ = true;
     std::int64_t next_window_end_ = 0;               // earliest support access_until ahead at the last load; 0: none
     std::unordered_set<std::string> windows_ended_;  // names whose window ended since the last refresh
+    std::unordered_set<std::string> window_ended_before_;  // support members served past their end at the last load
     std::int64_t offline_since_ = 0;
     std::string last_error_;
     std::uint64_t rejected_ = 0;

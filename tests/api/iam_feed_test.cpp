@@ -10,6 +10,7 @@
 
 #include "keyd/iam/authority/tokens.h"
 #include "keyd/store/store.h"
+#include "keyd/store/timestamp.h"
 #include "tests/api/support/daemon_fixture.h"
 #include "tests/api/support/helpers.h"
 
@@ -391,4 +392,37 @@ TEST_CASE("iam feed: login events are kept once, become the account's history an
                         R"([{"id":"a b","at":"2026-12-02T10:00:00Z","unix_name":"a","ip":"1","method":"m","decision":"allow","reason":"r"}])")
               .json["errors"]
               .contains("events[0].id"));
+}
+
+TEST_CASE("iam feed: support members' access_until only for a host that asks (windows=1)", "[api][feed][https][support]") {
+    Daemon d("feed-windows", feed_daemon_options());
+    const auto seed = seed_account(d);
+    const auto provider = seed_account(d, "Provider", "prov");
+    const Member staff = add_member(d, provider.account_id, "staff@provider.example", "manager");
+    REQUIRE(d.put("/v1/support/staff/" + staff.id, nlohmann::json::object(), 0).status == 200);
+    const HttpsTarget https = https_listener(d);
+    const HostCredentials host = register_test_host(https, new_enrolment_token(d, seed.account_id));
+    const std::uint64_t since = https_request(https, host.host_token, "GET", "/v1/iam/state").json.at("revision");
+    const auto in_a_day = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + std::chrono::hours(24));
+    REQUIRE(d.put("/v1/support/access", {{"enabled", true}, {"expires_at", portal::store::format_rfc3339(in_a_day)}}, 0,
+                  account_header(seed.account_id))
+                .status == 200);
+    auto support_entry = [&](const nlohmann::json& members) {
+        for (const auto& m : members)
+            if (m.at("user_id") == staff.id) return m;
+        return nlohmann::json();
+    };
+    const auto plain = support_entry(https_request(https, host.host_token, "GET", "/v1/iam/state").json.at("members"));
+    REQUIRE(plain.is_object());
+    CHECK(plain.at("role") == "support");
+    CHECK_FALSE(plain.contains("access_until"));
+    const auto windowed =
+        support_entry(https_request(https, host.host_token, "GET", "/v1/iam/state?windows=1").json.at("members"));
+    REQUIRE(windowed.is_object());
+    CHECK(windowed.at("access_until") == static_cast<std::int64_t>(in_a_day));
+    const std::string changes = "/v1/iam/changes?since=" + std::to_string(since);
+    CHECK_FALSE(support_entry(https_request(https, host.host_token, "GET", changes).json.at("upserts")).contains("access_until"));
+    CHECK(support_entry(https_request(https, host.host_token, "GET", changes + "&windows=1").json.at("upserts"))
+              .at("access_until") == static_cast<std::int64_t>(in_a_day));
+    CHECK(https_request(https, host.host_token, "GET", "/v1/iam/state?windows=2").status == 400);
 }

@@ -689,12 +689,12 @@ TEST_CASE("state manifest: strict text, a round trip") {
     CHECK(back->account_id == "acc_1");
     CHECK(back->revision == 42);
     CHECK(back->entries == m.entries);
-    const std::string head = "portal-keyd state manifest 1\naccount acc_1\nrevision 42\n";
+    const std::string head = "portal-keyd state manifest 2\naccount acc_1\nrevision 42\n";
     for (const auto& [text, why] : std::vector<std::pair<std::string, std::string>>{
-             {"portal-keyd state manifest 2\naccount a\nrevision 1\n", "line 1"},
-             {"portal-keyd state manifest 1\naccount \nrevision 1\n", "line 2: account"},
-             {"portal-keyd state manifest 1\naccount a\nrevision 01\n", "line 3: revision"},
-             {"portal-keyd state manifest 1\naccount a\n", "incomplete"},
+             {"portal-keyd state manifest 1\naccount a\nrevision 1\n", "line 1"},
+             {"portal-keyd state manifest 2\naccount \nrevision 1\n", "line 2: account"},
+             {"portal-keyd state manifest 2\naccount a\nrevision 01\n", "line 3: revision"},
+             {"portal-keyd state manifest 2\naccount a\n", "incomplete"},
              {head + "0123456789abcdef0123456789abcdef alice", "not ended"},
              {head + "0123456789ABCDEF0123456789abcdef alice\n", "line 4: expected"},
              {head + "0123456789abcdef alice\n", "line 4: expected"},

@@ -239,18 +239,48 @@ TEST_CASE("synced source: support staff are refused at their grant's end also wh
     now += std::chrono::seconds(1);
     source.tick();
     CHECK(changes == before + 1);
-    const auto touched = source.take_changed();
-    REQUIRE(touched);  // only the support member is re-judged, not the account
-    CHECK(touched->count("sam") == 1);
-    CHECK(touched->count("alice") == 0);
+    // The refresh it asks for: load, then what changed.
     served = source.load();
     CHECK(status_of(served, "sam") == MemberStatus::deactivated);
     CHECK(status_of(served, "alice") == MemberStatus::active);
+    auto touched = source.take_changed();
+    REQUIRE(touched);  // only the support member is re-judged, not the account
+    CHECK(touched->count("sam") == 1);
+    CHECK(touched->count("alice") == 0);
     source.tick();
     CHECK(changes == before + 1);  // once
+    (void)source.load();
+    touched = source.take_changed();
+    REQUIRE(touched);
+    CHECK(touched->count("sam") == 0);  // already judged
     // The portal's copy keeps what the portal said (the local API answers from it).
     for (const auto& m : source.synced().members)
         if (m.unix_name == "sam") CHECK(m.status == MemberStatus::active);
+
+    // Another change's refresh comes first after a window's end (before the tick): that
+    // refresh re-judges the member all the same.
+    ipc::FeedChanges extend;
+    extend.revision = 11;
+    auto sid = member("usr_d", "sid", 200007);
+    sid.role = Role::support;
+    sid.access_until = 1800000200;
+    extend.upserts = {sid};
+    REQUIRE(source.accept_changes(extend).empty());
+    (void)source.load();
+    (void)source.take_changed();
+    now = std::chrono::system_clock::time_point(std::chrono::seconds(1800000203));
+    ipc::FeedChanges other;
+    other.revision = 12;
+    auto alice = member("usr_a", "alice", 200001);
+    alice.tfa_enabled = true;
+    other.upserts = {alice};
+    REQUIRE(source.accept_changes(other).empty());
+    served = source.load();
+    CHECK(status_of(served, "sid") == MemberStatus::deactivated);
+    touched = source.take_changed();
+    REQUIRE(touched);
+    CHECK(touched->count("sid") == 1);
+    CHECK(touched->count("alice") == 1);
 }
 
 TEST_CASE("synced store: profiles are kept for the local API's reads and never reach the login path", "[sync]") {

@@ -22,10 +22,18 @@ std::uint64_t parse_revision(const std::string& field, const std::string& text) 
     return v;
 }
 
-Response changes_response(std::uint64_t since, const std::optional<iam::FeedChanges>& changes) {
+// Members as an agent that did not ask for support access windows reads them: without
+// access_until, which its strict parser would refuse (an agent of an older version).
+template <class Members>
+void without_windows(Members& members) {
+    for (auto& m : members) m.access_until.reset();
+}
+
+Response changes_response(std::uint64_t since, std::optional<iam::FeedChanges> changes, bool windows) {
     if (!changes)
         throw iam::ApiError{410, "GONE", "the changes since revision " + std::to_string(since) +
                                              " are no longer kept: fetch /v1/iam/state again"};
+    if (!windows) without_windows(changes->upserts);
     Response out;
     out.status = 200;
     out.headers.emplace_back("content-type", "application/json");
@@ -100,15 +108,22 @@ std::optional<std::string> query(const Context& ctx, const std::string& name) {
     return it->second;
 }
 
-// ?profiles=1: members with their profiles, for an agent's local API (absent: login data
-// only, which is all an agent of an older version understands).
-bool wants_profiles(const Context& ctx) {
-    const auto v = query(ctx, "profiles");
+// A 0/1 query parameter, absent = 0.
+bool flag(const Context& ctx, const std::string& name) {
+    const auto v = query(ctx, name);
     if (!v) return false;
     if (*v == "1" || *v == "true") return true;
     if (*v == "0" || *v == "false") return false;
-    throw iam::ApiError::bad_request("profiles: 1 or 0");
+    throw iam::ApiError::bad_request(name + ": 1 or 0");
 }
+
+// ?profiles=1: members with their profiles, for an agent's local API (absent: login data
+// only, which is all an agent of an older version understands).
+bool wants_profiles(const Context& ctx) { return flag(ctx, "profiles"); }
+
+// ?windows=1: support members with their access_until (absent: without, as older agents
+// understand the members; they apply no window of their own and follow the deactivation).
+bool wants_windows(const Context& ctx) { return flag(ctx, "windows"); }
 
 }  // namespace
 
@@ -150,7 +165,8 @@ void register_iam_feed_routes(Router& r, LongPolls* polls) {
                 return not_modified;
             }
         }
-        const auto state = ctx.iam.feed.state(ctx.principal, ctx.req.header("x-account-id"), wants_profiles(ctx));
+        auto state = ctx.iam.feed.state(ctx.principal, ctx.req.header("x-account-id"), wants_profiles(ctx));
+        if (!wants_windows(ctx)) without_windows(state.members);
         const std::string etag = "\"" + std::to_string(state.revision) + "\"";
         Response out;
         out.status = 200;
@@ -169,8 +185,9 @@ void register_iam_feed_routes(Router& r, LongPolls* polls) {
             if (wait > 300) throw iam::ApiError::bad_request("wait: at most 300 seconds");
         }
         const bool profiles = wants_profiles(ctx);
+        const bool windows = wants_windows(ctx);
         auto first = ctx.iam.feed.changes(ctx.principal, ctx.req.header("x-account-id"), since, profiles);
-        if (!first || first->has_news() || wait == 0 || !polls) return changes_response(since, first);
+        if (!first || first->has_news() || wait == 0 || !polls) return changes_response(since, first, windows);
 
         // Nothing yet: wait for a write that changes this account, or for `wait` seconds plus
         // a little jitter (so that a fleet's polls do not all come back in the same second).
@@ -187,7 +204,7 @@ void register_iam_feed_routes(Router& r, LongPolls* polls) {
         const auto jitter_ms = static_cast<long>(random_bytes(2)[0]) * std::min<long>(5000, static_cast<long>(wait) * 100) / 255;
         log::debug("feed: long-poll waiting", {{"since", std::to_string(since)}, {"wait", std::to_string(wait)}});
         Response deferred;
-        deferred.deferred = [polls, poll, wait, jitter_ms](Respond done) {
+        deferred.deferred = [polls, poll, wait, jitter_ms, windows](Respond done) {
             polls->wait(
                 std::chrono::milliseconds(static_cast<long>(wait) * 1000 + jitter_ms),
                 [poll] {
@@ -199,10 +216,10 @@ void register_iam_feed_routes(Router& r, LongPolls* polls) {
                     }
                     return !poll->latest || poll->latest->has_news();
                 },
-                [poll, done](bool) {
+                [poll, done, windows](bool) {
                     done(answer_or_error([&] {
                         if (poll->refused) throw *poll->refused;
-                        return changes_response(poll->since, poll->latest);
+                        return changes_response(poll->since, poll->latest, windows);
                     }));
                 });
         };
