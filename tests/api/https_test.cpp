@@ -49,12 +49,6 @@ Listener listener_of(const Daemon& d) {
     return l;
 }
 
-std::string shell_quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
 struct CurlResult {
     int exit_code = -1;
     std::string output;  // headers and body (-i), or curl's error

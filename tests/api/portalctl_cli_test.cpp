@@ -49,12 +49,6 @@ constexpr const char* kCliKeyAnnMd5 = "77:0b:69:c5:ac:9d:5f:8f:d9:f3:60:af:1e:d8
 constexpr const char* kCliKeyBob =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILTgeShmeZoUsOS8/D2yFqNbMWRoYlgWfmRj9BKEfnLy bob@desktop";
 
-std::string cli_quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
 struct CliResult {
     int status = -1;
     std::string out;  // stdout
@@ -95,13 +89,13 @@ public:
         const cli_fs::path in = dir_ / ("cli-stdin-" + std::to_string(n));
         std::ofstream(in) << input;
         std::string cmd = "env -u PORTAL_URL -u PORTAL_PIN -u PORTAL_TOKEN -u PORTAL_KEYD_SOCKET -u PORTAL_ENROLMENT_TOKEN "
-                          "XDG_CONFIG_HOME=" + cli_quote((dir_ / "cli-config").string()) + " " + env + " ";
+                          "XDG_CONFIG_HOME=" + shell_quote((dir_ / "cli-config").string()) + " " + env + " ";
         if (uid != 0) {
             const std::string u = std::to_string(uid);
             cmd += "setpriv --reuid " + u + " --regid " + u + " --clear-groups ";
         }
-        cmd += std::string(PORTALCTL_BIN) + " --socket " + cli_quote(socket) + " " + args + " <" +
-               cli_quote(in.string()) + " 2>" + cli_quote(err.string());
+        cmd += std::string(PORTALCTL_BIN) + " --socket " + shell_quote(socket) + " " + args + " <" +
+               shell_quote(in.string()) + " 2>" + shell_quote(err.string());
         CliResult r;
         r.out = run_command(cmd, &r.status);
         r.err = read_file(err);
@@ -203,7 +197,7 @@ TEST_CASE("portalctl cli: every command's exit codes, 0 to 7, over the real daem
     const CliFakeDaemon not_json(d.dir() / "notjson.sock", cli_http_reply("200 OK", "<html>hello</html>"));
     const CliFakeDaemon not_http(d.dir() / "nothttp.sock", "SSH-2.0-OpenSSH_9.2\r\n");
 
-    const std::string key = std::string("--key ") + cli_quote(kCliKeyAnn);
+    const std::string key = std::string("--key ") + shell_quote(kCliKeyAnn);
     struct Row {
         std::string args;
         uid_t uid;
@@ -461,7 +455,7 @@ TEST_CASE("portalctl cli: --json output of every read command parses and carries
     const auto added = json_of("users add --email new@example.com --name New --role manager", owner);
     CHECK(added.at("email") == "new@example.com");
     CHECK(added.at("role") == "manager");
-    const auto key2 = json_of(std::string("keys add --name desk --key ") + cli_quote(kCliKeyBob), owner);
+    const auto key2 = json_of(std::string("keys add --name desk --key ") + shell_quote(kCliKeyBob), owner);
     CHECK(key2.at("name") == "desk");
     const auto renamed = json_of("account set --name Acme", owner);
     CHECK(renamed.at("name") == "Acme");
@@ -587,7 +581,7 @@ TEST_CASE("portalctl cli: the common mistakes get one clear line", "[api][portal
         CHECK(cli_lines(r.err) == std::vector<std::string>{"portalctl: cannot connect to " + stale +
                                                            ": Connection refused (is portal-keyd running?)"});
         // PORTAL_KEYD_SOCKET is where it looks without --socket.
-        const CliResult env = ctl.run("status", 0, "", "PORTAL_KEYD_SOCKET=" + cli_quote(nothing));
+        const CliResult env = ctl.run("status", 0, "", "PORTAL_KEYD_SOCKET=" + shell_quote(nothing));
         INFO(env);
         CHECK(env.status == 0);  // --socket wins over the environment
     }
@@ -626,7 +620,7 @@ TEST_CASE("portalctl cli: the common mistakes get one clear line", "[api][portal
         const auto config = d.dir() / "mgr-config";
         cli_fs::create_directories(config);
         REQUIRE(::chown(config.c_str(), mgr.uid, mgr.uid) == 0);
-        const std::string as_mgr = "XDG_CONFIG_HOME=" + cli_quote(config.string());
+        const std::string as_mgr = "XDG_CONFIG_HOME=" + shell_quote(config.string());
         const CliResult use = ctl.run("accounts use " + beta.account_id, mgr.uid, "", as_mgr);
         INFO(use);
         REQUIRE(use.status == 0);

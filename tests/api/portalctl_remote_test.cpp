@@ -21,12 +21,6 @@ using namespace portal::test;
 
 namespace {
 
-std::string quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
 struct Run {
     int status = -1;
     std::string out;  // stdout and stderr
@@ -49,7 +43,7 @@ TEST_CASE("portalctl: tokens made on the socket drive a remote authority over HT
     const std::string ctl = PORTALCTL_BIN;
     const std::string as_owner = "setpriv --reuid " + std::to_string(seed.owner.uid) + " --regid " +
                                  std::to_string(seed.owner.uid) + " --clear-groups " + ctl + " --socket " +
-                                 quote(d.socket().string());
+                                 shell_quote(d.socket().string());
 
     Run made = portalctl(as_owner + " --json tokens create laptop --access full --expires-in 3600");
     INFO(made.out);
@@ -61,7 +55,7 @@ TEST_CASE("portalctl: tokens made on the socket drive a remote authority over HT
     CHECK(human.status == 0);
     CHECK(human.out.find("shown only now") != std::string::npos);
 
-    const std::string remote = ctl + " --url https://" + https.address + " --pin " + quote(https.pin);
+    const std::string remote = ctl + " --url https://" + https.address + " --pin " + shell_quote(https.pin);
 
     SECTION("the token from the environment acts as its member") {
         Run me = portalctl("PORTAL_TOKEN=" + token + " " + remote + " --json profile show");
@@ -80,7 +74,7 @@ TEST_CASE("portalctl: tokens made on the socket drive a remote authority over HT
     SECTION("the token from a file (or stdin), never from argv") {
         const auto file = d.dir() / "token";
         std::ofstream(file) << token << "\n";
-        Run me = portalctl(remote + " --token-file " + quote(file.string()) + " --json profile show");
+        Run me = portalctl(remote + " --token-file " + shell_quote(file.string()) + " --json profile show");
         INFO(me.out);
         CHECK(me.status == 0);
         Run piped = portalctl("echo " + token + " | " + remote + " --token-file - --json profile show");
@@ -122,7 +116,7 @@ TEST_CASE("portalctl: hosts enrol, list, delete and the login history", "[api][h
     Daemon d("ctl-hosts", o);
     const auto seed = seed_account(d);
     const HttpsTarget https = https_listener(d);
-    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + quote(d.socket().string());
+    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + shell_quote(d.socket().string());
 
     Run enrol = portalctl(ctl + " --json hosts enrol --name web-1 --expires-in 600");
     INFO(enrol.out);
@@ -158,7 +152,7 @@ TEST_CASE("portalctl: allowlist and password", "[api][allowlist][sessions][porta
     Daemon d("ctl-allowlist", o);
     const auto seed = seed_account(d);
     const HttpsTarget https = https_listener(d);
-    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + quote(d.socket().string());
+    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + shell_quote(d.socket().string());
 
     Run added = portalctl(ctl + " --json allowlist add 192.0.2.0/24 --comment office");
     INFO(added.out);
@@ -183,15 +177,15 @@ TEST_CASE("portalctl: allowlist and password", "[api][allowlist][sessions][porta
     // The password comes from stdin (or the terminal), never from argv.
     const std::string as_owner = "setpriv --reuid " + std::to_string(seed.owner.uid) + " --regid " +
                                  std::to_string(seed.owner.uid) + " --clear-groups " + ctl;
-    Run set = portalctl("sh -c " + quote("printf 'first passphrase\\n' | " + as_owner + " password"));
+    Run set = portalctl("sh -c " + shell_quote("printf 'first passphrase\\n' | " + as_owner + " password"));
     INFO(set.out);
     REQUIRE(set.status == 0);
     auto session = https_request(https, "", "POST", "/v1/auth/sessions",
                                  nlohmann::json{{"email", seed.owner.email}, {"password", "first passphrase"}}.dump());
     REQUIRE(session.status == 201);
     // Over HTTPS with the session: the new password, then the current one.
-    const std::string remote = std::string(PORTALCTL_BIN) + " --url https://" + https.address + " --pin " + quote(https.pin);
-    Run changed = portalctl("sh -c " + quote("printf 'second passphrase\\nfirst passphrase\\n' | PORTAL_TOKEN=" +
+    const std::string remote = std::string(PORTALCTL_BIN) + " --url https://" + https.address + " --pin " + shell_quote(https.pin);
+    Run changed = portalctl("sh -c " + shell_quote("printf 'second passphrase\\nfirst passphrase\\n' | PORTAL_TOKEN=" +
                                              session.json.at("token").get<std::string>() + " " + remote + " password"));
     INFO(changed.out);
     CHECK(changed.status == 0);
@@ -204,7 +198,7 @@ TEST_CASE("portalctl: contacts and support tickets", "[api][contacts][tickets][p
     Daemon d("ctl-support");
     const auto seed = seed_account(d);
     const auto mgr = add_member(d, seed.account_id, "mgr@example.com", "manager");
-    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + quote(d.socket().string());
+    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + shell_quote(d.socket().string());
     const std::string as_manager = "setpriv --reuid " + std::to_string(mgr.uid) + " --regid " + std::to_string(mgr.uid) +
                                    " --clear-groups " + ctl;
 
@@ -267,9 +261,9 @@ TEST_CASE("portalctl: accounts use selects the account later commands act on", "
     const auto config = d.dir() / "alpha-owner-config";
     std::filesystem::create_directories(config);
     REQUIRE(::chown(config.c_str(), a.owner.uid, a.owner.uid) == 0);
-    const std::string me = "XDG_CONFIG_HOME=" + quote(config.string()) + " setpriv --reuid " +
+    const std::string me = "XDG_CONFIG_HOME=" + shell_quote(config.string()) + " setpriv --reuid " +
                            std::to_string(a.owner.uid) + " --regid " + std::to_string(a.owner.uid) + " --clear-groups " +
-                           PORTALCTL_BIN + " --socket " + quote(d.socket().string());
+                           PORTALCTL_BIN + " --socket " + shell_quote(d.socket().string());
 
     Run first = portalctl(me + " users list");
     INFO(first.out);
@@ -305,7 +299,7 @@ TEST_CASE("portalctl: support access granted for a time and revoked - support st
     const auto mgr = add_member(d, customer.account_id, "mgr@cust.example", "manager");
     const auto provider = seed_account(d, "Provider", "prov");
     const auto staff = add_member(d, provider.account_id, "staff@provider.example", "manager");
-    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + quote(d.socket().string());
+    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + shell_quote(d.socket().string());
     const auto as_uid = [&](uid_t uid) {
         return "setpriv --reuid " + std::to_string(uid) + " --regid " + std::to_string(uid) + " --clear-groups " + ctl;
     };
@@ -340,7 +334,7 @@ TEST_CASE("portalctl: support access granted for a time and revoked - support st
 
     // Durations portalctl refuses itself: a usage error naming --for, nothing sent.
     for (const char* bad : {"0", "0h", "-2h", "2", "2x", "h", "1.5h", "2 h", "31d", "721h", "99999999999d"}) {
-        Run r = portalctl(as_owner + " support grant --for=" + quote(bad));
+        Run r = portalctl(as_owner + " support grant --for=" + shell_quote(bad));
         INFO(bad << ": " << r.out);
         CHECK(r.status == 2);
         CHECK(r.out.find("--for") != std::string::npos);
@@ -429,7 +423,7 @@ TEST_CASE("portalctl: notifications kept without an MTA show the reason - owners
     Daemon d("ctl-notifications", o);
     const auto seed = seed_account(d);
     const auto mgr = add_member(d, seed.account_id, "mgr@example.com", "manager");
-    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + quote(d.socket().string());
+    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + shell_quote(d.socket().string());
     const std::string as_manager = "setpriv --reuid " + std::to_string(mgr.uid) + " --regid " + std::to_string(mgr.uid) +
                                    " --clear-groups " + ctl;
 
@@ -541,7 +535,7 @@ TEST_CASE("portalctl: why shows every login rule, the NSS check and exits by the
         const auto r = d.get("/v1/server/why?user=" + gone_name);
         return r.status == 200 && r.json.at("reason") == "deactivated";
     }));
-    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + quote(d.socket().string());
+    const std::string ctl = std::string(PORTALCTL_BIN) + " --socket " + shell_quote(d.socket().string());
 
     // Root on the socket: the rules, then the NSS check only this machine can make.
     Run root = portalctl(ctl + " why " + mgr_name + " --from 192.0.2.1");
@@ -583,7 +577,7 @@ TEST_CASE("portalctl: why shows every login rule, the NSS check and exits by the
     // The member themself, over HTTPS with their token: no NSS check there (another machine).
     const HttpsTarget https = https_listener(d);
     const std::string remote = "PORTAL_TOKEN=" + token + " " + std::string(PORTALCTL_BIN) + " --url https://" +
-                               https.address + " --pin " + quote(https.pin);
+                               https.address + " --pin " + shell_quote(https.pin);
     Run self = portalctl(remote + " why " + mgr_name);
     INFO(self.out);
     CHECK(self.status == 0);
@@ -594,7 +588,7 @@ TEST_CASE("portalctl: why shows every login rule, the NSS check and exits by the
     CHECK(other.status == 6);
 
     // No daemon at all: logins run on the fallback files.
-    Run down = portalctl(std::string(PORTALCTL_BIN) + " --socket " + quote((d.dir() / "nothing.sock").string()) +
+    Run down = portalctl(std::string(PORTALCTL_BIN) + " --socket " + shell_quote((d.dir() / "nothing.sock").string()) +
                          " why " + mgr_name);
     INFO(down.out);
     CHECK(down.status == 3);
@@ -615,7 +609,7 @@ TEST_CASE("portalctl: invitations accept and decline answer the invitation", "[a
     }
     const std::string as_ann = "setpriv --reuid " + std::to_string(a.owner.uid) + " --regid " +
                                std::to_string(a.owner.uid) + " --clear-groups " + std::string(PORTALCTL_BIN) +
-                               " --socket " + quote(d.socket().string());
+                               " --socket " + shell_quote(d.socket().string());
     Run listed = portalctl(as_ann + " invitations");
     INFO(listed.out);
     CHECK(listed.status == 0);

@@ -109,5 +109,7 @@ private:
 std::string read_file(const std::filesystem::path& p);
 // Runs a shell command, returns stdout; `status` receives the exit code.
 std::string run_command(const std::string& cmd, int* status = nullptr);
+// `s` as one single-quoted shell word (for run_command lines).
+std::string shell_quote(const std::string& s);
 
 }  // namespace portal::test

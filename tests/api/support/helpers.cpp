@@ -35,6 +35,12 @@ std::string first_field_after(const std::string& line, int index) {
     return f;
 }
 
+void put_u32(std::string& b, std::uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) b += static_cast<char>((v >> shift) & 0xff);
+}
+
+}  // namespace
+
 std::string shell_quote(const std::string& s) {
     std::string out = "'";
     for (char c : s) {
@@ -43,12 +49,6 @@ std::string shell_quote(const std::string& s) {
     }
     return out + "'";
 }
-
-void put_u32(std::string& b, std::uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) b += static_cast<char>((v >> shift) & 0xff);
-}
-
-}  // namespace
 
 HeaderList account_header(const std::string& account_id) { return {{"X-Account-ID", account_id}}; }
 
