@@ -37,11 +37,19 @@ struct Refresher::Timers {
 Refresher::Refresher(asio::io_context& io, LoginStateSource& source, LoginService& service, Publisher* publisher,
                      Terminate terminate, RefresherSettings settings)
     : io_(io), source_(source), service_(service), publisher_(publisher), terminate_(std::move(terminate)),
-      settings_(std::move(settings)), timers_(std::make_unique<Timers>(io)) {}
+      settings_(std::move(settings)), timers_(std::make_unique<Timers>(io)) {
+    if (!settings_.allowed_record.empty()) record_.emplace(settings_.allowed_record);
+}
 
 Refresher::~Refresher() = default;
 
-void Refresher::set_settings(RefresherSettings settings) { settings_ = std::move(settings); }
+void Refresher::set_settings(RefresherSettings settings) {
+    if (settings.allowed_record != settings_.allowed_record) {
+        record_.reset();
+        if (!settings.allowed_record.empty()) record_.emplace(settings.allowed_record);
+    }
+    settings_ = std::move(settings);
+}
 
 void Refresher::request_refresh() {
     if (pending_) return;
@@ -121,27 +129,10 @@ bool Refresher::refresh() {
     write_state_dir(state, changed ? &*changed : nullptr);
     const std::string state_file_ms = ms_since(mark);
 
-    // Who is allowed changes only among the members that differ: look at those alone, and
-    // patch the record rather than judging all 10,000 again.
-    // (Only while the rules are the same: Enforce 2FA or the login roles decide for everyone.)
-    bool same_allowed = false;
-    std::optional<std::vector<revoke::AllowedMember>> patched;
-    if (last_ && changed && recorded_ && last_->enforce_2fa == state->enforce_2fa &&
-        last_->login_roles == state->login_roles) {
-        const MemberLookup now_lookup(*state);
-        auto now_allowed = revoke::allowed_members(only_named(*state, now_lookup, *changed));
-        same_allowed = revoke::allowed_members(only_named(*last_, MemberLookup(*last_), *changed)) == now_allowed;
-        if (!same_allowed && now_lookup.sorted()) {  // the record is in the state's (name) order
-            patched.emplace();
-            patched->reserve(recorded_->size() + now_allowed.size());
-            for (const auto& a : *recorded_)
-                if (!changed->count(a.unix_name)) patched->push_back(a);
-            const auto middle = patched->size();
-            for (auto& a : now_allowed) patched->push_back(std::move(a));
-            std::inplace_merge(patched->begin(), patched->begin() + static_cast<std::ptrdiff_t>(middle), patched->end(),
-                               [](const auto& x, const auto& y) { return x.unix_name < y.unix_name; });
-        }
-    }
+    // Who is allowed changes only among the members that differ, while the rules are the same
+    // (Enforce 2FA or the login roles decide for everyone).
+    const bool same_rules =
+        last_ && last_->enforce_2fa == state->enforce_2fa && last_->login_roles == state->login_roles;
     last_ = state;
     pending_touched_.clear();
     touched_unknown_ = false;
@@ -153,7 +144,7 @@ bool Refresher::refresh() {
         if (settings_.terminate_sessions && terminate_) terminate_(r.uid);
     }
     // Only now: a crash before this point finds the revoked members still recorded as allowed.
-    if (!same_allowed) record_allowed(*state, std::move(patched));
+    record_allowed(*state, same_rules && changed ? &*changed : nullptr);
     ++refreshes_;
     // A full build of a large account frees tens of MiB of temporaries (the store's rows, the
     // state directory's JSON): give them back to the system instead of keeping them as heap.
@@ -184,7 +175,7 @@ std::vector<revoke::Revocation> Refresher::revocations(const ipc::LoginState& bu
     if (!baseline_read_ && !settings_.allowed_record.empty()) {
         baseline_read_ = true;
         std::string error;
-        baseline_ = revoke::read_allowed_record(settings_.allowed_record.string(), error);
+        if (record_) baseline_ = record_->read(error);
         if (!error.empty())
             log::warning("revoke: cannot read who was allowed before the restart; no sessions are ended for changes "
                          "made while the daemon was down",
@@ -198,17 +189,38 @@ std::vector<revoke::Revocation> Refresher::revocations(const ipc::LoginState& bu
     return out;
 }
 
-void Refresher::record_allowed(const ipc::LoginState& state,
-                               std::optional<std::vector<revoke::AllowedMember>> allowed_now) {
+void Refresher::record_allowed(const ipc::LoginState& state, const std::unordered_set<std::string>* changed) {
     baseline_.reset();
-    if (settings_.allowed_record.empty()) return;
-    auto allowed = allowed_now ? std::move(*allowed_now) : revoke::allowed_members(state);
-    if (recorded_ && *recorded_ == allowed) return;  // unchanged: no write on most refreshes
+    if (!record_) return;
     std::string error;
-    if (!revoke::write_allowed_record(settings_.allowed_record.string(), allowed, error)) {
+    bool ok = true;
+    if (changed && record_->held()) {
+        // A journal line for each changed member whose verdict differs from the record's.
+        const MemberLookup lookup(state);
+        const auto now_allowed = revoke::allowed_members(only_named(state, lookup, *changed));  // by name
+        std::vector<std::string> names(changed->begin(), changed->end());
+        std::sort(names.begin(), names.end());
+        std::vector<revoke::AllowedChange> changes;
+        for (const auto& name : names) {
+            const auto it = std::lower_bound(now_allowed.begin(), now_allowed.end(), name,
+                                             [](const revoke::AllowedMember& m, const std::string& n) { return m.unix_name < n; });
+            const revoke::AllowedMember* now = it != now_allowed.end() && it->unix_name == name ? &*it : nullptr;
+            const revoke::AllowedMember* was = record_->find(name);
+            if (now ? (was && *was == *now) : !was) continue;
+            changes.push_back({name, now ? std::optional<revoke::AllowedMember>(*now) : std::nullopt});
+        }
+        if (changes.empty()) return;  // most refreshes: nobody's verdict changed
+        ok = record_->apply(changes, error);
+    } else {
+        auto allowed = revoke::allowed_members(state);
+        std::stable_sort(allowed.begin(), allowed.end(),
+                         [](const auto& a, const auto& b) { return a.unix_name < b.unix_name; });
+        if (record_->held() && record_->members() == allowed) return;
+        ok = record_->replace(std::move(allowed), error);
+    }
+    if (!ok) {
         // The record on disk is older: a restart compares against it, which at worst misses
-        // members allowed since then. Retried at every refresh.
-        recorded_.reset();
+        // members allowed since then. The next refresh writes it whole again.
         if (!record_failing_)
             log::error("revoke: cannot record who is allowed; revocations made before a restart may be missed",
                        {{"path", settings_.allowed_record.string()}, {"error", error}});
@@ -217,7 +229,6 @@ void Refresher::record_allowed(const ipc::LoginState& state,
     }
     if (record_failing_) log::info("revoke: recording who is allowed again", {{"path", settings_.allowed_record.string()}});
     record_failing_ = false;
-    recorded_ = std::move(allowed);
 }
 
 namespace {

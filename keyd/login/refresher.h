@@ -29,7 +29,7 @@
 
 #include "keyd/login/login_service.h"
 #include "keyd/login/login_view.h"
-#include "keyd/revoke/allowed_record.h"
+#include "keyd/revoke/allowed_record_file.h"
 #include "keyd/revoke/revocation.h"
 #include "shared/ipc/login_state.h"
 #include "shared/ipc/state_file.h"
@@ -140,9 +140,9 @@ private:
     void state_dir_failed(const std::string& error, const std::string& header_removed);
     std::vector<revoke::Revocation> revocations(const ipc::LoginState& built,
                                                 const std::unordered_set<std::string>* touched);
-    // `allowed_now`: who is allowed in `state`, when already known (else judged here).
-    void record_allowed(const ipc::LoginState& state,
-                        std::optional<std::vector<revoke::AllowedMember>> allowed_now = std::nullopt);
+    // `changed`: the only members whose verdict may differ from the record's (null: judge
+    // everyone, as after start-up or a change of the rules).
+    void record_allowed(const ipc::LoginState& state, const std::unordered_set<std::string>* changed);
     void trim_heap_soon(bool now);
 
     boost::asio::io_context& io_;
@@ -177,7 +177,7 @@ private:
     // The allowed record: read once, compared against at the first refresh after start.
     bool baseline_read_ = false;
     std::optional<std::vector<revoke::AllowedMember>> baseline_;
-    std::optional<std::vector<revoke::AllowedMember>> recorded_;  // what the file holds
+    std::optional<revoke::AllowedRecordFile> record_;  // none when settings_.allowed_record is empty
     bool record_failing_ = false;
 };
 

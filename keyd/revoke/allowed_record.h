@@ -3,6 +3,9 @@
 // was down, or between a committed change and its publication (a crash), is compared against
 // this record at the next start and their sessions end. Apart from the fallback state file on
 // purpose: that one is removed when it cannot be written, this one must outlive it.
+//
+// This file: who is allowed, and the record's text (a snapshot of every allowed member and
+// the journal of changes appended after it). The files themselves: allowed_record_file.h.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -27,15 +30,43 @@ std::vector<AllowedMember> allowed_members(const ipc::LoginState& state);
 // A login state in which exactly these members are allowed (the "before" of losing_access).
 ipc::LoginState state_allowing(const std::vector<AllowedMember>& members);
 
-std::string allowed_record_to_json(const std::vector<AllowedMember>& members);
-// Strict: {"version":1,"members":[{"user_id":..,"unix_name":..,"uid":..}]}, no other fields;
-// `error` names the offending field.
-std::optional<std::vector<AllowedMember>> allowed_record_from_json(std::string_view text, std::string& error);
+// One line of the journal: `unix_name` is allowed now as `allowed`, or no longer (nullopt).
+struct AllowedChange {
+    std::string unix_name;
+    std::optional<AllowedMember> allowed;
+    bool operator==(const AllowedChange&) const = default;
+};
 
-// Reads the record: nullopt with an empty error when there is none, with an error when it is
-// unreadable or invalid (not owned by our euid, or writable by group or others, counts as invalid).
-std::optional<std::vector<AllowedMember>> read_allowed_record(const std::string& path, std::string& error);
-// Atomic replace, 0600.
-bool write_allowed_record(const std::string& path, const std::vector<AllowedMember>& members, std::string& error);
+// Every allowed member, sorted by unix_name (names unique), and the id of the journal that
+// continues it ("" in a version 1 record, which has none).
+struct AllowedSnapshot {
+    std::vector<AllowedMember> members;
+    std::string journal;
+    bool operator==(const AllowedSnapshot&) const = default;
+};
+
+// {"journal":"jnl_…","members":[{"uid":..,"unix_name":..,"user_id":..},…],"version":2}
+std::string allowed_snapshot_to_json(const AllowedSnapshot& snapshot);
+// Strict: version 1 (no journal) or 2, no other fields, members sorted by unix_name without
+// repeats (version 1 records, written in the state's order, are sorted here); `error` names
+// the offending field.
+std::optional<AllowedSnapshot> allowed_snapshot_from_json(std::string_view text, std::string& error);
+
+// The journal: a first line naming the snapshot it continues, then one change per line:
+//   {"snapshot":"jnl_…"}
+//   {"allow":{"uid":..,"unix_name":..,"user_id":..}}
+//   {"deny":"name"}
+std::string allowed_journal_header(std::string_view journal_id);
+std::string allowed_change_to_json_line(const AllowedChange& change);  // with its '\n'
+
+// Applies a journal's changes to `members` (sorted by unix_name). A journal of another
+// snapshot (left by a compaction that stopped before replacing it) changes nothing; a last
+// line without its newline (a write cut short) is ignored. False on anything else malformed,
+// `error` naming the line and field; `members` is then unchanged. `applied`: changes taken.
+bool apply_allowed_journal(std::string_view text, std::string_view journal_id, std::vector<AllowedMember>& members,
+                           std::string& error, std::size_t* applied = nullptr);
+
+// Applies one change to `members` (sorted by unix_name): replaces, inserts or removes.
+void apply_allowed_change(std::vector<AllowedMember>& members, const AllowedChange& change);
 
 }  // namespace portal::revoke

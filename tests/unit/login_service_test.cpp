@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <unordered_set>
@@ -33,6 +34,7 @@
 #include "keyd/login/refresher.h"
 #include "keyd/login/state_dir_manifest.h"
 #include "keyd/revoke/allowed_record.h"
+#include "keyd/revoke/allowed_record_file.h"
 #include "keyd/store/store.h"
 #include "keyd/store/timestamp.h"
 #include "keyd/tfa/secret_box.h"
@@ -1016,7 +1018,7 @@ TEST_CASE("refresher: members who lost access while the daemon was down have the
     w.refresher.set_settings(record_settings(w));
     REQUIRE(w.refresher.refresh());
     std::string error;
-    auto record = revoke::read_allowed_record((w.dir.path() / "allowed-members.json").string(), error);
+    auto record = revoke::AllowedRecordFile(w.dir.path() / "allowed-members.json").read(error);
     INFO(error);
     REQUIRE(record);
     std::vector<std::string> names;
@@ -1035,7 +1037,7 @@ TEST_CASE("refresher: members who lost access while the daemon was down have the
     REQUIRE(restarted.refresh());
     CHECK(ended == std::vector<std::uint32_t>{w.bob.uid});
     // The record follows: bob is no longer in it, so a second restart ends nothing.
-    record = revoke::read_allowed_record((w.dir.path() / "allowed-members.json").string(), error);
+    record = revoke::AllowedRecordFile(w.dir.path() / "allowed-members.json").read(error);
     REQUIRE(record);
     CHECK(record->size() == 1);
     ended.clear();
@@ -1043,6 +1045,47 @@ TEST_CASE("refresher: members who lost access while the daemon was down have the
                            record_settings(w));
     REQUIRE(again.refresh());
     CHECK(ended.empty());
+}
+
+TEST_CASE("refresher: a revocation is one journal line, and a restart reads the snapshot and its journal") {
+    RefresherWorld w;
+    auto s = w.settings();
+    s.allowed_record = w.dir.path() / "allowed-members.json";
+    w.refresher.set_settings(s);
+    REQUIRE(w.refresher.refresh());
+    struct stat snapshot {};
+    REQUIRE(::stat(s.allowed_record.c_str(), &snapshot) == 0);
+    const auto journal = w.dir.path() / "allowed-members.json.journal";
+    const auto lines = [&] {
+        std::ifstream in(journal);
+        return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+    };
+    CHECK(lines() == 1);  // the header alone
+
+    w.set_status(w.bob, Role::manager, MemberStatus::deactivated);
+    w.run();
+    CHECK(w.terminated == std::vector<std::uint32_t>{w.bob.uid});
+    CHECK(lines() == 2);  // one line: bob no longer allowed
+    w.set_status(w.alice, Role::owner, MemberStatus::active);  // a change that moves nobody's verdict
+    w.run();
+    CHECK(lines() == 2);
+    struct stat now {};
+    REQUIRE(::stat(s.allowed_record.c_str(), &now) == 0);
+    CHECK(now.st_ino == snapshot.st_ino);  // the snapshot was not rewritten
+
+    // A restart with bob still deactivated ends nothing: the journal says he was out already
+    // (the snapshot alone would say allowed).
+    std::vector<std::uint32_t> ended;
+    login::Refresher restarted(w.io, w.source, w.service, &w.publisher,
+                               [&](std::uint32_t uid) { ended.push_back(uid); }, s);
+    REQUIRE(restarted.refresh());
+    CHECK(ended.empty());
+    std::string error;
+    const auto record = revoke::AllowedRecordFile(s.allowed_record).read(error);
+    INFO(error);
+    REQUIRE(record);
+    REQUIRE(record->size() == 1);
+    CHECK((*record)[0].unix_name == w.alice.unix_name);
 }
 
 TEST_CASE("refresher: an unreadable record of who was allowed ends nothing and is replaced") {
@@ -1058,7 +1101,7 @@ TEST_CASE("refresher: an unreadable record of who was allowed ends nothing and i
     REQUIRE(r.refresh());
     CHECK(ended.empty());
     std::string error;
-    auto record = revoke::read_allowed_record(s.allowed_record.string(), error);
+    auto record = revoke::AllowedRecordFile(s.allowed_record).read(error);
     INFO(error);
     REQUIRE(record);
     CHECK(record->size() == 2);

@@ -2,10 +2,12 @@
 // dbus-daemon with a fake logind, and with signals when logind is not there.
 #include <grp.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
@@ -24,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keyd/revoke/allowed_record.h"
+#include "keyd/revoke/allowed_record_file.h"
 #include "keyd/revoke/revocation.h"
 #include "keyd/revoke/session_terminator.h"
 #include "tests/unit/support/prerequisite.h"
@@ -410,20 +413,144 @@ TEST_CASE("session terminator: an exception while handling logind's reply does n
     CHECK(logind.calls() == std::vector<std::uint32_t>{299942, 299943});
 }
 
-TEST_CASE("allowed record: written as the JSON document it is, and read back", "[revoke]") {
+TEST_CASE("allowed record: the snapshot is the JSON document it is, and reads back", "[revoke]") {
     std::vector<revoke::AllowedMember> members{{"usr_a", "alice", 200001}, {"usr_\"b\\", "bob", 200002}};
-    const std::string text = revoke::allowed_record_to_json(members);
-    const nlohmann::json doc{{"version", 1},
+    const revoke::AllowedSnapshot snapshot{members, "jnl_abc"};
+    const std::string text = revoke::allowed_snapshot_to_json(snapshot);
+    const nlohmann::json doc{{"version", 2},
+                             {"journal", "jnl_abc"},
                              {"members",
                               {{{"user_id", "usr_a"}, {"unix_name", "alice"}, {"uid", 200001}},
                                {{"user_id", "usr_\"b\\"}, {"unix_name", "bob"}, {"uid", 200002}}}}};
     CHECK(text == doc.dump());
     std::string error;
-    const auto back = revoke::allowed_record_from_json(text, error);
+    const auto back = revoke::allowed_snapshot_from_json(text, error);
+    INFO(error);
+    REQUIRE(back);
+    CHECK(*back == snapshot);
+    CHECK(revoke::allowed_snapshot_to_json({{}, "jnl_x"}) == R"({"journal":"jnl_x","members":[],"version":2})");
+
+    // Version 1 (no journal; written in the state's order): read, sorted by name.
+    const auto v1 = revoke::allowed_snapshot_from_json(
+        R"({"version":1,"members":[{"user_id":"u2","unix_name":"zed","uid":2},{"user_id":"u1","unix_name":"amy","uid":1}]})",
+        error);
+    REQUIRE(v1);
+    CHECK(v1->journal.empty());
+    CHECK(v1->members == std::vector<revoke::AllowedMember>{{"u1", "amy", 1}, {"u2", "zed", 2}});
+
+    // Refusals name the field.
+    const std::pair<const char*, const char*> refused[] = {
+        {R"({"version":2,"members":[]})", "journal"},
+        {R"({"version":1,"journal":"jnl_a","members":[]})", "journal: unknown field"},
+        {R"({"version":2,"journal":"JNL a","members":[]})", "journal"},
+        {R"({"version":3,"journal":"jnl_a","members":[]})", "version"},
+        {R"({"version":2,"journal":"jnl_a","members":[{"user_id":"u","unix_name":"b","uid":1},{"user_id":"v","unix_name":"a","uid":2}]})",
+         "members[1].unix_name: out of order"},
+        {R"({"version":2,"journal":"jnl_a","members":[{"user_id":"u","unix_name":"a","uid":1},{"user_id":"v","unix_name":"a","uid":2}]})",
+         "members[1].unix_name: repeated"},
+        {R"({"version":2,"journal":"jnl_a","members":[{"user_id":"u","unix_name":"a","uid":-1}]})", "members[0].uid"},
+    };
+    for (const auto& [input, field] : refused) {
+        INFO(input);
+        CHECK_FALSE(revoke::allowed_snapshot_from_json(input, error));
+        CHECK(error.find(field) != std::string::npos);
+    }
+}
+
+TEST_CASE("allowed record: the journal applies in order, skips another snapshot's and a torn last line", "[revoke]") {
+    const std::vector<revoke::AllowedMember> base{{"u1", "amy", 1}, {"u3", "cat", 3}};
+    const revoke::AllowedChange add_bob{"bob", revoke::AllowedMember{"u2", "bob", 2}};
+    const revoke::AllowedChange drop_amy{"amy", std::nullopt};
+    const revoke::AllowedChange cat_again{"cat", revoke::AllowedMember{"u9", "cat", 9}};
+    const std::string journal = revoke::allowed_journal_header("jnl_a") + revoke::allowed_change_to_json_line(add_bob) +
+                                revoke::allowed_change_to_json_line(drop_amy) +
+                                revoke::allowed_change_to_json_line(cat_again);
+    CHECK(revoke::allowed_change_to_json_line(drop_amy) == "{\"deny\":\"amy\"}\n");
+    std::string error;
+    std::size_t applied = 0;
+    auto members = base;
+    REQUIRE(revoke::apply_allowed_journal(journal, "jnl_a", members, error, &applied));
+    CHECK(applied == 3);
+    CHECK(members == std::vector<revoke::AllowedMember>{{"u2", "bob", 2}, {"u9", "cat", 9}});
+
+    // Another snapshot's journal (a compaction stopped before replacing it): nothing applies.
+    members = base;
+    REQUIRE(revoke::apply_allowed_journal(journal, "jnl_b", members, error, &applied));
+    CHECK(applied == 0);
+    CHECK(members == base);
+
+    // A last line cut short by a crash is skipped; what came before applies.
+    members = base;
+    const std::string torn = journal.substr(0, journal.size() - 5);
+    REQUIRE(revoke::apply_allowed_journal(torn, "jnl_a", members, error, &applied));
+    CHECK(applied == 2);
+
+    // A complete line that is not a change: refused, naming it; nothing applied.
+    members = base;
+    CHECK_FALSE(revoke::apply_allowed_journal(journal + "{\"deny\":\"Not Valid\"}\n", "jnl_a", members, error));
+    CHECK(error == "line 5.deny: not a valid user name");
+    CHECK(members == base);
+    CHECK_FALSE(revoke::apply_allowed_journal(journal + "{\"allow\":{\"user_id\":\"u\"}}\n", "jnl_a", members, error));
+    CHECK(error.find("line 5.allow") == 0);
+    CHECK_FALSE(revoke::apply_allowed_journal(journal + "{\"deny\":\"a\",\"allow\":1}\n", "jnl_a", members, error));
+    CHECK(error == "line 5: expected one of allow or deny");
+}
+
+TEST_CASE("allowed record file: a change is one journal line; compaction folds it into a new snapshot", "[revoke]") {
+    test::TempDir dir;
+    revoke::AllowedRecordFile file(dir.path() / "allowed.json");
+    std::string error;
+    CHECK_FALSE(file.read(error));
+    CHECK(error.empty());  // no record yet
+    CHECK_FALSE(file.apply({{"amy", std::nullopt}}, error));  // nothing written by us yet
+
+    std::vector<revoke::AllowedMember> members;
+    for (int i = 0; i < 40; ++i) members.push_back({"u" + std::to_string(i), "m" + std::to_string(1000 + i), 200000u + i});
+    REQUIRE(file.replace(members, error));
+    struct stat st {};
+    REQUIRE(::stat(file.journal_path().c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    REQUIRE(::stat(file.path().c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    const auto snapshot_inode = st.st_ino;
+
+    // 1,050 changes, one or two at a time: appended, then one compaction past 1,024 lines.
+    std::vector<revoke::AllowedMember> expected = members;
+    for (int i = 0; i < 700; ++i) {
+        const auto& m = members[static_cast<std::size_t>(i) % members.size()];
+        std::vector<revoke::AllowedChange> changes{{m.unix_name, std::nullopt}, {m.unix_name, m}};
+        if (i % 2) changes.pop_back();
+        for (const auto& c : changes) revoke::apply_allowed_change(expected, c);
+        REQUIRE(file.apply(changes, error));
+        if (i == 10) {
+            REQUIRE(::stat(file.path().c_str(), &st) == 0);
+            CHECK(st.st_ino == snapshot_inode);  // only the journal grew
+            CHECK(file.journal_lines() == 17);
+        }
+        const auto back = file.read(error);
+        INFO(error);
+        REQUIRE(back);
+        REQUIRE(*back == expected);
+        CHECK(file.members() == expected);
+    }
+    CHECK(file.compactions() == 1);
+    CHECK(file.journal_lines() < 1024);
+
+    // Left over by a compaction that stopped between the snapshot and the new journal:
+    // another id, skipped.
+    REQUIRE(file.replace(members, error));
+    {
+        std::ofstream out(file.journal_path(), std::ios::trunc);
+        out << revoke::allowed_journal_header("jnl_other") << revoke::allowed_change_to_json_line({"m1000", std::nullopt});
+    }
+    auto back = file.read(error);
     INFO(error);
     REQUIRE(back);
     CHECK(*back == members);
-    CHECK(revoke::allowed_record_to_json({}) == R"({"members":[],"version":1})");
+    // A journal writable by others is refused as the snapshot would be.
+    ::chmod(file.journal_path().c_str(), 0622);
+    CHECK_FALSE(file.read(error));
+    CHECK(error.find("writable by group or others") != std::string::npos);
 }
 
 }  // namespace revoke_test

@@ -1,0 +1,149 @@
+#include "keyd/revoke/allowed_record_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "shared/ipc/blocking_io.h"
+#include "shared/ipc/state_file.h"
+#include "shared/random.h"
+
+namespace portal::revoke {
+
+namespace {
+
+constexpr std::size_t kMaxFileBytes = 64 * 1024 * 1024;
+constexpr std::size_t kMinCompactAfter = 1024;
+
+// A root-only file read whole: nullopt with an empty error when it does not exist.
+std::optional<std::string> read_private_file(const std::string& path, std::string& error) {
+    error.clear();
+    ipc::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    if (!fd) {
+        if (errno != ENOENT) error = path + ": " + std::strerror(errno);
+        return std::nullopt;
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        error = path + ": " + std::strerror(errno);
+        return std::nullopt;
+    }
+    if (!S_ISREG(st.st_mode)) error = path + ": not a regular file";
+    else if (st.st_uid != ::geteuid()) error = path + ": not owned by this daemon's user";
+    else if (st.st_mode & (S_IWGRP | S_IWOTH)) error = path + ": writable by group or others";
+    else if (static_cast<std::uint64_t>(st.st_size) > kMaxFileBytes) error = path + ": too large";
+    if (!error.empty()) return std::nullopt;
+    std::string text(static_cast<std::size_t>(st.st_size), '\0');
+    std::size_t got = 0;
+    while (got < text.size()) {
+        const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            error = path + ": " + std::strerror(errno);
+            return std::nullopt;
+        }
+        if (n == 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    text.resize(got);
+    return text;
+}
+
+}  // namespace
+
+AllowedRecordFile::AllowedRecordFile(std::filesystem::path path) : path_(std::move(path)) {}
+
+std::filesystem::path AllowedRecordFile::journal_path() const {
+    auto p = path_;
+    p += ".journal";
+    return p;
+}
+
+std::optional<std::vector<AllowedMember>> AllowedRecordFile::read(std::string& error) const {
+    auto text = read_private_file(path_.string(), error);
+    if (!text) return std::nullopt;
+    std::string parse_error;
+    auto snapshot = allowed_snapshot_from_json(*text, parse_error);
+    if (!snapshot) {
+        error = path_.string() + ": " + parse_error;
+        return std::nullopt;
+    }
+    if (snapshot->journal.empty()) return std::move(snapshot->members);  // version 1: no journal
+    const auto journal = read_private_file(journal_path().string(), error);
+    if (!journal) {
+        if (!error.empty()) return std::nullopt;
+        return std::move(snapshot->members);  // stopped between the snapshot and its journal
+    }
+    if (!apply_allowed_journal(*journal, snapshot->journal, snapshot->members, parse_error)) {
+        error = journal_path().string() + ": " + parse_error;
+        return std::nullopt;
+    }
+    return std::move(snapshot->members);
+}
+
+const AllowedMember* AllowedRecordFile::find(const std::string& unix_name) const {
+    auto it = std::lower_bound(members_.begin(), members_.end(), unix_name,
+                               [](const AllowedMember& m, const std::string& name) { return m.unix_name < name; });
+    return it != members_.end() && it->unix_name == unix_name ? &*it : nullptr;
+}
+
+bool AllowedRecordFile::replace(std::vector<AllowedMember> members, std::string& error) {
+    held_ = false;
+    journal_.reset();
+    std::stable_sort(members.begin(), members.end(),
+                     [](const AllowedMember& a, const AllowedMember& b) { return a.unix_name < b.unix_name; });
+    members.erase(std::unique(members.begin(), members.end(),
+                              [](const AllowedMember& a, const AllowedMember& b) { return a.unix_name == b.unix_name; }),
+                  members.end());
+    AllowedSnapshot snapshot{std::move(members), random_id("jnl_")};
+    ipc::StateFileMode mode;
+    mode.mode = 0600;
+    // The snapshot first: a crash before the new journal leaves the old one, of another id.
+    if (!ipc::write_file_atomically(path_.string(), allowed_snapshot_to_json(snapshot), mode, error)) return false;
+    const std::string journal = journal_path().string();
+    if (!ipc::write_file_atomically(journal, allowed_journal_header(snapshot.journal), mode, error, nullptr,
+                                    /*sync_directory=*/true))
+        return false;
+    ipc::UniqueFd fd(::open(journal.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+    if (!fd) {
+        error = journal + ": " + std::strerror(errno);
+        return false;
+    }
+    journal_ = std::move(fd);
+    members_ = std::move(snapshot.members);
+    journal_lines_ = 0;
+    held_ = true;
+    return true;
+}
+
+bool AllowedRecordFile::apply(const std::vector<AllowedChange>& changes, std::string& error) {
+    if (!held_) {
+        error = path_.string() + ": not written by this daemon yet";
+        return false;
+    }
+    if (changes.empty()) return true;
+    for (const auto& c : changes) apply_allowed_change(members_, c);
+    if (journal_lines_ + changes.size() > std::max(kMinCompactAfter, members_.size() / 4)) {
+        ++compactions_;
+        return replace(members_, error);  // replace() takes a copy: members_ is reassigned there
+    }
+    std::string lines;
+    for (const auto& c : changes) lines += allowed_change_to_json_line(c);
+    // One write of whole lines; a crash may cut it short, and readers skip a last line without
+    // its newline. A failed write may leave part of a line: the next write is a new snapshot.
+    if (!ipc::write_fully(journal_.get(), lines) || ::fdatasync(journal_.get()) != 0) {
+        error = journal_path().string() + ": " + std::strerror(errno);
+        held_ = false;
+        journal_.reset();
+        return false;
+    }
+    journal_lines_ += changes.size();
+    return true;
+}
+
+}  // namespace portal::revoke
