@@ -81,22 +81,10 @@ std::optional<AllowedChange> change_from(const json& doc, const std::string& at,
 }  // namespace
 
 std::vector<AllowedMember> allowed_members(const ipc::LoginState& state) {
-    // check_account's find() is linear: decide on one member at a time in a scratch state.
-    ipc::LoginState scratch;
-    scratch.enforce_2fa = state.enforce_2fa;
-    scratch.login_roles = state.login_roles;
-    scratch.members.resize(1);
     const ipc::LoginPolicy policy = ipc::policy_of(state);
     std::vector<AllowedMember> out;
-    for (const auto& m : state.members) {
-        scratch.members[0].unix_name = m.unix_name;
-        scratch.members[0].role = m.role;
-        scratch.members[0].status = m.status;
-        scratch.members[0].tfa_enabled = m.tfa_enabled;
-        scratch.members[0].published = m.published;
-        scratch.members[0].access_until = m.access_until;
-        if (ipc::check_account(scratch, m.unix_name, policy).allow) out.push_back({m.user_id, m.unix_name, m.uid});
-    }
+    for (const auto& m : state.members)
+        if (ipc::check_member(state, m, policy).allow) out.push_back({m.user_id, m.unix_name, m.uid});
     return out;
 }
 

@@ -38,11 +38,6 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
         warnings.push_back(cfg.tfa_group + ": gid " + id_text(cfg.tfa_group_gid) +
                            " exists locally under another name; members with 2FA are not published");
 
-    // check_account() decides on one member at a time in a scratch state: find() is linear.
-    ipc::LoginState scratch;
-    scratch.enforce_2fa = state.enforce_2fa;
-    scratch.login_roles = state.login_roles;
-    scratch.members.resize(1);
     const ipc::LoginPolicy policy = ipc::policy_of(state);
 
     // Names and uids that more than one member holds (the store keeps both unique, so
@@ -72,13 +67,12 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
         m.published = false;
         bool eligible = m.status == MemberStatus::deactivated;
         if (!eligible) {
-            std::swap(m, scratch.members[0]);
-            scratch.members[0].published = true;
-            // Published too: a member refused only for lacking 2FA under Enforce 2FA. They are
-            // put in the 2FA group, so sshd runs pam_portal.so, which tells them to enrol.
-            const auto d = ipc::check_account(scratch, scratch.members[0].unix_name, policy);
+            // Judged as if published (the rules after that one). Published too: a member
+            // refused only for lacking 2FA under Enforce 2FA. They are put in the 2FA group,
+            // so sshd runs pam_portal.so, which tells them to enrol.
+            m.published = true;
+            const auto d = ipc::check_member(state, m, policy);
             eligible = d.allow || d.reason == ipc::reason::tfa_enrolment_required;
-            std::swap(m, scratch.members[0]);
             m.published = false;
         }
         if (!eligible) continue;

@@ -87,18 +87,12 @@ private:
 
 }  // namespace
 
-LoginDecision check_account(const LoginState& state, std::string_view user, const LoginPolicy& policy,
-                            const StateSource& source, std::optional<std::string_view> rhost,
-                            std::vector<RuleVerdict>* trace) {
-    Judge judge(trace);
-    const LoginMember* m = state.find(user);
-    // Unknown names and names the daemon did not publish (they belong to a local or reserved
-    // account) are not ours: local users are never locked out by portal-keyd.
-    if (!m) {
-        (void)judge.refuses(rule::member, false, reason::not_portal_user,
-                            [] { return std::string("not a member of the account this server serves"); });
-        return deny(nullptr, reason::not_portal_user);
-    }
+namespace {
+
+// The rules from "member" on, for a member found in `state`.
+LoginDecision judge_member(Judge& judge, const LoginState& state, const LoginMember* m, const LoginPolicy& policy,
+                           const StateSource& source, std::optional<std::string_view> rhost,
+                           std::vector<RuleVerdict>* trace) {
     (void)judge.refuses(rule::member, true, {}, [m] { return "member, uid " + std::to_string(m->uid); });
     if (judge.refuses(rule::published, m->published, reason::not_published, [m] {
             return std::string(m->published ? "published here"
@@ -174,6 +168,29 @@ LoginDecision check_account(const LoginState& state, std::string_view user, cons
     d.tfa_required = m->tfa_enabled;
     d.uid = m->uid;
     return d;
+}
+
+}  // namespace
+
+LoginDecision check_account(const LoginState& state, std::string_view user, const LoginPolicy& policy,
+                            const StateSource& source, std::optional<std::string_view> rhost,
+                            std::vector<RuleVerdict>* trace) {
+    Judge judge(trace);
+    const LoginMember* m = state.find(user);
+    // Unknown names and names the daemon did not publish (they belong to a local or reserved
+    // account) are not ours: local users are never locked out by portal-keyd.
+    if (!m) {
+        (void)judge.refuses(rule::member, false, reason::not_portal_user,
+                            [] { return std::string("not a member of the account this server serves"); });
+        return deny(nullptr, reason::not_portal_user);
+    }
+    return judge_member(judge, state, m, policy, source, rhost, trace);
+}
+
+LoginDecision check_member(const LoginState& state, const LoginMember& member, const LoginPolicy& policy,
+                           const StateSource& source, std::optional<std::string_view> rhost) {
+    Judge judge(nullptr);
+    return judge_member(judge, state, &member, policy, source, rhost, nullptr);
 }
 
 }  // namespace portal::ipc

@@ -92,6 +92,11 @@ LoginDecision check_account(const LoginState& state, std::string_view user, cons
                             const StateSource& source = {}, std::optional<std::string_view> rhost = std::nullopt,
                             std::vector<RuleVerdict>* trace = nullptr);
 
+// check_account for a member already at hand (one of `state`'s, or a copy judged under its
+// rules): no look-up by name. What publication and revocation judge for every member.
+LoginDecision check_member(const LoginState& state, const LoginMember& member, const LoginPolicy& policy,
+                           const StateSource& source = {}, std::optional<std::string_view> rhost = std::nullopt);
+
 // The policy the daemon recorded in the state (used by fallback readers).
 inline LoginPolicy policy_of(const LoginState& state) { return LoginPolicy{state.login_roles}; }
 
