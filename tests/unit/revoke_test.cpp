@@ -496,7 +496,7 @@ TEST_CASE("allowed record: the journal applies in order, skips another snapshot'
     CHECK(error == "line 5: expected one of allow or deny");
 }
 
-TEST_CASE("allowed record file: a change is one journal line; compaction folds it into a new snapshot", "[revoke]") {
+TEST_CASE("allowed record file: a change is one journal line, and compaction folds the journal into a new snapshot", "[revoke]") {
     test::TempDir dir;
     revoke::AllowedRecordFile file(dir.path() / "allowed.json");
     std::string error;
