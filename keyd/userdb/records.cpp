@@ -48,8 +48,12 @@ std::optional<json> privileged_section(const ipc::LoginMember& m) {
     return json{{"sshAuthorizedKeys", std::move(keys)}};
 }
 
+json group_record(std::string_view name, std::uint32_t gid, std::string_view service) {
+    return json{{"groupName", name}, {"gid", gid}, {"service", service}};
+}
+
 json group_record(std::string_view name, std::uint32_t gid, const UserdbConfig& cfg) {
-    return json{{"groupName", name}, {"gid", gid}, {"service", cfg.service}};
+    return group_record(name, gid, cfg.service);
 }
 
 bool must_give_code(const ipc::LoginMember& m, const ipc::LoginState& state) { return m.tfa_enabled || state.enforce_2fa; }

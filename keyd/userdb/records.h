@@ -30,6 +30,7 @@ std::optional<nlohmann::json> privileged_section(const ipc::LoginMember& m);
 
 // {groupName, gid, service}.
 nlohmann::json group_record(std::string_view name, std::uint32_t gid, const UserdbConfig& cfg);
+nlohmann::json group_record(std::string_view name, std::uint32_t gid, std::string_view service);
 
 // The groups a published member is put in: its role's groups, plus cfg.tfa_group for members
 // who must give a code (tfa_enabled). None for a locked member. Callers drop groups that do

@@ -37,8 +37,7 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
             resolvable.insert(cfg.tfa_group);
         } else if (!gid_exists_locally(cfg.tfa_group_gid)) {
             resolvable.insert(cfg.tfa_group);
-            db->groups_.push_back({cfg.tfa_group, static_cast<std::uint32_t>(cfg.tfa_group_gid),
-                                   SharedText(dump(group_record(cfg.tfa_group, cfg.tfa_group_gid, cfg))), true});
+            db->groups_.push_back({cfg.tfa_group, static_cast<std::uint32_t>(cfg.tfa_group_gid), true});
         }
     }
 
@@ -107,8 +106,6 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
         // per-user group then is the same too).
         const User* kept = previous && changed && !changed->count(m.unix_name) ? previous_user(m.unix_name) : nullptr;
         if (kept && kept->uid != m.uid) kept = nullptr;
-        const Group* kept_group = kept ? previous->group_by_gid(m.uid) : nullptr;
-        if (kept_group && kept_group->name != m.unix_name) kept_group = nullptr;
         User u{m.unix_name, m.uid, {}, {}};
         if (kept) {
             u.public_json = kept->public_json;
@@ -122,20 +119,10 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
             }
         }
         db->users_.push_back(std::move(u));
-        if (!group_taken(m.unix_name, m.uid))
-            db->groups_.push_back({m.unix_name, m.uid,
-                                   kept_group ? kept_group->json : SharedText(dump(group_record(m.unix_name, m.uid, cfg))),
-                                   false});
-        const std::vector<std::size_t> had = previous ? previous->memberships_of_user(m.unix_name) : std::vector<std::size_t>{};
+        if (!group_taken(m.unix_name, m.uid)) db->groups_.push_back({m.unix_name, m.uid, false});
         const std::size_t first_membership = db->memberships_.size();
-        for (const auto& g : member_groups(m, planned, cfg)) {
-            if (!resolvable.count(g)) continue;
-            SharedText text;
-            for (auto i : had)
-                if (previous->memberships_[i].group == g) text = previous->memberships_[i].json;
-            if (text.empty()) text = SharedText(dump(json{{"userName", m.unix_name}, {"groupName", g}}));
-            db->memberships_.push_back({m.unix_name, g, std::move(text)});
-        }
+        for (auto& g : member_groups(m, planned, cfg))
+            if (resolvable.count(g)) db->memberships_.push_back({m.unix_name, std::move(g)});
         std::sort(db->memberships_.begin() + static_cast<std::ptrdiff_t>(first_membership), db->memberships_.end(),
                   [](const Membership& a, const Membership& b) { return a.group < b.group; });
     }
@@ -170,7 +157,12 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
                                                                                  : id_index(db->users_, uid_of);
     db->group_by_gid_ = previous && same_ids(db->groups_, previous->groups_, gid_of) ? previous->group_by_gid_
                                                                                     : id_index(db->groups_, gid_of);
-    for (std::size_t i = 0; i < db->memberships_.size(); ++i) db->by_group_[db->memberships_[i].group].push_back(i);
+    for (std::size_t i = 0; i < db->memberships_.size(); ++i) {
+        const std::string& g = db->memberships_[i].group;
+        auto it = std::find_if(db->by_group_.begin(), db->by_group_.end(), [&](const auto& e) { return e.first == g; });
+        if (it == db->by_group_.end()) it = db->by_group_.insert(db->by_group_.end(), {g, {}});
+        it->second.push_back(i);
+    }
     return db;
 }
 
@@ -200,8 +192,14 @@ std::vector<std::size_t> Database::memberships_of_user(std::string_view n) const
     return out;
 }
 const std::vector<std::size_t>* Database::memberships_of_group(std::string_view n) const {
-    auto it = by_group_.find(std::string(n));
+    auto it = std::find_if(by_group_.begin(), by_group_.end(), [&](const auto& e) { return e.first == n; });
     return it == by_group_.end() ? nullptr : &it->second;
+}
+std::string Database::group_json(const Group& g) const {
+    return dump(group_record(g.name, g.gid, service_));
+}
+std::string Database::membership_json(const Membership& m) {
+    return dump(json{{"userName", m.user}, {"groupName", m.group}});
 }
 
 // --- replies ---------------------------------------------------------------------------
@@ -333,10 +331,10 @@ bool ReplyStream::fill(std::string& out, std::size_t chunk) {
             }
             case Kind::groups:
                 out += R"({"record":)";
-                out += db_->groups()[i].json.str();
+                out += db_->group_json(db_->groups()[i]);
                 out += R"(,"incomplete":false})";
                 break;
-            case Kind::memberships: out += db_->memberships()[i].json.str(); break;
+            case Kind::memberships: out += Database::membership_json(db_->memberships()[i]); break;
             case Kind::fixed: break;
         }
         if (continues_ && !last) out += R"(,"continues":true)";

@@ -47,15 +47,16 @@ public:
         SharedText public_json;      // record without "privileged"
         SharedText privileged_json;  // full record, or empty when there is nothing privileged
     };
+    // Groups and memberships are a name and an id: their few bytes of JSON are written when a
+    // reply needs them (group_json, membership_json), not kept per member and shared between
+    // builds (a reference count to touch per member and build).
     struct Group {
         std::string name;
         std::uint32_t gid = 0;
-        SharedText json;
         bool listed = false;  // enumerated (only groups that have no drop-in: the 2FA group)
     };
     struct Membership {
         std::string user, group;
-        SharedText json;  // {"userName":..,"groupName":..}
     };
 
     // Published members (locked ones too), their per-user groups, cfg.tfa_group when it does
@@ -85,6 +86,9 @@ public:
     // Indices into memberships(), in order.
     std::vector<std::size_t> memberships_of_user(std::string_view name) const;
     const std::vector<std::size_t>* memberships_of_group(std::string_view name) const;
+    // Their userdb records: {"gid":..,"groupName":..,"service":..} and {"groupName":..,"userName":..}.
+    std::string group_json(const Group& g) const;
+    static std::string membership_json(const Membership& m);
 
 private:
     // Look-ups are binary searches over sorted vectors, not hash maps: a build after one
@@ -96,7 +100,8 @@ private:
     std::vector<Group> groups_;            // by name
     std::vector<Membership> memberships_;  // by user name, then group name
     IdIndex user_by_uid_, group_by_gid_;
-    std::unordered_map<std::string, std::vector<std::size_t>> by_group_;  // a few groups
+    // Memberships per group: the role groups and the 2FA group, a handful (a linear search).
+    std::vector<std::pair<std::string, std::vector<std::size_t>>> by_group_;
 };
 
 // The replies to one request, produced lazily: an enumeration of 10,000 users is streamed in
