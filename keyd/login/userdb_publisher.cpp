@@ -25,7 +25,16 @@ UserdbPublisher::UserdbPublisher(boost::asio::io_context& io, userdb::UserdbConf
       id_taken_(userdb::local_id_check(cfg_)) {}
 
 PublicationPlan UserdbPublisher::plan(ipc::LoginState& state) {
-    auto p = userdb::plan_publication(std::move(state), cfg_, name_taken_, id_taken_);
+    // Each check re-reads what changed when asked: asked once here, the generation read after
+    // says whether the last plan's verdicts still hold for the members that did not change.
+    (void)name_taken_(cfg_.tfa_group);
+    (void)id_taken_(cfg_.tfa_group_gid);
+    planned_generation_ = userdb::local_accounts_generation();
+    const bool carry = last_ && published_generation_ == planned_generation_;
+    const userdb::PlanBasis basis{carry ? *last_ : state, published_refused_, published_shared_};
+    auto p = userdb::plan_publication(std::move(state), cfg_, name_taken_, id_taken_, carry ? &basis : nullptr);
+    planned_refused_ = p.refused;
+    planned_shared_ = p.shared;
     state = std::move(p.state);
     PublicationPlan out;
     out.warnings = std::move(p.warnings);
@@ -38,6 +47,10 @@ PublicationPlan UserdbPublisher::plan(ipc::LoginState& state) {
 void UserdbPublisher::publish(const std::shared_ptr<const ipc::LoginState>& state,
                               const std::unordered_set<std::string>* changed) {
     last_ = state;
+    // What the next plan may carry over: this state's verdicts, made with these answers.
+    published_refused_ = std::move(planned_refused_);
+    published_generation_ = planned_generation_;
+    published_shared_ = planned_shared_;
     std::string failed;
     try {
         write_dropins(changed);

@@ -42,6 +42,11 @@ private:
     bool residents_seeded_ = false;
     bool provider_current_ = true;  // its database was built from the last state published
     std::shared_ptr<const ipc::LoginState> last_;  // the last state published
+    // The refusals of the last plan and of the plan last_ came from, and the local-account
+    // answers (userdb::local_accounts_generation) each was made with.
+    std::vector<userdb::Refusal> planned_refused_, published_refused_;
+    std::uint64_t planned_generation_ = 0, published_generation_ = 0;
+    bool planned_shared_ = false, published_shared_ = false;
     userdb::Provider provider_;
     std::function<bool(std::string_view)> name_taken_;
     std::function<bool(std::uint32_t)> id_taken_;

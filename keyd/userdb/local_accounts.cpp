@@ -61,6 +61,9 @@ std::chrono::steady_clock::time_point coarse_now() {
     return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
 }
 
+// Moves whenever what the checks answer may have changed (local_accounts_generation).
+std::atomic<std::uint64_t> local_answers_generation{0};
+
 // Bumped by local_accounts_changed(): a LocalAccounts that saw another value re-reads at once.
 std::atomic<std::uint64_t> local_accounts_epoch{0};
 
@@ -171,6 +174,9 @@ private:
         if (loaded_ && !sources_changed && p == passwd_ && g == group_ &&
             !(enumerate_ && (told || !listed_ok_ || now - listed_ >= kListTtl)))
             return;
+        auto names_before = std::move(names_);
+        auto ids_before = std::move(ids_);
+        const bool complete_before = complete();
         names_.clear();
         ids_.clear();
         if (std::FILE* f = std::fopen("/etc/passwd", "re")) {
@@ -193,6 +199,8 @@ private:
         }
         passwd_ = p;
         group_ = g;
+        if (!loaded_ || sources_changed || names_ != names_before || ids_ != ids_before || complete() != complete_before)
+            local_answers_generation.fetch_add(1);
         loaded_ = true;
     }
     // Everything NSS lists, minus our own drop-ins (nss-systemd lists those whatever the
@@ -322,6 +330,7 @@ public:
         const auto now = coarse_now();
         const std::uint64_t epoch = local_accounts_epoch.load();
         if (epoch != epoch_ || now - started_ >= kMemoTtl) {  // all of it ages at once: no per-entry clocks
+            if (!answers_.empty()) local_answers_generation.fetch_add(1);
             answers_.clear();
             epoch_ = epoch;
             started_ = now;
@@ -372,7 +381,12 @@ std::function<bool(std::uint32_t)> local_id_check(const UserdbConfig& cfg) {
     };
 }
 
-void local_accounts_changed() { local_accounts_epoch.fetch_add(1); }
+void local_accounts_changed() {
+    local_accounts_epoch.fetch_add(1);
+    local_answers_generation.fetch_add(1);
+}
+
+std::uint64_t local_accounts_generation() { return local_answers_generation.load(); }
 
 bool local_group_exists(const UserdbConfig& cfg, std::string_view name) {
     ensure_userdb_bypass(cfg);

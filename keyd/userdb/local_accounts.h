@@ -28,6 +28,12 @@ bool nss_sources_enumerable(const std::filesystem::path& nsswitch_conf);
 std::function<bool(std::string_view)> local_name_check(const UserdbConfig& cfg);
 std::function<bool(std::uint32_t)> local_id_check(const UserdbConfig& cfg);
 
+// A number that moves whenever the checks above may answer differently than before: a
+// re-read of the local accounts found a difference, a change was told, remembered NSS answers
+// aged out. The checks re-read lazily, when asked: ask each once (any name or id) before
+// reading this. Equal numbers: the same answers (what a plan carried over stays right).
+std::uint64_t local_accounts_generation();
+
 // Makes every check above re-read /etc/passwd and /etc/group at its next call (they are
 // otherwise looked at once a second at most): LocalAccountsWatch calls it when they change.
 void local_accounts_changed();

@@ -1,6 +1,7 @@
 #include "keyd/userdb/publication.h"
 
 #include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -20,7 +21,7 @@ std::string id_text(std::uint32_t id) { return std::to_string(id); }
 
 PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
                              const std::function<bool(std::string_view)>& name_taken_locally,
-                             const std::function<bool(std::uint32_t)>& id_taken_locally) {
+                             const std::function<bool(std::uint32_t)>& id_taken_locally, const PlanBasis* basis) {
     PublishPlan plan;
     auto& warnings = plan.warnings;
 
@@ -61,9 +62,46 @@ PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
         for (std::size_t i = 1; i < all_ids.size(); ++i)
             if (all_ids[i] == all_ids[i - 1]) shared_ids.insert(all_ids[i]);
     }
+    // The previous plan's verdicts, walked in name order beside this state's members. A
+    // member's verdict follows from what is compared here, the rules (the same), cfg and the
+    // local accounts (the caller's promise): equal, it is the same verdict. Support staff are
+    // judged every time: their access window ends with the clock.
+    const auto by_name = [](const ipc::LoginMember& a, const ipc::LoginMember& b) { return a.unix_name < b.unix_name; };
+    plan.shared = !shared_names.empty() || !shared_ids.empty();
+    const bool carry = basis && !plan.shared && !basis->shared &&
+                       basis->planned.enforce_2fa == state.enforce_2fa &&
+                       basis->planned.login_roles == state.login_roles &&
+                       std::is_sorted(state.members.begin(), state.members.end(), by_name) &&
+                       std::is_sorted(basis->planned.members.begin(), basis->planned.members.end(), by_name);
+    const std::vector<ipc::LoginMember>* before = carry ? &basis->planned.members : nullptr;
+    std::unordered_map<std::string_view, const Refusal*> refused_before;  // by user id
+    if (carry)
+        for (const auto& r : basis->refused) refused_before.emplace(r.user_id, &r);
+    std::size_t walk = 0;
+    auto carried = [&](const ipc::LoginMember& m) -> const ipc::LoginMember* {
+        if (!before || m.role == Role::support) return nullptr;
+        while (walk < before->size() && (*before)[walk].unix_name < m.unix_name) ++walk;
+        if (walk == before->size()) return nullptr;
+        const ipc::LoginMember& had = (*before)[walk];
+        // The user id only matters for a refusal (carried by it); the published are most.
+        const bool same = had.uid == m.uid && had.status == m.status && had.role == m.role &&
+                          had.tfa_enabled == m.tfa_enabled && had.access_until == m.access_until &&
+                          had.unix_name == m.unix_name && (had.published || had.user_id == m.user_id);
+        return same ? &had : nullptr;
+    };
+
     std::unordered_set<std::string> names;
     std::unordered_set<std::uint32_t> ids;
     for (auto& m : state.members) {
+        if (const ipc::LoginMember* had = carried(m)) {
+            m.published = had->published;
+            ++plan.carried;
+            if (auto r = refused_before.find(m.user_id); !had->published && r != refused_before.end()) {
+                warnings.push_back(r->second->unix_name + ": " + r->second->reason);
+                plan.refused.push_back(*r->second);
+            }
+            continue;
+        }
         m.published = false;
         bool eligible = m.status == MemberStatus::deactivated;
         if (!eligible) {

@@ -25,6 +25,8 @@ struct PublishPlan {
     ipc::LoginState state;              // `published` set on every member
     std::vector<std::string> warnings;  // e.g. "alice: name exists locally"
     std::vector<Refusal> refused;       // the members among the warnings
+    std::size_t carried = 0;            // members whose verdict came from the basis (below)
+    bool shared = false;                // a name or uid was held by more than one member
 };
 
 // Publishes the members for whom check_account() would allow a login or would refuse only
@@ -36,8 +38,23 @@ struct PublishPlan {
 // the name or uid. Members with 2FA are not published when cfg.tfa_group does not exist
 // locally and cfg.tfa_group_gid does (sshd's Match Group would not see them). Role groups
 // that do not exist locally give a warning (their memberships are skipped).
+//
+// With `basis` (the previous plan, made with the same cfg and with checks whose answers have
+// not changed since: see local_accounts_generation()), a member whose name, uid, user id,
+// status, role, 2FA and access window are as in the previous plan keeps its verdict
+// (published, or refused and why) instead of being judged again: a change costs the names
+// compared, not the checks. Not for support staff (their window ends with the clock), and
+// not at all when the account's rules differ (Enforce 2FA, the login roles), a name or uid is
+// held twice now or was in the previous plan, or either state is out of name order: then
+// every member is judged.
+struct PlanBasis {
+    const ipc::LoginState& planned;       // what the previous plan returned
+    const std::vector<Refusal>& refused;  // and its refusals
+    bool shared = false;                  // and its `shared` (its verdicts then depend on others)
+};
 PublishPlan plan_publication(ipc::LoginState state, const UserdbConfig& cfg,
                              const std::function<bool(std::string_view)>& name_taken_locally,
-                             const std::function<bool(std::uint32_t)>& id_taken_locally);
+                             const std::function<bool(std::uint32_t)>& id_taken_locally,
+                             const PlanBasis* basis = nullptr);
 
 }  // namespace portal::userdb

@@ -6,6 +6,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <random>
 #include <set>
 #include <string>
 
@@ -237,6 +239,96 @@ TEST_CASE("userdb plan: a member whose uid is outside this server's [users] rang
     CHECK_FALSE(find(plan, "below").published);
     CHECK_FALSE(find(plan, "above").published);
     CHECK(has_warning(plan, "above: uid 300000 is outside this server's [users] uid range"));
+}
+
+TEST_CASE("userdb plan: carried over from the previous plan, it is the plan made from scratch", "[userdb][login-view]") {
+    // Random changes to a sorted account (roles, status, 2FA, uids, support windows, members
+    // coming and going, Enforce 2FA, duplicated uids); each plan carried over from the last
+    // one must equal a plan that judges everyone. The local accounts stay the same (the
+    // publisher carries over only while their answers are).
+    for (unsigned seed : {20261203u, 7u, 99u}) {
+    INFO("seed " << seed);
+    std::mt19937 rng(seed);
+    auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+    const std::vector<std::string> pool{"admin", "alice", "bob", "carol", "dave", "erin", "frank", "localbob",
+                                        "mallory", "sudo", "trent", "victor", "walter", "zoe"};
+    UserdbConfig cfg;
+    cfg.uid_min = 200000;
+    cfg.uid_max = 299999;
+    Locals locals;
+    const auto names = locals.name_check();
+    const auto ids = locals.id_check();
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    std::map<std::string, LoginMember> account;
+    // Each name its own uid, now and then another's (a duplicate), a local one or one outside the range.
+    auto a_uid = [&](const std::string& name) {
+        const auto own = static_cast<std::uint32_t>(std::find(pool.begin(), pool.end(), name) - pool.begin());
+        switch (pick(20)) {
+            case 0: return 200000u + static_cast<std::uint32_t>(pick(pool.size()));
+            case 1: return 1000u;
+            case 2: return 300001u;
+            default: return 200000u + own;
+        }
+    };
+    auto random_member = [&](const std::string& name) {
+        LoginMember m = member(name, a_uid(name), static_cast<Role>(pick(3)), static_cast<MemberStatus>(pick(3)),
+                               pick(2) == 0);
+        if (m.role == Role::support) m.access_until = now + (pick(2) ? 3600 : -3600);
+        return m;
+    };
+    for (std::size_t i = 0; i < 8; ++i) account[pool[i]] = random_member(pool[i]);
+    LoginState last;
+    std::vector<Refusal> last_refused;
+    bool last_shared = false, have_last = false;
+    int carried_plans = 0;
+    for (int step = 0; step < 400; ++step) {
+        INFO("step " << step);
+        const std::string& name = pool[pick(pool.size())];
+        switch (pick(6)) {
+            case 0: account.erase(name); break;
+            case 1: account[name] = random_member(name); break;
+            default:
+                if (auto it = account.find(name); it != account.end()) {
+                    auto& m = it->second;
+                    switch (pick(4)) {
+                        case 0: m.role = static_cast<Role>(pick(3)); break;
+                        case 1: m.status = static_cast<MemberStatus>(pick(3)); break;
+                        case 2: m.tfa_enabled = !m.tfa_enabled; break;
+                        default: m.uid = a_uid(name); break;
+                    }
+                    m.access_until = m.role == Role::support ? std::optional<std::int64_t>(now + 3600) : std::nullopt;
+                }
+        }
+        LoginState state;
+        state.login_roles = {Role::owner, Role::manager};
+        state.enforce_2fa = step % 50 >= 40;
+        for (const auto& [n, m] : account) state.members.push_back(m);
+
+        const PublishPlan full = plan_publication(state, cfg, names, ids);
+        const PlanBasis basis{last, last_refused, last_shared};
+        const PublishPlan inc = plan_publication(state, cfg, names, ids, have_last ? &basis : nullptr);
+        REQUIRE(inc.state.members.size() == full.state.members.size());
+        for (std::size_t i = 0; i < full.state.members.size(); ++i) {
+            INFO(full.state.members[i].unix_name);
+            CHECK(inc.state.members[i] == full.state.members[i]);
+        }
+        CHECK(inc.warnings == full.warnings);
+        REQUIRE(inc.refused.size() == full.refused.size());
+        for (std::size_t i = 0; i < full.refused.size(); ++i) {
+            CHECK(inc.refused[i].unix_name == full.refused[i].unix_name);
+            CHECK(inc.refused[i].uid == full.refused[i].uid);
+            CHECK(inc.refused[i].user_id == full.refused[i].user_id);
+            CHECK(inc.refused[i].reason == full.refused[i].reason);
+        }
+        if (inc.carried > 0) ++carried_plans;
+        CHECK(full.carried == 0);
+        last = inc.state;
+        last_refused = inc.refused;
+        last_shared = inc.shared;
+        have_last = true;
+    }
+    CHECK(carried_plans > 100);  // most plans carried verdicts over
+    }
 }
 
 }  // namespace userdb_publication_test
