@@ -205,6 +205,15 @@ TEST_CASE("userdb plan: the real local checks see the machine's own users", "[us
     const char* bypass = std::getenv("SYSTEMD_BYPASS_USERDB");
     REQUIRE(bypass);
     CHECK(std::string(bypass).find(cfg.service) != std::string::npos);
+
+    // The generation that lets a plan carry verdicts over: still while nothing changed, moved
+    // when told of a change.
+    const auto before = local_accounts_generation();
+    CHECK(names("root"));
+    CHECK(ids(0));
+    CHECK(local_accounts_generation() == before);
+    local_accounts_changed();
+    CHECK(local_accounts_generation() != before);
 }
 
 TEST_CASE("userdb: local accounts are listed only when every NSS source of passwd and group can list them",
