@@ -47,7 +47,9 @@ std::vector<LoginMemberRow> LoginRows::members(const std::string& account_id) {
 
 std::vector<LoginKeyRow> LoginRows::keys(const std::string& account_id) {
     return conn_.locked([&] {
-        Query q(conn_, "SELECT k.user_id, k.name, k.public_key, k.fingerprint_sha256 FROM ssh_keys k"
+        // INDEXED BY: the order wanted, as the index holds it (migrations.cpp, kIndexes).
+        Query q(conn_, "SELECT k.user_id, k.name, k.public_key, k.fingerprint_sha256"
+                       " FROM ssh_keys k INDEXED BY ssh_keys_account_created"
                        " WHERE k.account_id = ? ORDER BY k.created_at, k.rowid");
         q->bind(1, account_id);
         std::vector<LoginKeyRow> out;

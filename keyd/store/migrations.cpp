@@ -302,9 +302,14 @@ CREATE INDEX notifications_due ON notifications (status, next_attempt_at);
 )sql";
 
 // The account's active owners counted through an index (every membership write checks that
-// one remains) instead of reading all 10,000 memberships.
+// one remains) instead of reading all 10,000 memberships. The login view's full build reads an
+// account's keys in (created_at, rowid) order, which an index on (account_id, created_at)
+// holds as it is (each entry ends with its rowid), rows visited in the order they were
+// written; through ssh_keys_account_order SQLite sorted the rowid part and sought every row
+// (a warm start at 10,000 x 3: 90 -> 30 ms for that query).
 constexpr std::string_view kIndexes = R"sql(
 CREATE INDEX IF NOT EXISTS memberships_account_role ON memberships (account_id, role, status);
+CREATE INDEX IF NOT EXISTS ssh_keys_account_created ON ssh_keys (account_id, created_at);
 )sql";
 
 const std::vector<Migration> kMigrations = {

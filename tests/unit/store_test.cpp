@@ -686,4 +686,17 @@ TEST_CASE("store: counting an account's active owners uses an index, not every m
     CHECK(plan.find("memberships_account_role") != std::string::npos);
 }
 
+TEST_CASE("store: the login view reads an account's keys in index order, without sorting them", "[store]") {
+    TempDir dir;
+    { auto s = Store::open(dir.db()); }
+    auto db = sqlite::Db::open(dir.db());
+    auto q = db.prepare("EXPLAIN QUERY PLAN SELECT k.user_id FROM ssh_keys k INDEXED BY ssh_keys_account_created"
+                        " WHERE k.account_id = 'a' ORDER BY k.created_at, k.rowid");
+    std::string plan;
+    while (q.step()) plan += q.column_text(3) + "\n";
+    INFO(plan);
+    CHECK(plan.find("ssh_keys_account_created") != std::string::npos);
+    CHECK(plan.find("TEMP B-TREE") == std::string::npos);
+}
+
 }  // namespace store_test
