@@ -41,6 +41,35 @@ json user_record(const ipc::LoginMember& m, const UserdbConfig& cfg) {
     return r;
 }
 
+namespace {
+std::string json_string(std::string_view v) {
+    return json(v).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+}  // namespace
+
+UserRecordTexts user_record_texts(const ipc::LoginMember& m, const UserdbConfig& cfg) {
+    // Keys in nlohmann's (std::map) order: disposition, gid, homeDirectory, locked,
+    // privileged, service, shell, uid, userName.
+    const std::string uid = std::to_string(m.uid);
+    std::string head = R"({"disposition":"regular","gid":)" + uid + R"(,"homeDirectory":)" +
+                       json_string(home_directory(cfg, m.unix_name));
+    if (is_locked(m)) head += R"(,"locked":true)";
+    std::string tail = R"(,"service":)" + json_string(cfg.service) + R"(,"shell":)" + json_string(cfg.shell) +
+                       R"(,"uid":)" + uid + R"(,"userName":)" + json_string(m.unix_name) + "}";
+    UserRecordTexts out;
+    out.public_text = head + tail;
+    if (!is_locked(m) && !m.keys.empty()) {
+        std::string priv = head + R"(,"privileged":{"sshAuthorizedKeys":[)";
+        for (std::size_t i = 0; i < m.keys.size(); ++i) {
+            if (i) priv += ',';
+            priv += json_string(m.keys[i].line);
+        }
+        priv += "]}";
+        out.privileged_text = std::move(priv) + tail;
+    }
+    return out;
+}
+
 std::optional<json> privileged_section(const ipc::LoginMember& m) {
     if (is_locked(m) || m.keys.empty()) return std::nullopt;
     json keys = json::array();

@@ -111,12 +111,9 @@ std::shared_ptr<const Database> Database::build(const ipc::LoginState& planned, 
             u.public_json = kept->public_json;
             u.privileged_json = kept->privileged_json;
         } else {
-            json record = user_record(m, cfg);
-            u.public_json = SharedText(dump(record));
-            if (auto priv = privileged_section(m)) {
-                record["privileged"] = std::move(*priv);
-                u.privileged_json = SharedText(dump(record));
-            }
+            auto texts = user_record_texts(m, cfg);
+            u.public_json = SharedText(std::move(texts.public_text));
+            if (!texts.privileged_text.empty()) u.privileged_json = SharedText(std::move(texts.privileged_text));
         }
         db->users_.push_back(std::move(u));
         if (!group_taken(m.unix_name, m.uid)) db->groups_.push_back({m.unix_name, m.uid, false});

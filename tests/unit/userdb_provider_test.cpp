@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keyd/userdb/provider.h"
+#include "keyd/userdb/records.h"
 #include "keyd/userdb/user_database.h"
 #include "shared/ipc/framing.h"
 #include "shared/ipc/unique_fd.h"
@@ -535,6 +536,33 @@ TEST_CASE("userdb database: records of unchanged members reused from the previou
     state->members[1].role = Role::manager;
     const std::unordered_set<std::string> bob{"bob"};
     same(*Database::build(*state, cfg, no_group, no_gid, guarded.get(), &bob), *Database::build(*state, cfg, no_group, no_gid));
+}
+
+TEST_CASE("userdb records: the texts written directly are the JSON library's dumps", "[userdb]") {
+    UserdbConfig cfg;
+    cfg.home_base = "/srv/homes/";
+    cfg.shell = "/bin/sh \"quoted\"";
+    cfg.service = "io.portal.Test";
+    std::vector<ipc::LoginMember> members;
+    members.push_back(member("alice", 200001, Role::owner));
+    members.back().keys = {{"ssh-ed25519 AAAA alice@laptop", "SHA256:a"},
+                           {"ssh-ed25519 AAAB \"quoted\" back\\slash \x01 caf\xc3\xa9 bad\xff", "SHA256:b"}};
+    members.push_back(member("bob", 200002, Role::manager));
+    members.back().keys.clear();  // nothing privileged
+    members.push_back(member("carol", 200003, Role::owner));
+    members.back().status = MemberStatus::deactivated;  // locked: no keys anywhere
+    for (const auto& m : members) {
+        INFO(m.unix_name);
+        const auto texts = user_record_texts(m, cfg);
+        nlohmann::json record = user_record(m, cfg);
+        CHECK(texts.public_text == dump(record));
+        if (auto priv = privileged_section(m)) {
+            record["privileged"] = std::move(*priv);
+            CHECK(texts.privileged_text == dump(record));
+        } else {
+            CHECK(texts.privileged_text.empty());
+        }
+    }
 }
 
 }  // namespace userdb_provider_test
