@@ -1,6 +1,8 @@
 #include "keyd/iam/authority/support.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
 
 #include "keyd/iam/authority/security_notices.h"
 #include "keyd/iam/errors.h"
@@ -19,9 +21,12 @@ std::string checked_expiry(const std::optional<std::string>& text, Clock::time_p
     if (!text) throw ApiError::unprocessable("expires_at", "is required to grant support access");
     const auto t = store::parse_rfc3339(*text);
     if (!t) throw ApiError::unprocessable("expires_at", "must be an RFC 3339 UTC time such as 2026-12-31T18:00:00Z");
-    const auto at = Clock::from_time_t(*t);
-    if (at <= now) throw ApiError::unprocessable("expires_at", "must be in the future");
-    if (at > now + kSupportAccessMax)
+    // Compared in seconds: a time centuries ahead is refused here, never made a clock time
+    // point (nanoseconds since 1970 overflow after 2262; the fuzzer sent 9923).
+    const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    const std::int64_t at = *t;
+    if (at <= now_s) throw ApiError::unprocessable("expires_at", "must be in the future");
+    if (at - now_s > kSupportAccessMax.count())
         throw ApiError::unprocessable("expires_at", "must be at most " + std::to_string(kSupportAccessMax.count() / 86400) +
                                                         " days ahead");
     return *text;
