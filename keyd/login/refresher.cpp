@@ -217,6 +217,8 @@ void Refresher::record_allowed(const ipc::LoginState& state, const std::unordere
         std::stable_sort(allowed.begin(), allowed.end(),
                          [](const auto& a, const auto& b) { return a.unix_name < b.unix_name; });
         if (record_->held() && record_->members() == allowed) return;
+        // A restart that finds who is allowed as recorded keeps the files (no 10,000-entry rewrite).
+        if (!record_->held() && record_->adopt(allowed)) return;
         ok = record_->replace(std::move(allowed), error);
     }
     if (!ok) {

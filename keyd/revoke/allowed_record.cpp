@@ -29,24 +29,28 @@ void append_member(std::string& out, const AllowedMember& m) {
 
 bool by_name(const AllowedMember& a, const AllowedMember& b) { return a.unix_name < b.unix_name; }
 
-// A member object, strictly: user_id, unix_name and uid, nothing else.
-std::optional<AllowedMember> member_from(const json& m, const std::string& at, std::string& error) {
-    auto bad = [&](const std::string& what) -> std::optional<AllowedMember> {
-        error = at + what;
+// A member object, strictly: user_id, unix_name and uid, nothing else. Its strings are moved
+// out of the document. at() names where it is, for an error only: made for every member of
+// 10,000, the names were a fifth of reading the record at start-up.
+template <class At>
+std::optional<AllowedMember> member_from(json& m, const At& at, std::string& error) {
+    auto bad = [&](const char* what) -> std::optional<AllowedMember> {
+        error = at() + what;
         return std::nullopt;
     };
     if (!m.is_object()) return bad(": not an object");
     if (m.size() != 3) return bad(": expected user_id, unix_name and uid only");
-    if (!m.contains("user_id") || !m["user_id"].is_string() || m["user_id"].get_ref<const std::string&>().empty())
+    const auto user_id = m.find("user_id");
+    if (user_id == m.end() || !user_id->is_string() || user_id->get_ref<const std::string&>().empty())
         return bad(".user_id: missing or not a non-empty string");
-    if (!m.contains("unix_name") || !m["unix_name"].is_string() ||
-        !is_valid_unix_name(m["unix_name"].get_ref<const std::string&>()))
+    const auto unix_name = m.find("unix_name");
+    if (unix_name == m.end() || !unix_name->is_string() || !is_valid_unix_name(unix_name->get_ref<const std::string&>()))
         return bad(".unix_name: missing or not a valid user name");
-    if (!m.contains("uid") || !m["uid"].is_number_unsigned() ||
-        m["uid"].get<std::uint64_t>() > std::numeric_limits<std::uint32_t>::max())
+    const auto uid = m.find("uid");
+    if (uid == m.end() || !uid->is_number_unsigned() || uid->get<std::uint64_t>() > std::numeric_limits<std::uint32_t>::max())
         return bad(".uid: missing or not a uid");
-    return AllowedMember{m["user_id"].get<std::string>(), m["unix_name"].get<std::string>(),
-                         m["uid"].get<std::uint32_t>()};
+    return AllowedMember{std::move(user_id->get_ref<std::string&>()), std::move(unix_name->get_ref<std::string&>()),
+                         uid->get<std::uint32_t>()};
 }
 
 bool valid_journal_id(const std::string& id) {
@@ -56,13 +60,13 @@ bool valid_journal_id(const std::string& id) {
            });
 }
 
-std::optional<AllowedChange> change_from(const json& doc, const std::string& at, std::string& error) {
+std::optional<AllowedChange> change_from(json& doc, const std::string& at, std::string& error) {
     if (!doc.is_object() || doc.size() != 1) {
         error = at + ": expected one of allow or deny";
         return std::nullopt;
     }
     if (doc.contains("allow")) {
-        auto m = member_from(doc["allow"], at + ".allow", error);
+        auto m = member_from(doc["allow"], [&] { return at + ".allow"; }, error);
         if (!m) return std::nullopt;
         std::string name = m->unix_name;
         return AllowedChange{std::move(name), std::move(*m)};
@@ -125,7 +129,7 @@ std::string allowed_snapshot_to_json(const AllowedSnapshot& snapshot) {
 
 std::optional<AllowedSnapshot> allowed_snapshot_from_json(std::string_view text, std::string& error) {
     error.clear();
-    const json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
     auto bad = [&](const std::string& what) -> std::optional<AllowedSnapshot> {
         error = what;
         return std::nullopt;
@@ -144,11 +148,11 @@ std::optional<AllowedSnapshot> allowed_snapshot_from_json(std::string_view text,
             return bad("journal: missing or not a journal id");
         out.journal = doc["journal"].get<std::string>();
     }
-    if (!doc.contains("members") || !doc["members"].is_array()) return bad("members: missing or not an array");
-    out.members.reserve(doc["members"].size());
-    std::size_t i = 0;
-    for (const auto& m : doc["members"]) {
-        auto member = member_from(m, "members[" + std::to_string(i++) + "]", error);
+    const auto members = doc.find("members");
+    if (members == doc.end() || !members->is_array()) return bad("members: missing or not an array");
+    out.members.reserve(members->size());
+    for (std::size_t i = 0; i < members->size(); ++i) {
+        auto member = member_from((*members)[i], [i] { return "members[" + std::to_string(i) + "]"; }, error);
         if (!member) return std::nullopt;
         out.members.push_back(std::move(*member));
     }
@@ -204,7 +208,7 @@ bool apply_allowed_journal(std::string_view text, std::string_view journal_id, s
         pos = nl + 1;
         ++line_no;
         const std::string at = "line " + std::to_string(line_no);
-        const json doc = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+        json doc = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
         if (doc.is_discarded()) {
             error = at + ": not valid JSON";
             return false;

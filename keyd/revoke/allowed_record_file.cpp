@@ -64,7 +64,8 @@ std::filesystem::path AllowedRecordFile::journal_path() const {
     return p;
 }
 
-std::optional<std::vector<AllowedMember>> AllowedRecordFile::read(std::string& error) const {
+std::optional<std::vector<AllowedMember>> AllowedRecordFile::read(std::string& error) {
+    found_.reset();
     auto text = read_private_file(path_.string(), error);
     if (!text) return std::nullopt;
     std::string parse_error;
@@ -79,11 +80,34 @@ std::optional<std::vector<AllowedMember>> AllowedRecordFile::read(std::string& e
         if (!error.empty()) return std::nullopt;
         return std::move(snapshot->members);  // stopped between the snapshot and its journal
     }
-    if (!apply_allowed_journal(*journal, snapshot->journal, snapshot->members, parse_error)) {
+    std::size_t applied = 0;
+    if (!apply_allowed_journal(*journal, snapshot->journal, snapshot->members, parse_error, &applied)) {
         error = journal_path().string() + ": " + parse_error;
         return std::nullopt;
     }
+    // Appending may go on only after whole lines, in this snapshot's own journal (one of
+    // another id, from a compaction cut short, was skipped above).
+    if (journal->starts_with(allowed_journal_header(snapshot->journal)) && journal->ends_with('\n'))
+        found_ = Found{snapshot->members, applied, journal->size()};
     return std::move(snapshot->members);
+}
+
+bool AllowedRecordFile::adopt(const std::vector<AllowedMember>& members) {
+    if (!found_ || found_->members != members) return false;
+    Found found = std::move(*found_);
+    found_.reset();
+    const std::string journal = journal_path().string();
+    ipc::UniqueFd fd(::open(journal.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+    struct stat st {};
+    // The journal as read, or the snapshot is written anew.
+    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<std::uint64_t>(st.st_size) != found.journal_size)
+        return false;
+    journal_ = std::move(fd);
+    members_ = std::move(found.members);
+    journal_lines_ = found.journal_lines;
+    held_ = true;
+    return true;
 }
 
 const AllowedMember* AllowedRecordFile::find(const std::string& unix_name) const {
@@ -93,6 +117,7 @@ const AllowedMember* AllowedRecordFile::find(const std::string& unix_name) const
 }
 
 bool AllowedRecordFile::replace(std::vector<AllowedMember> members, std::string& error) {
+    found_.reset();
     held_ = false;
     journal_.reset();
     std::stable_sort(members.begin(), members.end(),

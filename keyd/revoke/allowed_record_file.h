@@ -7,6 +7,7 @@
 // leaves a journal of the old id, which readers skip).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -27,7 +28,14 @@ public:
     // What the files hold, sorted by unix_name: nullopt with an empty error when there is no
     // record, with an error when it is unreadable or invalid (a file not owned by our euid,
     // or writable by group or others, counts as invalid).
-    std::optional<std::vector<AllowedMember>> read(std::string& error) const;
+    // Remembers what it read, for adopt().
+    std::optional<std::vector<AllowedMember>> read(std::string& error);
+
+    // A restart that finds who is allowed unchanged keeps the files instead of rewriting them:
+    // when the last read() found exactly `members` and a journal of its snapshot that ends
+    // with a whole line, this object holds the files as they are and appends to that journal.
+    // Returns false, and changes nothing, otherwise (then replace()).
+    bool adopt(const std::vector<AllowedMember>& members);
 
     // Makes the files hold exactly `members` (any order; a name given twice keeps its first).
     bool replace(std::vector<AllowedMember> members, std::string& error);
@@ -50,6 +58,13 @@ private:
     ipc::UniqueFd journal_;  // open for appending while held_
     std::size_t journal_lines_ = 0;
     std::size_t compactions_ = 0;
+    // What read() found, while its files could be taken over as they are (see adopt()).
+    struct Found {
+        std::vector<AllowedMember> members;
+        std::size_t journal_lines = 0;
+        std::uint64_t journal_size = 0;
+    };
+    std::optional<Found> found_;
 };
 
 }  // namespace portal::revoke

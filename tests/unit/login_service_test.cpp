@@ -1081,11 +1081,22 @@ TEST_CASE("refresher: a revocation is one journal line, and a restart reads the 
     REQUIRE(restarted.refresh());
     CHECK(ended.empty());
     std::string error;
-    const auto record = revoke::AllowedRecordFile(s.allowed_record).read(error);
+    auto record = revoke::AllowedRecordFile(s.allowed_record).read(error);
     INFO(error);
     REQUIRE(record);
     REQUIRE(record->size() == 1);
     CHECK((*record)[0].unix_name == w.alice.unix_name);
+    // Who is allowed had not changed: the restart kept the files as they were...
+    REQUIRE(::stat(s.allowed_record.c_str(), &now) == 0);
+    CHECK(now.st_ino == snapshot.st_ino);
+    CHECK(lines() == 2);
+    // ...and appends to that journal.
+    w.store->memberships().put(Membership{w.account.id, w.bob.id, Role::manager, MemberStatus::active, "", ""});
+    REQUIRE(restarted.refresh());
+    CHECK(lines() == 3);
+    record = revoke::AllowedRecordFile(s.allowed_record).read(error);
+    REQUIRE(record);
+    CHECK(record->size() == 2);
 }
 
 TEST_CASE("refresher: an unreadable record of who was allowed ends nothing and is replaced") {

@@ -558,4 +558,59 @@ TEST_CASE("allowed record file: a change is one journal line, and compaction fol
     CHECK(error.find("writable by group or others") != std::string::npos);
 }
 
+TEST_CASE("allowed record file: a restart that finds the same members keeps the files and appends to their journal", "[revoke]") {
+    test::TempDir dir;
+    const auto path = dir.path() / "allowed.json";
+    std::string error;
+    std::vector<revoke::AllowedMember> members;
+    for (int i = 0; i < 5; ++i) members.push_back({"u" + std::to_string(i), "m" + std::to_string(1000 + i), 200000u + i});
+    std::vector<revoke::AllowedMember> expected = members;
+    {
+        revoke::AllowedRecordFile file(path);
+        REQUIRE(file.replace(members, error));
+        REQUIRE(file.apply({{"m1001", std::nullopt}}, error));
+        revoke::apply_allowed_change(expected, {"m1001", std::nullopt});
+    }
+    struct stat before {};
+    REQUIRE(::stat(path.c_str(), &before) == 0);
+
+    revoke::AllowedRecordFile restarted(path);
+    CHECK_FALSE(restarted.adopt(expected));  // nothing read yet
+    const auto read = restarted.read(error);
+    INFO(error);
+    REQUIRE(read);
+    REQUIRE(*read == expected);
+    CHECK_FALSE(restarted.adopt(members));  // not what the files hold
+    CHECK_FALSE(restarted.held());
+    REQUIRE(restarted.adopt(expected));
+    CHECK(restarted.held());
+    CHECK(restarted.journal_lines() == 1);
+    REQUIRE(restarted.apply({{"m1002", std::nullopt}}, error));
+    revoke::apply_allowed_change(expected, {"m1002", std::nullopt});
+    struct stat after {};
+    REQUIRE(::stat(path.c_str(), &after) == 0);
+    CHECK(after.st_ino == before.st_ino);  // the snapshot was not written again
+    CHECK(revoke::AllowedRecordFile(path).read(error) == expected);
+
+    // A journal whose last line was cut short: appending after it would spoil the next line.
+    {
+        std::ofstream out(restarted.journal_path(), std::ios::app);
+        out << R"({"deny":"m10)";
+    }
+    revoke::AllowedRecordFile torn(path);
+    REQUIRE(torn.read(error) == expected);
+    CHECK_FALSE(torn.adopt(expected));
+    REQUIRE(torn.replace(expected, error));
+    CHECK(revoke::AllowedRecordFile(path).read(error) == expected);
+
+    // The journal grew between the read and the adoption: written anew instead.
+    revoke::AllowedRecordFile raced(path);
+    REQUIRE(raced.read(error) == expected);
+    {
+        std::ofstream out(raced.journal_path(), std::ios::app);
+        out << revoke::allowed_change_to_json_line({"m1000", std::nullopt});
+    }
+    CHECK_FALSE(raced.adopt(expected));
+}
+
 }  // namespace revoke_test
