@@ -1,6 +1,6 @@
 // pam_tests: re-executes itself under pam_wrapper, so the tests run the same from CTest, a
-// shell or a debugger: LD_PRELOAD=libpam_wrapper.so (after libasan in sanitizer builds: ASan
-// must come first), PAM_WRAPPER=1, PAM_WRAPPER_SERVICE_DIR=<build>/test-tmp/pam/services.
+// shell or a debugger: LD_PRELOAD=libpam_wrapper.so (after the ASan runtime in sanitizer
+// builds: ASan must come first), PAM_WRAPPER=1, PAM_WRAPPER_SERVICE_DIR=<build>/test-tmp/pam/services.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
 #ifdef PORTAL_SANITIZE_BUILD
         // Deep binding makes libpam's copy bypass ASan's interceptors.
         ::setenv("PAM_WRAPPER_DISABLE_DEEPBIND", "1", 1);
+        // pam_wrapper 1.1.4 reads this name (its code taken from uid_wrapper) and otherwise
+        // turns deep binding off only for a preloaded "libasan.so", not clang's runtime.
+        ::setenv("UID_WRAPPER_DISABLE_DEEPBIND", "1", 1);
 #endif
         ::execv("/proc/self/exe", argv);
         std::perror("pam_tests: re-exec under pam_wrapper");

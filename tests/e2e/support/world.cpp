@@ -419,6 +419,9 @@ void World::start_sshd() {
         o.env["ASAN_OPTIONS"] = "detect_leaks=0:log_path=" + (dir_ / "asan-sshd").string();
         o.env["UBSAN_OPTIONS"] = "print_stacktrace=1:log_path=" + (dir_ / "ubsan-sshd").string();
         o.env["PAM_WRAPPER_DISABLE_DEEPBIND"] = "1";
+        // pam_wrapper 1.1.4 reads this name (its code taken from uid_wrapper) and otherwise
+        // turns deep binding off only for a preloaded "libasan.so", not clang's runtime.
+        o.env["UID_WRAPPER_DISABLE_DEEPBIND"] = "1";
 #endif
         o.output = dir_ / "sshd.log";
         sshd_ = Process(o);
