@@ -200,26 +200,9 @@ std::optional<StateDirManifest> take_manifest(const std::string& dir, std::strin
         error = path + ": " + std::strerror(open_errno);
         return std::nullopt;
     }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) error = path + ": " + std::strerror(errno);
-    else if (!S_ISREG(st.st_mode)) error = path + ": not a regular file";
-    else if (st.st_uid != ::geteuid()) error = path + ": not owned by this daemon's user";
-    else if (st.st_mode & 077) error = path + ": readable or writable by others";
-    else if (static_cast<std::uint64_t>(st.st_size) > kMaxManifestBytes) error = path + ": too large";
-    if (!error.empty()) return std::nullopt;
-    std::string text(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t got = 0;
-    while (got < text.size()) {
-        const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += static_cast<std::size_t>(n);
-    }
-    if (got != text.size()) {
-        error = path + ": short read";
-        return std::nullopt;
-    }
-    auto m = manifest_from_text(text, error);
+    const auto text = ipc::read_private_file(fd.get(), path, kMaxManifestBytes, 077, error);
+    if (!text) return std::nullopt;
+    auto m = manifest_from_text(*text, error);
     if (!m) error = path + ": " + error;
     return m;
 }

@@ -21,37 +21,14 @@ constexpr std::size_t kMaxFileBytes = 64 * 1024 * 1024;
 constexpr std::size_t kMinCompactAfter = 1024;
 
 // A root-only file read whole: nullopt with an empty error when it does not exist.
-std::optional<std::string> read_private_file(const std::string& path, std::string& error) {
+std::optional<std::string> read_record_file(const std::string& path, std::string& error) {
     error.clear();
     ipc::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
     if (!fd) {
         if (errno != ENOENT) error = path + ": " + std::strerror(errno);
         return std::nullopt;
     }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        error = path + ": " + std::strerror(errno);
-        return std::nullopt;
-    }
-    if (!S_ISREG(st.st_mode)) error = path + ": not a regular file";
-    else if (st.st_uid != ::geteuid()) error = path + ": not owned by this daemon's user";
-    else if (st.st_mode & (S_IWGRP | S_IWOTH)) error = path + ": writable by group or others";
-    else if (static_cast<std::uint64_t>(st.st_size) > kMaxFileBytes) error = path + ": too large";
-    if (!error.empty()) return std::nullopt;
-    std::string text(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t got = 0;
-    while (got < text.size()) {
-        const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            error = path + ": " + std::strerror(errno);
-            return std::nullopt;
-        }
-        if (n == 0) break;
-        got += static_cast<std::size_t>(n);
-    }
-    text.resize(got);
-    return text;
+    return ipc::read_private_file(fd.get(), path, kMaxFileBytes, S_IWGRP | S_IWOTH, error);
 }
 
 }  // namespace
@@ -66,7 +43,7 @@ std::filesystem::path AllowedRecordFile::journal_path() const {
 
 std::optional<std::vector<AllowedMember>> AllowedRecordFile::read(std::string& error) {
     found_.reset();
-    auto text = read_private_file(path_.string(), error);
+    auto text = read_record_file(path_.string(), error);
     if (!text) return std::nullopt;
     std::string parse_error;
     auto snapshot = allowed_snapshot_from_json(*text, parse_error);
@@ -75,7 +52,7 @@ std::optional<std::vector<AllowedMember>> AllowedRecordFile::read(std::string& e
         return std::nullopt;
     }
     if (snapshot->journal.empty()) return std::move(snapshot->members);  // version 1: no journal
-    const auto journal = read_private_file(journal_path().string(), error);
+    const auto journal = read_record_file(journal_path().string(), error);
     if (!journal) {
         if (!error.empty()) return std::nullopt;
         return std::move(snapshot->members);  // stopped between the snapshot and its journal

@@ -29,6 +29,38 @@ std::string dir_of(const std::string& path) {
 
 }  // namespace
 
+std::optional<std::string> read_private_file(int fd, const std::string& path, std::size_t max_bytes,
+                                             mode_t forbidden_mode, std::string& error) {
+    error.clear();
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) error = path + ": " + std::strerror(errno);
+    else if (!S_ISREG(st.st_mode)) error = path + ": not a regular file";
+    else if (st.st_uid != ::geteuid()) error = path + ": not owned by this daemon's user";
+    else if (st.st_mode & forbidden_mode)
+        error = path + ((forbidden_mode & (S_IRGRP | S_IROTH)) ? ": readable or writable by others"
+                                                                : ": writable by group or others");
+    else if (static_cast<std::uint64_t>(st.st_size) > max_bytes) error = path + ": too large";
+    if (!error.empty()) return std::nullopt;
+    std::string text(static_cast<std::size_t>(st.st_size), '\0');
+    std::size_t got = 0;
+    while (got < text.size()) {
+        const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            error = path + ": " + std::strerror(errno);
+            return std::nullopt;
+        }
+        if (n == 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    // A file written atomically does not shrink; an appended one is read as long as it was.
+    if (got != text.size()) {
+        error = path + ": short read";
+        return std::nullopt;
+    }
+    return text;
+}
+
 bool write_file_atomically(const std::string& path, std::string_view content, const StateFileMode& mode,
                            std::string& error, FileIdentity* written, bool sync_directory) {
     const std::string dir = dir_of(path);

@@ -1,6 +1,7 @@
 // Atomic writes of the daemon's small state files (the fallback directory's files, state_dir.h;
 // the allowed-members record), and what a read of the fallback returns.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <ctime>
 #include <optional>
@@ -42,6 +43,12 @@ struct FileIdentity {
 // temp file is removed. `written` (optional) receives the new file's identity.
 bool write_file_atomically(const std::string& path, std::string_view content, const StateFileMode& mode,
                            std::string& error, FileIdentity* written = nullptr, bool sync_directory = true);
+
+// Reads the whole of `fd`, an open file that only this process's user may change: a regular
+// file owned by the euid, with none of `forbidden_mode` set (S_IWGRP | S_IWOTH; 077 for a file
+// that is also secret), at most `max_bytes`. nullopt with `error` ("<path>: why") otherwise.
+std::optional<std::string> read_private_file(int fd, const std::string& path, std::size_t max_bytes,
+                                             mode_t forbidden_mode, std::string& error);
 
 // Re-stamps the file's mtime (the daemon does this to the fallback's header every 30 s). With
 // `expected`, only when the path still names that file (else false, nothing touched).

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <fcntl.h>
@@ -356,6 +357,37 @@ TEST_CASE("state_dir: strict entry and header parsing names the field", "[login]
     CHECK_THAT(error, Catch::Contains("members"));
     CHECK_FALSE(header_from_json(R"({"version":2})", error));
     CHECK(error == "revision: missing");
+}
+
+TEST_CASE("state_file: a private file is read whole only when nobody else can change it", "[login][state_file]") {
+    portal::test::TempDir dir("private-file");
+    const std::string path = (dir.path() / "record").string();
+    {
+        UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+        REQUIRE(out);
+        REQUIRE(::write(out.get(), "abc\n", 4) == 4);
+    }
+    const auto read = [&](std::size_t max_bytes, mode_t forbidden, std::string& error) {
+        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        REQUIRE(fd);
+        return read_private_file(fd.get(), path, max_bytes, forbidden, error);
+    };
+    std::string error;
+    CHECK(read(4, S_IWGRP | S_IWOTH, error) == std::optional<std::string>("abc\n"));
+    CHECK(error.empty());
+    CHECK_FALSE(read(3, S_IWGRP | S_IWOTH, error));
+    CHECK(error == path + ": too large");
+    REQUIRE(::chmod(path.c_str(), 0620) == 0);
+    CHECK_FALSE(read(4, S_IWGRP | S_IWOTH, error));
+    CHECK(error == path + ": writable by group or others");
+    REQUIRE(::chmod(path.c_str(), 0640) == 0);
+    CHECK(read(4, S_IWGRP | S_IWOTH, error));
+    CHECK_FALSE(read(4, 077, error));  // a secret file: not even readable by others
+    CHECK(error == path + ": readable or writable by others");
+    UniqueFd directory(::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(directory);
+    CHECK_FALSE(read_private_file(directory.get(), dir.path().string(), 4, 077, error));
+    CHECK(error == dir.path().string() + ": not a regular file");
 }
 
 }  // namespace login_state_file_test
