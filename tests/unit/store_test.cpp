@@ -1,11 +1,14 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "keyd/store/migrations.h"
 #include "keyd/store/sqlite.h"
@@ -697,6 +700,27 @@ TEST_CASE("store: the login view reads an account's keys in index order, without
     INFO(plan);
     CHECK(plan.find("ssh_keys_account_created") != std::string::npos);
     CHECK(plan.find("TEMP B-TREE") == std::string::npos);
+}
+
+TEST_CASE("store: the login view's members come sorted by unix name, whatever the ids and roles", "[store]") {
+    Fixture f;
+    auto& s = *f.store;
+    // Names created out of order; ids are random, so the index order (role, status, user id)
+    // is not the names' order either.
+    for (const char* who : {"zed", "amy", "mia", "bob", "uma", "cat", "ned", "eve", "kim", "dan"}) {
+        User u = s.users().create(std::string(who) + "@example.com", who);
+        s.memberships().put({f.acc.id, u.id, Role::manager, MemberStatus::active, "", ""});
+    }
+    const auto rows = s.login_rows().members(f.acc.id);
+    REQUIRE(rows.size() == 11);
+    std::vector<std::string> names;
+    std::string listed;
+    for (const auto& r : rows) {
+        names.push_back(r.unix_name);
+        listed += r.unix_name + " ";
+    }
+    INFO(listed);
+    CHECK(std::is_sorted(names.begin(), names.end()));
 }
 
 }  // namespace store_test
