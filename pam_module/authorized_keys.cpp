@@ -9,8 +9,15 @@
 // and stderr is discarded by sshd (kept for tests).
 //
 // Positional forms: USER UID FINGERPRINT; USER UID; USER FINGERPRINT and USER (the drop-in
-// before %U: the uid is then looked up here with getpwnam, as sshd did; no answer, no keys).
+// before %U: the uid is then looked up with getpwnam, as sshd did; no answer, no keys).
 // A second argument of digits only is a uid (a fingerprint never is).
+//
+// Two programs are built from this file. `authorized-keys`, the one the drop-in runs, is
+// linked statically (static-pie): sshd starts it for every key a client offers, and loading
+// libc.so costs about as much as all of its work. It has no NSS (static glibc would load the
+// installed glibc's NSS modules into a binary built against another), so the forms without a
+// uid run `authorized-keys-nss` from the same directory, the same program linked dynamically
+// (PORTAL_KEYS_HELPER_NSS), which looks the name up.
 //
 // Paths other than the defaults (/run/portal-keyd/login.sock, the directory /run/portal-keyd/login-state):
 //   authorized-keys [--socket=PATH] [--state=PATH] -- USER [UID] [FINGERPRINT]
@@ -18,19 +25,24 @@
 // sent ("--socket=/tmp/x" included), so without "--" every argument is positional. The
 // environment variables PORTAL_KEYD_LOGIN_SOCKET / PORTAL_KEYD_STATE_DIR (tests; sshd runs
 // the command with a clean environment) apply when no option is given.
+#include <cerrno>
 #include <charconv>
+#include <climits>
 #include <csignal>
 #include <cstdint>
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include <unistd.h>
 
+#if PORTAL_KEYS_HELPER_NSS
 #include "pam_module/local_identity.h"
+#endif
 #include "shared/ipc/framing.h"
 #include "shared/ipc/login_client.h"
 #include "shared/ipc/state_dir.h"
@@ -106,14 +118,20 @@ std::optional<Args> parse_args(int argc, char** argv) {
     return a;
 }
 
-// Whether the name sshd resolved is the member's account: the uid sshd passed (%U), or for
-// the drop-in without %U the uid NSS gives here (the lookup sshd made a moment ago).
+// The uid sshd resolved for the name: %U, or for the drop-in without %U the uid NSS gives
+// here (the lookup sshd made a moment ago; only authorized-keys-nss gets that far).
+std::optional<uid_t> resolved_uid(const Args& args) {
+    if (args.uid) return args.uid;
+#if PORTAL_KEYS_HELPER_NSS
+    const auto local = portal::login_path::resolve_user(args.user);
+    if (local.found()) return local.uid;
+#endif
+    return std::nullopt;
+}
+
+// Whether the name sshd resolved is the member's account.
 bool same_uid(const Args& args, const GetAuthorizedKeysReply& reply) {
-    std::optional<uid_t> resolved = args.uid;
-    if (!resolved) {
-        const auto local = portal::login_path::resolve_user(args.user);
-        if (local.found()) resolved = local.uid;
-    }
+    const std::optional<uid_t> resolved = resolved_uid(args);
     if (!reply.uid || !resolved || *resolved != *reply.uid) {
         warn("not printing the keys of portal user " + args.user.substr(0, 100) + " (uid " +
              (reply.uid ? std::to_string(*reply.uid) : std::string("unknown")) + "): sshd's account has uid " +
@@ -122,6 +140,26 @@ bool same_uid(const Args& args, const GetAuthorizedKeysReply& reply) {
     }
     return true;
 }
+
+#if !PORTAL_KEYS_HELPER_NSS
+// The form without %U: hands the same arguments and environment to authorized-keys-nss,
+// beside this program (sshd checked this directory's ownership when it ran us). Returns only
+// when that fails: then no keys, and a message that says how to avoid the extra program.
+void run_nss_helper(char** argv) {
+    char self[PATH_MAX];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || self[0] != '/') {
+        warn("cannot find this program's directory (/proc/self/exe): no keys without %U in AuthorizedKeysCommand");
+        return;
+    }
+    std::string path(self, static_cast<std::size_t>(n));
+    path.erase(path.rfind('/') + 1);
+    path += "authorized-keys-nss";
+    argv[0] = path.data();
+    ::execv(path.c_str(), argv);
+    warn("cannot run " + path + " (" + std::strerror(errno) + "): no keys without %U in AuthorizedKeysCommand");
+}
+#endif
 
 }  // namespace
 
@@ -133,6 +171,12 @@ int main(int argc, char** argv) {
         warn("usage: authorized-keys [--socket=PATH] [--state=PATH] -- USER [UID] [FINGERPRINT]");
         return 0;
     }
+#if !PORTAL_KEYS_HELPER_NSS
+    if (!args->uid) {
+        run_nss_helper(argv);
+        return 0;
+    }
+#endif
     const std::string_view user = args->user;
     const std::optional<std::string>& fingerprint = args->fingerprint;
 

@@ -246,3 +246,39 @@ TEST_CASE("authorized-keys: keys only for the uid sshd resolved (%U), in every c
     r = helper({"--", "root", "SHA256:x"});
     CHECK(lines(r.out) == std::vector<std::string>{"ssh-ed25519 AAAA member"});
 }
+
+TEST_CASE("authorized-keys: the form without %U runs authorized-keys-nss from the same directory", "[helper][local]") {
+    PortalFixture fx;
+    // The fake daemon calls root a member with uid 0, which NSS agrees with: only a program
+    // that looked the name up prints (the sibling; authorized-keys has no NSS).
+    struct RootAsMember : StateHandler {
+        GetAuthorizedKeysReply get_authorized_keys(const GetAuthorizedKeysRequest&) override {
+            return {true, {"ssh-ed25519 AAAA member"}, 0};
+        }
+    } root_member;
+    fx.stop_daemon();
+    FakeLoginServer server(kSocket, root_member);
+    auto r = helper({"--", "root", "SHA256:x"});
+    CHECK(lines(r.out) == std::vector<std::string>{"ssh-ed25519 AAAA member"});
+
+    // authorized-keys alone in a directory: the %U form works, the other prints nothing and
+    // says what is missing (no keys is the safe answer).
+    const std::filesystem::path alone = kDir + "/helper-alone";
+    std::filesystem::remove_all(alone);
+    std::filesystem::create_directories(alone);
+    std::filesystem::copy_file(AUTHORIZED_KEYS_BIN, alone / "authorized-keys");
+    const auto run_alone = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), (alone / "authorized-keys").string());
+        return run_process(args, helper_env());
+    };
+    r = run_alone({"--", "root", "0", "SHA256:x"});
+    CHECK(lines(r.out) == std::vector<std::string>{"ssh-ed25519 AAAA member"});
+    const auto connections = server.connections();
+    r = run_alone({"--", "root", "SHA256:x"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.empty());
+    CHECK(r.err.find((alone / "authorized-keys-nss").string()) != std::string::npos);
+    CHECK(r.err.find("without %U") != std::string::npos);
+    CHECK(server.connections() == connections);  // nothing asked before giving up
+    std::filesystem::remove_all(alone);
+}

@@ -18,14 +18,39 @@ std::string tool_output(const std::vector<std::string>& argv) {
 }  // namespace
 
 TEST_CASE("linkage: helper and module link no heavy libraries", "[linkage]") {
-    for (const char* bin : {AUTHORIZED_KEYS_BIN, PAM_PORTAL_MODULE}) {
+    for (const char* bin : {AUTHORIZED_KEYS_BIN, AUTHORIZED_KEYS_NSS_BIN, PAM_PORTAL_MODULE}) {
         const std::string deps = tool_output({"/usr/bin/ldd", bin});
+        // authorized-keys is static: no libraries to list, so look for their code in it.
+        const std::string symbols = tool_output({"/usr/bin/nm", bin});
         INFO(bin << ":\n" << deps);
         for (const char* lib : {"libcurl", "libssh", "libcrypto", "libssl", "libsystemd", "libboost", "libsqlite",
                                 "libqrencode", "libtomlplusplus"})
             CHECK(deps.find(lib) == std::string::npos);
+        for (const char* symbol : {" curl_", " ssh_", " EVP_", " SSL_", " sd_bus_", " sqlite3_", " QRcode_"})
+            CHECK(symbols.find(symbol) == std::string::npos);
     }
 }
+
+#ifndef PORTAL_SANITIZE_BUILD
+// sshd starts authorized-keys for every key offered: static-pie, so no dynamic loader runs
+// (pam_module/CMakeLists.txt). Static glibc must never do NSS (it would load the installed
+// glibc's modules into a binary built against another): the form that needs a lookup runs
+// the dynamically linked authorized-keys-nss.
+TEST_CASE("linkage: authorized-keys is static-pie without NSS, authorized-keys-nss is dynamic", "[linkage]") {
+    const std::string headers = tool_output({"/usr/bin/readelf", "--program-headers", "--dynamic", AUTHORIZED_KEYS_BIN});
+    INFO(headers);
+    CHECK(headers.find("INTERP") == std::string::npos);
+    CHECK(headers.find("NEEDED") == std::string::npos);
+    CHECK(headers.find("PIE") != std::string::npos);  // FLAGS_1: position independent (ASLR)
+    const std::string symbols = tool_output({"/usr/bin/nm", AUTHORIZED_KEYS_BIN});
+    for (const char* nss : {" getpwnam", " getpwuid", " __nss_", " getgrnam"}) CHECK(symbols.find(nss) == std::string::npos);
+
+    const std::string deps = tool_output({"/usr/bin/ldd", AUTHORIZED_KEYS_NSS_BIN});
+    INFO(deps);
+    CHECK(deps.find("libc.so.6") != std::string::npos);
+    CHECK(deps.find("libstdc++") == std::string::npos);
+}
+#endif
 
 TEST_CASE("linkage: pam_portal.so exports pam_sm_* only", "[linkage]") {
     const std::string out = tool_output({"/usr/bin/nm", "-D", "--defined-only", PAM_PORTAL_MODULE});

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include "tests/e2e/support/world.h"
 
@@ -73,9 +74,14 @@ std::string prepare_test_dir() {
     // E2E_TMP, its bin/, and the per-tree and shared parents under /run/portal-keyd-tests.
     for (const fs::path& d : {tmp, tmp / "bin", tmp.parent_path(), tmp.parent_path().parent_path()})
         if (d.string().starts_with("/run/portal-keyd-tests") || d.string().starts_with(E2E_TMP)) ::chmod(d.c_str(), 0755);
-    fs::copy_file(AUTHORIZED_KEYS_BIN, portal::e2e::keys_helper(), fs::copy_options::overwrite_existing, ec);
-    if (ec) return std::string("cannot copy ") + AUTHORIZED_KEYS_BIN + ": " + ec.message();
-    ::chmod(portal::e2e::keys_helper().c_str(), 0755);
+    // The helper and the program it runs for the drop-in without %U, side by side as installed.
+    const fs::path bin = portal::e2e::keys_helper().parent_path();
+    for (const auto& [from, to] : {std::pair<fs::path, fs::path>{AUTHORIZED_KEYS_BIN, portal::e2e::keys_helper()},
+                                   {AUTHORIZED_KEYS_NSS_BIN, bin / "authorized-keys-nss"}}) {
+        fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+        if (ec) return "cannot copy " + from.string() + ": " + ec.message();
+        ::chmod(to.c_str(), 0755);
+    }
     if (!nobody_can_reach(portal::e2e::keys_helper(), E2E_TMP))
         return "user nobody cannot reach " + portal::e2e::keys_helper().string() + " or " + tmp.string() +
                " (a parent directory is not searchable by others)";
