@@ -62,7 +62,10 @@ ipc::GetAuthorizedKeysReply LoginService::get_authorized_keys(const ipc::GetAuth
     const ipc::LoginState v = view_for(*snap, r.user);
     const ipc::LoginDecision d = ipc::check_account(v, r.user, ipc::policy_of(v));
     ipc::GetAuthorizedKeysReply reply = ipc::authorized_keys_for(v, r.user, r.fingerprint, ipc::policy_of(v));
-    log::write(d.portal_user ? log::Level::info : log::Level::debug, "login: authorized keys",
+    // sshd asks for every key a client offers, twice for the one it accepts: keys handed out
+    // are a debug line (the account check that follows logs the login); a portal user given
+    // none (refused, or an unknown key) is logged, since no account check may follow.
+    log::write(d.portal_user && reply.keys.empty() ? log::Level::info : log::Level::debug, "login: authorized keys",
                {{"user", r.user},
                 {"fingerprint", r.fingerprint.value_or("")},
                 {"decision", d.allow ? "allow" : "deny"},

@@ -37,13 +37,17 @@ class Connection;
 
 struct LoginSocket::Server : std::enable_shared_from_this<LoginSocket::Server> {
     Server(asio::io_context& io, std::filesystem::path p, ipc::LoginHandler& h, LoginSocketLimits l)
-        : path(std::move(p)), handler(h), limits(l), acceptor(io), retry_timer(io) {}
+        : path(std::move(p)), handler(h), limits(l), acceptor(io), retry_timer(io), idle_timer(io) {}
 
     std::filesystem::path path;
     ipc::LoginHandler& handler;
     LoginSocketLimits limits;
     local::acceptor acceptor;
     asio::steady_timer retry_timer;
+    // One timer for every connection's idle timeout, running only while there are connections:
+    // a timer per connection cost two timerfd updates per request.
+    asio::steady_timer idle_timer;
+    bool idle_timer_running = false;
     // Besides root. Set by set_access() on the main thread (reload), read at accept time on
     // the login thread.
     mutable std::mutex access_mu;
@@ -62,16 +66,23 @@ struct LoginSocket::Server : std::enable_shared_from_this<LoginSocket::Server> {
     void open();
     void do_accept();
     void refuse(const ucred& cred);
+    void watch_idle();
+    void close_idle();
     void stop();
 };
 
 namespace {
 
+// One client connection. The usual client connects, sends one request and reads one reply:
+// that request is read, answered and written here as soon as the connection is accepted,
+// without a trip through the event loop; only what is not there yet is waited for.
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
+    using clock = std::chrono::steady_clock;
+
     Connection(std::shared_ptr<LoginSocket::Server> srv, local::socket sock, ucred peer)
-        : srv_(std::move(srv)), sock_(std::move(sock)), timer_(sock_.get_executor()), buffer_(ipc::kMaxRequestBytes),
-          peer_(peer) {
+        : srv_(std::move(srv)), sock_(std::move(sock)), buffer_(ipc::kMaxRequestBytes), peer_(peer),
+          deadline_(clock::now() + srv_->limits.idle_timeout) {
         srv_->connections.insert(this);
     }
     ~Connection() { srv_->connections.erase(this); }
@@ -79,77 +90,100 @@ public:
     Connection& operator=(const Connection&) = delete;
 
     void start() {
-        arm_idle_timer();
-        next();
+        error_code ec;
+        sock_.non_blocking(true, ec);
+        if (ec) return close();
+        const std::size_t n = sock_.read_some(asio::buffer(in_), ec);
+        if (!ec) buffer_.append(std::string_view(in_.data(), n));
+        else if (ec != asio::error::would_block) return close();  // EOF, reset: nothing to answer
+        serve();
     }
 
     void close() {
         error_code ignored;
-        timer_.cancel();
         sock_.shutdown(local::socket::shutdown_both, ignored);
         sock_.close(ignored);
     }
 
-private:
-    void arm_idle_timer() {
-        timer_.expires_after(srv_->limits.idle_timeout);
-        timer_.async_wait([self = shared_from_this()](const error_code& ec) {
-            if (ec) return;  // re-armed or closed
-            log::debug("login socket: idle connection closed", {{"pid", std::to_string(self->peer_.pid)}});
-            self->close();
-        });
-    }
+    // Open, and no complete request since it was accepted or last answered for the idle
+    // timeout.
+    bool idle_past(clock::time_point now) const { return sock_.is_open() && now >= deadline_; }
+    pid_t pid() const { return peer_.pid; }
 
-    // Serves every complete request already buffered (clients may pipeline), then reads.
-    void next() {
-        if (srv_->stopped) return close();
-        std::string message;
-        switch (buffer_.next(message)) {
-            case ipc::MessageBuffer::Status::message:
-                // A code an agent's portal checks is answered later: this thread serves
-                // others meanwhile, and the answer comes back here.
-                return ipc::dispatch_async(
-                    message, srv_->handler, [self = shared_from_this()](ipc::DispatchResult r) mutable {
+private:
+    // Answers every complete request already buffered (clients may pipeline), then reads.
+    void serve() {
+        for (;;) {
+            if (srv_->stopped) return close();
+            std::string message;
+            switch (buffer_.next(message)) {
+                case ipc::MessageBuffer::Status::message: {
+                    // A code an agent's portal checks is answered later: this thread serves
+                    // others meanwhile, and the answer comes back here.
+                    auto now = ipc::dispatch_async(message, srv_->handler, [self = shared_from_this()](ipc::DispatchResult r) mutable {
                         // The connection moves into the posted handler: its last reference
                         // never ends on the checker's thread.
                         auto executor = self->sock_.get_executor();
                         asio::post(executor, [self = std::move(self), r = std::move(r)]() mutable {
-                            self->reply(std::move(r));
+                            if (self->reply(std::move(r))) self->serve();
                         });
                     });
-            case ipc::MessageBuffer::Status::too_large: return reply(ipc::request_too_large());
-            case ipc::MessageBuffer::Status::need_more: break;
+                    if (!now || !reply(std::move(*now))) return;
+                    continue;
+                }
+                case ipc::MessageBuffer::Status::too_large: reply(ipc::request_too_large()); return;
+                case ipc::MessageBuffer::Status::need_more: break;
+            }
+            break;
         }
         sock_.async_read_some(asio::buffer(in_), [self = shared_from_this()](const error_code& ec, std::size_t n) {
             // EOF, ECONNRESET, a closed socket: the peer is gone, nothing to answer.
             if (ec) return self->close();
             self->buffer_.append(std::string_view(self->in_.data(), n));
-            self->next();
+            self->serve();
         });
     }
 
-    void reply(ipc::DispatchResult result) {
+    // Sends the reply: true when it went out at once and the connection serves on, false when
+    // the rest goes out asynchronously (serve() follows) or the connection is closed.
+    bool reply(ipc::DispatchResult result) {
         if (!result.log.empty())
             log::warning("login socket: request refused",
                          {{"uid", std::to_string(peer_.uid)}, {"pid", std::to_string(peer_.pid)}, {"error", result.log}});
         out_ = std::move(result.reply);
-        const bool close_after = result.close;
+        close_after_ = result.close;
         // asio sends with MSG_NOSIGNAL: a client that went away is EPIPE here, not SIGPIPE.
-        asio::async_write(sock_, asio::buffer(out_),
-                          [self = shared_from_this(), close_after](const error_code& ec, std::size_t) {
-                              if (ec || close_after) return self->close();
-                              self->arm_idle_timer();
-                              self->next();
-                          });
+        error_code ec;
+        const std::size_t sent = sock_.write_some(asio::buffer(out_), ec);
+        if (ec && ec != asio::error::would_block) {
+            close();
+            return false;
+        }
+        if (!ec && sent == out_.size()) return replied();
+        asio::async_write(sock_, asio::buffer(out_) + (ec ? 0 : sent), [self = shared_from_this()](const error_code& wec, std::size_t) {
+            if (wec) return self->close();
+            if (self->replied()) self->serve();
+        });
+        return false;
+    }
+
+    bool replied() {
+        if (close_after_) {
+            close();
+            return false;
+        }
+        deadline_ = clock::now() + srv_->limits.idle_timeout;
+        return true;
     }
 
     std::shared_ptr<LoginSocket::Server> srv_;
     local::socket sock_;
-    asio::steady_timer timer_;
     ipc::MessageBuffer buffer_;
     std::array<char, 8192> in_{};
     std::string out_;
+    bool close_after_ = false;
     ucred peer_;
+    clock::time_point deadline_;
 };
 
 }  // namespace
@@ -195,9 +229,34 @@ void LoginSocket::Server::do_accept() {
             sock.close(ignored);
         } else {
             std::make_shared<Connection>(self, std::move(sock), *cred)->start();
+            self->watch_idle();
         }
         self->do_accept();
     });
+}
+
+// Runs the idle timer while there are connections, at a quarter of the timeout: a connection
+// is closed between 1 and 1.25 timeouts after its last request.
+void LoginSocket::Server::watch_idle() {
+    if (idle_timer_running || connections.empty() || stopped) return;
+    idle_timer_running = true;
+    idle_timer.expires_after(std::max<std::chrono::milliseconds>(limits.idle_timeout / 4, std::chrono::milliseconds(1)));
+    idle_timer.async_wait([self = shared_from_this()](const error_code& ec) {
+        self->idle_timer_running = false;
+        if (ec) return;
+        self->close_idle();
+        self->watch_idle();
+    });
+}
+
+void LoginSocket::Server::close_idle() {
+    const auto now = std::chrono::steady_clock::now();
+    // close() only cancels the connection's operations: none is destroyed during this loop.
+    for (Connection* c : connections) {
+        if (!c->idle_past(now)) continue;
+        log::debug("login socket: idle connection closed", {{"pid", std::to_string(c->pid())}});
+        c->close();
+    }
 }
 
 void LoginSocket::Server::stop() {
@@ -205,6 +264,7 @@ void LoginSocket::Server::stop() {
     error_code ec;
     acceptor.close(ec);
     retry_timer.cancel();
+    idle_timer.cancel();
     std::vector<Connection*> live(connections.begin(), connections.end());
     for (Connection* c : live) c->close();
     // Remove the file only if it is still ours (a new daemon may have replaced it).

@@ -61,28 +61,28 @@ DispatchResult dispatch(std::string_view message, LoginHandler& handler) {
     return answer(*request, handler);
 }
 
-void dispatch_async(std::string_view message, LoginHandler& handler, std::function<void(DispatchResult)> done) {
+std::optional<DispatchResult> dispatch_async(std::string_view message, LoginHandler& handler,
+                                             std::function<void(DispatchResult)> later) {
     std::string error;
     auto json = parse_message(message, error);
-    if (!json) return done(bad(error::bad_request, error));
+    if (!json) return bad(error::bad_request, error);
     std::string error_name;
     auto request = parse_request(*json, error_name, error);
-    if (!request) return done(bad(error_name, error));
-    if (const auto* verify = std::get_if<VerifyCodeRequest>(&*request)) {
-        try {
-            handler.verify_code_async(*verify, [done](VerifyCodeReply reply) {
-                DispatchResult r;
-                r.reply = encode_message(reply_message(reply));
-                done(std::move(r));
-            });
-        } catch (const std::exception& e) {
-            DispatchResult r = bad(error::internal, "internal error");
-            r.log = std::string("handler failed: ") + e.what();
-            done(std::move(r));
-        }
-        return;
+    if (!request) return bad(error_name, error);
+    const auto* verify = std::get_if<VerifyCodeRequest>(&*request);
+    if (!verify) return answer(*request, handler);
+    try {
+        handler.verify_code_async(*verify, [later](VerifyCodeReply reply) {
+            DispatchResult r;
+            r.reply = encode_message(reply_message(reply));
+            later(std::move(r));
+        });
+    } catch (const std::exception& e) {
+        DispatchResult r = bad(error::internal, "internal error");
+        r.log = std::string("handler failed: ") + e.what();
+        later(std::move(r));
     }
-    done(answer(*request, handler));
+    return std::nullopt;
 }
 
 DispatchResult request_too_large() {

@@ -38,9 +38,11 @@ struct DispatchResult {
 
 // One complete request (without its NUL). A handler exception becomes an Internal error.
 DispatchResult dispatch(std::string_view message, LoginHandler& handler);
-// The same for a server that must not wait: `done` gets the result exactly once, at once
-// or (VerifyCode, through LoginHandler::verify_code_async) later, on any thread.
-void dispatch_async(std::string_view message, LoginHandler& handler, std::function<void(DispatchResult)> done);
+// The same for a server that must not wait: the result, or for VerifyCode (answered through
+// LoginHandler::verify_code_async, maybe by another server) nullopt, and then `later` gets it
+// exactly once, on any thread, perhaps before this returns. `later` is not called otherwise.
+std::optional<DispatchResult> dispatch_async(std::string_view message, LoginHandler& handler,
+                                             std::function<void(DispatchResult)> later);
 
 // The reply to a request over kMaxRequestBytes (then close).
 DispatchResult request_too_large();

@@ -1232,6 +1232,35 @@ TEST_CASE("login socket: serves the login client, pipelined requests, and bad re
     CHECK(got.find("io.portal.Login.BadRequest") != std::string::npos);
     ::close(fd);
 
+    // A request in two writes: the first part is read when the connection is accepted, the
+    // rest when it comes.
+    fd = connect_to(path);
+    REQUIRE(fd >= 0);
+    const std::string one = ipc::encode_message(ipc::request_message(ipc::CheckAccountRequest{w.alice.unix_name, "", "sshd"}));
+    REQUIRE(::send(fd, one.data(), 10, MSG_NOSIGNAL) == 10);
+    std::this_thread::sleep_for(50ms);
+    REQUIRE(::send(fd, one.data() + 10, one.size() - 10, MSG_NOSIGNAL) == static_cast<ssize_t>(one.size() - 10));
+    const auto reply_on = [&](int conn) {
+        std::string r;
+        while (r.find('\0') == std::string::npos) {
+            ssize_t n = ::read(conn, buf, sizeof buf);
+            if (n <= 0) break;
+            r.append(buf, static_cast<std::size_t>(n));
+        }
+        return r;
+    };
+    CHECK(reply_on(fd).find("\"allowed\"") != std::string::npos);
+    // The idle timeout counts from the last reply: a connection asking every 150 ms is served
+    // for well past 400 ms.
+    for (int i = 0; i < 6; ++i) {
+        INFO("request " << i);
+        REQUIRE(::send(fd, one.data(), one.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(one.size()));
+        CHECK(reply_on(fd).find("\"allowed\"") != std::string::npos);
+        std::this_thread::sleep_for(150ms);
+    }
+    CHECK(read_all(fd).empty());  // then idle: closed
+    ::close(fd);
+
     // A peer that vanishes mid-request does not disturb the server.
     fd = connect_to(path);
     REQUIRE(fd >= 0);
