@@ -1269,6 +1269,67 @@ TEST_CASE("login socket: serves the login client, pipelined requests, and bad re
     CHECK(client.check_account(w.alice.unix_name, "", "sshd").ok());
 }
 
+TEST_CASE("login socket: thousands of pipelined requests from a client that reads late, and the connection limit") {
+    World w;
+    boost::asio::io_context io;
+    const fs::path path = w.dir.path() / "login.sock";
+    login::LoginSocket sock(io, path, w.service, {std::chrono::milliseconds(2000), 4});
+    IoThread run(io);
+
+    // 3,000 requests in one stream: more replies than the socket buffers hold while the client
+    // is still writing, so the server waits for room, and reads in turns. Every reply comes,
+    // in order (alice is allowed, dave's role is not).
+    int fd = connect_to(path);
+    REQUIRE(fd >= 0);
+    const std::string alice = ipc::encode_message(ipc::request_message(ipc::CheckAccountRequest{w.alice.unix_name, "", "sshd"}));
+    const std::string dave = ipc::encode_message(ipc::request_message(ipc::CheckAccountRequest{w.dave.unix_name, "", "sshd"}));
+    constexpr int kRequests = 3000;
+    std::thread writer([&] {
+        std::string all;
+        for (int i = 0; i < kRequests; ++i) all += i % 2 ? dave : alice;
+        std::size_t sent = 0;
+        while (sent < all.size()) {
+            const ssize_t n = ::send(fd, all.data() + sent, all.size() - sent, MSG_NOSIGNAL);
+            if (n <= 0) break;
+            sent += static_cast<std::size_t>(n);
+        }
+    });
+    std::this_thread::sleep_for(300ms);  // let the replies pile up
+    std::string got;
+    char buf[65536];
+    int replies = 0, in_order = 0;
+    while (replies < kRequests) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        got.append(buf, static_cast<std::size_t>(n));
+        for (std::size_t end; (end = got.find('\0')) != std::string::npos; got.erase(0, end + 1)) {
+            const bool want_allowed = replies % 2 == 0;
+            if ((got.substr(0, end).find("\"allowed\"") != std::string::npos) == want_allowed) ++in_order;
+            ++replies;
+        }
+    }
+    writer.join();
+    CHECK(replies == kRequests);
+    CHECK(in_order == kRequests);
+
+    // At most 4 connections (this one included): a fifth is closed at once, unanswered.
+    std::vector<int> more;
+    for (int i = 0; i < 3; ++i) more.push_back(connect_to(path));
+    const int fifth = connect_to(path);
+    REQUIRE(fifth >= 0);
+    ::send(fifth, alice.data(), alice.size(), MSG_NOSIGNAL);
+    CHECK(read_all(fifth).empty());
+    ::close(fifth);
+    for (const int m : more) ::close(m);
+    ::close(fd);
+    // Closed connections free their places (once the server has seen them close).
+    ipc::LoginClient client(ipc::ClientOptions{path.string(), 2000ms});
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (!client.check_account(w.alice.unix_name, "", "sshd").ok() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(20ms);
+    for (int i = 0; i < 6; ++i) CHECK(client.check_account(w.alice.unix_name, "", "sshd").ok());
+}
+
 TEST_CASE("login socket: only root and the helper's uid are served") {
     if (!portal::test::prerequisite(::geteuid() == 0, "needs root (setuid children)")) return;
     World w;
