@@ -227,7 +227,8 @@ void DropinWriter::publish(const ipc::LoginState& planned, const std::unordered_
         }
         const std::string uid = std::to_string(m.uid);
         std::vector<std::pair<std::string, Desired>> files;
-        files.push_back({name + ".user", {false, dump(user_record(m, cfg_)) + "\n", 0644}});
+        // The same record text the provider answers with (user_record_texts).
+        files.push_back({name + ".user", {false, user_record_texts(m, cfg_).public_text + "\n", 0644}});
         files.push_back({uid + ".user", {true, name + ".user", 0}});
         files.push_back({name + ".group", {false, dump(group_record(name, m.uid, cfg_)) + "\n", 0644}});
         files.push_back({uid + ".group", {true, name + ".group", 0}});
