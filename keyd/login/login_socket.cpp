@@ -120,14 +120,15 @@ private:
                 case ipc::MessageBuffer::Status::message: {
                     // A code an agent's portal checks is answered later: this thread serves
                     // others meanwhile, and the answer comes back here.
-                    auto now = ipc::dispatch_async(message, srv_->handler, [self = shared_from_this()](ipc::DispatchResult r) mutable {
+                    auto later = [self = shared_from_this()](ipc::DispatchResult r) mutable {
                         // The connection moves into the posted handler: its last reference
                         // never ends on the checker's thread.
                         auto executor = self->sock_.get_executor();
                         asio::post(executor, [self = std::move(self), r = std::move(r)]() mutable {
                             if (self->reply(std::move(r))) self->serve();
                         });
-                    });
+                    };
+                    auto now = ipc::dispatch_async(message, srv_->handler, std::move(later));
                     if (!now || !reply(std::move(*now))) return;
                     continue;
                 }
@@ -160,7 +161,8 @@ private:
             return false;
         }
         if (!ec && sent == out_.size()) return replied();
-        asio::async_write(sock_, asio::buffer(out_) + (ec ? 0 : sent), [self = shared_from_this()](const error_code& wec, std::size_t) {
+        const std::size_t done = ec ? 0 : sent;
+        asio::async_write(sock_, asio::buffer(out_) + done, [self = shared_from_this()](const error_code& wec, std::size_t) {
             if (wec) return self->close();
             if (self->replied()) self->serve();
         });
