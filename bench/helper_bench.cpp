@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/spawner.h"
 #include "bench/support.h"
 #include "shared/ipc/state_dir.h"
 
@@ -168,9 +169,16 @@ double percentile(std::vector<double> v, double p) {
 }
 
 // Reported time per iteration is the helper's; the counters hold both and the ratio.
-void BM_HelperVsCat(benchmark::State& st, Mode mode) {
+// Forked first thing in main(), while this process is small (see bench/spawner.h).
+std::unique_ptr<Spawner> g_spawner;
+
+void BM_HelperVsCat(benchmark::State& st, Mode mode, bool from_small_process) {
     Env* e = env(st);
     if (!e) return;
+    const auto spawn = [from_small_process](const std::vector<std::string>& argv,
+                                                  const std::vector<std::string>& envp, std::string* out = nullptr) {
+        return from_small_process ? g_spawner->run(argv, envp, out) : portal::bench::run_program(argv, envp, out);
+    };
     const bool storm = mode == Mode::online_write_storm;
     const bool use_daemon = mode == Mode::online || mode == Mode::online_fingerprint ||
                             mode == Mode::online_not_portal || storm;
@@ -195,14 +203,14 @@ void BM_HelperVsCat(benchmark::State& st, Mode mode) {
 
     // Once, untimed: both print what sshd should see.
     std::string out;
-    auto r = run_program(helper, henv, &out);
+    auto r = spawn(helper, henv, &out);
     if (r.status != 0 || count_lines(out) != want_lines || (want_lines && out.rfind("ssh-ed25519 ", 0) != 0)) {
         skip(st, "helper printed " + std::to_string(count_lines(out)) + " lines (want " + std::to_string(want_lines) +
                      "), exit " + std::to_string(r.status));
         return;
     }
     std::string cat_out;
-    run_program(cat, {}, &cat_out);
+    spawn(cat, {}, &cat_out);
     if (count_lines(cat_out) != e->user->keys.size()) {
         skip(st, "cat printed an unexpected file");
         return;
@@ -219,11 +227,11 @@ void BM_HelperVsCat(benchmark::State& st, Mode mode) {
             RunResult rh, rc;
             std::string hout;
             if (helper_first) {
-                rh = run_program(helper, henv, storm ? &hout : nullptr);
-                rc = run_program(cat, {});
+                rh = spawn(helper, henv, storm ? &hout : nullptr);
+                rc = spawn(cat, {});
             } else {
-                rc = run_program(cat, {});
-                rh = run_program(helper, henv, storm ? &hout : nullptr);
+                rc = spawn(cat, {});
+                rh = spawn(helper, henv, storm ? &hout : nullptr);
             }
             if (storm && count_lines(hout) != want_lines) ++missed;
             if (rh.status != 0 || rc.status != 0) {
@@ -274,12 +282,13 @@ void BM_Exec(benchmark::State& st, const char* program) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    g_spawner = std::make_unique<Spawner>();
     if (!take_size_flags(argc, argv, "helper_bench", g_users, g_keys)) return 2;
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
 
-    auto reg = [](const char* name, Mode m) {
-        benchmark::RegisterBenchmark(name, BM_HelperVsCat, m)->UseManualTime()->Unit(benchmark::kMillisecond);
+    auto reg = [](const char* name, Mode m, bool from_small_process = false) {
+        benchmark::RegisterBenchmark(name, BM_HelperVsCat, m, from_small_process)->UseManualTime()->Unit(benchmark::kMillisecond);
     };
     benchmark::RegisterBenchmark("Exec/true", BM_Exec, "/bin/true")->UseManualTime()->Unit(benchmark::kMillisecond);
     reg("HelperVsCat/online", Mode::online);
@@ -288,9 +297,13 @@ int main(int argc, char** argv) {
     reg("HelperVsCat/online_during_write_storm", Mode::online_write_storm);
     reg("HelperVsCat/fallback", Mode::fallback);
     reg("HelperVsCat/fallback_fingerprint", Mode::fallback_fingerprint);
+    // The same two, both programs started from a small process as sshd starts the helper.
+    reg("HelperVsCat/online_from_small_process", Mode::online, true);
+    reg("HelperVsCat/fallback_from_small_process", Mode::fallback, true);
 
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     g_env.reset();
+    g_spawner.reset();
     return g_failed ? 1 : 0;
 }
