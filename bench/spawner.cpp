@@ -8,28 +8,19 @@
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
+
+#include "shared/ipc/blocking_io.h"
 
 namespace portal::bench {
 
 namespace {
 
-// Whole-buffer pipe I/O; false at EOF or on an error.
+// Reads all of n bytes; false at EOF or on an error (writes: ipc::write_fully).
 bool read_exact(int fd, void* data, std::size_t n) {
     auto* p = static_cast<char*>(data);
     while (n > 0) {
         const ssize_t r = ::read(fd, p, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
-        p += r;
-        n -= static_cast<std::size_t>(r);
-    }
-    return true;
-}
-
-bool write_exact(int fd, const void* data, std::size_t n) {
-    const auto* p = static_cast<const char*>(data);
-    while (n > 0) {
-        const ssize_t r = ::write(fd, p, n);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return false;
         p += r;
@@ -80,7 +71,8 @@ struct Reply {
         std::string output;
         const RunResult r = run_program(argv, env, keep ? &output : nullptr);
         const Reply reply{r.seconds, r.cpu_seconds, r.status, r.output_bytes, output.size()};
-        if (!write_exact(out, &reply, sizeof reply) || !write_exact(out, output.data(), output.size())) ::_exit(1);
+        const std::string_view head(reinterpret_cast<const char*>(&reply), sizeof reply);
+        if (!ipc::write_fully(out, head) || !ipc::write_fully(out, output)) ::_exit(1);
     }
 }
 
@@ -117,7 +109,7 @@ RunResult Spawner::run(const std::vector<std::string>& argv, const std::vector<s
     put_strings(request, env);
     request += keep_output ? '\1' : '\0';
     Reply reply{};
-    if (!write_exact(to_child_, request.data(), request.size()) || !read_exact(from_child_, &reply, sizeof reply))
+    if (!ipc::write_fully(to_child_, request) || !read_exact(from_child_, &reply, sizeof reply))
         throw std::runtime_error("the spawner process is gone");
     std::string output(reply.kept_bytes, '\0');
     if (!read_exact(from_child_, output.data(), output.size())) throw std::runtime_error("the spawner process is gone");
