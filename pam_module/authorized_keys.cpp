@@ -148,7 +148,7 @@ bool same_uid(const Args& args, const GetAuthorizedKeysReply& reply) {
 void run_nss_helper(char** argv) {
     char self[PATH_MAX];
     const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0 || self[0] != '/') {
+    if (n <= 0 || static_cast<std::size_t>(n) >= sizeof self - 1 || self[0] != '/') {  // none, or cut short
         warn("cannot find this program's directory (/proc/self/exe): no keys without %U in AuthorizedKeysCommand");
         return;
     }
